@@ -1,0 +1,72 @@
+// Fails on an import cycle between our own source files, and on imports that cross
+// workspace boundaries other than through a package's public entry point. ztunnel,
+// waypoint and istiod-lite must never import each other (they share only @ambient/api).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const workspaces = ['api', 'istiod-lite', 'ztunnel', 'waypoint', 'local-cluster', 'cli', 'examples', 'tests', 'benchmarks'];
+const isolated = new Set(['istiod-lite', 'ztunnel', 'waypoint']);
+const importRe = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function walk(dir: string, out: string[]): string[] {
+  let entries: string[];
+  try { entries = readdirSync(dir); } catch { return out; }
+  for (const e of entries) {
+    if (e === 'node_modules' || e.startsWith('.')) continue;
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+const files = workspaces.flatMap((ws) => walk(join(root, ws), []));
+const graph = new Map<string, string[]>();
+const problems: string[] = [];
+
+for (const file of files) {
+  const ws = relative(root, file).split('/')[0]!;
+  const src = readFileSync(file, 'utf8');
+  const edges: string[] = [];
+  for (const m of src.matchAll(importRe)) {
+    const spec = (m[1] ?? m[2])!;
+    if (spec.startsWith('.')) {
+      const target = resolve(dirname(file), spec);
+      const targetWs = relative(root, target).split('/')[0]!;
+      if (targetWs !== ws) problems.push(`${relative(root, file)} reaches into ${targetWs}/ by path ('${spec}'); import '@ambient/${targetWs}' instead`);
+      edges.push(target);
+    } else if (spec.startsWith('@ambient/')) {
+      const targetWs = spec.slice('@ambient/'.length).split('/')[0]!;
+      if (isolated.has(ws) && isolated.has(targetWs) && targetWs !== ws) {
+        problems.push(`${relative(root, file)} imports ${spec}: ${ws} and ${targetWs} share code only through @ambient/api`);
+      }
+    }
+  }
+  graph.set(file, edges);
+}
+
+// Depth-first search for back edges.
+const state = new Map<string, 1 | 2>();
+const stack: string[] = [];
+function visit(f: string): void {
+  state.set(f, 1);
+  stack.push(f);
+  for (const t of graph.get(f) ?? []) {
+    if (!graph.has(t)) continue;
+    const s = state.get(t);
+    if (s === 1) {
+      const cycle = stack.slice(stack.indexOf(t)).concat(t).map((p) => relative(root, p));
+      problems.push(`import cycle: ${cycle.join(' -> ')}`);
+    } else if (s === undefined) visit(t);
+  }
+  stack.pop();
+  state.set(f, 2);
+}
+for (const f of graph.keys()) if (!state.has(f)) visit(f);
+
+if (problems.length > 0) {
+  for (const p of problems) console.error(p);
+  process.exit(1);
+}
+console.log(`import check: ${files.length} files, no cycles, workspace boundaries respected`);
