@@ -1,0 +1,362 @@
+// The HTTP boundary: authentication, routing, content negotiation and error → Status
+// rendering. Verb semantics live in RestStorage; this file only translates.
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { ApiError, badRequest, invalid } from '../apimachinery/errors.ts';
+import { applyJsonPatch } from '../apimachinery/json-patch.ts';
+import { applyMergePatch } from '../apimachinery/merge-patch.ts';
+import { toTable } from '../apimachinery/table.ts';
+import type { KubeObject } from '../apimachinery/types.ts';
+import { groupVersion } from '../apimachinery/types.ts';
+import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './discovery.ts';
+import { openApiV2Json, openApiV2Protobuf, openApiV3Index } from './openapi.ts';
+import { serveLogs } from './pod-logs.ts';
+import { decodeBody, readBody } from './request-body.ts';
+import { parseRequestPath, type ResourceRoute } from './request-path.ts';
+import type { DeleteOptions, PatchType, RestStorage } from './rest-storage.ts';
+import { issueToken, reviewToken, type BindingLookup, type SigningKey } from './service-account-tokens.ts';
+import { serveWatch } from './watch-stream.ts';
+
+export interface HandlerDeps {
+  storage: RestStorage;
+  adminToken: string;
+  signingKey: SigningKey;
+  dataDir: string;
+  serverAddress: () => string;
+  logger: Logger | undefined;
+  now?: () => Date;
+  bookmarkIntervalMs?: number;
+}
+
+const PATCH_TYPES: Record<string, PatchType> = {
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/json-patch+json': 'json',
+  'application/apply-patch+yaml': 'apply',
+  'application/apply-patch+cbor': 'apply',
+};
+
+type Query = URLSearchParams;
+
+/** Subresources served although discovery does not list them (as in Kubernetes). */
+const EXTRA_SUBRESOURCES = new Set(['/pods/binding', '/namespaces/finalize']);
+
+export class ApiHandler {
+  readonly #d: HandlerDeps;
+  readonly #streams = new Set<() => void>();
+  readonly #now: () => Date;
+
+  constructor(deps: HandlerDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  /** Ends every open watch and log stream (server shutdown). */
+  closeStreams(): void {
+    for (const stop of [...this.#streams]) stop();
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.#d.logger?.isLevelEnabled('debug')) {
+      res.on('finish', () => this.#d.logger?.debug({ method: req.method, url: req.url, accept: req.headers.accept, status: res.statusCode }, 'request'));
+    }
+    this.#handle(req, res).catch((err: unknown) => this.#fail(req, res, err));
+  };
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const route = parseRequestPath(url.pathname);
+    if (route?.kind === 'health') return text(res, 200, 'ok');
+    this.#authenticate(req);
+    const reg = this.#d.storage.registry;
+    switch (route?.kind) {
+      case 'version':
+        return json(res, 200, versionInfo());
+      case 'core-versions':
+        return json(res, 200, coreVersions(this.#d.serverAddress()));
+      case 'groups':
+        return json(res, 200, groupList(reg.groups()));
+      case 'group': {
+        const g = reg.groups().find((x) => x.group === route.group);
+        if (!g) throw pageNotFound();
+        return json(res, 200, apiGroup(g));
+      }
+      case 'resource-list': {
+        const rs = reg.inGroupVersion(route.group, route.version);
+        if (rs.length === 0) throw pageNotFound();
+        return json(res, 200, resourceList(route.group, route.version, rs));
+      }
+      case 'openapi':
+        return this.#openApi(req, res, route.path);
+      case 'resource':
+        return this.#resource(req, res, route, url.searchParams);
+      default:
+        throw pageNotFound();
+    }
+  }
+
+  #openApi(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (path === '/openapi/v2' || path === '/swagger.json') {
+      if ((req.headers.accept ?? '').includes('protobuf')) {
+        res.writeHead(200, { 'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf' });
+        res.end(openApiV2Protobuf());
+        return;
+      }
+      return json(res, 200, openApiV2Json());
+    }
+    if (path === '/openapi/v3') return json(res, 200, openApiV3Index());
+    throw pageNotFound();
+  }
+
+  async #resource(req: IncomingMessage, res: ServerResponse, route: ResourceRoute, q: Query): Promise<void> {
+    const { storage } = this.#d;
+    const r = storage.registry.lookup(route.group, route.version, route.plural);
+    if (!r) throw pageNotFound();
+    if (!r.namespaced && route.namespace !== undefined) throw pageNotFound();
+    if (r.namespaced && route.name !== undefined && route.namespace === undefined) throw pageNotFound();
+    if (route.subresource !== undefined && !r.subresources.includes(route.subresource) && !EXTRA_SUBRESOURCES.has(`${r.group}/${r.plural}/${route.subresource}`)) {
+      throw pageNotFound();
+    }
+    const ns = route.namespace ?? '';
+    const name = route.name;
+    const sub = route.subresource;
+    const method = req.method ?? 'GET';
+    const dryRun = q.getAll('dryRun').includes('All');
+    const fieldManager = q.get('fieldManager') ?? managerFromUserAgent(req.headers['user-agent']);
+    const isWatch = route.watch || q.get('watch') === 'true' || q.get('watch') === '1';
+
+    if (method === 'GET') {
+      if (isWatch) {
+        const stop = serveWatch(res, storage.store, {
+          resource: r,
+          namespace: route.namespace,
+          labelSelector: q.get('labelSelector') ?? undefined,
+          fieldSelector: name !== undefined ? `metadata.name=${name}` : (q.get('fieldSelector') ?? undefined),
+          resourceVersion: q.get('resourceVersion') ?? undefined,
+          allowWatchBookmarks: q.get('allowWatchBookmarks') === 'true',
+          sendInitialEvents: q.get('sendInitialEvents') === 'true',
+          timeoutSeconds: q.has('timeoutSeconds') ? Number(q.get('timeoutSeconds')) : undefined,
+          table: tableRequest(req, q),
+        }, { bookmarkIntervalMs: this.#d.bookmarkIntervalMs ?? 30_000 });
+        this.#track(res, stop);
+        return;
+      }
+      if (name === undefined) {
+        const list = storage.list(r, route.namespace, { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' });
+        const table = tableRequest(req, q);
+        if (table) return json(res, 200, toTable(r, list.items, { includeObject: table.includeObject, now: this.#now(), listMeta: { resourceVersion: list.resourceVersion } }));
+        return json(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: list.resourceVersion }, items: list.items });
+      }
+      if (sub === 'log') {
+        const pod = storage.get(r, ns, name);
+        const stop = serveLogs(res, storage.store, this.#d.dataDir, pod, {
+          container: q.get('container') ?? undefined,
+          follow: q.get('follow') === 'true',
+          previous: q.get('previous') === 'true',
+          tailLines: q.has('tailLines') ? Number(q.get('tailLines')) : undefined,
+        });
+        this.#track(res, stop);
+        return;
+      }
+      if (sub === 'scale') return json(res, 200, storage.scale(r, ns, name));
+      const obj = storage.get(r, ns, name);
+      const table = tableRequest(req, q);
+      if (table) return json(res, 200, toTable(r, [obj], { includeObject: table.includeObject, now: this.#now(), listMeta: { resourceVersion: obj.metadata.resourceVersion ?? '' } }));
+      return json(res, 200, obj);
+    }
+
+    const body = decodeBody(await readBody(req), req.headers['content-type']);
+    switch (method) {
+      case 'POST':
+        if (name !== undefined) {
+          if (sub === 'token' && r.plural === 'serviceaccounts') return json(res, 201, this.#tokenRequest(ns, name, body));
+          if (sub === 'binding' && r.plural === 'pods') {
+            storage.bind(r, ns, name, body);
+            return json(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+          }
+          throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
+        }
+        if (r.plural === 'tokenreviews' && r.group === 'authentication.k8s.io') return json(res, 201, this.#tokenReview(body));
+        return json(res, 201, storage.create(r, ns, body, { dryRun, fieldManager }));
+      case 'PUT':
+        if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
+        if (sub === 'scale') return json(res, 200, storage.setScale(r, ns, name, body, { dryRun, fieldManager }));
+        return json(res, 200, storage.update(r, ns, name, body, sub === 'finalize' ? undefined : sub, { dryRun, fieldManager }));
+      case 'PATCH': {
+        if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
+        const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        const type = PATCH_TYPES[ct];
+        if (!type) throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`);
+        if (sub === 'scale') {
+          const current = storage.scale(r, ns, name);
+          const next = type === 'json' ? applyJsonPatch(current, body) : applyMergePatch(current, body);
+          return json(res, 200, storage.setScale(r, ns, name, next, { dryRun, fieldManager }));
+        }
+        if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PATCH /apply requires fieldManager parameter');
+        const force = q.get('force') === 'true';
+        const { object, created } = storage.patch(r, ns, name, type, body, sub, { dryRun, fieldManager, force });
+        return json(res, created ? 201 : 200, object);
+      }
+      case 'DELETE': {
+        const opts = deleteOptions(body, q, dryRun);
+        if (name === undefined) {
+          const items = storage.deleteCollection(r, route.namespace, { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' }, opts);
+          return json(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(storage.store.revision) }, items });
+        }
+        return json(res, 200, storage.delete(r, ns, name, opts));
+      }
+      default:
+        throw new ApiError('MethodNotAllowed', `method ${method} is not allowed`);
+    }
+  }
+
+  #tokenRequest(ns: string, saName: string, body: unknown): Record<string, unknown> {
+    const { storage } = this.#d;
+    const reg = storage.registry;
+    const sa = storage.get(reg.lookup('', 'v1', 'serviceaccounts')!, ns, saName);
+    const spec = (isObj(body) && isObj(body.spec) ? body.spec : {}) as {
+      audiences?: string[];
+      expirationSeconds?: number;
+      boundObjectRef?: { kind?: string; apiVersion?: string; name?: string; uid?: string };
+    };
+    const expirationSeconds = spec.expirationSeconds ?? 3600;
+    if (!Number.isInteger(expirationSeconds) || expirationSeconds < 600) {
+      throw invalid('TokenRequest', saName, [{ reason: 'FieldValueInvalid', field: 'spec.expirationSeconds', message: `Invalid value: ${JSON.stringify(expirationSeconds)}: may not specify a duration less than 10 minutes` }], 'authentication.k8s.io');
+    }
+    let pod: KubeObject | undefined;
+    let node: { name: string; uid: string } | undefined;
+    const ref = spec.boundObjectRef;
+    if (ref) {
+      if (ref.kind !== 'Pod') {
+        throw invalid('TokenRequest', saName, [{ reason: 'FieldValueNotSupported', field: 'spec.boundObjectRef.kind', message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: "Pod"` }], 'authentication.k8s.io');
+      }
+      pod = storage.get(reg.lookup('', 'v1', 'pods')!, ns, ref.name ?? '');
+      if (ref.uid && ref.uid !== pod.metadata.uid) {
+        throw new ApiError('Conflict', `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+      }
+      const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
+      if (nodeName) {
+        const nodeObj = storage.store.get('/nodes', '', nodeName);
+        node = { name: nodeName, uid: nodeObj?.metadata.uid ?? '' };
+      }
+    }
+    const audiences = spec.audiences && spec.audiences.length > 0 ? spec.audiences : undefined;
+    const { token, expirationTimestamp } = issueToken({
+      key: this.#d.signingKey,
+      serviceAccount: sa,
+      pod,
+      node,
+      audiences: audiences ?? ['https://kubernetes.default.svc.cluster.local'],
+      expirationSeconds,
+      now: this.#now(),
+    });
+    return {
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { name: saName, namespace: ns, creationTimestamp: null },
+      spec: { ...spec, audiences: audiences ?? ['https://kubernetes.default.svc.cluster.local'], expirationSeconds, boundObjectRef: ref ?? null },
+      status: { token, expirationTimestamp },
+    };
+  }
+
+  #tokenReview(body: unknown): Record<string, unknown> {
+    const spec = (isObj(body) && isObj(body.spec) ? body.spec : {}) as { token?: string; audiences?: string[] };
+    if (typeof spec.token !== 'string' || spec.token === '') {
+      throw invalid('TokenReview', '', [{ reason: 'FieldValueRequired', field: 'spec.token', message: 'Required value' }], 'authentication.k8s.io');
+    }
+    const result = reviewToken(spec.token, { key: this.#d.signingKey, audiences: spec.audiences, now: this.#now(), lookup: this.#lookup() });
+    const status = result.authenticated
+      ? { authenticated: true, user: result.user, audiences: result.audiences }
+      : { user: {}, error: result.error };
+    return { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status };
+  }
+
+  #lookup(): BindingLookup {
+    const store = this.#d.storage.store;
+    return {
+      serviceAccount: (ns, name) => store.get('/serviceaccounts', ns, name),
+      pod: (ns, name) => store.get('/pods', ns, name),
+    };
+  }
+
+  /** Admin token or a ServiceAccount token this server issued; no RBAC beyond that. */
+  #authenticate(req: IncomingMessage): void {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (m) {
+      const token = m[1]!;
+      const a = Buffer.from(token);
+      const b = Buffer.from(this.#d.adminToken);
+      if (a.length === b.length && timingSafeEqual(a, b)) return;
+      if (token.includes('.') && reviewToken(token, { key: this.#d.signingKey, now: this.#now(), lookup: this.#lookup() }).authenticated) return;
+    }
+    throw new ApiError('Unauthorized', 'Unauthorized');
+  }
+
+  #track(res: ServerResponse, stop: () => void): void {
+    this.#streams.add(stop);
+    res.on('close', () => this.#streams.delete(stop));
+  }
+
+  #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const apiErr = err instanceof ApiError ? err : new ApiError('InternalError', `internal error: ${(err as Error)?.message ?? String(err)}`, undefined, { cause: err });
+    if (apiErr.code >= 500) this.#d.logger?.error({ err, method: req.method, url: req.url }, 'request failed');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    // Drain an unread body so the connection can be reused.
+    req.resume();
+    json(res, apiErr.code, apiErr.toStatus());
+  }
+}
+
+function json(res: ServerResponse, code: number, body: unknown): void {
+  const bytes = Buffer.from(JSON.stringify(body));
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': bytes.length, 'Cache-Control': 'no-cache, private' });
+  res.end(bytes);
+}
+
+function text(res: ServerResponse, code: number, body: string): void {
+  res.writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end(body);
+}
+
+function pageNotFound(): ApiError {
+  return new ApiError('NotFound', 'the server could not find the requested resource', {});
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` → Table rendering wanted. */
+function tableRequest(req: IncomingMessage, q: Query): { includeObject: 'None' | 'Metadata' | 'Object' } | undefined {
+  const accept = req.headers.accept ?? '';
+  const first = accept.split(',')[0] ?? '';
+  if (!/as=Table/.test(first) || !/g=meta\.k8s\.io/.test(first)) return undefined;
+  const inc = q.get('includeObject');
+  return { includeObject: inc === 'None' || inc === 'Object' ? inc : 'Metadata' };
+}
+
+/** Kubernetes names an Update's manager after the client's user agent (`kubectl`, `node`...). */
+function managerFromUserAgent(ua: string | undefined): string {
+  const name = (ua ?? '').split('/')[0]?.trim();
+  return name ? name : 'unknown';
+}
+
+function deleteOptions(body: unknown, q: Query, dryRun: boolean): DeleteOptions {
+  const b = isObj(body) ? body : {};
+  const policy = (b.propagationPolicy ?? q.get('propagationPolicy') ?? undefined) as DeleteOptions['propagationPolicy'];
+  if (policy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
+    throw badRequest(`invalid propagationPolicy: ${String(policy)}`);
+  }
+  const opts: DeleteOptions = { dryRun: dryRun || (Array.isArray(b.dryRun) && b.dryRun.includes('All')) };
+  if (policy) opts.propagationPolicy = policy;
+  if (b.orphanDependents === true || q.get('orphanDependents') === 'true') opts.propagationPolicy = 'Orphan';
+  const grace = b.gracePeriodSeconds ?? q.get('gracePeriodSeconds');
+  if (grace !== undefined && grace !== null) opts.gracePeriodSeconds = Number(grace);
+  if (isObj(b.preconditions)) opts.preconditions = b.preconditions as DeleteOptions['preconditions'];
+  return opts;
+}

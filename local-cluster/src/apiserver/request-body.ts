@@ -1,0 +1,41 @@
+// Reads and decodes request bodies: JSON or YAML (kubectl sends JSON; apply-patch is YAML).
+import type { IncomingMessage } from 'node:http';
+import { load as loadYaml } from 'js-yaml';
+import { ApiError, badRequest } from '../apimachinery/errors.ts';
+
+const MAX_BODY = 16 * 1024 * 1024;
+
+export async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new ApiError('BadRequest', `request body too large: more than ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses a body by its Content-Type; malformed input → 400 with the parser's message. */
+export function decodeBody(raw: Buffer, contentType: string | undefined): unknown {
+  const text = raw.toString('utf8');
+  if (text.trim() === '') return undefined;
+  const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  if (type.includes('protobuf') || type.includes('cbor')) {
+    // kubectl ≥1.3x sends typed-client bodies (`kubectl create configmap ...`) as protobuf;
+    // decoding it needs every kind's schema, which this server does not carry.
+    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format (${type}) - accepted media types include: application/json, application/yaml`);
+  }
+  if (type.includes('yaml')) {
+    try {
+      return loadYaml(text);
+    } catch (err) {
+      throw badRequest(`error converting YAML to JSON: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`, { cause: err });
+  }
+}
