@@ -1,0 +1,13 @@
+// The local cluster's runtime: nodes and pods as real network namespaces. It knows nothing
+// about the Kubernetes API; the kubelet and controllers drive it.
+export { ClusterNetwork, type NodeNet, type PodNet } from './cluster-network.ts';
+export { checkPrivileges, privilegesMessage } from './check-privileges.ts';
+export { CommandError, type RunResult } from './exec.ts';
+export { execInNetns, killNetnsProcesses, listNetns, spawnInNetns } from './netns.ts';
+export {
+  clusterIdFor, fabricNetns, netnsPrefix, nodeNetns, podCidr, podGateway, podNetns, serviceCidr,
+} from './network-plan.ts';
+export { NodeAgentHook, nodeAgentSocketPath, type NodeAgentMessage, type PodInfo } from './node-agent-hook.ts';
+export { renderHostsFile, type HostsEntry } from './pod-hosts.ts';
+export { parseIptablesSave, renderNodeBaseRules, renderServiceRules, type ServiceRule } from './service-rules.ts';
+export { teardownCluster } from './teardown-cluster.ts';

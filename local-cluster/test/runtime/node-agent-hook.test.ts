@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { NodeAgentHook, nodeAgentSocketPath, type NodeAgentMessage, type PodInfo } from '../../src/runtime/node-agent-hook.ts';
+
+function pod(uid: string): PodInfo {
+  return {
+    uid, name: `pod-${uid}`, namespace: 'shop', ip: '10.244.1.2', netns: `lcabc123-p${uid}`, netnsPath: `/run/netns/lcabc123-p${uid}`,
+    labels: { app: 'web' }, annotations: {}, serviceAccount: 'default',
+  };
+}
+
+/** Reads newline-delimited JSON messages from a socket, one at a time. */
+function reader(socket: Socket): () => Promise<NodeAgentMessage> {
+  let buffer = '';
+  const queued: NodeAgentMessage[] = [];
+  const waiting: ((m: NodeAgentMessage) => void)[] = [];
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+      const msg = JSON.parse(buffer.slice(0, i)) as NodeAgentMessage;
+      buffer = buffer.slice(i + 1);
+      const w = waiting.shift();
+      if (w) w(msg);
+      else queued.push(msg);
+    }
+  });
+  return () => {
+    const m = queued.shift();
+    if (m) return Promise.resolve(m);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no message within 2 s')), 2000);
+      waiting.push((msg) => { clearTimeout(timer); resolve(msg); });
+    });
+  };
+}
+
+describe('NodeAgentHook', () => {
+  let dir: string;
+  let hook: NodeAgentHook;
+  const sockets: Socket[] = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lc-hook-'));
+    hook = new NodeAgentHook();
+  });
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await hook.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends a snapshot to a new client, then every add and remove', async () => {
+    const path = nodeAgentSocketPath(dir, 'node1');
+    await hook.start(path);
+    hook.podAdded(pod('aaaa0001'));
+    const socket = connect(path);
+    sockets.push(socket);
+    const next = reader(socket);
+    assert.deepEqual(await next(), { type: 'snapshot', pods: [pod('aaaa0001')] });
+    hook.podAdded(pod('aaaa0002'));
+    assert.deepEqual(await next(), { type: 'add', pod: pod('aaaa0002') });
+    hook.podRemoved(pod('aaaa0001'));
+    assert.deepEqual(await next(), { type: 'remove', pod: pod('aaaa0001') });
+    assert.deepEqual(hook.pods(), [pod('aaaa0002')]);
+  });
+
+  it('emits the same events in-process', () => {
+    const seen: string[] = [];
+    hook.on('add', (p) => seen.push(`add ${p.uid}`));
+    hook.on('remove', (p) => seen.push(`remove ${p.uid}`));
+    hook.podAdded(pod('bbbb0001'));
+    hook.podRemoved(pod('bbbb0001'));
+    assert.deepEqual(seen, ['add bbbb0001', 'remove bbbb0001']);
+    assert.deepEqual(hook.pods(), []);
+  });
+
+  it('replaces a stale socket file from a crashed run and removes it on close', async () => {
+    const path = nodeAgentSocketPath(dir, 'node1');
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, ''); // what a crashed run leaves behind
+    await hook.start(path);
+    const socket = connect(path);
+    sockets.push(socket);
+    assert.deepEqual(await reader(socket)(), { type: 'snapshot', pods: [] });
+    await hook.close();
+    assert.equal(existsSync(path), false);
+  });
+
+  it('refuses a socket path too long for a unix socket', async () => {
+    await assert.rejects(hook.start(join(dir, 'x'.repeat(120), 'node-agent.sock')), /too long for a unix socket/);
+  });
+});
