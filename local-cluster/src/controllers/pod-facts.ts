@@ -1,0 +1,30 @@
+// Small pure questions about pods that several controllers ask.
+import type { V1Pod } from '@kubernetes/client-node';
+
+export function isPodReady(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+export function isPodTerminating(pod: V1Pod): boolean {
+  return pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
+}
+
+export function isPodTerminal(pod: V1Pod): boolean {
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+}
+
+export function isControlledBy(pod: V1Pod, ownerUid: string | undefined): boolean {
+  return ownerUid !== undefined && (pod.metadata?.ownerReferences ?? []).some((o) => o.controller && o.uid === ownerUid);
+}
+
+export function creationTime(obj: { metadata?: { creationTimestamp?: Date | string } }): number {
+  const t = obj.metadata?.creationTimestamp;
+  return t === undefined || t === null ? 0 : new Date(t).getTime();
+}
+
+/** Order in which controllers give pods up when scaling down: unscheduled, then not ready,
+ *  then the youngest — the real ReplicaSet controller's preference, simplified. */
+export function deletionOrder(a: V1Pod, b: V1Pod): number {
+  const rank = (p: V1Pod) => (p.spec?.nodeName ? 0 : 2) + (isPodReady(p) ? 0 : 1);
+  return rank(b) - rank(a) || creationTime(b) - creationTime(a) || (b.metadata?.name ?? '').localeCompare(a.metadata?.name ?? '');
+}

@@ -1,0 +1,89 @@
+// What a container process sees: environment (literal values, downward API fieldRefs, $(VAR)
+// expansion like the real kubelet), command line and working directory. Pure: the pod and its
+// runtime facts in, plain data out; errors name the offending container and value.
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface PodRuntimeFacts {
+  podIP: string;
+  hostIP: string;
+  /** Directories prepended to PATH (the cluster's own tools). */
+  binPath: string[];
+}
+
+export interface ContainerLaunch {
+  command: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export class ContainerConfigError extends Error {
+  readonly reason: 'NoCommand' | 'CreateContainerConfigError';
+  constructor(reason: 'NoCommand' | 'CreateContainerConfigError', message: string) {
+    super(message);
+    this.name = 'ContainerConfigError';
+    this.reason = reason;
+  }
+}
+
+/** Downward API: the fieldRef paths the real kubelet resolves for env vars. */
+export function resolveFieldRef(pod: V1Pod, facts: PodRuntimeFacts, fieldPath: string): string {
+  const meta = pod.metadata ?? {};
+  const mapKey = /^metadata\.(labels|annotations)\['([^']+)'\]$/.exec(fieldPath);
+  if (mapKey) {
+    const map = mapKey[1] === 'labels' ? meta.labels : meta.annotations;
+    return map?.[mapKey[2]!] ?? '';
+  }
+  switch (fieldPath) {
+    case 'metadata.name': return meta.name ?? '';
+    case 'metadata.namespace': return meta.namespace ?? '';
+    case 'metadata.uid': return meta.uid ?? '';
+    case 'spec.nodeName': return pod.spec?.nodeName ?? '';
+    case 'spec.serviceAccountName': return pod.spec?.serviceAccountName ?? 'default';
+    case 'status.podIP': return facts.podIP;
+    case 'status.podIPs': return facts.podIP;
+    case 'status.hostIP': return facts.hostIP;
+    case 'status.hostIPs': return facts.hostIP;
+    default:
+      throw new ContainerConfigError('CreateContainerConfigError', `unsupported fieldRef fieldPath '${fieldPath}'`);
+  }
+}
+
+/**
+ * Kubernetes' `$(VAR)` expansion: references to defined variables are replaced, `$$` escapes
+ * a dollar, undefined references stay as written.
+ */
+export function expandVars(input: string, vars: Record<string, string>): string {
+  return input.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (match, name: string | undefined) => {
+    if (name === undefined) return '$';
+    return Object.hasOwn(vars, name) ? vars[name]! : match;
+  });
+}
+
+export function renderContainerLaunch(pod: V1Pod, container: V1Container, facts: PodRuntimeFacts): ContainerLaunch {
+  const who = `container '${container.name}' of pod '${pod.metadata?.namespace}/${pod.metadata?.name}'`;
+  const base = container.command ?? [];
+  if (base.length === 0) {
+    // No images here: a container runs its command on the host's filesystem, so without
+    // one there is nothing to run (an image's ENTRYPOINT does not exist).
+    throw new ContainerConfigError('NoCommand', `${who} has no command (images are not run by the local cluster; set command)`);
+  }
+  const env: Record<string, string> = {
+    PATH: [...facts.binPath, DEFAULT_PATH].join(':'),
+    HOSTNAME: pod.spec?.hostNetwork ? '' : pod.metadata?.name ?? '',
+  };
+  if (!env.HOSTNAME) delete env.HOSTNAME;
+  for (const v of container.env ?? []) {
+    if (v.value !== undefined) env[v.name] = expandVars(v.value, env);
+    else if (v.valueFrom?.fieldRef) env[v.name] = resolveFieldRef(pod, facts, v.valueFrom.fieldRef.fieldPath);
+    else if (v.valueFrom) {
+      throw new ContainerConfigError('CreateContainerConfigError',
+        `${who}: env '${v.name}' uses a valueFrom source other than fieldRef, which the local cluster does not support`);
+    } else env[v.name] = '';
+  }
+  const command = [...base, ...(container.args ?? [])].map((arg) => expandVars(arg, env));
+  const launch: ContainerLaunch = { command, env };
+  if (container.workingDir) launch.cwd = container.workingDir;
+  return launch;
+}

@@ -1,0 +1,232 @@
+// One kubelet per node: registers the Node, watches the pods bound to it, and runs them as
+// processes in per-pod network namespaces (B1's runtime), writing their status back.
+// The NodeAgentHook is given by the caller, who also starts/closes its socket; the kubelet only
+// reports pods to it (after the pod's netns is ready, before its containers start — like
+// Istio's CNI plugin, so the node proxy can capture a pod's very first connection).
+// hostNetwork pods run in the node's netns, use the node IP, and are not reported to the hook.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { ClusterContext } from '../controllers/cluster-context.ts';
+import { isConflict, isNotFound } from '../controllers/api-errors.ts';
+import { mergePatch } from '../controllers/merge-patch.ts';
+import { canonicalJson } from '../controllers/name-suffix.ts';
+import { podRegistryFor, type PodRegistry } from '../controllers/pod-registry.ts';
+import { ReconcileLoop } from '../controllers/reconcile-loop.ts';
+import { recordEvent } from '../controllers/record-event.ts';
+import { ResourceInformer } from '../controllers/resource-informer.ts';
+import { spawnInNetns, type NodeAgentHook, type NodeNet, type PodInfo, type PodNet } from '../runtime/index.ts';
+import { nodeObject, nodeStatus } from './node-object.ts';
+import { allocatePodIp } from './pod-ip-allocator.ts';
+import { computePodStatus, type PodCondition } from './pod-status.ts';
+import { PodWorker, realClock, type Clock, type SpawnFn } from './pod-worker.ts';
+
+export interface KubeletOptions {
+  clock?: Clock;
+  spawn?: SpawnFn;
+}
+
+interface RunningPodEntry {
+  pod: V1Pod;
+  net: PodNet;
+  worker: PodWorker;
+  info?: PodInfo;
+  lastWritten?: string;
+  conditions?: PodCondition[];
+  writeTimer?: NodeJS.Timeout;
+  writing: Promise<void>;
+}
+
+/** Where the kubelet writes a container's output; the API server's pods/log reads it. */
+export function podLogDir(dataDir: string, pod: { namespace: string; name: string; uid: string }): string {
+  return join(dataDir, 'pods', `${pod.namespace}_${pod.name}_${pod.uid}`);
+}
+
+export class Kubelet {
+  readonly #ctx: ClusterContext;
+  readonly #node: NodeNet;
+  readonly #hook: NodeAgentHook;
+  readonly #logger: Logger;
+  readonly #core: CoreV1Api;
+  readonly #clock: Clock;
+  readonly #spawn: SpawnFn;
+  readonly #registry: PodRegistry;
+  readonly #pods = new Map<string, RunningPodEntry>(); // by uid
+  readonly #starting = new Set<string>();
+  readonly #reservedIps = new Set<string>();
+  readonly #informer: ResourceInformer<V1Pod>;
+  readonly #loop: ReconcileLoop;
+  #stopped = false;
+
+  constructor(ctx: ClusterContext, node: NodeNet, hook: NodeAgentHook, opts: KubeletOptions = {}) {
+    this.#ctx = ctx;
+    this.#node = node;
+    this.#hook = hook;
+    this.#logger = ctx.logger.child({ component: 'kubelet', node: node.name });
+    this.#core = ctx.kubeConfig.makeApiClient(CoreV1Api);
+    this.#clock = opts.clock ?? realClock;
+    this.#spawn = opts.spawn ?? spawnInNetns;
+    this.#registry = podRegistryFor(ctx.network);
+    const fieldSelector = `spec.nodeName=${node.name}`;
+    this.#informer = new ResourceInformer<V1Pod>(ctx.kubeConfig, {
+      path: '/api/v1/pods',
+      fieldSelector,
+      list: () => this.#core.listPodForAllNamespaces({ fieldSelector }),
+      logger: this.#logger,
+      onChange: () => this.#loop.trigger(),
+    });
+    this.#loop = new ReconcileLoop(`kubelet ${node.name}`, () => this.#reconcile(), this.#logger, { debounceMs: 20 });
+  }
+
+  get nodeName(): string { return this.#node.name; }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    await this.#registerNode();
+    await this.#informer.start();
+    this.#loop.trigger();
+    this.#logger.info({ ip: this.#node.ip, podCidr: this.#node.podCidr }, 'kubelet started');
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#informer.stop();
+    await this.#loop.stop();
+    await Promise.all([...this.#pods.values()].map(async (e) => {
+      clearTimeout(e.writeTimer);
+      await e.worker.stop();
+      await e.writing;
+    }));
+    this.#pods.clear();
+  }
+
+  async #registerNode(): Promise<void> {
+    const facts = { name: this.#node.name, ip: this.#node.ip, podCidr: this.#node.podCidr };
+    const now = new Date(this.#clock.now()).toISOString();
+    const body = nodeObject(facts, now);
+    try {
+      await this.#core.createNode({ body });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      const meta = body.metadata as { labels: Record<string, string> };
+      await this.#core.patchNode({ name: facts.name, body: { metadata: { labels: meta.labels }, spec: body.spec } }, mergePatch);
+    }
+    // Status is a subresource: a create may drop it, so it is always written separately.
+    await this.#core.patchNodeStatus({ name: facts.name, body: { status: nodeStatus(facts, now, now) } }, mergePatch);
+  }
+
+  async #reconcile(): Promise<void> {
+    if (this.#stopped) return;
+    const desired = new Map<string, V1Pod>();
+    for (const pod of this.#informer.list()) {
+      if (pod.spec?.nodeName !== this.#node.name || pod.metadata?.deletionTimestamp) continue;
+      desired.set(pod.metadata!.uid!, pod);
+    }
+    const removals = [...this.#pods.keys()].filter((uid) => !desired.has(uid)).map((uid) => this.#removePod(uid));
+    const starts: Promise<void>[] = [];
+    for (const [uid, pod] of desired) {
+      if (this.#pods.has(uid) || this.#starting.has(uid)) continue;
+      // A pod that finished before a restart of the cluster stays finished.
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+      starts.push(this.#startPod(pod));
+    }
+    const results = await Promise.allSettled([...removals, ...starts]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  #usedIps(): Set<string> {
+    return new Set([...this.#pods.values()].filter((e) => !e.net.hostNetwork).map((e) => e.net.ip));
+  }
+
+  async #startPod(pod: V1Pod): Promise<void> {
+    const { uid, name, namespace } = pod.metadata as { uid: string; name: string; namespace: string };
+    const log = this.#logger.child({ pod: `${namespace}/${name}` });
+    this.#starting.add(uid);
+    const hostNetwork = pod.spec?.hostNetwork === true;
+    let ip = this.#node.ip;
+    if (!hostNetwork) {
+      // Pods start concurrently: an address is reserved until its pod is in #pods.
+      const allocated = allocatePodIp(this.#node.podCidr, new Set([...this.#usedIps(), ...this.#reservedIps]), pod.status?.podIP);
+      if (!allocated) {
+        this.#starting.delete(uid);
+        throw new Error(`no free pod ip in ${this.#node.podCidr} on node ${this.#node.name} for pod ${namespace}/${name}`);
+      }
+      ip = allocated;
+      this.#reservedIps.add(ip);
+    }
+    try {
+      const net = await this.#ctx.network.addPod(this.#node, { uid, ip, hostNetwork });
+      if (this.#stopped) return;
+      await this.#registry.add({ uid, name, namespace, net });
+      const entry: RunningPodEntry = {
+        pod, net, writing: Promise.resolve(),
+        worker: new PodWorker({
+          pod, netns: net.netns,
+          facts: { podIP: net.ip, hostIP: this.#node.ip, binPath: this.#ctx.binPath },
+          logDir: podLogDir(this.#ctx.dataDir, { namespace, name, uid }),
+          spawn: this.#spawn, clock: this.#clock, logger: log,
+          onChange: () => this.#scheduleStatus(uid),
+        }),
+      };
+      this.#pods.set(uid, entry);
+      if (!hostNetwork) {
+        entry.info = {
+          uid, name, namespace, ip: net.ip, netns: net.netns, netnsPath: net.netnsPath,
+          labels: { ...pod.metadata?.labels }, annotations: { ...pod.metadata?.annotations },
+          serviceAccount: pod.spec?.serviceAccountName ?? 'default',
+        };
+        this.#hook.podAdded(entry.info);
+      }
+      entry.worker.start();
+      log.info({ ip: net.ip, netns: net.netns }, 'pod started');
+      void recordEvent(this.#core, log, { kind: 'Pod', name, namespace, uid }, 'Normal', 'Started', `Started pod on ${this.#node.name} with IP ${net.ip}`, 'kubelet', this.#node.name);
+    } finally {
+      this.#starting.delete(uid);
+      if (!hostNetwork) this.#reservedIps.delete(ip);
+    }
+  }
+
+  async #removePod(uid: string): Promise<void> {
+    const entry = this.#pods.get(uid);
+    if (!entry) return;
+    this.#pods.delete(uid);
+    clearTimeout(entry.writeTimer);
+    const { name, namespace } = entry.pod.metadata as { name: string; namespace: string };
+    await entry.worker.stop();
+    this.#registry.remove(uid);
+    if (entry.info) this.#hook.podRemoved(entry.info);
+    await this.#ctx.network.removePod(this.#node, uid);
+    await rm(podLogDir(this.#ctx.dataDir, { namespace, name, uid }), { recursive: true, force: true });
+    this.#logger.info({ pod: `${namespace}/${name}` }, 'pod removed');
+  }
+
+  #scheduleStatus(uid: string): void {
+    const entry = this.#pods.get(uid);
+    if (!entry || this.#stopped || entry.writeTimer) return;
+    entry.writeTimer = setTimeout(() => {
+      entry.writeTimer = undefined;
+      entry.writing = entry.writing.then(() => this.#writeStatus(entry)).catch((err: unknown) => {
+        this.#logger.warn({ err: String(err), pod: entry.pod.metadata?.name }, 'pod status not written; retrying');
+        setTimeout(() => this.#scheduleStatus(uid), 1_000).unref();
+      });
+    }, 20);
+  }
+
+  async #writeStatus(entry: RunningPodEntry): Promise<void> {
+    if (this.#pods.get(entry.pod.metadata!.uid!) !== entry) return; // removed meanwhile
+    const status = computePodStatus(entry.worker.state, entry.conditions, new Date(this.#clock.now()).toISOString());
+    const rendered = canonicalJson(status);
+    if (rendered === entry.lastWritten) return;
+    const { name, namespace } = entry.pod.metadata as { name: string; namespace: string };
+    try {
+      await this.#core.patchNamespacedPodStatus({ name, namespace, body: { status } }, mergePatch);
+    } catch (err) {
+      if (isNotFound(err)) return; // deleted: the watch will remove it
+      throw err;
+    }
+    entry.lastWritten = rendered;
+    entry.conditions = status.conditions;
+  }
+}

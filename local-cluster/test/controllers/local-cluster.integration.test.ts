@@ -1,0 +1,241 @@
+// The kubelets and controllers against the real embedded API server and real network
+// namespaces (needs root): a Deployment behind a Service answers by name and ClusterIP from
+// another pod, pods are recreated, crash loops show restarts, scale to zero removes the netns.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import pino from 'pino';
+import { startApiServer, type ApiServer } from '../../src/apiserver/index.ts';
+import { startControllers, type ClusterContext } from '../../src/controllers/index.ts';
+import { mergePatch } from '../../src/controllers/merge-patch.ts';
+import { Kubelet } from '../../src/kubelet/index.ts';
+import { ClusterNetwork, execInNetns, listNetns, NodeAgentHook, podNetns, type PodInfo } from '../../src/runtime/index.ts';
+
+const NS = 'demo';
+const SERVER = `require('http').createServer((q, s) => s.end(process.env.POD_NAME)).listen(8080)`;
+const IDLE = 'setInterval(() => {}, 1 << 30)';
+const KUBECTL = join(import.meta.dirname, '../../../.cache/kubectl/v1.34/kubectl'); // scripts/fetch-kubectl.sh
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) { last = err; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+describe('local cluster kubelets and controllers (root, real netns)', function () {
+  this.timeout(120_000);
+  let dataDir: string;
+  let server: ApiServer | undefined;
+  let network: ClusterNetwork | undefined;
+  const kubelets: Kubelet[] = [];
+  let controllers: { stop(): Promise<void> } | undefined;
+  let core: CoreV1Api;
+  let ctx: ClusterContext;
+  let apps: AppsV1Api;
+  const hookEvents: string[] = [];
+
+  const podsOf = async (selector: string) =>
+    (await core.listNamespacedPod({ namespace: NS, labelSelector: selector })).items;
+  const kubectl = async (...args: string[]) =>
+    (await promisify(execFile)(KUBECTL, args, { env: { ...process.env, KUBECONFIG: server!.kubeconfigPath }, timeout: 10_000 })).stdout;
+  const running = (p: V1Pod) => p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+  const inPod = async (pod: V1Pod, code: string) => {
+    const r = await execInNetns(podNetns(network!.clusterId, pod.metadata!.uid!), [process.execPath, '-e', code], { timeoutMs: 5_000 });
+    return r;
+  };
+  const fetchCode = (url: string) => `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(2000) }).then(r => r.text()).then(t => console.log(t), e => { console.error(String(e.cause ?? e)); process.exit(1); })`;
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'lc-b2-'));
+    const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
+    server = await startApiServer({ dataDir, port: 0, logger });
+    const kc = new KubeConfig();
+    kc.loadFromFile(server.kubeconfigPath);
+    core = kc.makeApiClient(CoreV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+    network = await ClusterNetwork.create({ dataDir, logger });
+    ctx = { kubeConfig: kc, network, dataDir, logger, binPath: [] };
+    for (const [i, name] of [[1, 'node1'], [2, 'node2']] as const) {
+      const node = await network.addNode(i, name);
+      const hook = new NodeAgentHook();
+      hook.on('add', (p: PodInfo) => hookEvents.push(`add ${p.name}`));
+      hook.on('remove', (p: PodInfo) => hookEvents.push(`remove ${p.name}`));
+      const k = new Kubelet(ctx, node, hook);
+      kubelets.push(k);
+      await k.start();
+    }
+    controllers = await startControllers(ctx);
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+  });
+
+  after(async () => {
+    await controllers?.stop();
+    for (const k of kubelets) await k.stop();
+    await network?.destroy();
+    await server?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('registers Ready nodes', async () => {
+    const nodes = (await core.listNode()).items;
+    assert.deepEqual(nodes.map((n) => n.metadata?.name).sort(), ['node1', 'node2']);
+    for (const n of nodes) {
+      assert.equal(n.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+      assert.equal(n.status?.nodeInfo?.kubeletVersion, 'v1.34.0-local');
+    }
+  });
+
+  it('runs a Deployment behind a Service reachable by name and ClusterIP from another pod', async () => {
+    await apps.createNamespacedDeployment({ namespace: NS, body: {
+      metadata: { name: 'echo' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'echo' } },
+        template: { metadata: { labels: { app: 'echo' } }, spec: { containers: [{
+          name: 'echo', image: 'ignored', command: [process.execPath, '-e', SERVER],
+          ports: [{ name: 'http', containerPort: 8080 }],
+          env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+        }] } },
+      },
+    } });
+    const svc = await core.createNamespacedService({ namespace: NS, body: {
+      metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] },
+    } });
+    const pods = await waitFor('2 running echo pods', async () => {
+      const ps = await podsOf('app=echo');
+      return ps.length === 2 && ps.every(running) && ps;
+    });
+    assert.deepEqual(pods.map((p) => p.spec?.nodeName).sort(), ['node1', 'node2']);
+    for (const p of pods) assert.match(p.status!.podIP!, /^10\.244\.[12]\.\d+$/);
+    await waitFor('deployment status ready 2', async () => (await apps.readNamespacedDeployment({ name: 'echo', namespace: NS })).status?.readyReplicas === 2);
+    assert.match(await kubectl('get', 'deploy', 'echo', '-n', NS, '--no-headers'), /^echo\s+2\/2\s+2\s+2\s/);
+
+    await core.createNamespacedPod({ namespace: NS, body: {
+      metadata: { name: 'client', labels: { app: 'client' } },
+      spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', IDLE] }] },
+    } });
+    const client = await waitFor('client pod running', async () => {
+      const p = await core.readNamespacedPod({ name: 'client', namespace: NS });
+      return running(p) && p;
+    });
+    const names = new Set(pods.map((p) => p.metadata!.name!));
+    for (const url of ['http://echo.demo.svc.cluster.local/', `http://${svc.spec!.clusterIP}/`, 'http://echo/']) {
+      const answer = await waitFor(`an answer from ${url}`, async () => {
+        const r = await inPod(client, fetchCode(url));
+        if (r.code !== 0) throw new Error(r.stderr.trim());
+        return r.stdout.trim();
+      });
+      assert.ok(names.has(answer), `${url} answered ${answer}`);
+    }
+    assert.ok(hookEvents.includes('add client'));
+  });
+
+  it('recreates a deleted pod of the Deployment', async () => {
+    const [victim] = await podsOf('app=echo');
+    await core.deleteNamespacedPod({ name: victim!.metadata!.name!, namespace: NS });
+    await waitFor('a replacement pod running', async () => {
+      const ps = await podsOf('app=echo');
+      return ps.length === 2 && ps.every(running) && !ps.some((p) => p.metadata?.name === victim!.metadata!.name) && ps;
+    });
+    await waitFor('the hook told about the removal', async () => hookEvents.includes(`remove ${victim!.metadata!.name}`));
+  });
+
+  it('shows restarts of a container that keeps exiting 1', async () => {
+    await core.createNamespacedPod({ namespace: NS, body: {
+      metadata: { name: 'crasher' }, spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', 'process.exit(1)'] }] },
+    } });
+    const p = await waitFor('a restart', async () => {
+      const pod = await core.readNamespacedPod({ name: 'crasher', namespace: NS });
+      return (pod.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && pod;
+    });
+    const cs = p.status!.containerStatuses![0]!;
+    assert.equal(p.status?.phase, 'Running');
+    assert.equal(cs.lastState?.terminated?.exitCode, 1);
+    // NAME READY STATUS RESTARTS AGE, as kubectl computes them from the container statuses.
+    assert.match(await kubectl('get', 'pod', 'crasher', '-n', NS, '--no-headers'), /^crasher\s+0\/1\s+(CrashLoopBackOff|Error)\s+[1-9]\d*\s/);
+  });
+
+  it('fails a pod without command with reason NoCommand', async () => {
+    await core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'nocmd' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } });
+    const p = await waitFor('the pod failed', async () => {
+      const pod = await core.readNamespacedPod({ name: 'nocmd', namespace: NS });
+      return pod.status?.phase === 'Failed' && pod;
+    });
+    assert.equal(p.status?.reason, 'NoCommand');
+  });
+
+  it('runs one DaemonSet pod per node and reports its status', async () => {
+    await apps.createNamespacedDaemonSet({ namespace: NS, body: {
+      metadata: { name: 'agent' },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: {
+        containers: [{ name: 'a', image: 'local', command: [process.execPath, '-e', IDLE] }],
+      } } },
+    } });
+    const pods = await waitFor('2 agent pods running', async () => {
+      const ps = await podsOf('app=agent');
+      return ps.length === 2 && ps.every(running) && ps;
+    });
+    assert.deepEqual(pods.map((p) => p.spec?.nodeName).sort(), ['node1', 'node2']);
+    await waitFor('daemonset status', async () => {
+      const s = (await apps.readNamespacedDaemonSet({ name: 'agent', namespace: NS })).status;
+      return s?.desiredNumberScheduled === 2 && s.numberReady === 2 && s.updatedNumberScheduled === 2;
+    });
+  });
+
+  it('a restarted kubelet takes over its pods: processes run again with the same IP', async () => {
+    const echo = (await podsOf('app=echo')).find((p) => p.spec?.nodeName === 'node2')!;
+    const index = kubelets.findIndex((k) => k.nodeName === 'node2');
+    await kubelets[index]!.stop();
+    const echoNetns = podNetns(network!.clusterId, echo.metadata!.uid!);
+    const pids = async () => (await promisify(execFile)('ip', ['netns', 'pids', echoNetns])).stdout.trim();
+    assert.equal(await pids(), '', 'a stopped kubelet leaves no process behind');
+    const fresh = new Kubelet(ctx, network!.nodes().find((n) => n.name === 'node2')!, new NodeAgentHook());
+    kubelets[index] = fresh;
+    await fresh.start();
+    // Probed from the client pod, after earlier tests deleted pods: a regression test for
+    // bridges without a fixed MAC, whose gateway MAC changed under the pods' ARP caches.
+    const client = await core.readNamespacedPod({ name: 'client', namespace: NS });
+    const url = `http://${echo.status!.podIP}:8080/`;
+    const answer = await waitFor(`an answer from ${url}`, async () => {
+      const r = await inPod(client, fetchCode(url));
+      if (r.code !== 0) throw new Error(r.stderr.trim());
+      return r.stdout.trim();
+    });
+    assert.equal(answer, echo.metadata!.name);
+    const after = await core.readNamespacedPod({ name: echo.metadata!.name!, namespace: NS });
+    assert.equal(after.status?.podIP, echo.status?.podIP);
+  });
+
+  it('controllers and kubelets carry on after the API server restarts', async () => {
+    const port = Number(new URL(server!.url).port);
+    await server!.close();
+    server = await startApiServer({ dataDir, port, logger: pino({ level: 'silent' }) });
+    await waitFor('the API server answering', async () => (await core.listNode()).items.length === 2);
+    await core.createNamespacedPod({ namespace: NS, body: {
+      metadata: { name: 'late' }, spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', IDLE] }] },
+    } });
+    await waitFor('the pod created after the restart running', async () => running(await core.readNamespacedPod({ name: 'late', namespace: NS })));
+  });
+
+  it('scales to zero: no pods and their netns are gone', async () => {
+    const before = await podsOf('app=echo');
+    await apps.patchNamespacedDeployment({ name: 'echo', namespace: NS, body: { spec: { replicas: 0 } } }, mergePatch);
+    await waitFor('no echo pods', async () => (await podsOf('app=echo')).length === 0);
+    const gone = before.map((p) => podNetns(network!.clusterId, p.metadata!.uid!));
+    await waitFor('their netns removed', async () => {
+      const list = await listNetns();
+      return gone.every((n) => !list.includes(n));
+    });
+  });
+});
