@@ -42,8 +42,18 @@ async function ensureNetnsEtc(netns: string): Promise<void> {
   if (!existsSync(join(netnsEtcDir(netns), 'hosts'))) await initNetnsEtc(netns);
 }
 
+/**
+ * A bridge gets a fixed, locally administered MAC derived from its address: without one, Linux
+ * gives it the lowest MAC among its ports, so deleting a pod could change the gateway's MAC
+ * under the other pods' ARP caches and cut them off from everything beyond their node (the
+ * CNI bridge plugin pins it for the same reason).
+ */
+export function bridgeMac(ip: string): string {
+  return `02:00:${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`;
+}
+
 async function ensureBridge(netns: string, dev: string, cidr: string): Promise<void> {
-  if (!(await linkExists(netns, dev))) await ip('-n', netns, 'link', 'add', dev, 'type', 'bridge');
+  if (!(await linkExists(netns, dev))) await ip('-n', netns, 'link', 'add', dev, 'address', bridgeMac(cidr.split('/')[0]!), 'type', 'bridge');
   await ip('-n', netns, 'addr', 'replace', cidr, 'dev', dev);
   await ip('-n', netns, 'link', 'set', dev, 'up');
 }

@@ -11,6 +11,7 @@ import {
   ClusterNetwork, checkPrivileges, execInNetns, listNetns, netnsPrefix, spawnInNetns, teardownCluster,
   type NodeNet, type PodNet, type ServiceRule,
 } from '../../src/runtime/index.ts';
+import { bridgeMac } from '../../src/runtime/cluster-network.ts';
 
 const node = process.execPath;
 const serverJs = `
@@ -229,6 +230,18 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
       assert.doesNotMatch(links.stdout, new RegExp(`v${uids.b.slice(0, 8)}`));
       await net.removePod(node1, uids.b); // again: fine
       assert.deepEqual(await ask(pods.c.netns, pods.a.ip), ['a']);
+    });
+
+    it('keeps the gateway MAC when a pod leaves, so its neighbours still reach other nodes', async () => {
+      // Regression: an unpinned bridge takes its lowest port's MAC, which changed under the
+      // other pods' ARP caches when a pod was removed.
+      const mac = async (): Promise<string> => (await execInNetns(node1.netns, ['cat', '/sys/class/net/cni0/address'])).stdout.trim();
+      assert.equal(await mac(), bridgeMac(node1.gateway));
+      const uid = randomUUID();
+      await net.addPod(node1, { uid, ip: '10.244.1.9' });
+      await net.removePod(node1, uid);
+      assert.equal(await mac(), bridgeMac(node1.gateway));
+      assert.deepEqual(await ask(pods.a.netns, pods.c.ip), ['c']);
     });
 
     it('removePod SIGKILLs a process that ignores SIGTERM after the grace period', async () => {
