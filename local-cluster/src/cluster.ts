@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { startApiServer, type ApiServer } from './apiserver/index.ts';
-import { checkPrivileges, ClusterNetwork, NodeAgentHook, type NodeNet } from './runtime/index.ts';
+import { checkPrivileges, ClusterNetwork, NodeAgentHook, nodeAgentSocketPath, type NodeNet } from './runtime/index.ts';
 import { Kubelet } from './kubelet/index.ts';
 import { startControllers, type ClusterContext } from './controllers/index.ts';
 
@@ -47,6 +47,12 @@ export function nodeName(index: number): string {
   return `node-${index}`;
 }
 
+/** The index of a node named by nodeName(); NaN for a name this cluster did not give. */
+export function nodeIndex(name: string): number {
+  const m = /^node-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const dataDir = resolve(opts.dataDir);
   const logger = opts.logger;
@@ -72,7 +78,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     for (let i = 1; i <= opts.nodes; i++) {
       const net = await network.addNode(i, nodeName(i));
       const hook = new NodeAgentHook();
-      const nodeAgentSocket = join(dataDir, 'nodes', net.name, 'node-agent.sock');
+      const nodeAgentSocket = nodeAgentSocketPath(dataDir, net.name);
       mkdirSync(dirname(nodeAgentSocket), { recursive: true });
       await hook.start(nodeAgentSocket);
       cleanups.push(() => hook.close());

@@ -77,7 +77,7 @@ async function walkthrough(cluster: Cluster): Promise<boolean> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { once: { type: 'boolean', default: false }, data: { type: 'string' }, nodes: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({ options: { once: { type: 'boolean', default: false }, data: { type: 'string' }, nodes: { type: 'string', default: '2' }, port: { type: 'string' } } });
   const dataDir = resolve(values.data ?? defaultDataDir());
   if (runningPid(dataDir) !== undefined) {
     console.error(`a local cluster is already running from ${dataDir}; stop it with 'npm run local-cluster -- down' first`);
@@ -85,7 +85,7 @@ async function main(): Promise<number> {
   }
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
   say(`starting the local cluster in ${dataDir} ...`);
-  const cluster = await startCluster({ dataDir, nodes: Number(values.nodes), logger });
+  const cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), logger });
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;

@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { applyManifests, readManifests } from './manifests.ts';
 import pino from 'pino';
-import { podBinPath, startCluster } from './cluster.ts';
+import { nodeIndex, podBinPath, startCluster } from './cluster.ts';
 import { defaultDataDir, kubeconfigFile, logFile, pidFile, readyFile, runningPid } from './cli/daemon-files.ts';
-import { clusterIdFor, teardownCluster } from './runtime/index.ts';
+import { clusterIdFor, nodeNetns, podNetns, teardownCluster } from './runtime/index.ts';
 
 const usage = `usage: local-cluster <command> [flags]
 
@@ -160,9 +160,8 @@ async function exec(args: string[]): Promise<number> {
   const core = kubeConfigFor(dataDir).makeApiClient(CoreV1Api);
   const pod = await core.readNamespacedPod({ name: positionals[0]!, namespace: values.namespace });
   if (pod.status?.phase !== 'Running') throw new UsageError(`pod ${values.namespace}/${positionals[0]} is ${pod.status?.phase ?? 'Pending'}, not Running`);
-  const netns = pod.spec?.hostNetwork
-    ? `lc${clusterIdFor(dataDir)}-node${String(pod.spec.nodeName).replace(/^node-/, '')}`
-    : `lc${clusterIdFor(dataDir)}-p${pod.metadata!.uid!.replace(/-/g, '').slice(0, 8)}`;
+  const clusterId = clusterIdFor(dataDir);
+  const netns = pod.spec?.hostNetwork ? nodeNetns(clusterId, nodeIndex(pod.spec.nodeName ?? '')) : podNetns(clusterId, pod.metadata!.uid!);
   const env = { ...process.env, PATH: [...podBinPath(), process.env.PATH ?? '/usr/bin:/bin'].join(':'), POD_NAME: pod.metadata!.name!, POD_NAMESPACE: values.namespace, NODE_NAME: pod.spec?.nodeName ?? '', POD_IP: pod.status?.podIP ?? '' };
   const r = spawnSync('ip', ['netns', 'exec', netns, ...args.slice(sep + 1)], { stdio: 'inherit', env });
   if (r.error) throw r.error;

@@ -1,7 +1,7 @@
 // Reading YAML/JSON manifests and applying them server-side, as `kubectl apply --server-side` does.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import yaml from 'js-yaml';
+import { loadAll } from 'js-yaml';
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 
 export function readManifests(path: string): KubernetesObject[] {
@@ -10,7 +10,7 @@ export function readManifests(path: string): KubernetesObject[] {
     : [path];
   const docs: KubernetesObject[] = [];
   for (const f of files) {
-    for (const doc of yaml.loadAll(readFileSync(f, 'utf8'))) {
+    for (const doc of loadAll(readFileSync(f, 'utf8'))) {
       if (doc === null || doc === undefined) continue;
       if (typeof doc !== 'object' || !('kind' in doc) || !('apiVersion' in doc)) throw new Error(`${f}: a document without apiVersion and kind`);
       docs.push(doc as KubernetesObject);
@@ -27,7 +27,7 @@ export async function applyManifests(kc: KubeConfig, objects: KubernetesObject[]
   const applied: string[] = [];
   for (const obj of [...objects].sort((a, b) => applyOrder(a) - applyOrder(b))) {
     await client.patch(obj, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
-    applied.push(`${obj.kind.toLowerCase()}/${obj.metadata?.name}${obj.metadata?.namespace ? ` -n ${obj.metadata.namespace}` : ''}`);
+    applied.push(`${String(obj.kind).toLowerCase()}/${obj.metadata?.name}${obj.metadata?.namespace ? ` -n ${obj.metadata.namespace}` : ''}`);
   }
   return applied;
 }

@@ -74,7 +74,7 @@ interface PodView { name: string; ip: string; node: string; phase: string }
 describe('local cluster e2e (2 nodes, 4 pods, real namespaces)', function () {
   this.timeout(180_000);
   let dataDir: string;
-  let before: { netns: string; iptables: string };
+  let hostBefore: { netns: string; iptables: string };
   let kubeEnv: NodeJS.ProcessEnv;
 
   const kubectlJson = async (args: string[]): Promise<any> =>
@@ -92,7 +92,7 @@ describe('local cluster e2e (2 nodes, 4 pods, real namespaces)', function () {
     localCluster(['exec', pod, '-n', 'e2e', '--data', dataDir, '--', ...cmd], 60_000);
 
   before(async () => {
-    before = await hostNetworkState();
+    hostBefore = await hostNetworkState();
     dataDir = mkdtempSync(join(tmpdir(), 'lc-e2e-'));
     kubeEnv = { ...process.env, KUBECONFIG: join(dataDir, 'kubeconfig') };
     await localCluster(['up', '--data', dataDir, '--nodes', '2', '--port', '0']);
@@ -164,9 +164,9 @@ describe('local cluster e2e (2 nodes, 4 pods, real namespaces)', function () {
   it('leaves no namespace, link or rule behind after down, and down is idempotent', async () => {
     await localCluster(['down', '--data', dataDir]);
     await localCluster(['down', '--data', dataDir]);
-    const after = await hostNetworkState();
-    assert.equal(after.netns, before.netns);
-    assert.equal(after.iptables, before.iptables);
+    const now = await hostNetworkState();
+    assert.equal(now.netns, hostBefore.netns);
+    assert.equal(now.iptables, hostBefore.iptables);
   });
 });
 
