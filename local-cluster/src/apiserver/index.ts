@@ -4,7 +4,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { createCertificateAuthority, issueCertificate } from '@ambient/api';
 import type { Logger } from 'pino';
@@ -71,6 +71,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const handler = new ApiHandler({ storage, adminToken, signingKey, dataDir: dir, serverAddress: () => new URL(url).host, logger: opts.logger });
   const server = createServer({ cert: serving.certPem, key: serving.keyPem, ca: caPair.certPem }, handler.handle);
   server.keepAliveTimeout = 60_000;
+  // closeAllConnections() misses sockets still in their TLS handshake, which would keep
+  // close() waiting forever: track the raw sockets and destroy them all on close.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   try {
     await listen(server, wantedPort, host);
   } catch (err) {
@@ -99,6 +106,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
           resolve();
         });
         server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
       });
       return closing;
     },
