@@ -1,1 +1,2 @@
 export * from './pki.ts';
+export * from './mesh-types.ts';
