@@ -1,2 +1,3 @@
 export * from './pki.ts';
 export * from './mesh-types.ts';
+export * from './spiffe-id.ts';

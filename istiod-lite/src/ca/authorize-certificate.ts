@@ -2,7 +2,7 @@
 // function, so every rule is table-tested. Deny by default: each path that is not an explicit
 // grant returns a denial that names the value at fault.
 import type { Caller } from '../auth/caller.ts';
-import { formatSpiffeId, parseSpiffeId } from './spiffe-id.ts';
+import { formatSpiffeId, parseSpiffeId } from '@ambient/api';
 
 /** What the CA needs to know about a pod (the app backs this with the pod informer). */
 export interface PodRecord {
