@@ -1,0 +1,85 @@
+// Turns the watched Kubernetes objects into what the discovery server sends: recomputes the
+// model on (debounced) change, versions each resource by content, keeps the same
+// VersionedResource object while a resource is unchanged, and tells the discovery server
+// exactly which names changed.
+import { createHash } from 'node:crypto';
+import type { MeshInputs, MeshOptions } from './model/inputs.ts';
+import { buildMeshModel, resourcesForProxy, type MeshModel } from './model/mesh-model.ts';
+import { typeUrls, type ProxyNode, type ResourceChange, type ResourceSource, type VersionedResource } from './xds/resource-source.ts';
+
+type Versioned = Map<string, VersionedResource>;
+
+const versionOf = (payload: object): string => createHash('sha256').update(JSON.stringify(payload)).digest('base64url').slice(0, 16);
+
+/** Versions a new generation of resources, reusing the previous objects for unchanged ones. */
+export function versionResources(previous: Versioned | undefined, next: Map<string, object>): { resources: Versioned; changed: Set<string> } {
+  const resources: Versioned = new Map();
+  const changed = new Set<string>();
+  for (const [name, payload] of next) {
+    const version = versionOf(payload);
+    const old = previous?.get(name);
+    if (old && old.version === version) resources.set(name, old);
+    else {
+      resources.set(name, { version, payload });
+      changed.add(name);
+    }
+  }
+  for (const name of previous?.keys() ?? []) if (!next.has(name)) changed.add(name);
+  return { resources, changed };
+}
+
+export class MeshState implements ResourceSource {
+  readonly #options: MeshOptions;
+  readonly #listeners = new Set<(change: ResourceChange) => void>();
+  #model: MeshModel | undefined;
+  /** Everything a `test`/ztunnel proxy sees, per type URL; waypoint views are filtered from it. */
+  #all = new Map<string, Versioned>();
+  /** Per-waypoint views, cached until the next model. */
+  #waypointViews = new Map<string, Map<string, Versioned>>();
+
+  constructor(options: MeshOptions) {
+    this.#options = options;
+  }
+
+  get model(): MeshModel | undefined {
+    return this.#model;
+  }
+
+  /** Recomputes the model from the inputs and notifies listeners of what changed. */
+  update(inputs: MeshInputs, seenAt: number): MeshModel {
+    const model = buildMeshModel(inputs, this.#options);
+    this.#model = model;
+    const changedByType = new Map<string, Set<string> | 'all'>();
+    for (const typeUrl of Object.values(typeUrls)) {
+      const { resources, changed } = versionResources(this.#all.get(typeUrl), resourcesForProxy(model, { type: 'test', namespace: '', name: '' }, typeUrl));
+      this.#all.set(typeUrl, resources);
+      if (changed.size > 0) changedByType.set(typeUrl, changed);
+    }
+    this.#waypointViews.clear();
+    if (changedByType.size > 0) for (const l of this.#listeners) l({ changed: changedByType, seenAt });
+    return model;
+  }
+
+  resources(node: ProxyNode, typeUrl: string): ReadonlyMap<string, VersionedResource> {
+    const all = this.#all.get(typeUrl) ?? new Map<string, VersionedResource>();
+    if (node.type !== 'waypoint' || !this.#model) return all;
+    const key = `${node.namespace}/${node.name}`;
+    let views = this.#waypointViews.get(key);
+    if (!views) this.#waypointViews.set(key, (views = new Map()));
+    let view = views.get(typeUrl);
+    if (!view) {
+      view = new Map();
+      for (const name of resourcesForProxy(this.#model, node, typeUrl).keys()) {
+        const r = all.get(name);
+        if (r) view.set(name, r);
+      }
+      views.set(typeUrl, view);
+    }
+    return view;
+  }
+
+  onChange(listener: (change: ResourceChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}

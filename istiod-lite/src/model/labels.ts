@@ -1,0 +1,12 @@
+// The user-facing labels the model reads (Istio ambient's names, so existing manifests work).
+
+export const dataplaneModeLabel = 'istio.io/dataplane-mode';
+export const useWaypointLabel = 'istio.io/use-waypoint';
+export const useWaypointNamespaceLabel = 'istio.io/use-waypoint-namespace';
+export const waypointForLabel = 'istio.io/waypoint-for';
+/** Set on a waypoint's own pods and Service: they are never redirected to a waypoint. */
+export const gatewayNameLabel = 'gateway.networking.k8s.io/gateway-name';
+export const waypointGatewayClass = 'istio-waypoint';
+export const hbonePort = 15008;
+export const gatewayApiGroup = 'gateway.networking.k8s.io';
+export const gatewayControllerName = 'istio.io/gateway-controller';

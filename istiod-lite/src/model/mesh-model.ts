@@ -1,0 +1,147 @@
+// The mesh model: every watched object in, everything the proxies and the status writer need
+// out. Pure: same inputs, same model; no I/O, no clock.
+import type { Address, Authorization, Port, Service, WaypointConfig, Workload } from '@ambient/api';
+import { compileL4Policy } from './authorization-policy.ts';
+import type { KubeObject, MeshInputs, MeshOptions } from './inputs.ts';
+import { labelsOf, nameOf, namespaceOf, selectorMatches } from './kube-object.ts';
+import type { ObjectStatus } from './object-status.ts';
+import { indexPeerAuthentications, staticStrictAuthorization, staticStrictPolicyName } from './peer-authentication.ts';
+import { buildService, selectedPods, serviceBinding, serviceKey, serviceStatus } from './services.ts';
+import { buildWaypointConfigs } from './waypoint-config.ts';
+import { findWaypoints } from './waypoints.ts';
+import { buildWorkload, podAddress } from './workloads.ts';
+import { resolvePortsForPod } from './service-ports.ts';
+
+export type { Condition } from './conditions.ts';
+export type { ObjectStatus, RouteParentStatus } from './object-status.ts';
+export type { MeshInputs, MeshOptions } from './inputs.ts';
+
+export interface MeshModel {
+  workloads: Map<string, Workload>;            // by pod uid
+  services: Map<string, Service>;              // by "<namespace>/<hostname>"
+  authorizations: Map<string, Authorization>;  // by "<namespace>/<name>"
+  waypoints: Map<string, WaypointConfig>;      // by "<namespace>/<gateway name>"
+  statuses: ObjectStatus[];
+}
+
+export const addressTypeUrl = 'type.googleapis.com/ambient.workload.v1.Address';
+export const authorizationTypeUrl = 'type.googleapis.com/ambient.workload.v1.Authorization';
+export const waypointConfigTypeUrl = 'type.googleapis.com/ambient.waypoint.v1.WaypointConfig';
+
+export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel {
+  const statuses: ObjectStatus[] = [];
+  const namespaces = new Map(inputs.namespaces.map((ns) => [nameOf(ns), ns]));
+  const podsByNamespace = groupByNamespace(inputs.pods);
+  const waypoints = findWaypoints(inputs, opts);
+
+  // L4 policies first: workloads list the selector-scoped ones that apply to them.
+  const authorizations = new Map<string, Authorization>();
+  const selectorPolicies: { key: string; namespace: string; selector: Record<string, string> }[] = [];
+  for (const policy of inputs.authorizationPolicies) {
+    const compiled = compileL4Policy(policy, opts);
+    if (compiled.status) statuses.push(compiled.status);
+    if (!compiled.authorization) continue;
+    const key = `${compiled.authorization.namespace}/${compiled.authorization.name}`;
+    authorizations.set(key, compiled.authorization);
+    if (compiled.selector) selectorPolicies.push({ key, namespace: compiled.authorization.namespace, selector: compiled.selector });
+  }
+  const peerAuthn = indexPeerAuthentications(inputs.peerAuthentications, opts);
+  statuses.push(...peerAuthn.statuses);
+  const strictKey = `${opts.rootNamespace}/${staticStrictPolicyName}`;
+  let anyStrict = false;
+
+  // Services, and the reverse index pod → services selecting it.
+  const services = new Map<string, Service>();
+  const servicesOfPod = new Map<KubeObject, Map<string, Port[]>>();
+  const bindings = new Map<string, ReturnType<typeof serviceBinding>>();
+  for (const svc of inputs.services) {
+    const pods = selectedPods(svc, podsByNamespace.get(namespaceOf(svc)) ?? []);
+    const binding = serviceBinding(svc, namespaces.get(namespaceOf(svc)), waypoints);
+    const key = serviceKey(svc, opts);
+    services.set(key, buildService(svc, pods, binding, opts));
+    bindings.set(key, binding);
+    const status = serviceStatus(svc, binding);
+    if (status) statuses.push(status);
+    for (const pod of pods) {
+      let m = servicesOfPod.get(pod);
+      if (!m) servicesOfPod.set(pod, (m = new Map()));
+      m.set(key, resolvePortsForPod(svc, pod));
+    }
+  }
+
+  const workloads = new Map<string, Workload>();
+  for (const pod of inputs.pods) {
+    if (podAddress(pod) === undefined) continue;
+    const workload = buildWorkload(pod, {
+      opts, namespaces, waypoints,
+      servicesOf: (p) => servicesOfPod.get(p) ?? new Map(),
+      policiesOf: (p) => {
+        const labels = labelsOf(p);
+        const names = selectorPolicies
+          .filter((sp) => (sp.namespace === namespaceOf(p) || sp.namespace === opts.rootNamespace) && selectorMatches(sp.selector, labels))
+          .map((sp) => sp.key);
+        if (peerAuthn.isStrict(p)) { names.push(strictKey); anyStrict = true; }
+        return names.sort();
+      },
+    });
+    if (workload) workloads.set(workload.uid, workload);
+  }
+  if (anyStrict) authorizations.set(strictKey, staticStrictAuthorization(opts));
+
+  const wp = buildWaypointConfigs(inputs, opts, { waypoints, services, bindings });
+  statuses.push(...wp.statuses);
+  return { workloads, services, authorizations, waypoints: wp.configs, statuses };
+}
+
+export interface ProxyIdentity {
+  type: 'ztunnel' | 'waypoint' | 'test';
+  namespace: string;
+  name: string;
+}
+
+/**
+ * What one proxy may have, by resource name. ztunnel: every Address and Authorization (it serves
+ * any destination on its node and checks policy there). A waypoint: its own WaypointConfig and
+ * the Addresses of its namespace and of the services bound to it. Unknown types get nothing.
+ */
+export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUrl: string): Map<string, object> {
+  const out = new Map<string, object>();
+  const all = proxy.type === 'test' || proxy.type === 'ztunnel';
+  if (typeUrl === addressTypeUrl) {
+    if (all) {
+      for (const [k, w] of model.workloads) out.set(k, { workload: w } satisfies Address);
+      for (const [k, s] of model.services) out.set(k, { service: s } satisfies Address);
+    } else if (proxy.type === 'waypoint') {
+      const self = `${proxy.namespace}/${proxy.name}`;
+      const config = model.waypoints.get(self);
+      const bound = new Set((config?.services ?? []).map((s) => `${s.namespace}/${s.hostname}`));
+      const uids = new Set<string>();
+      for (const [k, s] of model.services) {
+        if (s.namespace !== proxy.namespace && !bound.has(k)) continue;
+        out.set(k, { service: s } satisfies Address);
+        for (const e of s.endpoints ?? []) uids.add(e.workloadUid);
+      }
+      for (const [k, w] of model.workloads) if (w.namespace === proxy.namespace || uids.has(k)) out.set(k, { workload: w } satisfies Address);
+    }
+  } else if (typeUrl === authorizationTypeUrl) {
+    if (all) for (const [k, a] of model.authorizations) out.set(k, a);
+  } else if (typeUrl === waypointConfigTypeUrl) {
+    if (proxy.type === 'test') for (const [k, c] of model.waypoints) out.set(k, c);
+    else if (proxy.type === 'waypoint') {
+      const key = `${proxy.namespace}/${proxy.name}`;
+      const c = model.waypoints.get(key);
+      if (c) out.set(key, c);
+    }
+  }
+  return out;
+}
+
+function groupByNamespace(objects: readonly KubeObject[]): Map<string, KubeObject[]> {
+  const m = new Map<string, KubeObject[]>();
+  for (const o of objects) {
+    const ns = namespaceOf(o);
+    const list = m.get(ns);
+    if (list) list.push(o); else m.set(ns, [o]);
+  }
+  return m;
+}
