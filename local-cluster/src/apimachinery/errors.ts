@@ -14,6 +14,7 @@ export type StatusReason =
   | 'NotAcceptable'
   | 'UnsupportedMediaType'
   | 'Expired'
+  | 'ServiceUnavailable'
   | 'InternalError';
 
 const codes: Record<StatusReason, number> = {
@@ -30,6 +31,7 @@ const codes: Record<StatusReason, number> = {
   NotAcceptable: 406,
   UnsupportedMediaType: 415,
   InternalError: 500,
+  ServiceUnavailable: 503,
 };
 
 export interface StatusCause {

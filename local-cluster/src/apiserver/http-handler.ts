@@ -45,6 +45,7 @@ const EXTRA_SUBRESOURCES = new Set(['/pods/binding', '/namespaces/finalize']);
 export class ApiHandler {
   readonly #d: HandlerDeps;
   readonly #streams = new Set<() => void>();
+  #closing = false;
   readonly #now: () => Date;
 
   constructor(deps: HandlerDeps) {
@@ -53,13 +54,21 @@ export class ApiHandler {
   }
 
   /** Ends every open watch and log stream (server shutdown). */
+  /** Ends every open watch/log stream and refuses new requests: a client that reconnects
+   *  between this and the server closing must not open a stream that keeps close() waiting. */
   closeStreams(): void {
+    this.#closing = true;
     for (const stop of [...this.#streams]) stop();
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.#d.logger?.isLevelEnabled('debug')) {
       res.on('finish', () => this.#d.logger?.debug({ method: req.method, url: req.url, accept: req.headers.accept, status: res.statusCode }, 'request'));
+    }
+    if (this.#closing) {
+      res.writeHead(503, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify(new ApiError('ServiceUnavailable', 'the API server is shutting down').toStatus()));
+      return;
     }
     this.#handle(req, res).catch((err: unknown) => this.#fail(req, res, err));
   };

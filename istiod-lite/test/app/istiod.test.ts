@@ -1,0 +1,141 @@
+// istiod-lite end to end against the embedded Kubernetes API server: a subscribed discovery
+// client sees enrollment, un-enrollment and pod deletion; kubectl shows status conditions; the
+// CA and metrics answer. No root needed: pods are API objects whose status the test writes.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import pino from 'pino';
+import { DeltaXdsClient } from '@ambient/api/grpc';
+import type { Address } from '@ambient/api';
+import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
+import { startIstiod, type Istiod } from '../../src/app.ts';
+import { typeUrls } from '../../src/xds/resource-source.ts';
+
+const kubectl = resolve(import.meta.dirname, '../../../.cache/kubectl/v1.34/kubectl');
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('istiod-lite against the embedded API server', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  let api: ApiServer;
+  let istiod: Istiod;
+  let client: DeltaXdsClient;
+  let core: CoreV1Api;
+  let kc: KubeConfig;
+
+  const workload = (uid: string): Address['workload'] => (client.resources(typeUrls.address).get(uid)?.payload as Address | undefined)?.workload;
+
+  async function runningPod(namespace: string, name: string, ip: string, labels: Record<string, string> = {}): Promise<V1Pod> {
+    const pod = await core.createNamespacedPod({ namespace, body: { metadata: { name, labels }, spec: { nodeName: 'node-1', containers: [{ name: 'app', image: 'x', ports: [{ name: 'http', containerPort: 8080 }] }] } } });
+    pod.status = { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] };
+    return core.replaceNamespacedPodStatus({ name, namespace, body: pod });
+  }
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'istiod-app-'));
+    api = await startApiServer({ dataDir, port: 0, logger: pino({ level: 'silent' }) });
+    kc = new KubeConfig();
+    kc.loadFromFile(api.kubeconfigPath);
+    core = kc.makeApiClient(CoreV1Api);
+    istiod = await startIstiod({ kubeConfig: kc, logger: pino({ level: 'silent' }), host: '127.0.0.1', grpcPort: 0, metricsPort: 0, installCrds: true, identity: 'istiod-test' });
+    await core.createNamespace({ body: { metadata: { name: 'shop' } } });
+    await core.createNamespacedServiceAccount({ namespace: 'shop', body: { metadata: { name: 'tester' } } });
+    const token = (await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token!;
+    client = new DeltaXdsClient({
+      address: istiod.grpcAddress,
+      rootCertPem: istiod.rootCertPem,
+      servername: istiod.serverName,
+      token: () => token,
+      node: { id: 'test~1', type: 'test', nodeName: 'node-1' },
+      subscriptions: [{ typeUrl: typeUrls.address }, { typeUrl: typeUrls.authorization }],
+    });
+    client.start();
+  });
+
+  after(async () => {
+    client?.close();
+    await istiod?.stop();
+    await api?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  let web: V1Pod;
+
+  it('streams a new pod as a plaintext (NONE) workload', async () => {
+    web = await runningPod('shop', 'web', '10.244.1.7', { app: 'web' });
+    const w = await waitFor('the web workload', () => workload(web.metadata!.uid!));
+    assert.equal(w!.tunnelProtocol ?? 'NONE', 'NONE');
+    assert.deepEqual(w!.addresses, ['10.244.1.7']);
+    assert.equal(w!.identity, 'spiffe://cluster.local/ns/shop/sa/default');
+  });
+
+  it('makes the workloads HBONE within a second of labelling the namespace, and reverts on un-labelling', async () => {
+    const labelled = performance.now();
+    await core.patchNamespace({ name: 'shop', body: { metadata: { labels: { 'istio.io/dataplane-mode': 'ambient' } } } }, mergePatch);
+    await waitFor('HBONE', () => workload(web.metadata!.uid!)?.tunnelProtocol === 'HBONE', 1_000);
+    assert.ok(performance.now() - labelled < 1_000);
+    await core.patchNamespace({ name: 'shop', body: { metadata: { labels: { 'istio.io/dataplane-mode': null } } } }, mergePatch);
+    await waitFor('back to NONE', () => (workload(web.metadata!.uid!)?.tunnelProtocol ?? 'NONE') === 'NONE', 1_000);
+  });
+
+  it('removes a deleted pod from the stream', async () => {
+    const tmp = await runningPod('shop', 'tmp', '10.244.1.8');
+    await waitFor('tmp workload', () => workload(tmp.metadata!.uid!));
+    await core.deleteNamespacedPod({ name: 'tmp', namespace: 'shop' });
+    await waitFor('tmp removed', () => !client.resources(typeUrls.address).has(tmp.metadata!.uid!));
+  });
+
+  it('programs a waypoint Gateway: PROGRAMMED in kubectl get gateway, with its Deployment and Service', async () => {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    await custom.createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'shop', plural: 'gateways', body: {
+      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint' },
+      spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+    } });
+    const env = { ...process.env, KUBECONFIG: api.kubeconfigPath };
+    const row = await waitFor('PROGRAMMED True', async () => {
+      const { stdout } = await promisify(execFile)(kubectl, ['get', 'gateway', '-n', 'shop'], { env, encoding: 'utf8' });
+      return /waypoint\s+istio-waypoint\s+\S+\s+True/.test(stdout) && stdout;
+    }, 10_000);
+    assert.match(row, /PROGRAMMED/);
+    await core.readNamespacedService({ name: 'waypoint', namespace: 'shop' });
+  });
+
+  it('writes ZtunnelAccepted on an AuthorizationPolicy, visible with kubectl -o yaml', async () => {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    await custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', body: {
+      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'get-only' },
+      spec: { selector: { matchLabels: { app: 'web' } }, action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },
+    } });
+    const env = { ...process.env, KUBECONFIG: api.kubeconfigPath };
+    const yaml = await waitFor('the condition', async () => {
+      const { stdout } = await promisify(execFile)(kubectl, ['get', 'authorizationpolicy', 'get-only', '-n', 'shop', '-o', 'yaml'], { env, encoding: 'utf8' });
+      return stdout.includes('ZtunnelAccepted') && stdout;
+    }, 10_000);
+    assert.match(yaml, /reason: UnsupportedValue/);
+    assert.match(yaml, /ztunnel does not support HTTP attributes \(found: methods\)/);
+    const auth = await waitFor('the compiled policy', () => client.resources(typeUrls.authorization).get('shop/get-only'));
+    assert.ok(auth);
+  });
+
+  it('publishes the root certificate to every namespace and serves metrics', async () => {
+    const cm = await waitFor('istio-ca-root-cert', async () => core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'shop' }).catch(() => undefined));
+    assert.equal(cm.data?.['root-cert.pem'], istiod.rootCertPem);
+    const text = await (await fetch(istiod.metricsUrl)).text();
+    assert.match(text, /pilot_xds\{type="test"\} 1/);
+    assert.match(text, /pilot_xds_pushes/);
+  });
+});
