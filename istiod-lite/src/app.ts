@@ -163,6 +163,17 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
           res.writeHead(500);
           res.end(String(err));
         });
+      } else if (req.url === '/debug/model') {
+        // What istiod-lite currently pushes, for humans and tooling (as istiod's /debug endpoints).
+        const model = state.model;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({
+          workloads: [...(model?.workloads.values() ?? [])].map((w) => ({ namespace: w.namespace, name: w.name, node: w.node, addresses: w.addresses, protocol: w.tunnelProtocol ?? 'NONE', identity: w.identity, waypoint: w.waypoint?.hostname })),
+          services: [...(model?.services.keys() ?? [])],
+          authorizations: [...(model?.authorizations.keys() ?? [])],
+          waypoints: [...(model?.waypoints.keys() ?? [])],
+          proxies: discovery.connections(),
+        }, null, 2));
       } else if (req.url === '/ready') {
         res.writeHead(200);
         res.end('ok\n');

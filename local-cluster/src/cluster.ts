@@ -1,7 +1,8 @@
 // The local cluster's composition root: the embedded API server, the network fabric, one
 // kubelet and node-agent hook per node, and the controllers, started in that order and
 // stopped in reverse.
-import { mkdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -12,9 +13,29 @@ import { startControllers, type ClusterContext } from './controllers/index.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
+/**
+ * A control-plane process (istiod-lite, later others) run on the host next to the API server,
+ * as static pods would be: it listens on loopback and reaches the API with the admin
+ * kubeconfig (in $KUBECONFIG). Its output goes to <data>/<name>.log.
+ */
+export interface ControlPlaneProcess {
+  name: string;
+  command: string[];
+  /** A stdout line matching this means ready; its JSON is returned as `ready`. */
+  readyLine: RegExp;
+}
+
+export interface RunningControlPlaneProcess {
+  name: string;
+  pid: number;
+  /** The parsed ready line. */
+  ready: Record<string, unknown>;
+}
+
 export interface ClusterOptions {
   dataDir: string;
   nodes: number;
+  controlPlane?: ControlPlaneProcess[];
   /** API server port; undefined reuses the port of the previous run, else 6443. 0 = ephemeral. */
   port?: number;
   logger: Logger;
@@ -34,6 +55,7 @@ export interface Cluster {
   network: ClusterNetwork;
   nodes: NodeHandle[];
   kubeConfig: KubeConfig;
+  controlPlane: RunningControlPlaneProcess[];
   /** Stops everything it started; pods' processes and namespaces go, API state stays on disk. */
   stop(): Promise<void>;
 }
@@ -90,6 +112,13 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const controllers = await startControllers(ctx);
     cleanups.push(() => controllers.stop());
 
+    const controlPlane: RunningControlPlaneProcess[] = [];
+    for (const spec of opts.controlPlane ?? []) {
+      const { process: child, ready } = await startControlPlaneProcess(spec, dataDir, api.kubeconfigPath);
+      cleanups.push(() => stopProcess(child));
+      controlPlane.push({ name: spec.name, pid: child.pid!, ready });
+    }
+
     let stopped = false;
     return {
       dataDir,
@@ -97,6 +126,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       network,
       nodes,
       kubeConfig,
+      controlPlane,
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -107,4 +137,41 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await unwind();
     throw err;
   }
+}
+
+async function startControlPlaneProcess(spec: ControlPlaneProcess, dataDir: string, kubeconfig: string): Promise<{ process: ChildProcess; ready: Record<string, unknown> }> {
+  const log = createWriteStream(join(dataDir, `${spec.name}.log`), { flags: 'a' });
+  const child = spawn(spec.command[0]!, spec.command.slice(1), { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr!.pipe(log);
+  const ready = await new Promise<Record<string, unknown>>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${spec.name} did not become ready in 30 s; see ${join(dataDir, `${spec.name}.log`)}`)), 30_000);
+    let buffered: string | undefined = ''; // undefined once ready
+    child.stdout!.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      if (buffered === undefined) return;
+      buffered += chunk.toString();
+      const line = buffered.split('\n').find((l) => spec.readyLine.test(l));
+      if (line === undefined) return;
+      buffered = undefined;
+      clearTimeout(timer);
+      done(JSON.parse(line) as Record<string, unknown>);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${spec.name} exited with ${code} before it was ready; see ${join(dataDir, `${spec.name}.log`)}`));
+    });
+  }).catch(async (err: unknown) => {
+    await stopProcess(child);
+    throw err;
+  });
+  return { process: child, ready };
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
 }

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import { podBinPath, repoRoot, startCluster, type Cluster } from './cluster.ts';
 import { defaultDataDir, runningPid } from './cli/daemon-files.ts';
@@ -14,6 +14,7 @@ import { readyMessage } from './main.ts';
 import { podNetns } from './runtime/index.ts';
 
 const say = (line = ''): void => void process.stdout.write(`${line}\n`);
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 async function waitForDeployments(cluster: Cluster, namespace: string, names: string[], timeoutMs: number): Promise<void> {
   const apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
@@ -38,6 +39,31 @@ function execInPod(cluster: Cluster, pod: V1Pod, command: string[]): { code: num
     env: { ...process.env, PATH: [...podBinPath(), process.env.PATH ?? '/usr/bin:/bin'].join(':') },
   });
   return { code: r.status ?? 1, output: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+interface ModelView { workloads: { namespace: string; name: string; node: string; protocol: string; identity: string }[]; proxies: unknown[] }
+
+async function enrollAndShow(cluster: Cluster, metricsUrl: string): Promise<boolean> {
+  const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+  say('\n== joining the mesh: kubectl label namespace demo istio.io/dataplane-mode=ambient');
+  await core.patchNamespace({ name: 'demo', body: { metadata: { labels: { 'istio.io/dataplane-mode': 'ambient' } } } }, mergePatch);
+  const debugUrl = metricsUrl.replace(/\/metrics$/, '/debug/model');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const view = (await (await fetch(debugUrl)).json()) as ModelView;
+    const demo = view.workloads.filter((w) => w.namespace === 'demo');
+    if (demo.length > 0 && demo.every((w) => w.protocol === 'HBONE')) {
+      say(`  istiod-lite now pushes these workloads as HBONE (mTLS) with their SPIFFE identities (${debugUrl}):`);
+      for (const w of demo) say(`  ${w.name.padEnd(28)} ${w.node.padEnd(8)} ${w.identity}`);
+      say('  (ztunnel, the data plane that will enforce this, is the next milestone: traffic is still plaintext)');
+      return true;
+    }
+    if (Date.now() > deadline) {
+      say(`  the workloads did not turn HBONE in time: ${JSON.stringify(demo)}`);
+      return false;
+    }
+    await sleep(100);
+  }
 }
 
 async function walkthrough(cluster: Cluster): Promise<boolean> {
@@ -85,7 +111,14 @@ async function main(): Promise<number> {
   }
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
   say(`starting the local cluster in ${dataDir} ...`);
-  const cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), logger });
+  // Fixed ports for people; ephemeral ones when the API port is (tests run in parallel).
+  const ephemeral = values.port === '0';
+  const istiod = {
+    name: 'istiod-lite',
+    command: [process.execPath, join(repoRoot, 'istiod-lite/src/main.ts'), '--host', '127.0.0.1', '--install-crds', '--grpc-port', ephemeral ? '0' : '15012', '--metrics-port', ephemeral ? '0' : '15014', '--log-level', 'warn'],
+    readyLine: /"msg":"ready"/,
+  };
+  const cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), controlPlane: [istiod], logger });
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
@@ -94,7 +127,9 @@ async function main(): Promise<number> {
     await cluster.stop();
   };
   try {
-    const ok = await walkthrough(cluster);
+    const istiod = cluster.controlPlane.find((p) => p.name === 'istiod-lite')!;
+    say(`istiod-lite: discovery + CA on ${istiod.ready.grpc}, metrics on ${istiod.ready.metrics}`);
+    const ok = (await walkthrough(cluster)) && (await enrollAndShow(cluster, String(istiod.ready.metrics)));
     say(`\n${readyMessage(dataDir, cluster.api.url, cluster.nodes.length).replace(/\n.*stop it with.*$/, '')}`);
     if (values.once) return ok ? 0 : 1;
     say('\nthe cluster keeps running; press Ctrl-C to stop it');

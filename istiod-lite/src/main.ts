@@ -1,0 +1,55 @@
+// istiod-lite: flags and environment → startIstiod. See istiod-lite/README.md.
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { startIstiod } from './app.ts';
+
+const { values } = parseArgs({
+  options: {
+    kubeconfig: { type: 'string' },
+    host: { type: 'string', default: process.env.ISTIOD_HOST ?? '0.0.0.0' },
+    'grpc-port': { type: 'string', default: process.env.ISTIOD_GRPC_PORT ?? '15012' },
+    'metrics-port': { type: 'string', default: process.env.ISTIOD_METRICS_PORT ?? '15014' },
+    'trust-domain': { type: 'string', default: process.env.TRUST_DOMAIN ?? 'cluster.local' },
+    'root-namespace': { type: 'string', default: process.env.ROOT_NAMESPACE ?? 'istio-system' },
+    'install-crds': { type: 'boolean', default: false },
+    identity: { type: 'string', default: process.env.POD_NAME },
+    'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
+  },
+});
+
+const port = (flag: string, v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${flag} must be a port number, got '${v}'`);
+  return n;
+};
+
+const logger = pino({ level: values['log-level'], base: { component: 'istiod-lite' } });
+const kubeConfig = new KubeConfig();
+// In a pod: the ServiceAccount token; elsewhere: --kubeconfig or $KUBECONFIG.
+if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
+else kubeConfig.loadFromDefault();
+
+try {
+  const istiod = await startIstiod({
+    kubeConfig,
+    logger,
+    host: values.host,
+    grpcPort: port('grpc-port', values['grpc-port']),
+    metricsPort: port('metrics-port', values['metrics-port']),
+    mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
+    installCrds: values['install-crds'],
+    ...(values.identity ? { identity: values.identity } : {}),
+  });
+  // One line on stdout that supervisors (the local cluster, benchmarks) can wait for.
+  process.stdout.write(`${JSON.stringify({ msg: 'ready', grpc: istiod.grpcAddress, metrics: istiod.metricsUrl })}\n`);
+  const shutdown = (): void => {
+    logger.info('draining');
+    istiod.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+} catch (err) {
+  logger.fatal({ err }, 'istiod-lite failed to start');
+  process.exit(1);
+}
