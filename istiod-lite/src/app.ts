@@ -54,6 +54,12 @@ export interface Istiod {
 
 export const istiodServerName = 'istiod.istio-system.svc';
 
+/** Objects the model left out as invalid (a condition with reason Invalid), by kind. */
+function countInvalid(metrics: IstiodMetrics, statuses: { kind: string; conditions: { reason: string }[] }[]): void {
+  metrics.invalidObjects.reset();
+  for (const s of statuses) if (s.conditions.some((c) => c.reason === 'Invalid')) metrics.invalidObjects.inc({ kind: s.kind });
+}
+
 function listenHttp(server: HttpServer, port: number, host: string): Promise<number> {
   return new Promise((ready, fail) => {
     server.once('error', fail);
@@ -93,6 +99,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
       firstSeenAt = undefined;
       try {
         const model = state.update(sources.snapshot(), seenAt);
+        countInvalid(metrics, model.statuses);
         statusWriter?.update(model.statuses);
         waypoints?.update(sources.snapshot().gateways);
       } catch (err) {
@@ -151,7 +158,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
       waypoints = undefined;
     });
     stops.push(() => elector.stop());
-    state.update(sources.snapshot(), performance.now());
+    countInvalid(metrics, state.update(sources.snapshot(), performance.now()).statuses);
     await elector.start();
 
     const metricsServer = createHttpServer((req, res) => {

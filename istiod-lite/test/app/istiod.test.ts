@@ -131,6 +131,23 @@ describe('istiod-lite against the embedded API server', function () {
     assert.ok(auth);
   });
 
+  it('leaves out an invalid policy with a condition saying why, and keeps the rest flowing', async () => {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    await custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', body: {
+      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'bad-cidr' },
+      spec: { action: 'DENY', rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/99'] } }] }] },
+    } });
+    const status = await waitFor('the Invalid condition', async () => {
+      const obj = (await custom.getNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', name: 'bad-cidr' })) as { status?: { conditions?: { reason: string; message: string }[] } };
+      return obj.status?.conditions?.find((c) => c.reason === 'Invalid');
+    }, 10_000);
+    assert.match(status.message, /10\.0\.0\.0\/99/);
+    assert.equal(client.resources(typeUrls.authorization).has('shop/bad-cidr'), false);
+    assert.ok(client.resources(typeUrls.authorization).has('shop/get-only'), 'the valid policy is still pushed');
+    const text = await (await fetch(istiod.metricsUrl)).text();
+    assert.match(text, /istiod_lite_invalid_objects\{kind="AuthorizationPolicy"\} 1/);
+  });
+
   it('publishes the root certificate to every namespace and serves metrics', async () => {
     const cm = await waitFor('istio-ca-root-cert', async () => core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'shop' }).catch(() => undefined));
     assert.equal(cm.data?.['root-cert.pem'], istiod.rootCertPem);
