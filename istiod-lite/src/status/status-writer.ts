@@ -3,6 +3,7 @@
 // not already show them. One bad write (object gone, schema refusal) is logged and skipped;
 // the rest still go out.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { LatestWins } from '../kube/latest-wins.ts';
 import type { Logger } from 'pino';
 import type { ObjectStatus } from '../model/object-status.ts';
 import { apiErrorMessage, isNotFound, RawClient } from '../kube/raw-client.ts';
@@ -39,9 +40,7 @@ export class StatusWriter {
   readonly #isLeader: () => boolean;
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
-  #pending: readonly ObjectStatus[] | undefined;
-  #draining = false;
-  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #background: LatestWins<readonly ObjectStatus[]>;
 
   constructor(kc: KubeConfig, opts: StatusWriterOptions) {
     this.#client = RawClient.create(kc);
@@ -49,6 +48,7 @@ export class StatusWriter {
     this.#logger = opts.logger.child({ component: 'status-writer' });
     const leader = opts.isLeader ?? (() => true);
     this.#isLeader = () => !this.#stopped && leader();
+    this.#background = new LatestWins((input) => this.write(input), opts.retryMs ?? 2_000);
   }
 
   /**
@@ -56,33 +56,13 @@ export class StatusWriter {
    * pending model is kept (older ones are superseded); failures are retried after retryMs.
    */
   update(statuses: readonly ObjectStatus[]): void {
-    if (this.#stopped) return;
-    this.#pending = statuses;
-    clearTimeout(this.#retryTimer);
-    if (!this.#draining) void this.#drain();
+    this.#background.offer(statuses);
   }
 
   /** No writes after this (in-flight requests finish). */
   stop(): void {
     this.#stopped = true;
-    this.#pending = undefined;
-    clearTimeout(this.#retryTimer);
-  }
-
-  async #drain(): Promise<void> {
-    this.#draining = true;
-    try {
-      while (this.#pending && !this.#stopped) {
-        const statuses = this.#pending;
-        this.#pending = undefined;
-        const result = await this.write(statuses);
-        if (result.failed > 0 && !this.#pending && !this.#stopped) {
-          this.#retryTimer = setTimeout(() => this.update(statuses), this.#opts.retryMs ?? 2_000);
-        }
-      }
-    } finally {
-      this.#draining = false;
-    }
+    this.#background.stop();
   }
 
   /** Forget what was confirmed (call on becoming leader: another replica may have written since). */

@@ -2,6 +2,7 @@
 // (server-side apply, field manager istiod-lite) and the istio-waypoint GatewayClass. Removal
 // is the API server's job: the objects are owned by their Gateway.
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { LatestWins } from '../kube/latest-wins.ts';
 import type { Logger } from 'pino';
 import { FIELD_MANAGER } from '../kube/crds.ts';
 import type { KubeObject } from '../model/inputs.ts';
@@ -27,54 +28,31 @@ const objectKey = (o: KubernetesObject): string => `${o.apiVersion}/${o.kind}/${
 
 export class WaypointController {
   readonly #objects: KubernetesObjectApi;
-  readonly #opts: WaypointControllerOptions;
   readonly #logger: Logger;
   /** Last applied body per object: an unchanged Gateway costs no API call. */
   readonly #applied = new Map<string, string>();
   readonly #isLeader: () => boolean;
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
-  #pending: readonly KubeObject[] | undefined;
-  #draining = false;
-  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #background: LatestWins<readonly KubeObject[]>;
 
   constructor(kc: KubeConfig, opts: WaypointControllerOptions) {
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
-    this.#opts = opts;
     this.#logger = opts.logger.child({ component: 'waypoint-controller' });
     const leader = opts.isLeader ?? (() => true);
     this.#isLeader = () => !this.#stopped && leader();
+    this.#background = new LatestWins((input) => this.reconcile(input), opts.retryMs ?? 2_000);
   }
 
   /** Fire and forget: reconciles `gateways` in the background, newest wins, failures retried after retryMs. */
   update(gateways: readonly KubeObject[]): void {
-    if (this.#stopped) return;
-    this.#pending = gateways;
-    clearTimeout(this.#retryTimer);
-    if (!this.#draining) void this.#drain();
+    this.#background.offer(gateways);
   }
 
   /** No applies after this (in-flight requests finish). */
   stop(): void {
     this.#stopped = true;
-    this.#pending = undefined;
-    clearTimeout(this.#retryTimer);
-  }
-
-  async #drain(): Promise<void> {
-    this.#draining = true;
-    try {
-      while (this.#pending && !this.#stopped) {
-        const gateways = this.#pending;
-        this.#pending = undefined;
-        const result = await this.reconcile(gateways);
-        if (result.failed > 0 && !this.#pending && !this.#stopped) {
-          this.#retryTimer = setTimeout(() => this.update(gateways), this.#opts.retryMs ?? 2_000);
-        }
-      }
-    } finally {
-      this.#draining = false;
-    }
+    this.#background.stop();
   }
 
   /** Forget what was applied (call on becoming leader). */
