@@ -32,6 +32,7 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel
   const statuses: ObjectStatus[] = [];
   const namespaces = new Map(inputs.namespaces.map((ns) => [nameOf(ns), ns]));
   const podsByNamespace = groupByNamespace(inputs.pods);
+  const podsByLabel = indexByLabel(inputs.pods);
   const waypoints = findWaypoints(inputs, opts);
 
   // L4 policies first: workloads list the selector-scoped ones that apply to them.
@@ -55,7 +56,7 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel
   const servicesOfPod = new Map<KubeObject, Map<string, Port[]>>();
   const bindings = new Map<string, ReturnType<typeof serviceBinding>>();
   for (const svc of inputs.services) {
-    const pods = selectedPods(svc, podsByNamespace.get(namespaceOf(svc)) ?? []);
+    const pods = selectedPods(svc, candidatePods(svc, podsByLabel, podsByNamespace));
     const binding = serviceBinding(svc, namespaces.get(namespaceOf(svc)), waypoints);
     const key = serviceKey(svc, opts);
     services.set(key, buildService(svc, pods, binding, opts));
@@ -144,4 +145,31 @@ function groupByNamespace(objects: readonly KubeObject[]): Map<string, KubeObjec
     if (list) list.push(o); else m.set(ns, [o]);
   }
   return m;
+}
+
+/** Pods per "<namespace>/<label>=<value>", so selecting a Service's pods does not scan its namespace. */
+function indexByLabel(pods: readonly KubeObject[]): Map<string, KubeObject[]> {
+  const index = new Map<string, KubeObject[]>();
+  for (const pod of pods) {
+    for (const [k, v] of Object.entries(labelsOf(pod))) {
+      const key = `${namespaceOf(pod)}/${k}=${v}`;
+      let list = index.get(key);
+      if (!list) index.set(key, (list = []));
+      list.push(pod);
+    }
+  }
+  return index;
+}
+
+/** The smallest set of pods that can match a Service's selector (selectedPods still checks all of it). */
+function candidatePods(svc: KubeObject, byLabel: Map<string, KubeObject[]>, byNamespace: Map<string, KubeObject[]>): readonly KubeObject[] {
+  const selector = svc.spec?.selector as Record<string, string> | undefined;
+  const entries = Object.entries(selector ?? {});
+  if (entries.length === 0) return byNamespace.get(namespaceOf(svc)) ?? [];
+  let best: readonly KubeObject[] | undefined;
+  for (const [k, v] of entries) {
+    const list = byLabel.get(`${namespaceOf(svc)}/${k}=${v}`) ?? [];
+    if (!best || list.length < best.length) best = list;
+  }
+  return best!;
 }
