@@ -13,11 +13,27 @@ export interface ResourceInformerOptions<T extends KubernetesObject> {
   onChange: (event: 'add' | 'update' | 'delete', obj: T) => void;
 }
 
+/**
+ * ListWatch only remembers a watch once its request is established, so a stop() that lands
+ * while the list or watch request is in flight would leave a watch running forever: abort any
+ * request that completes after the informer stopped.
+ */
+class StoppableWatch extends Watch {
+  stopped = false;
+
+  override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
+    const request = await super.watch(...args);
+    if (this.stopped) request.abort();
+    return request;
+  }
+}
+
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5_000;
 
 export class ResourceInformer<T extends KubernetesObject> {
   readonly #lw: ListWatch<T>;
+  readonly #watch: StoppableWatch;
   readonly #logger: Logger;
   #stopped = false;
   #retryMs = RETRY_MIN_MS;
@@ -25,7 +41,8 @@ export class ResourceInformer<T extends KubernetesObject> {
 
   constructor(kc: KubeConfig, opts: ResourceInformerOptions<T>) {
     this.#logger = opts.logger.child({ informer: opts.path, ...(opts.fieldSelector ? { fieldSelector: opts.fieldSelector } : {}) });
-    this.#lw = new ListWatch<T>(opts.path, new Watch(kc), opts.list, false, undefined, opts.fieldSelector);
+    this.#watch = new StoppableWatch(kc);
+    this.#lw = new ListWatch<T>(opts.path, this.#watch, opts.list, false, undefined, opts.fieldSelector);
     this.#lw.on('add', (o) => { this.#retryMs = RETRY_MIN_MS; opts.onChange('add', o); });
     this.#lw.on('update', (o) => { this.#retryMs = RETRY_MIN_MS; opts.onChange('update', o); });
     this.#lw.on('delete', (o) => opts.onChange('delete', o));
@@ -34,11 +51,13 @@ export class ResourceInformer<T extends KubernetesObject> {
 
   start(): Promise<void> {
     this.#stopped = false;
+    this.#watch.stopped = false;
     return this.#lw.start();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#watch.stopped = true;
     clearTimeout(this.#retryTimer);
     await this.#lw.stop();
   }
