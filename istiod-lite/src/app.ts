@@ -1,6 +1,7 @@
 // istiod-lite's composition root: Kubernetes sources → model → discovery, the CA on the same
 // gRPC server (15012, TLS), the root certificate publisher, and — on the elected leader only —
 // status conditions and the waypoint controller. Metrics on 15014.
+import { rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -29,6 +30,8 @@ export interface IstiodOptions {
   /** Address the gRPC and metrics servers listen on. Default 0.0.0.0 (127.0.0.1 in the local cluster). */
   host?: string;
   grpcPort?: number; // 15012; 0 = ephemeral
+  /** Also serve discovery + CA on this Unix socket (the local cluster's node processes reach the host this way). */
+  udsPath?: string;
   metricsPort?: number; // 15014; 0 = ephemeral
   mesh?: Partial<MeshOptions>;
   /** Leader election identity; unique per replica (the pod name in Kubernetes). */
@@ -42,6 +45,8 @@ export interface IstiodOptions {
 export interface Istiod {
   /** host:port of the discovery + CA gRPC server. */
   grpcAddress: string;
+  /** `unix:<path>` when udsPath was given. */
+  udsAddress?: string;
   metricsUrl: string;
   rootCertPem: string;
   /** Hostname the gRPC server's certificate is for (clients set it as the TLS server name). */
@@ -132,6 +137,10 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     const credentials = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from([serving.certPem, ...ca.chain.slice(0, -1)].join('')), private_key: Buffer.from(serving.keyPem) }], false);
     const grpcPort = await new Promise<number>((ready, fail) => grpcServer.bindAsync(`${host}:${opts.grpcPort ?? 15012}`, credentials, (err, port) => (err ? fail(err) : ready(port))));
     stops.push(() => new Promise<void>((done) => grpcServer.tryShutdown(() => done())));
+    if (opts.udsPath) {
+      rmSync(opts.udsPath, { force: true }); // a socket file left by a previous run
+      await new Promise<number>((ready, fail) => grpcServer.bindAsync(`unix:${opts.udsPath}`, credentials, (err, port) => (err ? fail(err) : ready(port))));
+    }
 
     const publisher = new RootCertPublisher({ kc, rootCertPem: ca.rootCertPem, logger });
     await publisher.start();
@@ -196,6 +205,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
 
     return {
       grpcAddress: `${display}:${grpcPort}`,
+      ...(opts.udsPath ? { udsAddress: `unix:${opts.udsPath}` } : {}),
       metricsUrl: `http://${display}:${metricsPort}/metrics`,
       rootCertPem: ca.rootCertPem,
       serverName: istiodServerName,

@@ -9,6 +9,7 @@ const { values } = parseArgs({
     kubeconfig: { type: 'string' },
     host: { type: 'string', default: process.env.ISTIOD_HOST ?? '0.0.0.0' },
     'grpc-port': { type: 'string', default: process.env.ISTIOD_GRPC_PORT ?? '15012' },
+    uds: { type: 'string', default: process.env.ISTIOD_UDS },
     'metrics-port': { type: 'string', default: process.env.ISTIOD_METRICS_PORT ?? '15014' },
     'trust-domain': { type: 'string', default: process.env.TRUST_DOMAIN ?? 'cluster.local' },
     'root-namespace': { type: 'string', default: process.env.ROOT_NAMESPACE ?? 'istio-system' },
@@ -36,13 +37,14 @@ try {
     logger,
     host: values.host,
     grpcPort: port('grpc-port', values['grpc-port']),
+    ...(values.uds ? { udsPath: values.uds } : {}),
     metricsPort: port('metrics-port', values['metrics-port']),
     mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
     installCrds: values['install-crds'],
     ...(values.identity ? { identity: values.identity } : {}),
   });
   // One line on stdout that supervisors (the local cluster, benchmarks) can wait for.
-  process.stdout.write(`${JSON.stringify({ msg: 'ready', grpc: istiod.grpcAddress, metrics: istiod.metricsUrl })}\n`);
+  process.stdout.write(`${JSON.stringify({ msg: 'ready', grpc: istiod.grpcAddress, uds: istiod.udsAddress, metrics: istiod.metricsUrl })}\n`);
   const shutdown = (): void => {
     logger.info('draining');
     istiod.stop().then(() => process.exit(0), () => process.exit(1));

@@ -51,7 +51,7 @@ describe('istiod-lite against the embedded API server', function () {
     kc = new KubeConfig();
     kc.loadFromFile(api.kubeconfigPath);
     core = kc.makeApiClient(CoreV1Api);
-    istiod = await startIstiod({ kubeConfig: kc, logger: pino({ level: 'silent' }), host: '127.0.0.1', grpcPort: 0, metricsPort: 0, installCrds: true, identity: 'istiod-test' });
+    istiod = await startIstiod({ kubeConfig: kc, logger: pino({ level: 'silent' }), host: '127.0.0.1', grpcPort: 0, metricsPort: 0, udsPath: join(dataDir, 'istiod.sock'), installCrds: true, identity: 'istiod-test' });
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
     await core.createNamespacedServiceAccount({ namespace: 'shop', body: { metadata: { name: 'tester' } } });
     const token = (await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token!;
@@ -148,11 +148,22 @@ describe('istiod-lite against the embedded API server', function () {
     assert.match(text, /istiod_lite_invalid_objects\{kind="AuthorizationPolicy"\} 1/);
   });
 
+  it('serves the same stream on its Unix socket (how node processes in the local cluster reach it)', async () => {
+    const token = (await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token!;
+    const uds = new DeltaXdsClient({ address: istiod.udsAddress!, rootCertPem: istiod.rootCertPem, servername: istiod.serverName, token: () => token, node: { id: 'test~uds', type: 'test', nodeName: 'node-1' }, subscriptions: [{ typeUrl: typeUrls.address }] });
+    try {
+      uds.start();
+      await waitFor('a sync over the Unix socket', () => uds.resources(typeUrls.address).has(web.metadata!.uid!));
+    } finally {
+      uds.close();
+    }
+  });
+
   it('publishes the root certificate to every namespace and serves metrics', async () => {
     const cm = await waitFor('istio-ca-root-cert', async () => core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'shop' }).catch(() => undefined));
     assert.equal(cm.data?.['root-cert.pem'], istiod.rootCertPem);
     const text = await (await fetch(istiod.metricsUrl)).text();
-    assert.match(text, /pilot_xds\{type="test"\} 1/);
+    assert.match(text, /pilot_xds\{type="test"\} 1\b/);
     assert.match(text, /pilot_xds_pushes/);
   });
 });
