@@ -10,7 +10,13 @@ export interface PodRuntimeFacts {
   hostIP: string;
   /** Directories prepended to PATH (the cluster's own tools). */
   binPath: string[];
+  /** The pod's projected ServiceAccount token, exposed as $AMBIENT_SA_TOKEN_FILE. */
+  tokenFile?: string;
 }
+
+/** Where a pod finds its ServiceAccount token: pods share the host's filesystem, so the file
+ *  cannot be mounted at Kubernetes' /var/run/secrets/... path; its path is in this variable. */
+export const TOKEN_FILE_ENV = 'AMBIENT_SA_TOKEN_FILE';
 
 export interface ContainerLaunch {
   command: string[];
@@ -74,6 +80,7 @@ export function renderContainerLaunch(pod: V1Pod, container: V1Container, facts:
     HOSTNAME: pod.spec?.hostNetwork ? '' : pod.metadata?.name ?? '',
   };
   if (!env.HOSTNAME) delete env.HOSTNAME;
+  if (facts.tokenFile) env[TOKEN_FILE_ENV] = facts.tokenFile;
   for (const v of container.env ?? []) {
     if (v.value !== undefined) env[v.name] = expandVars(v.value, env);
     else if (v.valueFrom?.fieldRef) env[v.name] = resolveFieldRef(pod, facts, v.valueFrom.fieldRef.fieldPath);

@@ -4,7 +4,7 @@
 // reports pods to it (after the pod's netns is ready, before its containers start — like
 // Istio's CNI plugin, so the node proxy can capture a pod's very first connection).
 // hostNetwork pods run in the node's netns, use the node IP, and are not reported to the hook.
-import { rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -35,8 +35,12 @@ interface RunningPodEntry {
   lastWritten?: string;
   conditions?: PodCondition[];
   writeTimer?: NodeJS.Timeout;
+  tokenTimer?: NodeJS.Timeout;
   writing: Promise<void>;
 }
+
+/** Projected token lifetime; refreshed at 80 %, as the kubelet does. */
+const TOKEN_SECONDS = 3600;
 
 /** Where the kubelet writes a container's output; the API server's pods/log reads it. */
 export function podLogDir(dataDir: string, pod: { namespace: string; name: string; uid: string }): string {
@@ -159,18 +163,21 @@ export class Kubelet {
     try {
       const net = await this.#ctx.network.addPod(this.#node, { uid, ip, hostNetwork });
       if (this.#stopped) return;
+      const logDir = podLogDir(this.#ctx.dataDir, { namespace, name, uid });
+      const tokenFile = pod.spec?.automountServiceAccountToken === false ? undefined : await this.#projectToken(pod, logDir, log);
       await this.#registry.add({ uid, name, namespace, net });
       const entry: RunningPodEntry = {
         pod, net, writing: Promise.resolve(),
         worker: new PodWorker({
           pod, netns: net.netns,
-          facts: { podIP: net.ip, hostIP: this.#node.ip, binPath: this.#ctx.binPath },
-          logDir: podLogDir(this.#ctx.dataDir, { namespace, name, uid }),
+          facts: { podIP: net.ip, hostIP: this.#node.ip, binPath: this.#ctx.binPath, ...(tokenFile ? { tokenFile } : {}) },
+          logDir,
           spawn: this.#spawn, clock: this.#clock, logger: log,
           onChange: () => this.#scheduleStatus(uid),
         }),
       };
       this.#pods.set(uid, entry);
+      if (tokenFile) this.#refreshTokenLater(entry, logDir, log);
       if (!hostNetwork) {
         entry.info = {
           uid, name, namespace, ip: net.ip, netns: net.netns, netnsPath: net.netnsPath,
@@ -188,11 +195,43 @@ export class Kubelet {
     }
   }
 
+  /**
+   * Writes the pod's ServiceAccount token (TokenRequest bound to the pod, so it carries the pod
+   * and node claims the mesh CA checks) into the pod's directory. A failure is logged and the
+   * pod runs without a token, as a pod whose projected volume is not ready would not.
+   */
+  async #projectToken(pod: V1Pod, dir: string, log: Logger): Promise<string | undefined> {
+    const { uid, name, namespace } = pod.metadata as { uid: string; name: string; namespace: string };
+    try {
+      const review = await this.#core.createNamespacedServiceAccountToken({
+        name: pod.spec?.serviceAccountName ?? 'default', namespace,
+        body: { spec: { audiences: [], expirationSeconds: TOKEN_SECONDS, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name, uid } } },
+      });
+      const file = join(dir, 'token');
+      await mkdir(dir, { recursive: true });
+      await writeFile(`${file}.tmp`, review.status?.token ?? '', { mode: 0o600 });
+      await rename(`${file}.tmp`, file); // readers never see a half-written token
+      return file;
+    } catch (err) {
+      log.warn({ err: String(err) }, 'could not project the service account token');
+      return undefined;
+    }
+  }
+
+  #refreshTokenLater(entry: RunningPodEntry, dir: string, log: Logger): void {
+    entry.tokenTimer = setTimeout(() => {
+      if (this.#stopped || !this.#pods.has(entry.pod.metadata!.uid!)) return;
+      void this.#projectToken(entry.pod, dir, log).then(() => this.#refreshTokenLater(entry, dir, log));
+    }, TOKEN_SECONDS * 800);
+    entry.tokenTimer.unref();
+  }
+
   async #removePod(uid: string): Promise<void> {
     const entry = this.#pods.get(uid);
     if (!entry) return;
     this.#pods.delete(uid);
     clearTimeout(entry.writeTimer);
+    clearTimeout(entry.tokenTimer);
     const { name, namespace } = entry.pod.metadata as { name: string; namespace: string };
     await entry.worker.stop();
     this.#registry.remove(uid);

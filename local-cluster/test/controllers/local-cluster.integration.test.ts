@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import { startApiServer, type ApiServer } from '../../src/apiserver/index.ts';
 import { startControllers, type ClusterContext } from '../../src/controllers/index.ts';
@@ -226,6 +226,24 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
       metadata: { name: 'late' }, spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', IDLE] }] },
     } });
     await waitFor('the pod created after the restart running', async () => running(await core.readNamespacedPod({ name: 'late', namespace: NS })));
+  });
+
+  it('projects a pod-bound ServiceAccount token whose review names the pod and its node', async () => {
+    // The container prints the token it finds through $AMBIENT_SA_TOKEN_FILE.
+    const code = `process.stdout.write(require('fs').readFileSync(process.env.AMBIENT_SA_TOKEN_FILE, 'utf8')); setInterval(() => {}, 1 << 30)`;
+    await core.createNamespacedPod({ namespace: NS, body: {
+      metadata: { name: 'tokened' }, spec: { nodeName: 'node2', containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', code] }] },
+    } });
+    const pod = await waitFor('the pod running', async () => { const p = await core.readNamespacedPod({ name: 'tokened', namespace: NS }); return running(p) && p; });
+    const token = await waitFor('the token in its log', async () => {
+      const text = await core.readNamespacedPodLog({ name: 'tokened', namespace: NS }).catch(() => '');
+      return text.split('.').length === 3 && text;
+    });
+    const review = await ctx.kubeConfig.makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token } } });
+    assert.equal(review.status?.authenticated, true);
+    assert.equal(review.status?.user?.username, `system:serviceaccount:${NS}:default`);
+    assert.deepEqual(review.status?.user?.extra?.['authentication.kubernetes.io/node-name'], ['node2']);
+    assert.deepEqual(review.status?.user?.extra?.['authentication.kubernetes.io/pod-uid'], [pod.metadata!.uid]);
   });
 
   it('scales to zero: no pods and their netns are gone', async () => {
