@@ -1,0 +1,284 @@
+// Inbound HBONE (port 15008 in each pod's netns): mTLS with a client certificate from the mesh,
+// HTTP/2 CONNECT streams, each authorized then relayed to the destination app.
+//
+// TLS is set up per accepted socket rather than by http2.createSecureServer so the certificate
+// is looked up for every connection (a rotated certificate takes effect at once) and so the
+// caller can hand over sockets from a listener it opened inside a pod's netns.
+import crypto from 'node:crypto';
+import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { parseSpiffeId } from '@ambient/api';
+import { chainProblem, uriSans } from './peer-identity.ts';
+import { relay, type RelayCounters, type RelayResult } from './relay.ts';
+import { parseSocketAddress, type SocketAddress } from './socket-address.ts';
+
+export interface InboundRequest {
+  /** The CONNECT `:authority` as sent (`ip:port`). */
+  authority: string;
+  target: SocketAddress;
+  /** The client's SPIFFE ID, proven by its certificate. */
+  sourceIdentity: string;
+  /** TCP peer address of the HBONE connection. */
+  sourceAddress: string;
+  headers: http2.IncomingHttpHeaders;
+}
+
+export type AuthorizeDecision = { allow: true } | { allow: false; status: 400 | 401 | 503; reason: string };
+
+export interface InboundRecord {
+  request: InboundRequest;
+  status: number;
+  reason?: string;
+  sent: number;
+  received: number;
+  durationMs: number;
+  error?: string;
+}
+
+export interface HboneServerOptions {
+  /** The certificate to present (the destination workload's); called per connection. */
+  context: (servername?: string) => tls.SecureContext;
+  trustDomain: string;
+  rootCertPem: string;
+  /** The caller checks the authority is a local workload (400) and runs L4 policy (401). */
+  authorize: (request: InboundRequest) => AuthorizeDecision | Promise<AuthorizeDecision>;
+  connectUpstream: (target: SocketAddress, request: InboundRequest) => Promise<Duplex>;
+  logger: Logger;
+  maxStreamsPerConnection?: number;
+  /**
+   * Bytes one stream may park in the proxy for a slow destination. It is the stream window we
+   * advertise, so flow control enforces it; the relay resets a peer that ignores it.
+   */
+  maxBufferedBytes?: number;
+  /** Connection-level receive window (large, for throughput: DESIGN). */
+  windowSize?: number;
+  handshakeTimeoutMs?: number;
+  /** Clock for certificate validity (tests move it instead of waiting). */
+  now?: () => number;
+  /** One call per finished stream, for metrics (the access log line is written here already). */
+  onStreamClosed?: (record: InboundRecord) => void;
+}
+
+export type RefusalReason =
+  | 'tls_handshake' | 'handshake_timeout' | 'no_h2' | 'tls_version' | 'untrusted_chain' | 'bad_identity'
+  | 'foreign_trust_domain' | 'stream_refused' | 'not_connect' | 'bad_authority' | 'denied' | 'unavailable';
+
+export interface HboneServerStats {
+  connections: number;
+  streams: number;
+  refused: Partial<Record<RefusalReason, number>>;
+}
+
+/** A live relayed stream, so a policy change can re-check it and close it. */
+export interface ActiveInbound {
+  readonly request: InboundRequest;
+  readonly counters: RelayCounters;
+  readonly startedAt: number;
+  close(reason: string): void;
+}
+
+interface Peer { identity: string; address: string; active: number; }
+
+const MiB = 1024 * 1024;
+
+export class HboneServer {
+  readonly stats: HboneServerStats = { connections: 0, streams: 0, refused: {} };
+  readonly #options: HboneServerOptions;
+  readonly #root: crypto.X509Certificate;
+  readonly #h2: http2.Http2Server;
+  readonly #peers = new WeakMap<http2.Http2Session, Peer>();
+  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  readonly #active = new Set<ActiveInbound>();
+  readonly #listeners = new Set<net.Server>();
+  readonly #maxStreams: number;
+  readonly #maxBuffered: number;
+  #handingOver: Peer | undefined;
+
+  constructor(options: HboneServerOptions) {
+    this.#options = options;
+    this.#root = new crypto.X509Certificate(options.rootCertPem);
+    this.#maxStreams = options.maxStreamsPerConnection ?? 100;
+    this.#maxBuffered = options.maxBufferedBytes ?? 4 * MiB;
+    const windowSize = options.windowSize ?? 4 * MiB;
+    // A plain (h2c) server fed with sockets we already secured and vetted.
+    this.#h2 = http2.createServer({
+      settings: { maxConcurrentStreams: this.#maxStreams, initialWindowSize: this.#maxBuffered, enablePush: false },
+    });
+    this.#h2.on('session', (session) => {
+      const peer = this.#handingOver!;
+      this.#peers.set(session, peer);
+      this.#sessions.add(session);
+      session.on('error', ignore);
+      session.once('close', () => this.#sessions.delete(session));
+      session.setLocalWindowSize(windowSize);
+    });
+    this.#h2.on('stream', (stream, headers) => { void this.#onStream(stream, headers); });
+  }
+
+  get activeStreams(): readonly ActiveInbound[] {
+    return [...this.#active];
+  }
+
+  /** Serves an accepted TCP connection (from our own listener or one opened in a pod's netns). */
+  handleConnection(raw: net.Socket): void {
+    const log = this.#options.logger;
+    raw.on('error', ignore);
+    let socket: tls.TLSSocket;
+    try {
+      socket = new tls.TLSSocket(raw, {
+        isServer: true, secureContext: this.#options.context(), requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'],
+      });
+    } catch (err) {
+      log.error({ err }, 'hbone: no server certificate');
+      raw.destroy();
+      return;
+    }
+    let refused = false;
+    const refuse = (reason: RefusalReason, detail: string): void => {
+      if (refused) return;
+      refused = true;
+      this.#count(reason);
+      log.info({ reason, peer: raw.remoteAddress, detail }, 'hbone connection refused');
+      socket.destroy();
+    };
+    const onError = (err: Error): void => refuse('tls_handshake', err.message);
+    socket.on('error', onError);
+    socket.setTimeout(this.#options.handshakeTimeoutMs ?? 10_000, () => refuse('handshake_timeout', 'no tls handshake in time'));
+    socket.once('secure', () => {
+      socket.setTimeout(0);
+      socket.off('error', onError);
+      socket.on('error', ignore); // the HTTP/2 session reports its own socket's failures
+      // A FIN on an HTTP/2 connection means the client is gone (streams half-close by END_STREAM).
+      socket.once('end', () => socket.destroy());
+      if (socket.getProtocol() !== 'TLSv1.3') return refuse('tls_version', `negotiated ${String(socket.getProtocol())}`);
+      if (socket.alpnProtocol !== 'h2') return refuse('no_h2', `alpn ${String(socket.alpnProtocol)}`);
+      const cert = socket.getPeerCertificate(true);
+      if (cert.raw === undefined) return refuse('untrusted_chain', 'no client certificate');
+      const chain = chainProblem(cert, this.#root, (this.#options.now ?? Date.now)());
+      if (chain !== undefined) return refuse('untrusted_chain', chain);
+      const sans = uriSans(cert.subjectaltname);
+      const id = sans.length === 1 ? parseSpiffeId(sans[0]!) : undefined;
+      if (id === undefined) return refuse('bad_identity', `client uri sans ${sans.join(',') || '(none)'} are not one workload spiffe id`);
+      if (id.trustDomain !== this.#options.trustDomain) {
+        return refuse('foreign_trust_domain', `client ${sans[0]} is not in trust domain ${this.#options.trustDomain}`);
+      }
+      this.stats.connections++;
+      // What tls.Server does before 'secureConnection': the HTTP/2 session otherwise waits for
+      // a 'secureConnect' that server-side sockets never emit.
+      (socket as { secureConnecting?: boolean }).secureConnecting = false;
+      // 'session' is emitted synchronously from 'connection', so this hands the peer over.
+      this.#handingOver = { identity: sans[0]!, address: raw.remoteAddress ?? '', active: 0 };
+      try {
+        this.#h2.emit('connection', socket);
+      } finally {
+        this.#handingOver = undefined;
+      }
+    });
+  }
+
+  /** Accepts on a net listener of our own (`{ port: 0, host }`, or `{ fd }` from the capture addon). */
+  listen(options: net.ListenOptions): Promise<net.AddressInfo> {
+    const server = net.createServer((raw) => this.handleConnection(raw));
+    this.#listeners.add(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options, () => {
+        server.off('error', reject);
+        resolve(server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting and closes every connection (in-flight streams are cut). */
+  async close(): Promise<void> {
+    const closing = [...this.#listeners].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    this.#listeners.clear();
+    for (const active of this.#active) active.close('server closing');
+    for (const session of this.#sessions) session.destroy();
+    await Promise.all(closing);
+  }
+
+  #count(reason: RefusalReason): void {
+    this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
+  }
+
+  async #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
+    stream.on('error', ignore);
+    const peer = this.#peers.get(stream.session!);
+    if (peer === undefined) return void stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    // Our own cap, not only nghttp2's: a client may open streams before it has our SETTINGS.
+    if (peer.active >= this.#maxStreams) {
+      this.#count('stream_refused');
+      return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    }
+    peer.active++;
+    stream.once('close', () => { peer.active--; });
+    this.stats.streams++;
+    const started = Date.now();
+    const authority = String(headers[':authority'] ?? '');
+    const target = parseSocketAddress(authority);
+    const request: InboundRequest = {
+      authority, target: target ?? { host: '', port: 0 }, sourceIdentity: peer.identity, sourceAddress: peer.address, headers,
+    };
+    const finish = (status: number, result: Partial<RelayResult>, reason?: string): void => {
+      const record: InboundRecord = {
+        request, status, sent: result.sent ?? 0, received: result.received ?? 0, durationMs: Date.now() - started,
+      };
+      if (reason !== undefined) record.reason = reason;
+      if (result.error !== undefined) record.error = result.error.message;
+      this.#options.logger.info({
+        src: peer.identity, srcAddr: peer.address, dst: authority, status, reason, sent: record.sent,
+        received: record.received, durationMs: record.durationMs, error: record.error,
+      }, 'hbone inbound');
+      this.#options.onStreamClosed?.(record);
+    };
+    const reject = (status: 400 | 401 | 503, countAs: RefusalReason, reason: string): void => {
+      this.#count(countAs);
+      if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': status }, { endStream: true });
+      finish(status, {}, reason);
+    };
+
+    if (headers[':method'] !== 'CONNECT') return reject(400, 'not_connect', `method ${String(headers[':method'])} is not CONNECT`);
+    if (target === undefined) return reject(400, 'bad_authority', `authority ${authority} is not an ip:port`);
+    let decision: AuthorizeDecision;
+    try {
+      decision = await this.#options.authorize(request);
+    } catch (err) {
+      return reject(503, 'unavailable', `authorization failed: ${(err as Error).message}`);
+    }
+    if (!decision.allow) return reject(decision.status, decision.status === 401 ? 'denied' : decision.status === 400 ? 'bad_authority' : 'unavailable', decision.reason);
+    let upstream: Duplex;
+    try {
+      upstream = await this.#options.connectUpstream(target, request);
+    } catch (err) {
+      return reject(503, 'unavailable', `upstream ${authority} unreachable: ${(err as Error).message}`);
+    }
+    if (stream.destroyed || stream.closed) {
+      upstream.destroy();
+      return finish(499, {}, 'client went away before the upstream connected');
+    }
+    stream.respond({ ':status': 200 });
+    const counters: RelayCounters = { sent: 0, received: 0 };
+    const active: ActiveInbound = {
+      request, counters, startedAt: started,
+      close: (reason: string) => {
+        this.#options.logger.info({ src: peer.identity, dst: authority, reason }, 'hbone inbound closed');
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        upstream.destroy();
+      },
+    };
+    this.#active.add(active);
+    const result = await relay(stream, upstream, { counters, maxBufferedBytes: this.#maxBuffered + 64 * 1024 });
+    this.#active.delete(active);
+    finish(200, result);
+  }
+}
+
+export function createHboneServer(options: HboneServerOptions): HboneServer {
+  return new HboneServer(options);
+}
+
+function ignore(): void {}
