@@ -1,0 +1,65 @@
+// ztunnel: flags and environment → startZtunnel. See ztunnel/README.md.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { startZtunnel, tokenFromFile } from './app.ts';
+
+const env = process.env;
+const { values } = parseArgs({
+  options: {
+    node: { type: 'string', default: env.NODE_NAME },
+    'node-agent-socket': { type: 'string', default: env.NODE_AGENT_SOCKET },
+    istiod: { type: 'string', default: env.ISTIOD_ADDRESS ?? 'istiod.istio-system.svc:15012' },
+    'root-cert': { type: 'string', default: env.ROOT_CERT_FILE ?? '/var/run/secrets/istio/root-cert.pem' },
+    'token-file': { type: 'string', default: env.AMBIENT_SA_TOKEN_FILE ?? '/var/run/secrets/tokens/istio-token' },
+    'trust-domain': { type: 'string', default: env.TRUST_DOMAIN ?? 'cluster.local' },
+    host: { type: 'string', default: env.ZTUNNEL_HOST ?? '127.0.0.1' },
+    'admin-port': { type: 'string', default: env.ZTUNNEL_ADMIN_PORT ?? '15000' },
+    'metrics-port': { type: 'string', default: env.ZTUNNEL_METRICS_PORT ?? '15020' },
+    'readiness-port': { type: 'string', default: env.ZTUNNEL_READINESS_PORT ?? '15021' },
+    'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
+  },
+});
+
+const logger = pino({ level: values['log-level'], base: { component: 'ztunnel', node: values.node } });
+const required = (name: string, v: string | undefined): string => {
+  if (!v) {
+    logger.fatal(`--${name} is required`);
+    process.exit(2);
+  }
+  return v;
+};
+const port = (name: string, v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    logger.fatal(`--${name} must be a port number, got '${v}'`);
+    process.exit(2);
+  }
+  return n;
+};
+
+try {
+  const ztunnel = await startZtunnel({
+    nodeName: required('node', values.node),
+    nodeAgentSocket: required('node-agent-socket', values['node-agent-socket']),
+    istiodAddress: values.istiod,
+    rootCertPem: readFileSync(values['root-cert'], 'utf8'),
+    token: tokenFromFile(values['token-file']),
+    trustDomain: values['trust-domain'],
+    host: values.host,
+    adminPort: port('admin-port', values['admin-port']),
+    metricsPort: port('metrics-port', values['metrics-port']),
+    readinessPort: port('readiness-port', values['readiness-port']),
+    logger,
+  });
+  process.stdout.write(`${JSON.stringify({ msg: 'ready', admin: ztunnel.adminUrl, metrics: ztunnel.metricsUrl, readiness: ztunnel.readyUrl })}\n`);
+  const shutdown = (): void => {
+    logger.info('draining');
+    ztunnel.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+} catch (err) {
+  logger.fatal({ err }, 'ztunnel failed to start');
+  process.exit(1);
+}

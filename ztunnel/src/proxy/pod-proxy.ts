@@ -1,0 +1,91 @@
+// Everything ztunnel runs for one captured pod: three listeners opened inside the pod's netns
+// (15001 outbound, 15006 inbound plaintext, 15008 HBONE) with the pod's certificate.
+import net from 'node:net';
+import type tls from 'node:tls';
+import type { Logger } from 'pino';
+import { listenInNetns } from '../capture/netns-sockets.ts';
+import type { SecretManager } from '../identity/secret-manager.ts';
+import type { ProxyState } from '../state/proxy-state.ts';
+import { recheck } from './authorize.ts';
+import type { HboneServer } from './hbone-server.ts';
+import { createPodHboneServer, handleInboundPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';
+import { handleOutbound, type CapturedPodRef, type OutboundDeps } from './outbound.ts';
+
+export const ports = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 } as const;
+
+export class PodProxy {
+  readonly pod: CapturedPodRef & { identity: string };
+  readonly #servers: net.Server[] = [];
+  readonly #hbone: HboneServer;
+  readonly #plaintext = new Set<PlaintextConnection>();
+  readonly #logger: Logger;
+  #context: tls.SecureContext;
+
+  private constructor(pod: CapturedPodRef & { identity: string }, context: tls.SecureContext, hbone: HboneServer, logger: Logger) {
+    this.pod = pod;
+    this.#context = context;
+    this.#hbone = hbone;
+    this.#logger = logger;
+  }
+
+  /** Fetches the pod's certificate, then listens inside its netns. Rejects (having closed what it opened) on failure. */
+  static async start(pod: CapturedPodRef & { identity: string }, deps: OutboundDeps & InboundDeps & { secrets: SecretManager }): Promise<PodProxy> {
+    const cert = await deps.secrets.fetch(pod.identity);
+    let proxy: PodProxy | undefined;
+    const hbone = createPodHboneServer(deps, pod, () => proxy!.#context);
+    proxy = new PodProxy(pod, cert.secureContext, hbone, deps.logger.child({ pod: pod.uid }));
+    const self = proxy;
+    const servers: [number, (s: net.Socket) => void][] = [
+      [ports.hbone, (s) => hbone.handleConnection(s)],
+      [ports.inboundPlaintext, (s) => void handleInboundPlaintext(deps, pod, s, self.#plaintext)],
+      [ports.outbound, (s) => void handleOutbound(deps, pod, s)],
+    ];
+    try {
+      for (const [port, onConnection] of servers) {
+        const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
+        server.on('error', (err) => self.#logger.error({ err: String(err), port }, 'listener failed'));
+        await listenInNetns(server, pod.netnsPath, { port });
+        self.#servers.push(server);
+      }
+    } catch (err) {
+      await self.stop();
+      throw err;
+    }
+    return self;
+  }
+
+  /** A rotated certificate: new connections use it, live ones keep their session. */
+  setContext(context: tls.SecureContext): void {
+    this.#context = context;
+  }
+
+  /** Closes the live connections that the current policy no longer allows. */
+  recheck(state: ProxyState): number {
+    let closed = 0;
+    const destination = state.workloadByUid(this.pod.uid);
+    if (!destination) return 0;
+    const streams = this.#hbone.activeStreams.map((s) => ({
+      stream: s, sourceIdentity: s.request.sourceIdentity, sourceIp: s.request.sourceAddress, destinationWorkload: destination, destinationIp: this.pod.ip, destinationPort: s.request.target.port,
+    }));
+    for (const { connection, decision } of recheck(state, streams)) {
+      connection.stream.close(`denied by policy: ${decision.reason}`);
+      closed++;
+    }
+    const plain = [...this.#plaintext].map((p) => ({ ...p.attributes, destinationWorkload: destination, entry: p }));
+    for (const { connection } of recheck(state, plain)) {
+      connection.entry.socket.destroy();
+      closed++;
+    }
+    if (closed > 0) this.#logger.info({ closed }, 'closed connections a policy change denies');
+    return closed;
+  }
+
+  connections(): { hbone: number; plaintext: number } {
+    return { hbone: this.#hbone.activeStreams.length, plaintext: this.#plaintext.size };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#servers.splice(0).map((s) => new Promise<void>((done) => s.close(() => done()))));
+    await this.#hbone.close();
+  }
+}
