@@ -27,6 +27,8 @@ export interface ZtunnelOptions {
   /** The ServiceAccount token (istio-system/ztunnel, bound to this node's ztunnel pod), read per request. */
   token: () => string;
   trustDomain?: string;
+  /** Requested workload certificate lifetime (default 24 h). */
+  certTtlSeconds?: number;
   /** Where admin, metrics and readiness listen (in the process's own netns). */
   host?: string;
   adminPort?: number; // 15000
@@ -62,7 +64,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
   const metrics = createZtunnelMetrics();
   const state = new ProxyState();
   const ca = grpcCaClient({ address: opts.istiodAddress, rootCertPem: opts.rootCertPem, ...(opts.istiodServerName ? { servername: opts.istiodServerName } : {}), token: opts.token });
-  const secrets = new SecretManager({ ca, rootCertPem: opts.rootCertPem, logger: logger.child({ component: 'identity' }) });
+  const secrets = new SecretManager({ ca, rootCertPem: opts.rootCertPem, ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}), logger: logger.child({ component: 'identity' }) });
   const pool = new HbonePool();
   const deps = { state, secrets, pool, metrics, logger, trustDomain, rootCertPem: opts.rootCertPem };
 
@@ -73,9 +75,11 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
   let agentSynced = false;
   let reconciling = Promise.resolve();
   let stopped = false;
+  let retryTimer: NodeJS.Timeout | undefined;
   const reconcile = (): void => {
     reconciling = reconciling.then(async () => {
       if (stopped) return;
+      let failed = false;
       for (const [uid, proxy] of [...proxies]) {
         const w = state.workloadByUid(uid);
         if (pods.has(uid) && w?.tunnelProtocol === 'HBONE') continue;
@@ -98,11 +102,14 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
           proxies.set(uid, proxy);
           logger.info({ pod: `${pod.namespace}/${pod.name}`, identity: w.identity }, 'pod captured');
         } catch (err) {
-          logger.error({ err: String(err), pod: `${pod.namespace}/${pod.name}` }, 'capturing the pod failed; will retry on the next change');
+          failed = true;
+          logger.error({ err: String(err), pod: `${pod.namespace}/${pod.name}` }, 'capturing the pod failed; retrying in 1 s');
         }
       }
       metrics.capturedPods.set(proxies.size);
-    });
+      clearTimeout(retryTimer);
+      if (failed && !stopped) retryTimer = setTimeout(reconcile, 1_000);
+    }).catch((err: unknown) => logger.error({ err: String(err) }, 'reconciling captured pods failed'));
   };
   secrets.on('certificate', ({ identity }) => {
     void secrets.fetch(identity).then((cert) => {
@@ -184,6 +191,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     async stop() {
       // Capture rules stay: until a ztunnel is back, the pods' traffic fails closed, never plaintext.
       stopped = true;
+      clearTimeout(retryTimer);
       xds.close();
       agent.close();
       await reconciling;

@@ -84,8 +84,13 @@ export class PodProxy {
     return { hbone: this.#hbone.activeStreams.length, plaintext: this.#plaintext.size };
   }
 
+  /**
+   * Stops accepting. Connections already relayed run to their end on their own (waiting for
+   * them here would block un-enrollment behind an idle pooled HBONE session); HBONE sessions
+   * are closed so peers reconnect under the new configuration.
+   */
   async stop(): Promise<void> {
-    await Promise.all(this.#servers.splice(0).map((s) => new Promise<void>((done) => s.close(() => done()))));
+    for (const server of this.#servers.splice(0)) server.close();
     await this.#hbone.close();
   }
 }

@@ -1,0 +1,90 @@
+// The mesh on the local cluster: istiod-lite as a control-plane process on the host (it also
+// listens on a Unix socket, which node processes reach from any netns), and ztunnel as a
+// hostNetwork DaemonSet, as in Kubernetes (deploy/daemonset/): the kubelet runs one per node
+// in the node's netns with a pod-bound ServiceAccount token.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppsV1Api, CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
+import { repoRoot, type Cluster, type ControlPlaneProcess } from './cluster.ts';
+import { applyManifests } from './manifests.ts';
+import { execInNetns } from './runtime/index.ts';
+
+export const istiodSocket = (dataDir: string): string => join(dataDir, 'istiod.sock');
+export const meshRootCertFile = (dataDir: string): string => join(dataDir, 'mesh-root-cert.pem');
+
+/** istiod-lite as the cluster runs it; ports 15012/15014 on loopback, or ephemeral ones. */
+export function istiodProcess(dataDir: string, ephemeralPorts: boolean): ControlPlaneProcess {
+  return {
+    name: 'istiod-lite',
+    command: [process.execPath, join(repoRoot, 'istiod-lite/src/main.ts'), '--host', '127.0.0.1', '--install-crds',
+      '--grpc-port', ephemeralPorts ? '0' : '15012', '--metrics-port', ephemeralPorts ? '0' : '15014',
+      '--uds', istiodSocket(dataDir), '--log-level', process.env.LOG_LEVEL ?? 'warn'],
+    readyLine: /"msg":"ready"/,
+  };
+}
+
+export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: number } = {}): V1DaemonSet {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'ztunnel', namespace: 'istio-system', labels: { app: 'ztunnel' } },
+    spec: {
+      selector: { matchLabels: { app: 'ztunnel' } },
+      template: {
+        metadata: { labels: { app: 'ztunnel', 'istio.io/dataplane-mode': 'none' } },
+        spec: {
+          hostNetwork: true,
+          serviceAccountName: 'ztunnel',
+          containers: [{
+            name: 'istio-proxy',
+            image: 'ambient/ztunnel:local',
+            command: [process.execPath, join(repoRoot, 'ztunnel/src/main.ts')],
+            env: [
+              { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+              { name: 'NODE_AGENT_SOCKET', value: join(dataDir, 'nodes', '$(NODE_NAME)', 'node-agent.sock') },
+              { name: 'ISTIOD_ADDRESS', value: `unix:${istiodSocket(dataDir)}` },
+              { name: 'ROOT_CERT_FILE', value: meshRootCertFile(dataDir) },
+              { name: 'LOG_LEVEL', value: process.env.LOG_LEVEL ?? 'info' },
+              ...(opts.certTtlSeconds ? [{ name: 'CERT_TTL_SECONDS', value: String(opts.certTtlSeconds) }] : []),
+            ],
+          }],
+        },
+      },
+    },
+  };
+}
+
+/** Deploys ztunnel and waits until every node's ztunnel answers ready. */
+export async function deployZtunnel(cluster: Cluster, opts: { timeoutMs?: number; certTtlSeconds?: number } = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+  // The root istiod-lite publishes, where ztunnel reads it (Kubernetes would mount the ConfigMap).
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const cm = await core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'istio-system' }).catch(() => undefined);
+    const pem = cm?.data?.['root-cert.pem'];
+    if (pem) {
+      writeFileSync(meshRootCertFile(cluster.dataDir), pem);
+      break;
+    }
+    if (Date.now() > deadline) throw new Error('istiod-lite did not publish istio-ca-root-cert in istio-system');
+    await sleep(100);
+  }
+  await applyManifests(cluster.kubeConfig, [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ztunnel', namespace: 'istio-system' } },
+    ztunnelDaemonSet(cluster.dataDir, opts),
+  ], 'local-cluster');
+  const apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
+  for (const node of cluster.nodes) {
+    for (;;) {
+      const r = await execInNetns(node.net.netns, [process.execPath, '-e', "fetch('http://127.0.0.1:15021/healthz/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"], { timeoutMs: 5_000 });
+      if (r.code === 0) break;
+      if (Date.now() > deadline) {
+        const ds = await apps.readNamespacedDaemonSet({ name: 'ztunnel', namespace: 'istio-system' }).catch(() => undefined);
+        throw new Error(`ztunnel on ${node.net.name} not ready in time (daemonset ready ${ds?.status?.numberReady ?? 0}/${ds?.status?.desiredNumberScheduled ?? '?'}); see kubectl logs -n istio-system`);
+      }
+      await sleep(200);
+    }
+  }
+}
