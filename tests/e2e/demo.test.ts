@@ -13,7 +13,7 @@ const repo = resolve(import.meta.dirname, '../..');
 describe('npm start (the demo walkthrough, --once)', function () {
   this.timeout(120_000);
 
-  it('shows pod→pod and pod→service calls across nodes, enrollment in istiod-lite, and tears everything down', async () => {
+  it('shows calls across nodes, then through ztunnel over mTLS with identities, a denied call, STRICT refusing plaintext, and tears everything down', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'demo-e2e-'));
     try {
       const { stdout } = await run(process.execPath, [join(repo, 'local-cluster/src/demo.ts'), '--once', '--data', dataDir, '--port', '0'], { encoding: 'utf8', timeout: 110_000 });
@@ -24,8 +24,14 @@ describe('npm start (the demo walkthrough, --once)', function () {
       const serviceReplies = stdout.split('pod→service')[1]!.match(/200 from pod echo-\S+ on node-\d/g) ?? [];
       assert.equal(serviceReplies.length, 4);
       assert.match(stdout, /export KUBECONFIG=/);
-      assert.match(stdout, /istiod-lite now pushes these workloads as HBONE/);
-      assert.match(stdout, /echo-\S+\s+node-\d\s+spiffe:\/\/cluster\.local\/ns\/demo\/sa\/default/);
+      assert.match(stdout, /now sends them to ztunnel as HBONE workloads/);
+      assert.match(stdout, /echo-\S+\s+node-\d\s+spiffe:\/\/cluster\.local\/ns\/demo\/sa\/echo/);
+      assert.match(stdout, /through ztunnel over mTLS[^\n]*\n\s+ok: 2 replies/);
+      assert.match(stdout, /source_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/sleep",\s+destination_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/echo", connection_security_policy="mutual_tls"/);
+      assert.match(stdout, /the same call is now refused by the destination ztunnel/);
+      assert.match(stdout, /without PeerAuthentication \(PERMISSIVE\): admitted/);
+      assert.match(stdout, /with STRICT: refused by ztunnel/);
+      assert.match(stdout, /sleep → echo: ok/);
       const netns = (await run('ip', ['netns', 'list'], { encoding: 'utf8' })).stdout;
       const clusterNetns = netns.split('\n').filter((l) => /^lc[0-9a-f]{6}-/.test(l));
       // Other clusters (parallel runs) may exist; none of this data dir's may remain.
