@@ -15,7 +15,7 @@ describe('examples/manifests/echo.yaml', () => {
     return found;
   };
 
-  it('holds the demo namespace, the apps' ServiceAccounts, the echo deployment and service, and the sleep client', () => {
+  it('holds the demo namespace, the apps ServiceAccounts, the echo deployment and service, and the sleep client', () => {
     assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ['Namespace/demo', 'ServiceAccount/echo', 'ServiceAccount/sleep', 'Deployment/echo', 'Service/echo', 'Deployment/sleep']);
     for (const d of docs.slice(1)) assert.equal(d.metadata.namespace, 'demo');
   });
