@@ -33,5 +33,5 @@ PY
   rm -rf "$tmp"
 fi
 
-"$cache/v1.20/kubectl" version --client --short 2>/dev/null | head -1
-"$cache/v1.34/kubectl" version --client | head -1
+"$cache/v1.20/kubectl" version --client --short 2>/dev/null | sed -n 1p
+"$cache/v1.34/kubectl" version --client | sed -n 1p

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 const benchmarks: Record<string, string> = {
   apiserver: 'apiserver-list-watch.ts',
   istiod: 'istiod-scale.ts',
+  ztunnel: 'ztunnel-dataplane.ts',
 };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const extra = process.argv.slice(2).filter((a) => a.startsWith('-'));

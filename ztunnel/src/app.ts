@@ -45,7 +45,8 @@ export interface Ztunnel {
   metrics: ZtunnelMetrics;
   /** Captured pods by uid. */
   captured(): string[];
-  stop(): Promise<void>;
+  /** Stops; with `drainMs`, live connections get that long to finish first (SIGTERM). */
+  stop(opts?: { drainMs?: number }): Promise<void>;
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -188,14 +189,14 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     state,
     metrics,
     captured: () => [...proxies.keys()],
-    async stop() {
+    async stop({ drainMs = 0 } = {}) {
       // Capture rules stay: until a ztunnel is back, the pods' traffic fails closed, never plaintext.
       stopped = true;
       clearTimeout(retryTimer);
       xds.close();
       agent.close();
       await reconciling;
-      await Promise.all([...proxies.values()].map((p) => p.stop()));
+      await Promise.all([...proxies.values()].map((p) => p.drain(drainMs)));
       pool.close();
       secrets.close();
       ca.close();

@@ -19,6 +19,7 @@ const { values } = parseArgs({
     'metrics-port': { type: 'string', default: env.ZTUNNEL_METRICS_PORT ?? '15020' },
     'readiness-port': { type: 'string', default: env.ZTUNNEL_READINESS_PORT ?? '15021' },
     'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
+    'drain-seconds': { type: 'string', default: env.DRAIN_SECONDS ?? '5' },
   },
 });
 
@@ -56,8 +57,8 @@ try {
   });
   process.stdout.write(`${JSON.stringify({ msg: 'ready', admin: ztunnel.adminUrl, metrics: ztunnel.metricsUrl, readiness: ztunnel.readyUrl })}\n`);
   const shutdown = (): void => {
-    logger.info('draining');
-    ztunnel.stop().then(() => process.exit(0), () => process.exit(1));
+    logger.info({ seconds: Number(values['drain-seconds']) }, 'draining');
+    ztunnel.stop({ drainMs: Number(values['drain-seconds']) * 1000 }).then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

@@ -18,6 +18,7 @@ export class PodProxy {
   readonly #servers: net.Server[] = [];
   readonly #hbone: HboneServer;
   readonly #plaintext = new Set<PlaintextConnection>();
+  #outbound = 0;
   readonly #logger: Logger;
   #context: tls.SecureContext;
 
@@ -38,7 +39,10 @@ export class PodProxy {
     const servers: [number, (s: net.Socket) => void][] = [
       [ports.hbone, (s) => hbone.handleConnection(s)],
       [ports.inboundPlaintext, (s) => void handleInboundPlaintext(deps, pod, s, self.#plaintext)],
-      [ports.outbound, (s) => void handleOutbound(deps, pod, s)],
+      [ports.outbound, (s) => {
+        self.#outbound++;
+        void handleOutbound(deps, pod, s).finally(() => self.#outbound--);
+      }],
     ];
     try {
       for (const [port, onConnection] of servers) {
@@ -80,8 +84,17 @@ export class PodProxy {
     return closed;
   }
 
-  connections(): { hbone: number; plaintext: number } {
-    return { hbone: this.#hbone.activeStreams.length, plaintext: this.#plaintext.size };
+  connections(): { hbone: number; plaintext: number; outbound: number } {
+    return { hbone: this.#hbone.activeStreams.length, plaintext: this.#plaintext.size, outbound: this.#outbound };
+  }
+
+  /** Graceful drain: stop accepting, let live connections finish for up to `graceMs`, then stop. */
+  async drain(graceMs: number): Promise<void> {
+    for (const server of this.#servers.splice(0)) server.close();
+    const deadline = Date.now() + graceMs;
+    const busy = (): boolean => { const c = this.connections(); return c.hbone + c.plaintext + c.outbound > 0; };
+    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await this.stop();
   }
 
   /**

@@ -1,0 +1,91 @@
+// Load programs that run inside pods for the data-plane benchmark (no dependencies beyond Node):
+//   serve --http 8080 --sink 9000      HTTP answering 1 KiB bodies; a TCP sink that reports bytes read
+//   rate URL --rps R --seconds S --connections C   fixed-rate HTTP GETs over C keep-alive connections
+//   bulk HOST:PORT --mib M                         one TCP stream of M MiB into the sink
+// Results are one JSON line on stdout. Every loop is bounded in count and time.
+import http from 'node:http';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+
+const [mode, ...rest] = process.argv.slice(2);
+const body = Buffer.alloc(1024, 'x');
+
+if (mode === 'serve') {
+  const { values } = parseArgs({ args: rest, options: { http: { type: 'string', default: '8080' }, sink: { type: 'string', default: '9000' } } });
+  http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+    res.end(body);
+  }).listen(Number(values.http));
+  net.createServer({ allowHalfOpen: true }, (s) => {
+    let n = 0;
+    s.on('data', (c: Buffer) => (n += c.length));
+    s.on('end', () => s.end(`${n}\n`));
+    s.on('error', () => undefined);
+  }).listen(Number(values.sink));
+} else if (mode === 'rate') {
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { rps: { type: 'string', default: '500' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '4' } } });
+  const url = positionals[0]!;
+  const rps = Number(values.rps);
+  const total = Math.min(1_000_000, Math.round(rps * Number(values.seconds)));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Number(values.connections) });
+  const latencies: number[] = [];
+  let errors = 0;
+  let done = 0;
+  const start = performance.now();
+  await new Promise<void>((finish) => {
+    // Open-loop: request i is sent at start + i/rps whatever the previous ones are doing.
+    const fire = (i: number): void => {
+      const sent = performance.now();
+      const req = http.get(url, { agent, timeout: 10_000 }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          latencies.push(performance.now() - sent);
+          if (++done === total) finish();
+        });
+      });
+      req.on('error', () => {
+        errors++;
+        if (++done === total) finish();
+      });
+      req.on('timeout', () => req.destroy());
+      const next = i + 1;
+      if (next < total) setTimeout(() => fire(next), Math.max(0, start + (next * 1000) / rps - performance.now()));
+    };
+    fire(0);
+  });
+  const seconds = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  agent.destroy();
+  process.stdout.write(`${JSON.stringify({ requests: total, errors, seconds, rps: (total - errors) / seconds, p50: q(0.5), p90: q(0.9), p99: q(0.99) })}\n`);
+} else if (mode === 'bulk') {
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { mib: { type: 'string', default: '512' } } });
+  const [host, port] = positionals[0]!.split(':');
+  const bytes = Math.min(8192, Number(values.mib)) * 1024 * 1024;
+  const chunk = Buffer.alloc(256 * 1024, 7);
+  const start = performance.now();
+  const socket = net.connect({ host: host!, port: Number(port), allowHalfOpen: true });
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < bytes) {
+      sent += chunk.length;
+      if (!socket.write(chunk)) return void socket.once('drain', pump);
+    }
+    socket.end();
+  };
+  socket.once('connect', pump);
+  let reply = '';
+  socket.on('data', (c: Buffer) => (reply += c.toString()));
+  socket.on('end', () => {
+    const seconds = (performance.now() - start) / 1000;
+    process.stdout.write(`${JSON.stringify({ bytes: Number(reply.trim()), seconds, mibPerSecond: Number(reply.trim()) / 1048576 / seconds })}\n`);
+    process.exit(0);
+  });
+  socket.on('error', (err) => {
+    process.stdout.write(`${JSON.stringify({ error: err.message })}\n`);
+    process.exit(1);
+  });
+} else {
+  console.error('usage: load.ts serve|rate|bulk ...');
+  process.exit(2);
+}
