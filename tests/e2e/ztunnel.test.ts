@@ -58,7 +58,7 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
   const netnsOf = (p: V1Pod): string => podNetns(cluster.network.clusterId, p.metadata!.uid!);
   /** An unmodified client: the sample app's `call`, run inside the pod's netns. */
   const call = async (from: V1Pod, url: string, count = 1): Promise<{ ok: boolean; replies: any[]; output: string }> => {
-    const r = await execInNetns(netnsOf(from), [process.execPath, echo, 'call', url, '--count', String(count), '--timeout', '3000'], { timeoutMs: 30_000 });
+    const r = await execInNetns(netnsOf(from), [process.execPath, echo, 'call', url, '--count', String(count), '--timeout', url.includes('/delay/') ? '30000' : '3000'], { timeoutMs: 40_000 });
     const replies = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
     return { ok: r.code === 0, replies, output: r.stdout + r.stderr };
   };
@@ -152,6 +152,23 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
       assert.ok((await call(other, `http://${target.status!.podIP}:8080/`)).ok, 'other is not named and still gets through');
     } finally {
       await deletePolicy('authorizationpolicies', 'deny-client');
+    }
+    await until('client allowed again', async () => (await call(client, `http://${target.status!.podIP}:8080/`)).ok);
+  });
+
+  it('closes a live connection that a new DENY policy no longer allows', async () => {
+    const client = await pod('mesh', 'client');
+    const started = Date.now();
+    // A request the server holds for 20 s: the connection is live when the policy lands.
+    const inFlight = call(client, `http://${target.status!.podIP}:8080/delay/20000`).then((r) => ({ ...r, after: Date.now() - started }));
+    await sleep(1_000);
+    await policy('deny-live', { selector: { matchLabels: { app: 'server' } }, action: 'DENY', rules: [{ from: [{ source: { principals: ['cluster.local/ns/mesh/sa/client'] } }] }] });
+    try {
+      const r = await inFlight;
+      assert.equal(r.ok, false, 'the held request must not complete');
+      assert.ok(r.after < 15_000, `the connection was closed by the policy change, not by the server (${r.after} ms)`);
+    } finally {
+      await deletePolicy('authorizationpolicies', 'deny-live');
     }
     await until('client allowed again', async () => (await call(client, `http://${target.status!.podIP}:8080/`)).ok);
   });

@@ -266,6 +266,10 @@ export class HboneServer {
       request, counters, startedAt: started,
       close: (reason: string) => {
         this.#options.logger.info({ src: peer.identity, dst: authority, reason }, 'hbone inbound closed');
+        // END_STREAM first: on these per-socket TLS sessions a lone RST_STREAM stays queued until
+        // the session next writes, so the peer would not learn of the close (regression test
+        // hbone-close.test.ts); the DATA frame is written at once and the reset follows it.
+        stream.end();
         stream.close(http2.constants.NGHTTP2_CANCEL);
         upstream.destroy();
       },
