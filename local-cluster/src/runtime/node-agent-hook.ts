@@ -5,23 +5,9 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
+import type { NodeAgentMessage, PodInfo } from '@ambient/api';
 
-export interface PodInfo {
-  uid: string;
-  name: string;
-  namespace: string;
-  ip: string;
-  netns: string;
-  netnsPath: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  serviceAccount: string;
-}
-
-export type NodeAgentMessage =
-  | { type: 'snapshot'; pods: PodInfo[] }
-  | { type: 'add'; pod: PodInfo }
-  | { type: 'remove'; pod: PodInfo };
+export type { NodeAgentMessage, PodInfo };
 
 export function nodeAgentSocketPath(dataDir: string, nodeName: string): string {
   return join(dataDir, 'nodes', nodeName, 'node-agent.sock');

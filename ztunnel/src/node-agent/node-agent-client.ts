@@ -5,20 +5,9 @@
 // pod added or removed while ztunnel was away is reconciled.
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import type { NodeAgentMessage, PodInfo } from '@ambient/api';
 
-export interface PodInfo {
-  uid: string;
-  name: string;
-  namespace: string;
-  ip: string;
-  netns: string;
-  netnsPath: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  serviceAccount?: string;
-}
-
-type Message = { type: 'snapshot'; pods: PodInfo[] } | { type: 'add'; pod: PodInfo } | { type: 'remove'; pod: PodInfo };
+export type { PodInfo };
 
 export interface NodeAgentClientEvents {
   /** A pod to capture: new, or seen again in a snapshot with changed details. */
@@ -41,20 +30,20 @@ export class NodeAgentProtocolError extends Error {
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 /** Parses one line of the protocol; throws NodeAgentProtocolError naming what is wrong. */
-export function parseNodeAgentMessage(line: string): Message {
+export function parseNodeAgentMessage(line: string): NodeAgentMessage {
   let msg: unknown;
   try {
     msg = JSON.parse(line);
   } catch (err) {
     throw new NodeAgentProtocolError(`node agent sent a line that is not JSON: ${line.slice(0, 80)}`, { cause: err });
   }
-  const m = msg as Partial<Message> & { pods?: unknown; pod?: unknown };
+  const m = msg as Partial<NodeAgentMessage> & { pods?: unknown; pod?: unknown };
   const isPod = (p: unknown): p is PodInfo => {
     const q = p as Partial<PodInfo> | null;
     return typeof q === 'object' && q !== null && typeof q.uid === 'string' && typeof q.netnsPath === 'string' && typeof q.ip === 'string' && typeof q.namespace === 'string' && typeof q.name === 'string';
   };
-  if (m.type === 'snapshot' && Array.isArray(m.pods) && m.pods.every(isPod)) return m as Message;
-  if ((m.type === 'add' || m.type === 'remove') && isPod(m.pod)) return m as Message;
+  if (m.type === 'snapshot' && Array.isArray(m.pods) && m.pods.every(isPod)) return m as NodeAgentMessage;
+  if ((m.type === 'add' || m.type === 'remove') && isPod(m.pod)) return m as NodeAgentMessage;
   throw new NodeAgentProtocolError(`node agent sent an unexpected message: ${line.slice(0, 120)}`);
 }
 
@@ -114,7 +103,7 @@ export class NodeAgentClient extends EventEmitter<NodeAgentClientEvents> {
     this.#socket?.destroy();
   }
 
-  #apply(msg: Message): void {
+  #apply(msg: NodeAgentMessage): void {
     if (msg.type === 'add') {
       this.#pods.set(msg.pod.uid, msg.pod);
       this.emit('add', msg.pod);

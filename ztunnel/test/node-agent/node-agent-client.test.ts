@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeAgentClient, NodeAgentProtocolError, parseNodeAgentMessage, type PodInfo } from '../../src/node-agent/node-agent-client.ts';
 
-const pod = (uid: string): PodInfo => ({ uid, name: `p-${uid}`, namespace: 'shop', ip: '10.244.1.2', netns: `lc-${uid}`, netnsPath: `/run/netns/lc-${uid}` });
+const pod = (uid: string): PodInfo => ({ uid, name: `p-${uid}`, namespace: 'shop', ip: '10.244.1.2', netns: `lc-${uid}`, netnsPath: `/run/netns/lc-${uid}`, labels: {}, annotations: {}, serviceAccount: 'default' });
 
 describe('NodeAgentClient', () => {
   let dir: string;
