@@ -1,21 +1,42 @@
 #!/usr/bin/env bash
-# Fails loudly, naming the fix, when something the tests need is missing. Never skips.
+# Makes sure what the local cluster (`start`) or the tests (`test`, the default) need is there.
+# As root on Debian, missing system packages are installed with apt-get (saying so), so the
+# README's two commands work on a fresh machine; otherwise it fails, naming the fix. It never
+# skips anything silently.
 set -u
+mode=${1:-test}
+commands=(ip iptables iptables-save iptables-restore nsenter g++ make)
+packages=(iproute2 iptables nftables util-linux g++ make)
+if [ "$mode" = test ]; then
+  commands+=(openssl python3 apt-get dpkg-deb redis-server tcpdump)
+  packages+=(openssl python3 redis-server tcpdump)
+fi
+
+if [ "$(id -u)" != 0 ]; then
+  echo "the local cluster builds nodes and pods out of network namespaces and needs root: run this with sudo" >&2
+  exit 1
+fi
+
 missing=()
-for cmd in ip iptables iptables-save iptables-restore nsenter openssl python3 apt-get dpkg-deb redis-server g++ make tcpdump; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
-done
+for cmd in "${commands[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${AMBIENT_NO_APT:-}" ]; then
+  echo "missing ${missing[*]}: installing the system packages ${packages[*]} with apt-get (set AMBIENT_NO_APT=1 to refuse)" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}") >&2 || true
+  missing=()
+  for cmd in "${commands[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing prerequisites: ${missing[*]}" >&2
-  echo "install them with: apt-get update && apt-get install -y iproute2 iptables nftables util-linux openssl python3 redis-server g++ make tcpdump" >&2
+  echo "install them with: apt-get update && apt-get install -y ${packages[*]}" >&2
   exit 1
 fi
-if [ "$(id -u)" != 0 ]; then
-  echo "the tests create network namespaces and need root: run them with sudo (or as root in CI)" >&2
-  exit 1
-fi
+
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 24 ]; then
   echo "node $(node --version) is on PATH; the project pins Node 24: run through npm (npm test), which uses node_modules/.bin/node" >&2
+  exit 1
+fi
+if [ ! -f "$(dirname "$0")/../ztunnel/native/build/Release/ztunnel_native.node" ]; then
+  echo "ztunnel's native addon is not built: run 'npm install' (it needs g++ and make)" >&2
   exit 1
 fi
