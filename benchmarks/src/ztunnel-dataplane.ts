@@ -36,9 +36,11 @@ try {
   await deployZtunnel(cluster);
   let server: V1Pod;
   let client: V1Pod;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     [server, client] = [await core.readNamespacedPod({ name: 'server', namespace: 'bench' }), await core.readNamespacedPod({ name: 'client', namespace: 'bench' })];
     if (server.status?.phase === 'Running' && client.status?.phase === 'Running') break;
+    if (Date.now() > deadline) throw new Error('the bench pods did not start in 60 s');
     await sleep(200);
   }
   await sleep(500); // the server's listeners
