@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { applyManifests, readManifests } from './manifests.ts';
+import { deployZtunnel, istiodProcess } from './mesh.ts';
 import pino from 'pino';
 import { nodeIndex, podBinPath, startCluster } from './cluster.ts';
 import { defaultDataDir, kubeconfigFile, logFile, pidFile, readyFile, runningPid } from './cli/daemon-files.ts';
@@ -15,7 +16,9 @@ import { clusterIdFor, nodeNetns, podNetns, teardownCluster } from './runtime/in
 
 const usage = `usage: local-cluster <command> [flags]
 
-  up [--nodes N] [--data DIR] [--port P] [--foreground]   start a cluster (default 2 nodes)
+  up [--nodes N] [--data DIR] [--port P] [--mesh] [--foreground]
+                                                          start a cluster (default 2 nodes); --mesh
+                                                          adds istiod-lite and a ztunnel per node
   down [--data DIR] [--purge]                             stop it, remove every namespace/link/rule
   apply -f FILE|DIR [--data DIR]                          server-side apply manifests
   status [--data DIR]                                     nodes and pods
@@ -35,7 +38,7 @@ function kubeConfigFor(dataDir: string): KubeConfig {
 }
 
 async function up(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { nodes: { type: 'string', default: '2' }, data: { type: 'string' }, port: { type: 'string' }, foreground: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ args, options: { nodes: { type: 'string', default: '2' }, data: { type: 'string' }, port: { type: 'string' }, mesh: { type: 'boolean', default: false }, foreground: { type: 'boolean', default: false } } });
   const dataDir = resolve(values.data ?? defaultDataDir());
   const nodes = Number(values.nodes);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) throw new UsageError(`--nodes must be a whole number from 1 to 50, got '${values.nodes}'`);
@@ -44,7 +47,7 @@ async function up(args: string[]): Promise<number> {
     console.log(`a cluster is already running from ${dataDir} (pid ${pid}); KUBECONFIG=${kubeconfigFile(dataDir)}`);
     return 0;
   }
-  const runArgs = ['--data', dataDir, '--nodes', String(nodes), ...(values.port ? ['--port', values.port] : [])];
+  const runArgs = ['--data', dataDir, '--nodes', String(nodes), ...(values.port ? ['--port', values.port] : []), ...(values.mesh ? ['--mesh'] : [])];
   if (values.foreground) return run(runArgs);
 
   mkdirSync(dataDir, { recursive: true });
@@ -76,10 +79,12 @@ function tail(file: string, lines: number): string {
 
 /** The cluster process: runs until SIGINT/SIGTERM, then stops everything it started. */
 async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { nodes: { type: 'string', default: '2' }, data: { type: 'string' }, port: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { nodes: { type: 'string', default: '2' }, data: { type: 'string' }, port: { type: 'string' }, mesh: { type: 'boolean', default: false } } });
   const dataDir = resolve(values.data ?? defaultDataDir());
   const logger = pino({ base: { component: 'local-cluster' } });
-  const cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), logger });
+  const controlPlane = values.mesh ? [istiodProcess(dataDir, values.port === '0')] : [];
+  const cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), controlPlane, logger });
+  if (values.mesh) await deployZtunnel(cluster);
   writeFileSync(pidFile(dataDir), String(process.pid));
   writeFileSync(readyFile(dataDir), readyMessage(dataDir, cluster.api.url, cluster.nodes.length));
   logger.info({ url: cluster.api.url, nodes: cluster.nodes.length }, 'cluster ready');
