@@ -4,7 +4,7 @@
 import type { Caller } from '../auth/caller.ts';
 import { formatSpiffeId, parseSpiffeId } from '@ambient/api';
 
-/** What the CA needs to know about a pod (the app backs this with the pod informer). */
+/** What the CA needs to know about a pod (MeshSources backs this with its pod informer). */
 export interface PodRecord {
   namespace: string;
   name: string;

@@ -5,7 +5,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { createCertificateAuthority, type KeyCertPair } from '@ambient/api';
 import type { Logger } from 'pino';
-import { errorText, statusCode } from './api-errors.ts';
+import { apiErrorMessage, apiStatusCode } from '../kube/api-errors.ts';
 
 export const PLUGIN_SECRET = 'cacerts';
 export const SELF_SIGNED_SECRET = 'istio-ca-secret';
@@ -65,7 +65,7 @@ export async function loadOrCreateMeshCa(opts: LoadMeshCaOptions): Promise<MeshC
     log.info({ secret: `${namespace}/${SELF_SIGNED_SECRET}` }, 'created self-signed mesh root');
     return meshCaFromSelfSignedSecret({ 'ca-cert.pem': root.certPem, 'ca-key.pem': root.keyPem }, `${namespace}/${SELF_SIGNED_SECRET}`);
   } catch (err) {
-    if (statusCode(err) !== 409) throw new CaKeysError(`cannot create secret ${namespace}/${SELF_SIGNED_SECRET}: ${errorText(err)}`, { cause: err });
+    if (apiStatusCode(err) !== 409) throw new CaKeysError(`cannot create secret ${namespace}/${SELF_SIGNED_SECRET}: ${apiErrorMessage(err)}`, { cause: err });
   }
   // Another replica won the race: sign with its root, or we would split the mesh in two.
   const winner = await readSecret(core, namespace, SELF_SIGNED_SECRET);
@@ -155,7 +155,7 @@ async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
   try {
     await core.createNamespace({ body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
   } catch (err) {
-    if (statusCode(err) !== 409) throw new CaKeysError(`cannot create namespace ${name}: ${errorText(err)}`, { cause: err });
+    if (apiStatusCode(err) !== 409) throw new CaKeysError(`cannot create namespace ${name}: ${apiErrorMessage(err)}`, { cause: err });
   }
 }
 
@@ -163,8 +163,8 @@ async function readSecret(core: CoreV1Api, namespace: string, name: string): Pro
   try {
     return await core.readNamespacedSecret({ name, namespace });
   } catch (err) {
-    if (statusCode(err) === 404) return undefined;
-    throw new CaKeysError(`cannot read secret ${namespace}/${name}: ${errorText(err)}`, { cause: err });
+    if (apiStatusCode(err) === 404) return undefined;
+    throw new CaKeysError(`cannot read secret ${namespace}/${name}: ${apiErrorMessage(err)}`, { cause: err });
   }
 }
 

@@ -3,9 +3,10 @@
 // new one gets the ConfigMap at once) and the ConfigMaps themselves (one deleted or edited by
 // hand is put back). Several replicas may run it: they write the same content, and a lost
 // create race is just a retry.
-import { CoreV1Api, ListWatch, PatchStrategy, Watch, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
+import { CoreV1Api, ListWatch, Watch, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { errorText, statusCode } from './api-errors.ts';
+import { apiErrorMessage, apiStatusCode } from '../kube/api-errors.ts';
+import { mergePatch } from '../kube/merge-patch.ts';
 
 export const ROOT_CERT_CONFIGMAP = 'istio-ca-root-cert';
 export const ROOT_CERT_KEY = 'root-cert.pem';
@@ -13,7 +14,6 @@ const CONFIG_LABEL = 'istio.io/config';
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5_000;
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export interface RootCertPublisherOptions {
   kc: KubeConfig;
@@ -103,7 +103,7 @@ export class RootCertPublisher {
     try {
       current = await this.#core.readNamespacedConfigMap({ name: ROOT_CERT_CONFIGMAP, namespace });
     } catch (err) {
-      if (statusCode(err) !== 404) throw err;
+      if (apiStatusCode(err) !== 404) throw err;
     }
     if (current === undefined) {
       await this.#core.createNamespacedConfigMap({
@@ -127,8 +127,8 @@ export class RootCertPublisher {
     this.#failures.set(namespace, failures);
     const delay = Math.min(RETRY_MIN_MS * 2 ** (failures - 1), RETRY_MAX_MS);
     // A lost create race (409) is normal with several replicas; anything else is worth a look.
-    const level = statusCode(err) === 409 ? 'debug' : 'warn';
-    this.#log[level]({ namespace, delayMs: delay, err: errorText(err) }, `cannot publish ${ROOT_CERT_CONFIGMAP}; retrying`);
+    const level = apiStatusCode(err) === 409 ? 'debug' : 'warn';
+    this.#log[level]({ namespace, delayMs: delay, err: apiErrorMessage(err) }, `cannot publish ${ROOT_CERT_CONFIGMAP}; retrying`);
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       this.#enqueue(namespace);

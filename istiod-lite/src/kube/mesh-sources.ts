@@ -8,6 +8,7 @@ import { emptyInputs, type KubeObject, type MeshInputs } from '../model/inputs.t
 import { meshResources, type MeshResource } from './mesh-resources.ts';
 import { RawClient } from './raw-client.ts';
 import { ResilientInformer, type InformerEvent } from './resilient-informer.ts';
+import type { PodLookup, PodRecord } from '../ca/authorize-certificate.ts';
 
 export interface MeshSourcesOptions {
   logger: Logger;
@@ -15,21 +16,6 @@ export interface MeshSourcesOptions {
   resyncBackoffMs?: number;
   /** start() rejects when some collection has not listed by then. Default 30 s. */
   startTimeoutMs?: number;
-}
-
-/** What the CA needs to know about a pod. */
-export interface PodFacts {
-  uid: string;
-  namespace: string;
-  name: string;
-  serviceAccount: string;
-  nodeName?: string;
-  phase?: string;
-}
-
-export interface PodLookup {
-  podsOnNode(node: string): PodFacts[];
-  podByName(namespace: string, name: string): PodFacts | undefined;
 }
 
 export type ChangeListener = (kinds: Set<string>, seenAt: number) => void;
@@ -40,7 +26,7 @@ export class MeshSources implements PodLookup {
   readonly #logger: Logger;
   readonly #startTimeoutMs: number;
   /** node name → pod uid → facts; kept by pod events so lookups don't scan every pod. */
-  readonly #podsByNode = new Map<string, Map<string, PodFacts>>();
+  readonly #podsByNode = new Map<string, Map<string, PodRecord>>();
   readonly #nodeOfPod = new Map<string, string>();
 
   constructor(kc: KubeConfig, opts: MeshSourcesOptions) {
@@ -95,11 +81,11 @@ export class MeshSources implements PodLookup {
     return () => this.#listeners.delete(listener);
   }
 
-  podsOnNode(node: string): PodFacts[] {
+  podsOnNode(node: string): PodRecord[] {
     return [...(this.#podsByNode.get(node)?.values() ?? [])];
   }
 
-  podByName(namespace: string, name: string): PodFacts | undefined {
+  podByName(namespace: string, name: string): PodRecord | undefined {
     const pod = this.#informers.find((i) => i.resource.kind === 'Pod')!.informer.get(name, namespace);
     return pod ? podFacts(pod as KubeObject) : undefined;
   }
@@ -135,9 +121,8 @@ export class MeshSources implements PodLookup {
   }
 }
 
-function podFacts(pod: KubeObject): PodFacts {
+function podFacts(pod: KubeObject): PodRecord {
   return {
-    uid: pod.metadata?.uid ?? '',
     namespace: pod.metadata?.namespace ?? '',
     name: pod.metadata?.name ?? '',
     // Kubernetes defaults serviceAccountName to 'default'; an object without it is that one.

@@ -2,7 +2,7 @@
 // client-node APIs turn timestamps into Date objects while watch events keep them as strings
 // (and serialize MicroTime with millisecond precision); caches and status writers fed by both
 // would hold two shapes of the same object, so istiod-lite reads and writes through here.
-import { ApiException, HttpMethod, KubernetesObjectApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { HttpMethod, KubernetesObjectApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 
 export class RawClient extends KubernetesObjectApi {
   static create(kc: KubeConfig): RawClient {
@@ -49,24 +49,3 @@ export class RawClient extends KubernetesObjectApi {
   }
 }
 
-export function apiStatusCode(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
-}
-
-export function isNotFound(err: unknown): boolean {
-  return apiStatusCode(err) === 404;
-}
-
-export function isConflict(err: unknown): boolean {
-  return apiStatusCode(err) === 409;
-}
-
-/** Why a request failed, for logs and errors: the API's own message when there is one. */
-export function apiErrorMessage(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = err.body as { message?: string } | string | undefined;
-    const message = typeof body === 'string' ? body : body?.message;
-    return `${err.code}${message ? `: ${message}` : ''}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}

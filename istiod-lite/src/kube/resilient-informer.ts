@@ -5,7 +5,8 @@
 // the next list.
 import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isNotFound, type RawClient } from './raw-client.ts';
+import { isNotFound } from './api-errors.ts';
+import type { RawClient } from './raw-client.ts';
 
 export interface ResourceKind {
   /** Kind of the objects, e.g. 'Pod' (also the key onChange reports). */

@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiErrorMessage, isConflict, isNotFound, RawClient } from '../kube/raw-client.ts';
+import { apiErrorMessage, isConflict, isNotFound } from '../kube/api-errors.ts';
+import { RawClient } from '../kube/raw-client.ts';
 import { collectionPath, objectPath } from '../kube/resource-path.ts';
 
 export interface LeaderElectorOptions {

@@ -6,7 +6,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { LatestWins } from '../kube/latest-wins.ts';
 import type { Logger } from 'pino';
 import type { ObjectStatus } from '../model/object-status.ts';
-import { apiErrorMessage, isNotFound, RawClient } from '../kube/raw-client.ts';
+import { apiErrorMessage, isNotFound } from '../kube/api-errors.ts';
+import { RawClient } from '../kube/raw-client.ts';
 import { objectPath } from '../kube/resource-path.ts';
 import { kubeTime, statusPatch } from './status-patch.ts';
 

@@ -6,7 +6,7 @@ import { LatestWins } from '../kube/latest-wins.ts';
 import type { Logger } from 'pino';
 import { FIELD_MANAGER } from '../kube/crds.ts';
 import type { KubeObject } from '../model/inputs.ts';
-import { apiErrorMessage } from '../kube/raw-client.ts';
+import { apiErrorMessage } from '../kube/api-errors.ts';
 import { isWaypointGateway, waypointGatewayClass, waypointObjects } from './waypoint-manifests.ts';
 
 export interface WaypointControllerOptions {
