@@ -3,10 +3,11 @@ import { AppsV1Api, CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node'
 import type { Logger } from 'pino';
 import type { ClusterContext } from './cluster-context.ts';
 import type { ClusterInformers } from './cluster-informers.ts';
-import { isConflict, isNotFound } from './api-errors.ts';
+import { isNotFound } from './api-errors.ts';
 import { canonicalJson, randomSuffix } from './name-suffix.ts';
 import { mergePatch } from './merge-patch.ts';
 import { OwnedPodsExpectations } from './owned-pods-expectations.ts';
+import { createOwnedPod, deleteOwnedPod } from './owned-pod-writes.ts';
 import { isControlledBy, isPodTerminating } from './pod-facts.ts';
 import { daemonSetPod, planDaemonSet } from './plan-daemonset.ts';
 
@@ -20,24 +21,8 @@ export function makeDaemonSetController(ctx: ClusterContext, informers: ClusterI
     if (ds.metadata?.deletionTimestamp) return;
     const owned = informers.pods.list(namespace).filter((p) => isControlledBy(p, uid) && !isPodTerminating(p));
     const plan = planDaemonSet(ds, informers.nodes.list(), expectations.adjust(uid, owned));
-    for (const node of plan.createOn) {
-      const pod = daemonSetPod(ds, plan.templateHash, node, randomSuffix());
-      try {
-        await core.createNamespacedPod({ namespace, body: pod });
-      } catch (err) {
-        if (isConflict(err)) continue;
-        throw err;
-      }
-      expectations.created(uid, pod);
-    }
-    for (const podName of plan.deletePods) {
-      try {
-        await core.deleteNamespacedPod({ name: podName, namespace });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-      expectations.deleted(uid, podName);
-    }
+    for (const node of plan.createOn) await createOwnedPod(core, expectations, uid, daemonSetPod(ds, plan.templateHash, node, randomSuffix()));
+    for (const podName of plan.deletePods) await deleteOwnedPod(core, expectations, uid, namespace, podName);
     if (plan.createOn.length || plan.deletePods.length) logger.info({ daemonset: `${namespace}/${name}`, createOn: plan.createOn, deleted: plan.deletePods }, 'daemonset updated');
     const s: Partial<NonNullable<V1DaemonSet['status']>> = ds.status ?? {};
     const current = {

@@ -3,10 +3,11 @@ import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node
 import type { Logger } from 'pino';
 import type { ClusterContext } from './cluster-context.ts';
 import type { ClusterInformers } from './cluster-informers.ts';
-import { isConflict, isNotFound } from './api-errors.ts';
+import { isNotFound } from './api-errors.ts';
 import { canonicalJson, randomSuffix } from './name-suffix.ts';
 import { mergePatch } from './merge-patch.ts';
 import { OwnedPodsExpectations } from './owned-pods-expectations.ts';
+import { createOwnedPod, deleteOwnedPod } from './owned-pod-writes.ts';
 import { isControlledBy, isPodTerminating } from './pod-facts.ts';
 import { deploymentPod, planDeployment } from './plan-deployment.ts';
 import { recordEvent } from './record-event.ts';
@@ -25,22 +26,11 @@ export function makeDeploymentController(ctx: ClusterContext, informers: Cluster
     const plan = planDeployment(d, pods, new Date().toISOString());
     for (let i = 0; i < plan.create; i++) {
       const pod = deploymentPod(d, plan.templateHash, randomSuffix());
-      try {
-        await core.createNamespacedPod({ namespace, body: pod });
-      } catch (err) {
-        if (isConflict(err)) continue; // name clash with a random suffix: next pass retries
-        throw err;
-      }
-      expectations.created(uid, pod);
+      if (!(await createOwnedPod(core, expectations, uid, pod))) continue;
       void recordEvent(core, logger, { kind: 'Deployment', apiVersion: 'apps/v1', name, namespace, uid }, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata!.name}`, 'deployment-controller');
     }
     for (const podName of plan.deletePods) {
-      try {
-        await core.deleteNamespacedPod({ name: podName, namespace });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-      expectations.deleted(uid, podName);
+      await deleteOwnedPod(core, expectations, uid, namespace, podName);
       void recordEvent(core, logger, { kind: 'Deployment', apiVersion: 'apps/v1', name, namespace, uid }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${podName}`, 'deployment-controller');
     }
     if (plan.create || plan.deletePods.length) logger.info({ deployment: `${namespace}/${name}`, created: plan.create, deleted: plan.deletePods }, 'deployment scaled');
