@@ -7,6 +7,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { MeshError } from './errors.ts';
 
 export const protoDir = path.join(import.meta.dirname, '..', 'proto');
 
@@ -17,14 +18,7 @@ export const protoConversion = { longs: Number, enums: String, defaults: false, 
 
 export type ProtoErrorCode = 'ERR_PROTO_UNKNOWN_TYPE' | 'ERR_PROTO_ENCODE' | 'ERR_PROTO_DECODE';
 
-export class ProtoError extends Error {
-  readonly code: ProtoErrorCode;
-  constructor(code: ProtoErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ProtoError';
-    this.code = code;
-  }
-}
+export class ProtoError extends MeshError<ProtoErrorCode> {}
 
 // ---- wire shapes (lowerCamelCase plain objects, as proto-loader hands them over) -------------
 

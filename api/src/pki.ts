@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import forge from 'node-forge';
+import { MeshError } from './errors.ts';
 
 export interface KeyCertPair { certPem: string; keyPem: string; }
 
@@ -17,14 +18,7 @@ export interface ParsedCsr {
 
 export type PkiErrorCode = 'ERR_PKI_MALFORMED_CSR' | 'ERR_PKI_INVALID_CSR_SIGNATURE' | 'ERR_PKI_BAD_INPUT';
 
-export class PkiError extends Error {
-  readonly code: PkiErrorCode;
-  constructor(code: PkiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PkiError';
-    this.code = code;
-  }
-}
+export class PkiError extends MeshError<PkiErrorCode> {}
 
 const asn1 = forge.asn1;
 type Asn1 = forge.asn1.Asn1;

@@ -1,4 +1,5 @@
 // Who is calling istiod-lite, as proven by a Kubernetes ServiceAccount token (TokenReview).
+import { MeshError } from '@ambient/api';
 
 export interface Caller {
   /** system:serviceaccount:<namespace>:<name> */
@@ -16,10 +17,8 @@ export interface Authenticator {
   authenticate(token: string): Promise<Caller>;
 }
 
-export class UnauthenticatedError extends Error {
-  readonly code = 'ERR_UNAUTHENTICATED';
+export class UnauthenticatedError extends MeshError<'ERR_UNAUTHENTICATED'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'UnauthenticatedError';
+    super('ERR_UNAUTHENTICATED', message, options);
   }
 }

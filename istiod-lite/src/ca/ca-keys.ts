@@ -6,6 +6,7 @@ import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-no
 import { createCertificateAuthority, type KeyCertPair } from '@ambient/api';
 import type { Logger } from 'pino';
 import { apiErrorMessage, apiStatusCode } from '../kube/api-errors.ts';
+import { MeshError } from '@ambient/api';
 
 export const PLUGIN_SECRET = 'cacerts';
 export const SELF_SIGNED_SECRET = 'istio-ca-secret';
@@ -19,11 +20,9 @@ export interface MeshCa {
   source: 'cacerts' | 'istio-ca-secret';
 }
 
-export class CaKeysError extends Error {
-  readonly code = 'ERR_CA_KEYS';
+export class CaKeysError extends MeshError<'ERR_CA_KEYS'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CaKeysError';
+    super('ERR_CA_KEYS', message, options);
   }
 }
 

@@ -3,12 +3,11 @@
 // condition and leaves the whole policy out (a half-compiled policy could allow too much).
 import { isIP } from 'node:net';
 import type { Cidr, StringMatch } from '@ambient/api';
+import { MeshError } from '@ambient/api';
 
-export class InvalidPolicyError extends Error {
-  readonly code = 'ERR_INVALID_POLICY';
+export class InvalidPolicyError extends MeshError<'ERR_INVALID_POLICY'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'InvalidPolicyError';
+    super('ERR_INVALID_POLICY', message);
   }
 }
 

@@ -1,4 +1,5 @@
 // Errors of the capture component. Codes are stable: callers and tests match on them.
+import { MeshError } from '@ambient/api';
 export type CaptureErrorCode =
   | 'ERR_NATIVE_NOT_BUILT' // the addon's .node file is missing or does not load
   | 'ERR_NETNS_SOCKET' // a socket could not be created, bound or listened on inside a netns
@@ -7,11 +8,4 @@ export type CaptureErrorCode =
   | 'ERR_CAPTURE_CONFIG' // capture settings out of range (ports, mark)
   | 'ERR_CAPTURE_RULES'; // iptables in the pod's netns refused or failed
 
-export class CaptureError extends Error {
-  readonly code: CaptureErrorCode;
-  constructor(code: CaptureErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CaptureError';
-    this.code = code;
-  }
-}
+export class CaptureError extends MeshError<CaptureErrorCode> {}

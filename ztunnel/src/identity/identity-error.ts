@@ -1,5 +1,6 @@
 // Every failure of the identity layer, with a stable code a caller can switch on. The boundary
 // that handles a connection maps ERR_CERT_UNAVAILABLE to "cannot originate/accept mTLS now".
+import { MeshError } from '@ambient/api';
 
 export type IdentityErrorCode =
   /** The CA refused the request (bad token, identity not on this node, malformed CSR). */
@@ -13,11 +14,4 @@ export type IdentityErrorCode =
   /** The identity asked for is not a workload SPIFFE ID. */
   | 'ERR_IDENTITY_INVALID';
 
-export class IdentityError extends Error {
-  readonly code: IdentityErrorCode;
-  constructor(code: IdentityErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'IdentityError';
-    this.code = code;
-  }
-}
+export class IdentityError extends MeshError<IdentityErrorCode> {}

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import type { NodeAgentMessage, PodInfo } from '@ambient/api';
+import { MeshError } from '@ambient/api';
 
 export type { PodInfo };
 
@@ -19,11 +20,9 @@ export interface NodeAgentClientEvents {
   error: [Error];
 }
 
-export class NodeAgentProtocolError extends Error {
-  readonly code = 'ERR_NODE_AGENT_PROTOCOL';
+export class NodeAgentProtocolError extends MeshError<'ERR_NODE_AGENT_PROTOCOL'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'NodeAgentProtocolError';
+    super('ERR_NODE_AGENT_PROTOCOL', message, options);
   }
 }
 

@@ -1,5 +1,6 @@
 // Errors of the HBONE layer. Codes are stable (logs, metrics and tests key on them); the table
 // below is the one place where an HTTP status on the wire maps to a code and back.
+import { MeshError } from '@ambient/api';
 
 export type HboneErrorCode =
   | 'ERR_HBONE_BAD_REQUEST'       // 400: not a CONNECT, or an authority that is not a local workload
@@ -14,13 +15,10 @@ export type HboneErrorCode =
   | 'ERR_HBONE_BAD_ADDRESS'       // not an ip:port
   | 'ERR_HBONE_POOL_CLOSED';
 
-export class HboneError extends Error {
-  readonly code: HboneErrorCode;
+export class HboneError extends MeshError<HboneErrorCode> {
   readonly status: number | undefined;
   constructor(code: HboneErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
-    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
-    this.name = 'HboneError';
-    this.code = code;
+    super(code, message, options);
     this.status = options?.status;
   }
 }
