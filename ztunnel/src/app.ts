@@ -131,7 +131,12 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     const result = state.apply(u.typeUrl, { upserts: new Map([...u.resources].map(([n, e]) => [n, e.payload])), removals: u.removed });
     if (result.rejected.length > 0) logger.warn({ rejected: result.rejected }, 'discovery resources rejected');
     xdsSynced = true;
-    for (const p of proxies.values()) p.recheck(state);
+    // Live connections depend on the policies and on their destination workload (which lists
+    // its selector policies); an Address update about other workloads cannot change a decision.
+    const policyChange = u.typeUrl === authorizationTypeUrl;
+    for (const p of proxies.values()) {
+      if (policyChange || u.resources.has(p.pod.uid) || u.removed.includes(p.pod.uid)) p.recheck(state);
+    }
     reconcile();
   });
   xds.on('disconnected', (d) => logger.warn({ code: d.code, details: d.details }, 'discovery stream lost; reconnecting'));
