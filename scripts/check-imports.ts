@@ -5,7 +5,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const workspaces = ['api', 'istiod-lite', 'ztunnel', 'waypoint', 'local-cluster', 'cli', 'examples', 'tests', 'benchmarks'];
+// The npm workspaces, in package.json's order (the cross-package e2e tests come last).
+const workspaces = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
 const isolated = new Set(['istiod-lite', 'ztunnel', 'waypoint']);
 const importRe = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 

@@ -1,7 +1,7 @@
 // The README's test command: the import check, then every workspace's mocha tests in one
 // run, ending with a plain "N passed, N failed" line.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Mocha from 'mocha';
 
@@ -22,7 +22,8 @@ function specs(dir: string, out: string[]): string[] {
 }
 
 const filter = process.argv.slice(2);
-const workspaces = ['api', 'istiod-lite', 'ztunnel', 'waypoint', 'local-cluster', 'cli', 'examples', 'benchmarks', 'tests'];
+// The npm workspaces, in package.json's order (the cross-package e2e tests come last).
+const workspaces = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
 const files = workspaces
   .flatMap((ws) => specs(join(root, ws, ws === 'tests' ? '.' : 'test'), []))
   .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
