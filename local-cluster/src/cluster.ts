@@ -2,12 +2,12 @@
 // kubelet and node-agent hook per node, and the controllers, started in that order and
 // stopped in reverse.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { startApiServer, type ApiServer } from './apiserver/index.ts';
-import { checkPrivileges, ClusterNetwork, NodeAgentHook, nodeAgentSocketPath, type NodeNet } from './runtime/index.ts';
+import { checkPrivileges, clusterIdEnv, ClusterNetwork, NodeAgentHook, nodeAgentSocketPath, type NodeNet } from './runtime/index.ts';
 import { Kubelet } from './kubelet/index.ts';
 import { startControllers, type ClusterContext } from './controllers/index.ts';
 
@@ -114,7 +114,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
     const controlPlane: RunningControlPlaneProcess[] = [];
     for (const spec of opts.controlPlane ?? []) {
-      const { process: child, ready } = await startControlPlaneProcess(spec, dataDir, api.kubeconfigPath);
+      const { process: child, ready } = await startControlPlaneProcess(spec, dataDir, { KUBECONFIG: api.kubeconfigPath, [clusterIdEnv]: network.clusterId });
       cleanups.push(() => stopProcess(child));
       controlPlane.push({ name: spec.name, pid: child.pid!, ready });
     }
@@ -139,12 +139,14 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   }
 }
 
-async function startControlPlaneProcess(spec: ControlPlaneProcess, dataDir: string, kubeconfig: string): Promise<{ process: ChildProcess; ready: Record<string, unknown> }> {
-  const log = createWriteStream(join(dataDir, `${spec.name}.log`), { flags: 'a' });
-  const child = spawn(spec.command[0]!, spec.command.slice(1), { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startControlPlaneProcess(spec: ControlPlaneProcess, dataDir: string, env: Record<string, string>): Promise<{ process: ChildProcess; ready: Record<string, unknown> }> {
+  const logPath = join(dataDir, `${spec.name}.log`);
+  const log = createWriteStream(logPath, { flags: 'a' });
+  const child = spawn(spec.command[0]!, spec.command.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr!.pipe(log);
   const ready = await new Promise<Record<string, unknown>>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${spec.name} did not become ready in 30 s; see ${join(dataDir, `${spec.name}.log`)}`)), 30_000);
+    // Generous: a loaded machine slows the start down; it should not fail it.
+    const timer = setTimeout(() => fail(new Error(`${spec.name} did not become ready in 120 s; see ${logPath}`)), 120_000);
     let buffered: string | undefined = ''; // undefined once ready
     child.stdout!.on('data', (chunk: Buffer) => {
       log.write(chunk);
@@ -158,13 +160,24 @@ async function startControlPlaneProcess(spec: ControlPlaneProcess, dataDir: stri
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      fail(new Error(`${spec.name} exited with ${code} before it was ready; see ${join(dataDir, `${spec.name}.log`)}`));
+      // Its last words usually say why (a port in use, a bad flag): show them.
+      log.end(() => fail(new Error(`${spec.name} exited with ${code} before it was ready: ${lastLogLine(logPath)} (see ${logPath})`)));
     });
   }).catch(async (err: unknown) => {
     await stopProcess(child);
     throw err;
   });
   return { process: child, ready };
+}
+
+function lastLogLine(path: string): string {
+  try {
+    const line = readFileSync(path, 'utf8').trimEnd().split('\n').at(-1) ?? '';
+    const json = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+    return [json.msg, json.err?.message].filter(Boolean).join(': ') || line;
+  } catch {
+    return 'no log line';
+  }
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

@@ -2,6 +2,7 @@
 // expansion like the real kubelet), command line and working directory. Pure: the pod and its
 // runtime facts in, plain data out; errors name the offending container and value.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { clusterIdEnv } from '../runtime/cluster-processes.ts';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -12,6 +13,9 @@ export interface PodRuntimeFacts {
   binPath: string[];
   /** The pod's projected ServiceAccount token, exposed as $AMBIENT_SA_TOKEN_FILE. */
   tokenFile?: string;
+  /** Marks every container process as this cluster's (LOCAL_CLUSTER_ID), so teardown finds
+   *  it even when the kubelet that started it is gone. */
+  clusterId?: string;
 }
 
 /** Where a pod finds its ServiceAccount token: pods share the host's filesystem, so the file
@@ -89,6 +93,7 @@ export function renderContainerLaunch(pod: V1Pod, container: V1Container, facts:
         `${who}: env '${v.name}' uses a valueFrom source other than fieldRef, which the local cluster does not support`);
     } else env[v.name] = '';
   }
+  if (facts.clusterId) env[clusterIdEnv] = facts.clusterId; // last: a container cannot unset it
   const command = [...base, ...(container.args ?? [])].map((arg) => expandVars(arg, env));
   const launch: ContainerLaunch = { command, env };
   if (container.workingDir) launch.cwd = container.workingDir;

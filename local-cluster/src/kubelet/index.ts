@@ -170,7 +170,7 @@ export class Kubelet {
         pod, net, writing: Promise.resolve(),
         worker: new PodWorker({
           pod, netns: net.netns,
-          facts: { podIP: net.ip, hostIP: this.#node.ip, binPath: this.#ctx.binPath, ...(tokenFile ? { tokenFile } : {}) },
+          facts: { podIP: net.ip, hostIP: this.#node.ip, binPath: this.#ctx.binPath, clusterId: this.#ctx.network.clusterId, ...(tokenFile ? { tokenFile } : {}) },
           logDir,
           spawn: this.#spawn, clock: this.#clock, logger: log,
           onChange: () => this.#scheduleStatus(uid),

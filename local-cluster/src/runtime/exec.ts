@@ -16,12 +16,18 @@ export class CommandError extends Error {
   }
 }
 
+export interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  /** The whole environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** Aborting kills the command and rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 /** Runs a command; resolves with its exit code instead of throwing on a non-zero one.
- *  Rejects only when it cannot be started or runs past `timeoutMs`. */
-export function runCommand(
-  command: string[],
-  opts: { input?: string; timeoutMs?: number } = {},
-): Promise<RunResult> {
+ *  Rejects only when it cannot be started, runs past `timeoutMs` or is aborted. */
+export function runCommand(command: string[], opts: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = command;
   if (!file) return Promise.reject(new Error('empty command'));
   const timeoutMs = opts.timeoutMs ?? 30_000;
@@ -29,9 +35,13 @@ export function runCommand(
     const child = execFile(
       file,
       args,
-      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      {
+        timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8',
+        ...(opts.env ? { env: opts.env } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+      },
       (err, stdout, stderr) => {
         if (!err) return resolve({ code: 0, stdout, stderr });
+        if (opts.signal?.aborted) return reject(opts.signal.reason);
         const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string };
         if (e.killed) return reject(new Error(`command timed out after ${timeoutMs} ms: ${command.join(' ')}`, { cause: err }));
         if (typeof e.code === 'number') return resolve({ code: e.code, stdout, stderr });
@@ -46,7 +56,7 @@ export function runCommand(
 }
 
 /** Like runCommand, but a non-zero exit is an error carrying the command and its stderr. */
-export async function mustRun(command: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+export async function mustRun(command: string[], opts: RunOptions = {}): Promise<string> {
   const r = await runCommand(command, opts);
   if (r.code !== 0) throw new CommandError(command, r.code, r.stderr || r.stdout);
   return r.stdout;

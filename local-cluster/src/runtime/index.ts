@@ -2,6 +2,7 @@
 // about the Kubernetes API; the kubelet and controllers drive it.
 export { ClusterNetwork, type NodeNet, type PodNet } from './cluster-network.ts';
 export { checkPrivileges, privilegesMessage } from './check-privileges.ts';
+export { clusterIdEnv, clusterProcesses, isAlive, processStartTicks, selfIdentity, stopProcesses, type ProcessIdentity } from './cluster-processes.ts';
 export { CommandError, type RunResult } from './exec.ts';
 export { execInNetns, killNetnsProcesses, listNetns, spawnInNetns } from './netns.ts';
 export {

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ipBinary, mustRun, runCommand, type RunResult } from './exec.ts';
+import { ipBinary, mustRun, runCommand, type RunOptions, type RunResult } from './exec.ts';
 import { netnsPath } from './network-plan.ts';
 
 export function netnsExists(netns: string): boolean {
@@ -51,11 +51,7 @@ export function spawnInNetns(
 }
 
 /** Runs a command inside `netns` to completion; a non-zero exit is reported, not thrown. */
-export function execInNetns(
-  netns: string,
-  command: string[],
-  opts: { timeoutMs?: number; input?: string } = {},
-): Promise<RunResult> {
+export function execInNetns(netns: string, command: string[], opts: RunOptions = {}): Promise<RunResult> {
   if (command.length === 0) return Promise.reject(new Error(`empty command for netns ${netns}`));
   return runCommand([ipBinary(), 'netns', 'exec', netns, ...command], opts);
 }

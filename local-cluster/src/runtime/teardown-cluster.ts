@@ -1,14 +1,17 @@
 // Removes everything a cluster created, found by name alone so it also works after a crash.
 import { readdir } from 'node:fs/promises';
+import { clusterProcesses, stopProcesses } from './cluster-processes.ts';
 import { deleteNetns, listNetns } from './netns.ts';
 import { netnsPrefix } from './network-plan.ts';
 import { netnsEtcRoot, removeNetnsEtc } from './pod-hosts.ts';
 
-/** Removes every netns `lc<id>-*` (killing its processes first), their /etc/netns dirs and
- *  with them every link, address, route and iptables rule (all of which live inside those
- *  netns: the host's namespace is never touched). Idempotent. */
+/** Stops every process the cluster started (pods, and host-side control-plane processes such
+ *  as istiod-lite), then removes every netns `lc<id>-*` (killing whatever else runs there),
+ *  their /etc/netns dirs and with them every link, address, route and iptables rule (all of
+ *  which live inside those netns: the host's namespace is never touched). Idempotent. */
 export async function teardownCluster(clusterId: string): Promise<void> {
   if (!/^[0-9a-f]{6}$/.test(clusterId)) throw new TypeError(`invalid cluster id: ${JSON.stringify(clusterId)}`);
+  await stopProcesses(clusterProcesses(clusterId));
   const prefix = netnsPrefix(clusterId);
   const names = (await listNetns()).filter((n) => n.startsWith(prefix));
   const errors: unknown[] = [];
