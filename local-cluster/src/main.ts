@@ -11,8 +11,9 @@ import { applyManifests, readManifests } from './manifests.ts';
 import { deployZtunnel, istiodProcess } from './mesh.ts';
 import pino from 'pino';
 import { nodeIndex, podBinPath, startCluster } from './cluster.ts';
-import { defaultDataDir, kubeconfigFile, logFile, pidFile, readyFile, runningPid } from './cli/daemon-files.ts';
-import { clusterIdFor, nodeNetns, podNetns, teardownCluster } from './runtime/index.ts';
+import { claimDataDir, stopCluster } from './cli/cluster-owner.ts';
+import { defaultDataDir, kubeconfigFile, logFile, readyFile, runningPid } from './cli/daemon-files.ts';
+import { clusterIdFor, nodeNetns, podNetns } from './runtime/index.ts';
 
 const usage = `usage: local-cluster <command> [flags]
 
@@ -56,7 +57,8 @@ async function up(args: string[]): Promise<number> {
   const child = spawn(process.execPath, [import.meta.filename, 'run', ...runArgs], { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   child.unref();
-  const deadline = Date.now() + 60_000;
+  // Generous: a loaded machine slows the start down; it should not fail it.
+  const deadline = Date.now() + 180_000;
   while (Date.now() < deadline) {
     if (existsSync(readyFile(dataDir))) {
       console.log(readFileSync(readyFile(dataDir), 'utf8'));
@@ -82,20 +84,27 @@ async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { nodes: { type: 'string', default: '2' }, data: { type: 'string' }, port: { type: 'string' }, mesh: { type: 'boolean', default: false } } });
   const dataDir = resolve(values.data ?? defaultDataDir());
   const logger = pino({ base: { component: 'local-cluster' } });
-  const controlPlane = values.mesh ? [istiodProcess(dataDir, values.port === '0')] : [];
-  const cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), controlPlane, logger });
-  if (values.mesh) await deployZtunnel(cluster);
-  writeFileSync(pidFile(dataDir), String(process.pid));
-  writeFileSync(readyFile(dataDir), readyMessage(dataDir, cluster.api.url, cluster.nodes.length));
-  logger.info({ url: cluster.api.url, nodes: cluster.nodes.length }, 'cluster ready');
-  await new Promise<void>((done) => {
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+  const stopRequested = new Promise<void>((done) => {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, done);
   });
-  logger.info('stopping');
-  await cluster.stop();
-  rmSync(pidFile(dataDir), { force: true });
-  rmSync(readyFile(dataDir), { force: true });
+  const found = await claimDataDir(dataDir);
+  for (const line of found) logger.info(line);
+  try {
+    const controlPlane = values.mesh ? [istiodProcess(dataDir, values.port === '0')] : [];
+    const cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), controlPlane, logger });
+    try {
+      if (values.mesh) await deployZtunnel(cluster);
+      writeFileSync(readyFile(dataDir), [...found, readyMessage(dataDir, cluster.api.url, cluster.nodes.length)].join('\n'));
+      logger.info({ url: cluster.api.url, nodes: cluster.nodes.length }, 'cluster ready');
+      await stopRequested;
+      logger.info('stopping');
+    } finally {
+      await cluster.stop();
+    }
+  } finally {
+    // Also after a failed start: nothing the cluster started may outlive it.
+    await stopCluster(dataDir);
+  }
   return 0;
 }
 
@@ -111,18 +120,7 @@ export function readyMessage(dataDir: string, url: string, nodes: number): strin
 async function down(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { data: { type: 'string' }, purge: { type: 'boolean', default: false } } });
   const dataDir = resolve(values.data ?? defaultDataDir());
-  const pid = runningPid(dataDir);
-  if (pid !== undefined) {
-    process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && runningPid(dataDir) !== undefined) await sleep(100);
-    if (runningPid(dataDir) !== undefined) process.kill(pid, 'SIGKILL');
-  }
-  // Whatever the cluster process did or did not manage, remove everything by name prefix:
-  // this is what makes `down` idempotent and safe after a crash.
-  await teardownCluster(clusterIdFor(dataDir));
-  rmSync(pidFile(dataDir), { force: true });
-  rmSync(readyFile(dataDir), { force: true });
+  for (const line of await stopCluster(dataDir)) console.log(line);
   if (values.purge) rmSync(dataDir, { recursive: true, force: true });
   console.log(`local cluster in ${dataDir} is down${values.purge ? ' and its data removed' : ''}`);
   return 0;
