@@ -4,11 +4,12 @@
 // in the node's netns with a pod-bound ServiceAccount token.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AppsV1Api, CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
+import { CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
 import { repoRoot, type Cluster, type ControlPlaneProcess } from './cluster.ts';
 import { applyManifests } from './manifests.ts';
 import { execInNetns } from './runtime/index.ts';
+import { apiWaitMs, dataPlaneWaitMs, probeUntil, watchUntil } from './wait.ts';
 
 export const istiodSocket = (dataDir: string): string => join(dataDir, 'istiod.sock');
 export const meshRootCertFile = (dataDir: string): string => join(dataDir, 'mesh-root-cert.pem');
@@ -56,35 +57,29 @@ export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: numbe
 }
 
 /** Deploys ztunnel and waits until every node's ztunnel answers ready. */
-export async function deployZtunnel(cluster: Cluster, opts: { timeoutMs?: number; certTtlSeconds?: number } = {}): Promise<void> {
-  const timeoutMs = opts.timeoutMs ?? 60_000;
+export async function deployZtunnel(
+  cluster: Cluster,
+  opts: { timeoutMs?: number; certTtlSeconds?: number; signal?: AbortSignal; logger?: Logger } = {},
+): Promise<void> {
+  const signal = opts.signal ?? new AbortController().signal;
+  const logger = opts.logger ?? pino({ level: 'silent' });
   const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
   // The root istiod-lite publishes, where ztunnel reads it (Kubernetes would mount the ConfigMap).
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const cm = await core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'istio-system' }).catch(() => undefined);
-    const pem = cm?.data?.['root-cert.pem'];
-    if (pem) {
-      writeFileSync(meshRootCertFile(cluster.dataDir), pem);
-      break;
-    }
-    if (Date.now() > deadline) throw new Error('istiod-lite did not publish istio-ca-root-cert in istio-system');
-    await sleep(100);
-  }
+  const [cm] = await watchUntil(cluster.kubeConfig, logger, {
+    what: 'istiod-lite to publish istio-ca-root-cert in istio-system', timeoutMs: opts.timeoutMs ?? apiWaitMs, signal,
+    path: '/api/v1/namespaces/istio-system/configmaps',
+    list: () => core.listNamespacedConfigMap({ namespace: 'istio-system', fieldSelector: 'metadata.name=istio-ca-root-cert' }),
+  }, (cms) => cms.some((c) => c.metadata?.name === 'istio-ca-root-cert' && c.data?.['root-cert.pem']));
+  writeFileSync(meshRootCertFile(cluster.dataDir), cm!.data!['root-cert.pem']!);
   await applyManifests(cluster.kubeConfig, [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ztunnel', namespace: 'istio-system' } },
     ztunnelDaemonSet(cluster.dataDir, opts),
   ], 'local-cluster');
-  const apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
+  // Readiness is only visible inside the node (15021 on the node's loopback): probed.
   for (const node of cluster.nodes) {
-    for (;;) {
-      const r = await execInNetns(node.net.netns, [process.execPath, '-e', "fetch('http://127.0.0.1:15021/healthz/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"], { timeoutMs: 5_000 });
-      if (r.code === 0) break;
-      if (Date.now() > deadline) {
-        const ds = await apps.readNamespacedDaemonSet({ name: 'ztunnel', namespace: 'istio-system' }).catch(() => undefined);
-        throw new Error(`ztunnel on ${node.net.name} not ready in time (daemonset ready ${ds?.status?.numberReady ?? 0}/${ds?.status?.desiredNumberScheduled ?? '?'}); see kubectl logs -n istio-system`);
-      }
-      await sleep(200);
-    }
+    await probeUntil({ what: `ztunnel on ${node.net.name} to answer ready on 15021 (see kubectl logs -n istio-system)`, timeoutMs: opts.timeoutMs ?? dataPlaneWaitMs, signal }, async () => {
+      const r = await execInNetns(node.net.netns, [process.execPath, '-e', "fetch('http://127.0.0.1:15021/healthz/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"], { timeoutMs: 10_000, signal });
+      return r.code === 0;
+    });
   }
 }

@@ -1,1 +1,1 @@
-export {};
+export { leftoversOf, type Leftovers } from './leftovers.ts';
