@@ -6,7 +6,7 @@
 // behind whatever happens: it first stops a cluster still running from the same directory and
 // removes what a crashed run left (cli/cluster-owner.ts); a failed step, SIGINT, SIGTERM or
 // SIGHUP tear down everything it started and exit non-zero, naming the step and the logs.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,25 +33,34 @@ class Interrupted extends MeshError<'LC_DEMO_INTERRUPTED'> {
   }
 }
 
-/** The logs that explain a failure, in the order worth reading them. */
-function logsToRead(dataDir: string): string[] {
+/** The logs that explain a failure, in the order worth reading them; of the ztunnels' logs,
+ *  those this run wrote (the data directory keeps earlier pods' logs too). */
+function logsToRead(dataDir: string, since: Date): string[] {
   const pods = join(dataDir, 'pods');
-  const ztunnels = existsSync(pods) ? readdirSync(pods).filter((d) => d.startsWith('istio-system_ztunnel-')) : [];
+  const ztunnels = (existsSync(pods) ? readdirSync(pods) : [])
+    .filter((d) => d.startsWith('istio-system_ztunnel-'))
+    .map((d) => join(pods, d, 'istio-proxy.log'))
+    .filter((f) => (statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= since.getTime());
   return [
     `${logFile(dataDir)} (API server, kubelets, controllers)`,
     `${join(dataDir, 'istiod-lite.log')} (istiod-lite)`,
-    ...ztunnels.map((d) => `${join(pods, d, 'istio-proxy.log')} (ztunnel)`),
+    ...ztunnels.map((f) => `${f} (ztunnel)`),
   ];
 }
 
-async function stopInOrder(cluster: Cluster | undefined): Promise<void> {
-  if (!cluster) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    cluster.stop().catch(() => undefined),
-    new Promise<void>((done) => { timer = setTimeout(done, orderlyStopMs); }),
-  ]);
-  clearTimeout(timer);
+/** Stops the cluster in order (bounded), then removes by name and marker whatever is left:
+ *  nothing the cluster started may outlive the demo. */
+async function stopEverything(dataDir: string, cluster: Cluster | undefined): Promise<void> {
+  say('\nstopping: removing every pod, namespace, link, rule and process the cluster created');
+  if (cluster) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      cluster.stop().catch(() => undefined),
+      new Promise<void>((done) => { timer = setTimeout(done, orderlyStopMs); }),
+    ]);
+    clearTimeout(timer);
+  }
+  await stopCluster(dataDir).catch((err: unknown) => console.error('cleanup failed:', err));
 }
 
 async function main(): Promise<number> {
@@ -71,12 +80,14 @@ async function main(): Promise<number> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 
   let cluster: Cluster | undefined;
+  let claimed = false;
+  const since = new Date();
   const steps = new StepRunner(say);
   try {
     for (const line of await claimDataDir(dataDir)) say(line);
+    claimed = true;
     const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile(dataDir), append: true, sync: true, mkdir: true }));
     say(`starting the local cluster in ${dataDir} (objects from earlier runs are kept) ...`);
-    const since = new Date();
     // Fixed ports for people; ephemeral ones when the API port is (tests run in parallel).
     cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), controlPlane: [istiodProcess(dataDir, values.port === '0')], logger });
     abort.signal.throwIfAborted();
@@ -98,13 +109,10 @@ async function main(): Promise<number> {
     const where = err instanceof DemoStepError ? `at step '${err.step.id}' (${err.step.title})` : 'while starting the cluster';
     const cause = err instanceof DemoStepError ? err.cause : err;
     console.error(`\ndemo failed ${where}: ${cause instanceof Error ? cause.message : String(cause)}`);
-    console.error(`read:\n${logsToRead(dataDir).map((l) => `  ${l}`).join('\n')}`);
+    console.error(`read:\n${logsToRead(dataDir, since).map((l) => `  ${l}`).join('\n')}`);
     return 1;
   } finally {
-    say('\nstopping: removing every pod, namespace, link, rule and process the cluster created');
-    await stopInOrder(cluster);
-    // Whatever the orderly stop managed, nothing the cluster started may outlive the demo.
-    await stopCluster(dataDir).catch((err: unknown) => console.error('cleanup failed:', err));
+    if (claimed) await stopEverything(dataDir, cluster);
   }
 }
 

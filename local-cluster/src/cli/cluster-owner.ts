@@ -4,7 +4,7 @@
 // host-side control-plane processes) is removed, so a new cluster never trips over an old one.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { clusterProcesses, selfIdentity, stopProcesses } from '../runtime/cluster-processes.ts';
-import { clusterIdFor, listNetns, netnsPrefix, teardownCluster } from '../runtime/index.ts';
+import { checkPrivileges, clusterIdFor, listNetns, netnsPrefix, teardownCluster } from '../runtime/index.ts';
 import { pidFile, readyFile, recordedOwner, runningPid } from './daemon-files.ts';
 
 /** How long a running owner gets to stop its cluster by itself before it is killed. */
@@ -13,6 +13,7 @@ const ownerGraceMs = 20_000;
 /** Stops the cluster of `dataDir`, whatever state it is in; returns what it found, in words
  *  (empty when there was nothing to stop). Idempotent. API state on disk is kept. */
 export async function stopCluster(dataDir: string): Promise<string[]> {
+  await checkPrivileges(); // namespaces and other users' processes: say so plainly, up front
   const found: string[] = [];
   const owner = recordedOwner(dataDir);
   if (owner && runningPid(dataDir) !== undefined && owner.pid !== process.pid) {
