@@ -163,7 +163,14 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     assert.equal(p.status?.phase, 'Running');
     assert.equal(cs.lastState?.terminated?.exitCode, 1);
     // NAME READY STATUS RESTARTS AGE, as kubectl computes them from the container statuses.
-    assert.match(await kubectl('get', 'pod', 'crasher', '-n', NS, '--no-headers'), /^crasher\s+0\/1\s+(CrashLoopBackOff|Error)\s+[1-9]\d*\s/);
+    // Each restart runs the container for a moment (1/1 Running) before it exits again, so
+    // wait for the back-off between two runs rather than catch whichever state is current.
+    const crashLoop = /^crasher\s+0\/1\s+(CrashLoopBackOff|Error)\s+[1-9]\d*\s/;
+    const line = await waitFor('kubectl showing the crash loop', async () => {
+      const out = await kubectl('get', 'pod', 'crasher', '-n', NS, '--no-headers');
+      return crashLoop.test(out) && out;
+    });
+    assert.match(line, crashLoop);
   });
 
   it('fails a pod without command with reason NoCommand', async () => {
