@@ -59,7 +59,7 @@ async function deletePolicy(d: Demo, policy: (typeof policies)[number]): Promise
 }
 
 /** Brings the demo's objects back to where the walkthrough starts; returns what it undid. */
-export async function resetDemoState(d: Demo): Promise<string[]> {
+async function resetDemoState(d: Demo): Promise<string[]> {
   const core = d.cluster.kubeConfig.makeApiClient(CoreV1Api);
   const undone: string[] = [];
   for (const p of policies) {
