@@ -5,8 +5,8 @@ import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceClient, unpackAny } from '../grpc-protos.ts';
 import type { XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse, XdsNode } from '../grpc-protos.ts';
-import { Backoff } from './backoff.ts';
-import type { BackoffOptions } from './backoff.ts';
+import { Backoff, type BackoffOptions } from '../backoff.ts';
+import { realTimers, type Timers } from '../timers.ts';
 
 export const DEFAULT_DISCOVERY_SERVERNAME = 'istiod.istio-system.svc';
 
@@ -27,11 +27,6 @@ export interface XdsUpdate {
 }
 
 export interface XdsDisconnect { code: number; details: string; }
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 export interface DeltaXdsClientOptions {
   /** host:port of the discovery server. */
@@ -79,7 +74,7 @@ export class DeltaXdsClient extends EventEmitter<DeltaXdsClientEvents> {
     super();
     if (opts.subscriptions.length === 0) throw new TypeError('delta xds client needs at least one subscription');
     this.#opts = opts;
-    this.#timers = opts.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+    this.#timers = opts.timers ?? realTimers;
     this.#backoff = new Backoff(opts.backoff);
     for (const sub of opts.subscriptions) {
       this.#state.set(sub.typeUrl, new Map());

@@ -1,2 +1,1 @@
-export * from './backoff.ts';
 export * from './delta-client.ts';

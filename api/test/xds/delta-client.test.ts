@@ -3,7 +3,8 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { createCertificateAuthority } from '../../src/pki.ts';
 import { DeltaXdsClient } from '../../src/xds/delta-client.ts';
-import type { Timers, XdsDisconnect } from '../../src/xds/delta-client.ts';
+import type { XdsDisconnect } from '../../src/xds/delta-client.ts';
+import type { Timers } from '../../src/timers.ts';
 
 interface Scheduled { fn: () => void; ms: number; cleared: boolean; }
 

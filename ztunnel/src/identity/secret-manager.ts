@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import tls from 'node:tls';
 import { createCsr, parseSpiffeId } from '@ambient/api';
-import { Backoff, type Timers } from '@ambient/api/grpc';
+import { Backoff, type Timers } from '@ambient/api';
 import type { Logger } from 'pino';
 import type { CaClient } from './grpc-ca-client.ts';
 import { IdentityError } from './identity-error.ts';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Backoff } from '../../src/xds/backoff.ts';
+import { Backoff } from '../src/backoff.ts';
 
 describe('Backoff', () => {
   it('starts at 1 s and grows ×1.6 up to 30 s', () => {
