@@ -25,10 +25,10 @@ const say = (line = ''): void => void process.stdout.write(`${line}\n`);
 /** How long the cluster gets to stop in order before everything is removed by force. */
 const orderlyStopMs = 30_000;
 
-class Interrupted extends MeshError<'LC_DEMO_INTERRUPTED'> {
+class Interrupted extends MeshError<'ERR_DEMO_INTERRUPTED'> {
   readonly exitCode: number;
   constructor(signal: NodeJS.Signals) {
-    super('LC_DEMO_INTERRUPTED', `interrupted by ${signal}`);
+    super('ERR_DEMO_INTERRUPTED', `interrupted by ${signal}`);
     this.exitCode = 128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as Record<string, number>)[signal]!;
   }
 }

@@ -12,9 +12,9 @@ import { ResourceInformer } from './controllers/resource-informer.ts';
 export const apiWaitMs = 180_000;
 export const dataPlaneWaitMs = 120_000;
 
-export class WaitTimeoutError extends MeshError<'LC_WAIT_TIMEOUT'> {
+export class WaitTimeoutError extends MeshError<'ERR_WAIT_TIMEOUT'> {
   constructor(what: string, timeoutMs: number, detail?: string) {
-    super('LC_WAIT_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${what}${detail ? ` (${detail})` : ''}`);
+    super('ERR_WAIT_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${what}${detail ? ` (${detail})` : ''}`);
   }
 }
 

@@ -9,17 +9,17 @@ export const failAtEnv = 'AMBIENT_DEMO_FAIL_AT';
 
 export interface Step { id: string; title: string }
 
-export class DemoStepError extends MeshError<'LC_DEMO_STEP_FAILED'> {
+export class DemoStepError extends MeshError<'ERR_DEMO_STEP_FAILED'> {
   readonly step: Step;
   constructor(step: Step, cause: unknown) {
-    super('LC_DEMO_STEP_FAILED', `step '${step.id}' (${step.title}) failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super('ERR_DEMO_STEP_FAILED', `step '${step.id}' (${step.title}) failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.step = step;
   }
 }
 
-export class DemoFailpointError extends MeshError<'LC_DEMO_FAILPOINT'> {
+export class DemoFailpointError extends MeshError<'ERR_DEMO_FAILPOINT'> {
   constructor(id: string) {
-    super('LC_DEMO_FAILPOINT', `failing on purpose at step '${id}' (${failAtEnv}=${id})`);
+    super('ERR_DEMO_FAILPOINT', `failing on purpose at step '${id}' (${failAtEnv}=${id})`);
   }
 }
 

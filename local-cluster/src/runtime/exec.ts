@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 export interface RunResult { code: number; stdout: string; stderr: string; }
 
 export class CommandError extends Error {
-  readonly code = 'LC_COMMAND_FAILED';
+  readonly code = 'ERR_COMMAND_FAILED';
   readonly exitCode: number;
   readonly stderr: string;
   constructor(command: string[], exitCode: number, stderr: string, cause?: unknown) {

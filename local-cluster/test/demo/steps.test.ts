@@ -8,7 +8,7 @@ describe('demo steps', () => {
     const steps = new StepRunner((l) => lines.push(l), '');
     const err = await steps.run('deny', 'a policy', async () => { throw new Error('refused'); }).catch((e: unknown) => e);
     assert.ok(err instanceof DemoStepError);
-    assert.equal(err.code, 'LC_DEMO_STEP_FAILED');
+    assert.equal(err.code, 'ERR_DEMO_STEP_FAILED');
     assert.deepEqual(err.step, { id: 'deny', title: 'a policy' });
     assert.match(err.message, /step 'deny' \(a policy\) failed: refused/);
     assert.deepEqual(lines, ['\n== a policy']);
