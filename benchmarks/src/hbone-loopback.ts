@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import type { Duplex } from 'node:stream';
 import pino from 'pino';
 import { createCertificateAuthority, issueCertificate } from '@ambient/api';
-import { createHboneServer, HbonePool } from '@ambient/ztunnel/hbone';
+import { createHboneServer, HbonePool } from '@ambient/hbone';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '512' } } });
 const total = Math.min(8192, Number(values.mib)) * 1024 * 1024;

@@ -6,13 +6,12 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Workload } from '@ambient/api';
+import { createHboneServer, relay, type HboneServer, type InboundRecord, type InboundRequest } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { authorize, type ConnectionAttributes } from './authorize.ts';
-import { createHboneServer, type HboneServer, type InboundRecord, type InboundRequest } from './hbone-server.ts';
 import { dialFromPod, type CapturedPodRef } from './outbound.ts';
-import { relay } from './relay.ts';
 import { connectionLabelsFor } from './telemetry.ts';
 
 export interface InboundDeps {

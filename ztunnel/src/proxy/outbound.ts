@@ -3,14 +3,12 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { parseSocketAddress, relay, type HbonePool } from '@ambient/hbone';
 import { connectInNetns, originalDestination } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '../identity/secret-manager.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { buildRequest, isRefusal } from './build-request.ts';
-import type { HbonePool } from './hbone-pool.ts';
-import { relay } from './relay.ts';
-import { parseSocketAddress } from './socket-address.ts';
 import { connectionLabelsFor } from './telemetry.ts';
 
 /** ztunnel's own sockets carry this mark, so the pod's capture rules let them through. */

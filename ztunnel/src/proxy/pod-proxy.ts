@@ -3,11 +3,11 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
+import type { HboneServer } from '@ambient/hbone';
 import { listenInNetns } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '../identity/secret-manager.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { recheck } from './authorize.ts';
-import type { HboneServer } from './hbone-server.ts';
 import { createPodHboneServer, handleInboundPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';
 import { handleOutbound, type CapturedPodRef, type OutboundDeps } from './outbound.ts';
 

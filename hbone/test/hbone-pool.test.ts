@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { HbonePool, poolKey, type PoolTimers } from '../../src/proxy/hbone-pool.ts';
+import { HbonePool, poolKey, type PoolTimers } from '../src/hbone-pool.ts';
 import { CLIENT_ID, SERVER_ID, clientContext, closeHarness, exchange, startHarness, type Harness } from './hbone-fixtures.ts';
 
 /** Virtual time for the pool's idle and keepalive timers; sockets stay real. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { HbonePool } from '../../src/proxy/hbone-pool.ts';
+import { HbonePool } from '../src/hbone-pool.ts';
 import { CLIENT_ID, SERVER_ID, clientContext, meshCa, closeHarness, exchange, startHarness, type Harness } from './hbone-fixtures.ts';
 
 // Malformed inputs on the HBONE port: each must end only its own connection.

@@ -3,8 +3,8 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createCertificateAuthority } from '@ambient/api';
-import { HbonePool, type HboneSource } from '../../src/proxy/hbone-pool.ts';
-import { HboneError } from '../../src/proxy/hbone-error.ts';
+import { HbonePool, type HboneSource } from '../src/hbone-pool.ts';
+import { HboneError } from '../src/hbone-error.ts';
 import {
   CLIENT_ID, SERVER_ID, clientContext, closeHarness, exchange, meshCa, startHarness, workloadContext, type Harness,
 } from './hbone-fixtures.ts';

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { finished } from 'node:stream';
-import { HbonePool } from '../../src/proxy/hbone-pool.ts';
-import { relay } from '../../src/proxy/relay.ts';
+import { HbonePool } from '../src/hbone-pool.ts';
+import { relay } from '../src/relay.ts';
 import { CLIENT_ID, clientContext, closeHarness, SERVER_ID, startHarness, type Harness } from './hbone-fixtures.ts';
 
 describe('hbone: a server-side close of a live stream', () => {
