@@ -1,5 +1,5 @@
 // HBONE alone on loopback, one process: a single stream of N MiB into a TCP sink, directly and
-// through ztunnel's HBONE pool and server (TLS 1.3, HTTP/2 CONNECT), measured in the same run.
+// through the HBONE pool and server (@ambient/hbone) (TLS 1.3, HTTP/2 CONNECT), measured in the same run.
 // Separates the tunnel's own cost from the local cluster's (netns hops, relays, 4 processes).
 //
 //   npm run bench -- hbone
@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import type { Duplex } from 'node:stream';
 import pino from 'pino';
 import { createCertificateAuthority, issueCertificate } from '@ambient/api';
-import { createHboneServer, HbonePool } from '@ambient/ztunnel/hbone';
+import { createHboneServer, HbonePool } from '@ambient/hbone';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '512' } } });
 const total = Math.min(8192, Number(values.mib)) * 1024 * 1024;
@@ -63,7 +63,7 @@ const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
 const pool = new HbonePool();
 
 const direct = await push(await dialSink());
-const hbone = await push(await pool.connect({ source: { identity: client, context: context(client) }, destination: `127.0.0.1:${sinkPort}`, hboneAddress: { host: '127.0.0.1', port }, expectedIdentities: [serverId] }));
+const hbone = await push(await pool.connect({ source: { identity: client, context: context(client) }, destination: { ip: '127.0.0.1', port: sinkPort }, hboneAddress: { ip: '127.0.0.1', port }, expectedIdentities: [serverId] }));
 console.log(`\nsingle stream, ${values.mib} MiB into a TCP sink, loopback, one process (node ${process.version})`);
 console.log(`  direct TCP         ${direct.toFixed(0).padStart(6)} MiB/s`);
 console.log(`  through HBONE      ${hbone.toFixed(0).padStart(6)} MiB/s  (TLS 1.3 + HTTP/2 CONNECT, 4 MiB windows)`);

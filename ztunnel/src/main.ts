@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { ports } from '@ambient/api';
 import { startZtunnel, tokenFromFile } from './app.ts';
 
 const env = process.env;
@@ -9,15 +10,15 @@ const { values } = parseArgs({
   options: {
     node: { type: 'string', default: env.NODE_NAME },
     'node-agent-socket': { type: 'string', default: env.NODE_AGENT_SOCKET },
-    istiod: { type: 'string', default: env.ISTIOD_ADDRESS ?? 'istiod.istio-system.svc:15012' },
+    istiod: { type: 'string', default: env.ISTIOD_ADDRESS ?? `istiod.istio-system.svc:${ports.istiodGrpc}` },
     'root-cert': { type: 'string', default: env.ROOT_CERT_FILE ?? '/var/run/secrets/istio/root-cert.pem' },
     'token-file': { type: 'string', default: env.AMBIENT_SA_TOKEN_FILE ?? '/var/run/secrets/tokens/istio-token' },
     'trust-domain': { type: 'string', default: env.TRUST_DOMAIN ?? 'cluster.local' },
     'cert-ttl': { type: 'string', default: env.CERT_TTL_SECONDS ?? '86400' },
     host: { type: 'string', default: env.ZTUNNEL_HOST ?? '127.0.0.1' },
-    'admin-port': { type: 'string', default: env.ZTUNNEL_ADMIN_PORT ?? '15000' },
-    'metrics-port': { type: 'string', default: env.ZTUNNEL_METRICS_PORT ?? '15020' },
-    'readiness-port': { type: 'string', default: env.ZTUNNEL_READINESS_PORT ?? '15021' },
+    'admin-port': { type: 'string', default: env.ZTUNNEL_ADMIN_PORT ?? String(ports.admin) },
+    'metrics-port': { type: 'string', default: env.ZTUNNEL_METRICS_PORT ?? String(ports.metrics) },
+    'readiness-port': { type: 'string', default: env.ZTUNNEL_READINESS_PORT ?? String(ports.readiness) },
     'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
     'drain-seconds': { type: 'string', default: env.DRAIN_SECONDS ?? '5' },
   },

@@ -1,5 +1,6 @@
 // Pure rendering of the in-pod capture rules (Istio's in-pod mode, with chains of our own) and
 // of their exact removal, from `iptables-save` text. The I/O lives in capture-rules.ts.
+import { ports, ztunnelMark } from '@ambient/api';
 import { CaptureError } from './capture-error.ts';
 
 export interface CaptureConfig {
@@ -11,7 +12,7 @@ export interface CaptureConfig {
 }
 
 export const defaultCaptureConfig: Readonly<CaptureConfig> = Object.freeze({
-  mark: 0x539, outboundPort: 15001, inboundPlaintextPort: 15006, hbonePort: 15008,
+  mark: ztunnelMark, outboundPort: ports.outbound, inboundPlaintextPort: ports.inboundPlaintext, hbonePort: ports.hbone,
 });
 
 /** Connections ztunnel makes into the pod are tagged with this connmark, so the app's replies

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import tls from 'node:tls';
 import { createCsr, parseSpiffeId } from '@ambient/api';
-import { Backoff, type Timers } from '@ambient/api';
+import { Backoff, unrefTimers, type Timers } from '@ambient/api';
 import type { Logger } from 'pino';
 import type { CaClient } from './grpc-ca-client.ts';
 import { IdentityError } from './identity-error.ts';
@@ -76,12 +76,6 @@ interface Entry {
 // Node fires a setTimeout longer than this at once; 90-day certificates refresh after 45 days.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const realTimers: Timers = {
-  // Unref'd: pending refreshes alone must not keep a stopping process alive.
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
 export class SecretManager extends EventEmitter<SecretManagerEvents> {
   readonly #ca: CaClient;
   readonly #rootCertPem: string;
@@ -103,7 +97,7 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     if (this.#roots.length === 0) throw new IdentityError('ERR_CERT_INVALID', `root certificate is not a pem certificate: ${JSON.stringify(opts.rootCertPem.slice(0, 40))}`);
     this.#ttlSeconds = opts.ttlSeconds ?? 24 * 60 * 60;
     if (!(Number.isInteger(this.#ttlSeconds) && this.#ttlSeconds > 0)) throw new RangeError(`ttlSeconds must be a positive integer, got ${opts.ttlSeconds}`);
-    this.#timers = opts.timers ?? realTimers;
+    this.#timers = opts.timers ?? unrefTimers;
     this.#now = opts.now ?? Date.now;
     this.#random = opts.random ?? Math.random;
     this.#log = opts.logger.child({ component: 'secret-manager' });

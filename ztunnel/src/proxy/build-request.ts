@@ -8,9 +8,9 @@
 //   3. anything else is outside the mesh → plain TCP passthrough.
 // A destination reached directly goes over HBONE to <pod>:15008 when it is enrolled, plaintext
 // otherwise; plaintext is never sent to an address a mesh (HBONE) workload holds.
-import type { GatewayAddress, Service, Workload } from '@ambient/api';
-import { DEFAULT_HBONE_PORT } from '../state/convert-address.ts';
-import { formatSocketAddress, normalizeIp } from '../state/ip-address.ts';
+import { ports, type GatewayAddress, type Service, type Workload } from '@ambient/api';
+import { formatSocketAddress, type SocketAddress } from '@ambient/hbone';
+import { normalizeIp } from '../state/ip-address.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 
 export interface OutboundConnection {
@@ -21,9 +21,9 @@ export interface OutboundConnection {
 export interface Request {
   protocol: 'HBONE' | 'TCP';
   /** Where to connect: <pod>:15008, <waypoint>:15008, or the plain target. */
-  actualDestination: string;
+  actualDestination: SocketAddress;
   /** The HBONE CONNECT :authority: the pod ip:port, or the ORIGINAL VIP:port on a waypoint hop. */
-  hboneTarget?: string;
+  hboneTarget?: SocketAddress;
   /** SPIFFE IDs the peer's certificate must carry one of (empty for TCP). */
   expectedIdentities: string[];
   /** The identity of the workload the traffic finally reaches, when known here. */
@@ -56,7 +56,7 @@ export function buildRequest(state: ProxyState, conn: OutboundConnection, pick: 
   const port = conn.originalDst.port;
   if (ip === undefined) return refuse(`original destination ${JSON.stringify(conn.originalDst.ip)} is not an ip address`);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return refuse(`original destination port ${port} is not a port number`);
-  const target = formatSocketAddress(ip, port);
+  const target: SocketAddress = { ip, port };
 
   const service = state.serviceByVip(ip);
   if (service !== undefined) {
@@ -90,14 +90,14 @@ export function isRefusal(r: Request | Refusal): r is Refusal {
 
 function direct(state: ProxyState, workload: Workload, ip: string, port: number, service?: Service): Request | Refusal {
   if (workload.tunnelProtocol !== 'HBONE') {
-    const request = passthrough(state, ip, formatSocketAddress(ip, port));
+    const request = passthrough(state, ip, { ip, port });
     if (isRefusal(request)) return request;
     return withService({ ...request, destinationWorkload: workload }, service);
   }
   return withService({
     protocol: 'HBONE',
-    actualDestination: formatSocketAddress(ip, DEFAULT_HBONE_PORT),
-    hboneTarget: formatSocketAddress(ip, port),
+    actualDestination: { ip, port: ports.hbone },
+    hboneTarget: { ip, port },
     expectedIdentities: [workload.identity],
     finalIdentity: workload.identity,
     destinationWorkload: workload,
@@ -105,25 +105,25 @@ function direct(state: ProxyState, workload: Workload, ip: string, port: number,
   }, service);
 }
 
-function passthrough(state: ProxyState, ip: string, target: string): Request | Refusal {
+function passthrough(state: ProxyState, ip: string, target: SocketAddress): Request | Refusal {
   // The last line of defence for "never plaintext to a mesh workload": whatever path led here,
   // an address an enrolled workload holds is not sent in the clear.
   const owner = state.workloadByIp(ip);
   if (owner !== undefined && owner.tunnelProtocol === 'HBONE') {
-    return refuse(`refusing plaintext to ${target}: it belongs to mesh workload ${owner.namespace}/${owner.name}`);
+    return refuse(`refusing plaintext to ${formatSocketAddress(target)}: it belongs to mesh workload ${owner.namespace}/${owner.name}`);
   }
   return { protocol: 'TCP', actualDestination: target, expectedIdentities: [], viaWaypoint: false };
 }
 
 function viaWaypoint(
-  state: ProxyState, gateway: GatewayAddress, target: string, pick: Picker,
+  state: ProxyState, gateway: GatewayAddress, target: SocketAddress, pick: Picker,
   extra: { destinationService?: Service; finalIdentity?: string },
 ): Request | Refusal {
   const hop = resolveWaypoint(state, gateway, pick);
   if ('refused' in hop) return hop;
   const request: Request = {
     protocol: 'HBONE',
-    actualDestination: formatSocketAddress(hop.ip, gateway.hboneMtlsPort || DEFAULT_HBONE_PORT),
+    actualDestination: { ip: hop.ip, port: gateway.hboneMtlsPort || ports.hbone },
     // The waypoint routes on what the client asked for: the original VIP:port (or pod ip:port).
     hboneTarget: target,
     expectedIdentities: [gateway.identity],
@@ -145,7 +145,7 @@ function resolveWaypoint(state: ProxyState, gateway: GatewayAddress, pick: Picke
     const workload = state.workloadByIp(gateway.address);
     return workload === undefined ? { ip: gateway.address } : { ip: gateway.address, workload };
   }
-  const port = gateway.hboneMtlsPort || DEFAULT_HBONE_PORT;
+  const port = gateway.hboneMtlsPort || ports.hbone;
   const candidates = healthyEndpoints(state, service, port, port);
   if (candidates.length === 0) return refuse(`no healthy endpoints for waypoint ${serviceName(service)}`);
   const chosen = candidates[checkedIndex(pick(candidates), candidates.length)]!;

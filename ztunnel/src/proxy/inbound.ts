@@ -1,19 +1,18 @@
 // Traffic to a captured pod: HBONE on 15008 (mTLS, the peer's identity proven by its
 // certificate) and plaintext redirected to 15006 (no identity: STRICT PeerAuthentication
 // denies it). Both go through the same L4 authorization and reach the app from inside the
-// pod's netns with ztunnel's mark.
+// pod's netns with ztunnel's mark. One access-log line per connection, written here.
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { Workload } from '@ambient/api';
+import { ports } from '@ambient/api';
+import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { authorize, type ConnectionAttributes } from './authorize.ts';
-import { createHboneServer, type HboneServer, type InboundRecord, type InboundRequest } from './hbone-server.ts';
+import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
 import { dialFromPod, type CapturedPodRef } from './outbound.ts';
-import { relay } from './relay.ts';
-import { connectionLabelsFor } from './telemetry.ts';
 
 export interface InboundDeps {
   state: ProxyState;
@@ -25,30 +24,35 @@ export interface InboundDeps {
 
 /** The HBONE server of one captured pod; `context` returns the pod's current certificate. */
 export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, context: () => tls.SecureContext): HboneServer {
-  const attributes = (req: InboundRequest, destination: Workload): ConnectionAttributes => ({
-    sourceIdentity: req.sourceIdentity, sourceIp: req.sourceAddress, destinationWorkload: destination, destinationIp: pod.ip, destinationPort: req.target.port,
-  });
+  const sink = { logger: deps.logger.child({ pod: pod.uid }), metrics: deps.metrics };
   return createHboneServer({
     context,
     trustDomain: deps.trustDomain,
     rootCertPem: deps.rootCertPem,
-    logger: deps.logger.child({ direction: 'inbound', pod: pod.uid }),
+    logger: sink.logger,
     authorize: (req) => {
       const destination = deps.state.workloadByUid(pod.uid);
-      if (req.target.host !== pod.ip || !destination) return { allow: false, status: 400, reason: `${req.authority} is not a workload in this pod` };
-      const decision = authorize(deps.state, attributes(req, destination));
-      return decision.allow ? { allow: true } : { allow: false, status: 401, reason: decision.reason };
+      if (req.target.ip !== pod.ip || !destination) return { allow: false, outcome: 'unknown_destination', detail: `${req.authority} is not a workload in this pod` };
+      const decision = authorize(deps.state, {
+        sourceIdentity: req.sourceIdentity, sourceIp: req.sourceAddress, destinationWorkload: destination, destinationIp: pod.ip, destinationPort: req.target.port,
+      });
+      return decision.allow ? { allow: true } : { allow: false, outcome: 'denied', detail: decision.reason };
     },
-    connectUpstream: (target) => dialFromPod(pod, pod.ip, target.port),
+    connectUpstream: (target) => dialFromPod(pod, { ip: pod.ip, port: target.port }),
     onStreamClosed: (record: InboundRecord) => {
       const destination = deps.state.workloadByUid(pod.uid);
-      const source = deps.state.workloadByIp(record.request.sourceAddress);
-      const labels = connectionLabelsFor('destination', source, destination, undefined, undefined, record.request.sourceIdentity);
-      if (record.status !== 200) labels.response_flags = record.status === 401 ? 'DENY' : 'CONNECT';
-      deps.metrics.connectionsOpened.inc(labels);
-      deps.metrics.sentBytes.inc(labels, record.sent);
-      deps.metrics.receivedBytes.inc(labels, record.received);
-      deps.metrics.connectionsClosed.inc(labels);
+      reportConnection(sink, {
+        direction: 'inbound', protocol: 'HBONE', outcome: record.outcome,
+        src: { addr: record.request.sourceAddress, workload: deps.state.workloadByIp(record.request.sourceAddress), identity: record.request.sourceIdentity },
+        dst: { addr: record.request.authority, workload: destination, identity: destination?.identity },
+        sent: record.sent, received: record.received, durationMs: record.durationMs, detail: record.detail, error: record.error,
+      });
+    },
+    onConnectionRefused: (refusal) => {
+      reportConnection(sink, {
+        direction: 'inbound', protocol: 'HBONE', outcome: refusal.outcome, src: { addr: refusal.peer },
+        dst: { addr: formatSocketAddress({ ip: pod.ip, port: ports.hbone }) }, sent: 0, received: 0, durationMs: 0, detail: refusal.detail,
+      });
     },
   });
 }
@@ -57,54 +61,50 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
 export interface PlaintextConnection {
   attributes: ConnectionAttributes;
   socket: net.Socket;
+  /** Set when a policy change closes it, so its report says why. */
+  closedBy?: string;
 }
 
 /** A plaintext connection redirected to 15006 in the pod's netns. */
 export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPodRef, downstream: net.Socket, live: Set<PlaintextConnection>): Promise<void> {
+  const started = performance.now();
   downstream.on('error', () => undefined);
-  const log = deps.logger.child({ direction: 'inbound-plaintext', pod: pod.uid, src: downstream.remoteAddress });
+  const sink = { logger: deps.logger.child({ pod: pod.uid }), metrics: deps.metrics };
+  const sourceIp = downstream.remoteAddress ?? '';
+  const destination = deps.state.workloadByUid(pod.uid);
+  const report: ConnectionReport = {
+    direction: 'inbound', protocol: 'TCP', outcome: 'ok',
+    src: { addr: formatSocketAddress({ ip: sourceIp, port: downstream.remotePort ?? 0 }), workload: deps.state.workloadByIp(sourceIp) },
+    dst: { addr: pod.ip, workload: destination, identity: destination?.identity }, sent: 0, received: 0, durationMs: 0,
+  };
+  const fail = (outcome: ConnectionReport['outcome'], detail: string, error?: string): void => {
+    downstream.destroy();
+    reportConnection(sink, { ...report, outcome, detail, error, durationMs: performance.now() - started });
+  };
   let port: number;
   try {
     port = originalDestination(downstream).port;
   } catch (err) {
-    deps.metrics.refused.inc({ direction: 'inbound', reason: 'no-original-destination' });
-    log.warn({ err: String(err) }, 'refused');
-    downstream.destroy();
-    return;
+    return fail('no_original_destination', String(err));
   }
-  const destination = deps.state.workloadByUid(pod.uid);
-  if (!destination) {
-    deps.metrics.refused.inc({ direction: 'inbound', reason: 'unknown-destination' });
-    downstream.destroy();
-    return;
-  }
-  const attributes: ConnectionAttributes = { sourceIp: downstream.remoteAddress ?? '', destinationWorkload: destination, destinationIp: pod.ip, destinationPort: port };
-  const source = deps.state.workloadByIp(attributes.sourceIp);
-  const labels = connectionLabelsFor('destination', source, destination, undefined, undefined, undefined);
+  report.dst.addr = formatSocketAddress({ ip: pod.ip, port });
+  if (!destination) return fail('unknown_destination', `pod ${pod.uid} is not a known workload`);
+  const attributes: ConnectionAttributes = { sourceIp, destinationWorkload: destination, destinationIp: pod.ip, destinationPort: port };
   const decision = authorize(deps.state, attributes);
-  if (!decision.allow) {
-    deps.metrics.refused.inc({ direction: 'inbound', reason: 'policy' });
-    deps.metrics.connectionsOpened.inc({ ...labels, response_flags: 'DENY' });
-    deps.metrics.connectionsClosed.inc({ ...labels, response_flags: 'DENY' });
-    log.info({ port, reason: decision.reason, policy: decision.policy }, 'plaintext connection denied');
-    downstream.destroy();
-    return;
-  }
+  if (!decision.allow) return fail('denied', decision.reason);
   let upstream: net.Socket;
   try {
-    upstream = await dialFromPod(pod, pod.ip, port);
+    upstream = await dialFromPod(pod, { ip: pod.ip, port });
   } catch (err) {
-    log.warn({ err: String(err), port }, 'app unreachable');
-    downstream.destroy();
-    return;
+    return fail('unavailable', `app ${report.dst.addr} unreachable`, String(err));
   }
   const entry: PlaintextConnection = { attributes, socket: downstream };
   live.add(entry);
-  deps.metrics.connectionsOpened.inc(labels);
+  reportOpened(sink, report);
   const result = await relay(downstream, upstream);
   live.delete(entry);
-  deps.metrics.sentBytes.inc(labels, result.sent);
-  deps.metrics.receivedBytes.inc(labels, result.received);
-  deps.metrics.connectionsClosed.inc(labels);
-  log.info({ port, sent: result.sent, received: result.received }, 'connection complete');
+  reportConnection(sink, {
+    ...report, outcome: entry.closedBy !== undefined ? 'policy_closed' : result.error ? 'reset' : 'ok', detail: entry.closedBy,
+    sent: result.sent, received: result.received, durationMs: performance.now() - started, error: result.error?.message,
+  }, true);
 }

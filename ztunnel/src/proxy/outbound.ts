@@ -1,20 +1,17 @@
 // A connection the pod sent out (captured on 15001 inside its netns): decide with buildRequest,
-// then tunnel it over HBONE or pass it through as plain TCP. One access-log line per connection.
+// then tunnel it over HBONE or pass it through as plain TCP. One access-log line per connection,
+// written here (reportConnection) whatever the outcome.
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { ztunnelMark } from '@ambient/api';
+import { formatSocketAddress, HboneError, relay, type ConnectionOutcome, type HbonePool, type SocketAddress } from '@ambient/hbone';
 import { connectInNetns, originalDestination } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '../identity/secret-manager.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { buildRequest, isRefusal } from './build-request.ts';
-import type { HbonePool } from './hbone-pool.ts';
-import { relay } from './relay.ts';
-import { parseSocketAddress } from './socket-address.ts';
-import { connectionLabelsFor } from './telemetry.ts';
-
-/** ztunnel's own sockets carry this mark, so the pod's capture rules let them through. */
-export const ZTUNNEL_MARK = 0x539;
+import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
 
 export interface CapturedPodRef {
   uid: string;
@@ -30,10 +27,15 @@ export interface OutboundDeps {
   logger: Logger;
 }
 
+/** A socket inside the pod's netns carrying ztunnel's mark, so the pod's capture rules let it through. */
+export function podSocket(pod: CapturedPodRef, target: SocketAddress): net.Socket {
+  return connectInNetns(pod.netnsPath, { host: target.ip, port: target.port, mark: ztunnelMark });
+}
+
 /** A TCP connection from inside the pod's netns that resolves once connected. */
-export function dialFromPod(pod: CapturedPodRef, host: string, port: number): Promise<net.Socket> {
+export function dialFromPod(pod: CapturedPodRef, target: SocketAddress): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connectInNetns(pod.netnsPath, { host, port, mark: ZTUNNEL_MARK });
+    const socket = podSocket(pod, target);
     socket.once('connect', () => {
       socket.off('error', reject);
       resolve(socket);
@@ -45,61 +47,57 @@ export function dialFromPod(pod: CapturedPodRef, host: string, port: number): Pr
 export async function handleOutbound(deps: OutboundDeps, pod: CapturedPodRef, downstream: net.Socket): Promise<void> {
   const started = performance.now();
   downstream.on('error', () => undefined);
-  let dst: { address: string; port: number };
-  try {
-    dst = originalDestination(downstream);
-  } catch (err) {
-    deps.metrics.refused.inc({ direction: 'outbound', reason: 'no-original-destination' });
-    deps.logger.warn({ err: String(err), pod: pod.uid }, 'outbound connection without an original destination refused');
-    downstream.destroy();
-    return;
-  }
+  const log = deps.logger.child({ pod: pod.uid });
   const source = deps.state.workloadByUid(pod.uid);
-  const log = deps.logger.child({ direction: 'outbound', src: `${pod.ip}`, dst: `${dst.address}:${dst.port}` });
-  if (!source) {
-    deps.metrics.refused.inc({ direction: 'outbound', reason: 'unknown-source' });
-    log.warn({ pod: pod.uid }, 'refused: the source pod is not a known workload yet');
+  const report: ConnectionReport = {
+    direction: 'outbound', protocol: 'TCP', outcome: 'ok',
+    src: { addr: formatSocketAddress({ ip: downstream.remoteAddress ?? pod.ip, port: downstream.remotePort ?? 0 }), workload: source, identity: source?.identity },
+    dst: { addr: '' }, sent: 0, received: 0, durationMs: 0,
+  };
+  const fail = (outcome: ConnectionOutcome, detail: string, error?: string): void => {
     downstream.destroy();
-    return;
+    reportConnection({ logger: log, metrics: deps.metrics }, { ...report, outcome, detail, error, durationMs: performance.now() - started });
+  };
+  let dst: SocketAddress;
+  try {
+    const original = originalDestination(downstream);
+    dst = { ip: original.address, port: original.port };
+  } catch (err) {
+    return fail('no_original_destination', String(err));
   }
-  const request = buildRequest(deps.state, { source, originalDst: { ip: dst.address, port: dst.port } });
-  if (isRefusal(request)) {
-    deps.metrics.refused.inc({ direction: 'outbound', reason: 'no-route' });
-    log.info({ reason: request.reason }, 'refused');
-    downstream.destroy();
-    return;
-  }
+  report.dst.addr = formatSocketAddress(dst);
+  if (!source) return fail('unknown_source', `pod ${pod.uid} is not a known workload yet`);
+  const request = buildRequest(deps.state, { source, originalDst: dst });
+  if (isRefusal(request)) return fail('no_route', request.reason);
 
-  const labels = connectionLabelsFor('source', source, request.destinationWorkload, request.destinationService, request.protocol === 'HBONE' ? request.finalIdentity ?? request.expectedIdentities[0] : undefined);
+  report.protocol = request.protocol;
+  report.dst = {
+    addr: report.dst.addr, workload: request.destinationWorkload, service: request.destinationService,
+    identity: request.protocol === 'HBONE' ? request.finalIdentity ?? request.expectedIdentities[0] : undefined,
+    hboneAddr: request.protocol === 'HBONE' ? formatSocketAddress(request.actualDestination) : undefined,
+  };
   let upstream: Duplex;
   try {
     if (request.protocol === 'TCP') {
-      const target = parseSocketAddress(request.actualDestination)!;
-      upstream = await dialFromPod(pod, target.host, target.port);
+      upstream = await dialFromPod(pod, request.actualDestination);
     } else {
       const cert = await deps.secrets.fetch(source.identity);
       upstream = await deps.pool.connect({
-        source: { identity: source.identity, ip: pod.ip, context: cert.secureContext, localSocketFactory: (a) => connectInNetns(pod.netnsPath, { host: a.host, port: a.port, mark: ZTUNNEL_MARK }) },
+        source: { identity: source.identity, ip: pod.ip, context: cert.secureContext, localSocketFactory: (a) => podSocket(pod, a) },
         destination: request.hboneTarget!,
-        hboneAddress: parseSocketAddress(request.actualDestination)!,
+        hboneAddress: request.actualDestination,
         expectedIdentities: request.expectedIdentities,
       });
     }
   } catch (err) {
-    deps.metrics.connectionsOpened.inc({ ...labels, response_flags: 'CONNECT' });
-    deps.metrics.connectionsClosed.inc({ ...labels, response_flags: 'CONNECT' });
-    log.warn({ err: String(err), via: request.actualDestination, protocol: request.protocol }, 'upstream connection failed');
-    downstream.destroy();
-    return;
+    // The transport's own outcome when it has one (a 401 from the peer is a denial), else: could not connect.
+    return fail(err instanceof HboneError ? err.outcome : 'connect_failed', `upstream ${formatSocketAddress(request.actualDestination)} failed`, (err as Error).message);
   }
-  deps.metrics.connectionsOpened.inc(labels);
+  const sink = { logger: log, metrics: deps.metrics };
+  reportOpened(sink, report);
   const result = await relay(downstream, upstream);
-  deps.metrics.sentBytes.inc(labels, result.sent);
-  deps.metrics.receivedBytes.inc(labels, result.received);
-  deps.metrics.connectionsClosed.inc(labels);
-  log.info({
-    protocol: request.protocol, via: request.actualDestination, src_identity: source.identity,
-    dst_identity: labels.destination_principal, sent: result.sent, received: result.received,
-    duration_ms: Math.round(performance.now() - started), ...(result.error ? { error: result.error.message } : {}),
-  }, 'connection complete');
+  reportConnection(sink, {
+    ...report, outcome: result.error ? 'reset' : 'ok', sent: result.sent, received: result.received,
+    durationMs: performance.now() - started, error: result.error?.message,
+  }, true);
 }

@@ -3,15 +3,14 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
+import { ports } from '@ambient/api';
+import type { HboneServer } from '@ambient/hbone';
 import { listenInNetns } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '../identity/secret-manager.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { recheck } from './authorize.ts';
-import type { HboneServer } from './hbone-server.ts';
 import { createPodHboneServer, handleInboundPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';
 import { handleOutbound, type CapturedPodRef, type OutboundDeps } from './outbound.ts';
-
-export const ports = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 } as const;
 
 export class PodProxy {
   readonly pod: CapturedPodRef & { identity: string };
@@ -72,11 +71,12 @@ export class PodProxy {
       stream: s, sourceIdentity: s.request.sourceIdentity, sourceIp: s.request.sourceAddress, destinationWorkload: destination, destinationIp: this.pod.ip, destinationPort: s.request.target.port,
     }));
     for (const { connection, decision } of recheck(state, streams)) {
-      connection.stream.close(`denied by policy: ${decision.reason}`);
+      connection.stream.close('policy_closed', decision.reason);
       closed++;
     }
     const plain = [...this.#plaintext].map((p) => ({ ...p.attributes, destinationWorkload: destination, entry: p }));
-    for (const { connection } of recheck(state, plain)) {
+    for (const { connection, decision } of recheck(state, plain)) {
+      connection.entry.closedBy = decision.reason;
       connection.entry.socket.destroy();
       closed++;
     }

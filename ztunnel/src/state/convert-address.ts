@@ -1,11 +1,9 @@
 // Wire Address → domain Workload / Service: every field checked, every proto3 default filled in,
 // every IP canonical, so lookups and decisions never have to second-guess the data.
-import { parseSpiffeId } from '@ambient/api';
+import { parseSpiffeId, ports } from '@ambient/api';
 import type { Address, Endpoint, GatewayAddress, Port, PortList, Service, Workload } from '@ambient/api';
 import { FieldError, asObject, bool, ip, ips, list, oneOf, optionalObject, port, requiredStr, str, strings } from './wire-fields.ts';
 import type { Wire } from './wire-fields.ts';
-
-export const DEFAULT_HBONE_PORT = 15008;
 
 /** The domain Address named `name` (a workload uid, or "<namespace>/<hostname>" for a service). */
 export function toAddress(name: string, payload: unknown): Address {
@@ -109,7 +107,7 @@ function toGatewayAddress(o: Wire, path: string): GatewayAddress {
     address: ip(o.address, `${path}.address`),
     hostname: str(o, 'hostname', path),
     // A waypoint without a port is meaningless; Istio's HBONE port is the only sensible reading.
-    hboneMtlsPort: port(o.hboneMtlsPort, `${path}.hboneMtlsPort`, true) || DEFAULT_HBONE_PORT,
+    hboneMtlsPort: port(o.hboneMtlsPort, `${path}.hboneMtlsPort`, true) || ports.hbone,
     identity,
   };
 }

@@ -16,11 +16,6 @@ export function normalizeIp(text: string): string | undefined {
   return undefined;
 }
 
-/** "ip:port", bracketing IPv6 as in a URL authority. */
-export function formatSocketAddress(ip: string, port: number): string {
-  return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
 /** Whether `ip` lies in `address/length`. Different families never match. */
 export function cidrContains(address: string, length: number, ip: string): boolean {
   const a = normalizeIp(address);

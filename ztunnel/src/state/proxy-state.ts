@@ -3,9 +3,9 @@
 // malformed resource rejects only itself and is reported), then applies the rest synchronously,
 // so no reader ever observes half a batch.
 import type { Address, Authorization, Service, Workload } from '@ambient/api';
+import { typeUrls } from '@ambient/api';
 import { convertResource } from './convert-resource.ts';
 import { normalizeIp } from './ip-address.ts';
-import { addressTypeUrl, authorizationTypeUrl } from './resource-types.ts';
 import type { InvalidResourceError } from './invalid-resource-error.ts';
 
 export interface ResourceBatch {
@@ -57,13 +57,13 @@ export class ProxyState {
       }
     }
     // Unknown type: every upsert was rejected above; removals of it have nothing to remove.
-    if (typeUrl !== addressTypeUrl && typeUrl !== authorizationTypeUrl) return result;
+    if (typeUrl !== typeUrls.address && typeUrl !== typeUrls.authorization) return result;
     for (const name of batch.removals) {
-      const held = typeUrl === addressTypeUrl ? this.#removeAddress(name) : this.#removePolicy(name);
+      const held = typeUrl === typeUrls.address ? this.#removeAddress(name) : this.#removePolicy(name);
       if (held) result.removed.push(name);
     }
     for (const [name, value] of converted) {
-      if (typeUrl === addressTypeUrl) this.#putAddress(name, value as Address);
+      if (typeUrl === typeUrls.address) this.#putAddress(name, value as Address);
       else this.#putPolicy(name, value as Authorization);
       result.applied.push(name);
     }

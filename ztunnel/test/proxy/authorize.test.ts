@@ -3,8 +3,10 @@ import type { Authorization, Match } from '@ambient/api';
 import { authorize, recheck } from '../../src/proxy/authorize.ts';
 import type { ConnectionAttributes, Decision } from '../../src/proxy/authorize.ts';
 import type { ProxyState } from '../../src/state/proxy-state.ts';
-import { addressTypeUrl, authorizationTypeUrl } from '../../src/state/resource-types.ts';
+import { typeUrls } from '@ambient/api';
 import { id, loadState, wireWorkload } from '../state/fixtures.ts';
+
+const { address: addressTypeUrl, authorization: authorizationTypeUrl } = typeUrls;
 
 const CLIENT = id('shop', 'client');
 const STRICT = 'istio-system/istio_converted_static_strict';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Workload } from '@ambient/api';
+import { formatSocketAddress } from '@ambient/hbone';
 import { buildRequest, isRefusal } from '../../src/proxy/build-request.ts';
 import type { EndpointCandidate, Picker, Request } from '../../src/proxy/build-request.ts';
 import type { ProxyState } from '../../src/state/proxy-state.ts';
@@ -46,7 +47,7 @@ function summary(r: Request): object {
 describe('buildRequest', () => {
   it('build_request_destination_hbone_pod: pod ip → HBONE to pod:15008, authority pod:port, its identity', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '10.244.2.2', 8080)), {
-      protocol: 'HBONE', actualDestination: '10.244.2.2:15008', hboneTarget: '10.244.2.2:8080', expectedIdentities: [id('shop', 'server')],
+      protocol: 'HBONE', actualDestination: { ip: '10.244.2.2', port: 15008 }, hboneTarget: { ip: '10.244.2.2', port: 8080 }, expectedIdentities: [id('shop', 'server')],
       viaWaypoint: false, destinationWorkload: 'b1', destinationService: undefined, finalIdentity: id('shop', 'server'),
     });
   });
@@ -57,38 +58,38 @@ describe('buildRequest', () => {
     // Unready, unhealthy and not-yet-received workloads are never candidates.
     assert.deepEqual(seen[0]!.map((c) => [c.workload.uid, c.ip, c.port]), [['b1', '10.244.2.2', 8080], ['b2', '10.244.2.3', 9090]]);
     assert.deepEqual(summary(r), {
-      protocol: 'HBONE', actualDestination: '10.244.2.3:15008', hboneTarget: '10.244.2.3:9090', expectedIdentities: [id('shop', 'server')],
+      protocol: 'HBONE', actualDestination: { ip: '10.244.2.3', port: 15008 }, hboneTarget: { ip: '10.244.2.3', port: 9090 }, expectedIdentities: [id('shop', 'server')],
       viaWaypoint: false, destinationWorkload: 'b2', destinationService: 'server', finalIdentity: id('shop', 'server'),
     });
   });
 
   it('build_request_service_port_fallback: without an endpoint mapping, the service target port (0 = same port)', () => {
-    assert.equal(request(mesh(), 'a', '10.96.0.10', 81).hboneTarget, '10.244.2.2:81');
+    assert.deepEqual(request(mesh(), 'a', '10.96.0.10', 81).hboneTarget, { ip: '10.244.2.2', port: 81 });
   });
 
   it('build_request_service_waypoint: VIP of a service with a waypoint → HBONE to a waypoint pod, authority the ORIGINAL vip:port', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '10.96.0.20', 9080)), {
-      protocol: 'HBONE', actualDestination: '10.244.1.5:15008', hboneTarget: '10.96.0.20:9080', expectedIdentities: [id('shop', 'waypoint')],
+      protocol: 'HBONE', actualDestination: { ip: '10.244.1.5', port: 15008 }, hboneTarget: { ip: '10.96.0.20', port: 9080 }, expectedIdentities: [id('shop', 'waypoint')],
       viaWaypoint: true, destinationWorkload: 'wp', destinationService: 'reviews', finalIdentity: undefined,
     });
   });
 
   it('build_request_from_waypoint_no_loop: the waypoint itself calling the service goes to the endpoint', () => {
     assert.deepEqual(summary(request(mesh(), 'wp', '10.96.0.20', 9080)), {
-      protocol: 'HBONE', actualDestination: '10.244.2.4:15008', hboneTarget: '10.244.2.4:9080', expectedIdentities: [id('shop', 'reviews')],
+      protocol: 'HBONE', actualDestination: { ip: '10.244.2.4', port: 15008 }, hboneTarget: { ip: '10.244.2.4', port: 9080 }, expectedIdentities: [id('shop', 'reviews')],
       viaWaypoint: false, destinationWorkload: 'r1', destinationService: 'reviews', finalIdentity: id('shop', 'reviews'),
     });
   });
 
   it('build_request_destination_waypoint: pod ip of a workload with a waypoint → HBONE to the waypoint, authority the pod ip:port', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '10.244.2.6', 5432)), {
-      protocol: 'HBONE', actualDestination: '10.244.1.5:15008', hboneTarget: '10.244.2.6:5432', expectedIdentities: [id('shop', 'waypoint')],
+      protocol: 'HBONE', actualDestination: { ip: '10.244.1.5', port: 15008 }, hboneTarget: { ip: '10.244.2.6', port: 5432 }, expectedIdentities: [id('shop', 'waypoint')],
       viaWaypoint: true, destinationWorkload: 'wp', destinationService: undefined, finalIdentity: id('shop', 'db'),
     });
   });
 
   it('build_request_destination_waypoint_from_waypoint: the waypoint reaches the workload directly', () => {
-    assert.equal(request(mesh(), 'wp', '10.244.2.6', 5432).actualDestination, '10.244.2.6:15008');
+    assert.deepEqual(request(mesh(), 'wp', '10.244.2.6', 5432).actualDestination, { ip: '10.244.2.6', port: 15008 });
   });
 
   it('build_request_waypoint_unknown_service: a waypoint not (yet) in the state is reached at its address', () => {
@@ -97,7 +98,7 @@ describe('buildRequest', () => {
       wireWorkload({ uid: 'w', ip: '10.244.2.6', waypoint: gateway('elsewhere', '10.96.0.99') }),
     ]);
     const r = request(state, 'a', '10.244.2.6', 80);
-    assert.deepEqual([r.actualDestination, r.hboneTarget, r.expectedIdentities], ['10.96.0.99:15008', '10.244.2.6:80', [id('shop', 'elsewhere')]]);
+    assert.deepEqual([r.actualDestination, r.hboneTarget, r.expectedIdentities], [{ ip: '10.96.0.99', port: 15008 }, { ip: '10.244.2.6', port: 80 }, [id('shop', 'elsewhere')]]);
   });
 
   it('build_request_waypoint_without_endpoints: refused, naming the waypoint', () => {
@@ -112,19 +113,19 @@ describe('buildRequest', () => {
 
   it('build_request_passthrough_unknown_ip: an address outside the mesh → plain TCP to it', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '192.0.2.10', 443)), {
-      protocol: 'TCP', actualDestination: '192.0.2.10:443', hboneTarget: undefined, expectedIdentities: [],
+      protocol: 'TCP', actualDestination: { ip: '192.0.2.10', port: 443 }, hboneTarget: undefined, expectedIdentities: [],
       viaWaypoint: false, destinationWorkload: undefined, destinationService: undefined, finalIdentity: undefined,
     });
   });
 
   it('build_request_destination_none_protocol: a workload not in the mesh → plain TCP', () => {
     const r = request(mesh(), 'a', '10.244.2.9', 8000);
-    assert.deepEqual([r.protocol, r.actualDestination, r.destinationWorkload?.uid], ['TCP', '10.244.2.9:8000', 'p']);
+    assert.deepEqual([r.protocol, r.actualDestination, r.destinationWorkload?.uid], ['TCP', { ip: '10.244.2.9', port: 8000 }, 'p']);
   });
 
   it('build_request_service_to_none_pod: a service of plaintext pods → TCP to the endpoint target port', () => {
     const r = request(mesh(), 'a', '10.96.0.40', 80);
-    assert.deepEqual([r.protocol, r.actualDestination, r.destinationService?.name], ['TCP', '10.244.2.9:8000', 'legacy']);
+    assert.deepEqual([r.protocol, r.actualDestination, r.destinationService?.name], ['TCP', { ip: '10.244.2.9', port: 8000 }, 'legacy']);
   });
 
   it('build_request_no_healthy_endpoints: refused with the service named', () => {
@@ -153,7 +154,7 @@ describe('buildRequest', () => {
   });
 
   it('build_request_ipv4_mapped_destination: a v4-mapped original destination is the same pod', () => {
-    assert.equal(request(mesh(), 'a', '::ffff:10.244.2.2', 8080).actualDestination, '10.244.2.2:15008');
+    assert.deepEqual(request(mesh(), 'a', '::ffff:10.244.2.2', 8080).actualDestination, { ip: '10.244.2.2', port: 15008 });
   });
 
   it('refuses an original destination that is not an address or port', () => {
@@ -167,7 +168,7 @@ describe('buildRequest', () => {
     const state = mesh();
     const source = state.workloadByUid('a')!;
     const seen = new Set<string>();
-    for (let i = 0; i < 200 && seen.size < 2; i++) seen.add((buildRequest(state, { source, originalDst: { ip: '10.96.0.10', port: 80 } }) as Request).actualDestination);
+    for (let i = 0; i < 200 && seen.size < 2; i++) seen.add(formatSocketAddress((buildRequest(state, { source, originalDst: { ip: '10.96.0.10', port: 80 } }) as Request).actualDestination));
     assert.deepEqual([...seen].sort(), ['10.244.2.2:15008', '10.244.2.3:15008']);
     assert.throws(() => buildRequest(state, { source, originalDst: { ip: '10.96.0.10', port: 80 } }, () => 5), /endpoint picker returned 5 for 2 candidates/);
   });

@@ -2,7 +2,9 @@
 // left out), and a ProxyState loaded with them. Shared by the state and proxy tests.
 import assert from 'node:assert/strict';
 import { ProxyState } from '../../src/state/proxy-state.ts';
-import { addressTypeUrl, authorizationTypeUrl } from '../../src/state/resource-types.ts';
+import { typeUrls } from '@ambient/api';
+
+const { address: addressTypeUrl, authorization: authorizationTypeUrl } = typeUrls;
 
 export const TD = 'cluster.local';
 export const id = (ns: string, sa: string): string => `spiffe://${TD}/ns/${ns}/sa/${sa}`;

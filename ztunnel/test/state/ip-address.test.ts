@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cidrContains, formatSocketAddress, normalizeIp } from '../../src/state/ip-address.ts';
+import { cidrContains, normalizeIp } from '../../src/state/ip-address.ts';
 
 describe('ip-address', () => {
   it('normalizes ipv4, v4-mapped ipv6 and ipv6 to one canonical text', () => {
@@ -20,10 +20,5 @@ describe('ip-address', () => {
       ['10.0.0.0', 8, 'garbage', false],
     ];
     for (const [address, length, ip, expected] of cases) assert.equal(cidrContains(address, length, ip), expected, `${address}/${length} ∋ ${ip}`);
-  });
-
-  it('brackets ipv6 in socket addresses', () => {
-    assert.equal(formatSocketAddress('10.0.0.1', 80), '10.0.0.1:80');
-    assert.equal(formatSocketAddress('fd00::1', 80), '[fd00::1]:80');
   });
 });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { InvalidResourceError } from '../../src/state/invalid-resource-error.ts';
 import { ProxyState } from '../../src/state/proxy-state.ts';
-import { addressTypeUrl, authorizationTypeUrl } from '../../src/state/resource-types.ts';
+import { typeUrls } from '@ambient/api';
 import { gateway, id, loadState, serviceKey, wireService, wireWorkload } from './fixtures.ts';
+
+const { address: addressTypeUrl, authorization: authorizationTypeUrl } = typeUrls;
 
 const policy = (name: string, namespace: string, scope?: string, action?: string): Record<string, unknown> => {
   const p: Record<string, unknown> = { name, namespace, rules: [{}] };

@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import type { Address, Authorization } from '@ambient/api';
 import { packAny, unpackAny } from '@ambient/api/grpc';
 import { ProxyState } from '../../src/state/proxy-state.ts';
-import { addressTypeUrl, authorizationTypeUrl } from '../../src/state/resource-types.ts';
+import { typeUrls } from '@ambient/api';
 import { id, serviceKey } from './fixtures.ts';
+
+const { address: addressTypeUrl, authorization: authorizationTypeUrl } = typeUrls;
 
 const onTheWire = (typeUrl: string, payload: object): unknown => unpackAny(packAny(typeUrl, payload));
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { HbonePool } from '../../src/proxy/hbone-pool.ts';
+import { HbonePool } from '../src/hbone-pool.ts';
 import { CLIENT_ID, SERVER_ID, clientContext, meshCa, closeHarness, exchange, startHarness, type Harness } from './hbone-fixtures.ts';
 
 // Malformed inputs on the HBONE port: each must end only its own connection.
@@ -46,7 +46,7 @@ describe('HBONE listener under malformed input', () => {
   it('closes each malformed connection, counts it, and keeps serving a held and a new stream', async () => {
     h = await startHarness({ handshakeTimeoutMs: 500 });
     pool = new HbonePool();
-    const request = { source: { identity: CLIENT_ID, context: clientContext }, destination: '10.0.0.9:80', hboneAddress: { host: '127.0.0.1', port: h.port }, expectedIdentities: [SERVER_ID] };
+    const request = { source: { identity: CLIENT_ID, context: clientContext }, destination: { ip: '10.0.0.9', port: 80 }, hboneAddress: { ip: '127.0.0.1', port: h.port }, expectedIdentities: [SERVER_ID] };
     const held = await pool.connect(request);
 
     for (const [, payload] of rawInputs) await sendRaw(h.port, payload);

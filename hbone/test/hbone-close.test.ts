@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { finished } from 'node:stream';
-import { HbonePool } from '../../src/proxy/hbone-pool.ts';
-import { relay } from '../../src/proxy/relay.ts';
+import { HbonePool } from '../src/hbone-pool.ts';
+import { relay } from '../src/relay.ts';
 import { CLIENT_ID, clientContext, closeHarness, SERVER_ID, startHarness, type Harness } from './hbone-fixtures.ts';
 
 describe('hbone: a server-side close of a live stream', () => {
@@ -18,7 +18,7 @@ describe('hbone: a server-side close of a live stream', () => {
   it('ends the client stream and, through the relay, the downstream socket', async () => {
     h = await startHarness();
     pool = new HbonePool();
-    const stream = await pool.connect({ source: { identity: CLIENT_ID, context: clientContext }, destination: '10.244.2.7:8080', hboneAddress: { host: '127.0.0.1', port: h.port }, expectedIdentities: [SERVER_ID] });
+    const stream = await pool.connect({ source: { identity: CLIENT_ID, context: clientContext }, destination: { ip: '10.244.2.7', port: 8080 }, hboneAddress: { ip: '127.0.0.1', port: h.port }, expectedIdentities: [SERVER_ID] });
     // A downstream socket pair standing in for the captured app connection.
     const listener = net.createServer({ allowHalfOpen: true });
     await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
@@ -29,7 +29,7 @@ describe('hbone: a server-side close of a live stream', () => {
     for (let i = 0; i < 100 && h.server.activeStreams.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(h.server.activeStreams.length, 1);
     const appClosed = new Promise<void>((r) => finished(appSide, () => r()));
-    h.server.activeStreams[0]!.close('denied by policy');
+    h.server.activeStreams[0]!.close('policy_closed', 'denied by policy');
     const result = await relayed;
     assert.ok(result.error, 'the relay ended because the tunnel was reset');
     await appClosed;

@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import pino from 'pino';
 import { createCertificateAuthority, issueCertificate, type KeyCertPair } from '@ambient/api';
-import { createHboneServer, type HboneServer, type HboneServerOptions, type InboundRequest } from '../../src/proxy/hbone-server.ts';
+import { createHboneServer, type HboneServer, type HboneServerOptions, type InboundRequest } from '../src/hbone-server.ts';
 
 export const CLIENT_ID = 'spiffe://cluster.local/ns/a/sa/x';
 export const SERVER_ID = 'spiffe://cluster.local/ns/b/sa/y';

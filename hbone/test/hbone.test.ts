@@ -3,19 +3,20 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createCertificateAuthority } from '@ambient/api';
-import { HbonePool, type HboneSource } from '../../src/proxy/hbone-pool.ts';
-import { HboneError } from '../../src/proxy/hbone-error.ts';
+import { HbonePool, type HboneSource } from '../src/hbone-pool.ts';
+import { HboneError } from '../src/hbone-error.ts';
+import type { SocketAddress } from '../src/socket-address.ts';
 import {
   CLIENT_ID, SERVER_ID, clientContext, closeHarness, exchange, meshCa, startHarness, workloadContext, type Harness,
 } from './hbone-fixtures.ts';
 
 const source: HboneSource = { identity: CLIENT_ID, ip: '10.244.1.5', context: clientContext };
 
-function target(h: Harness, overrides: { expected?: string[]; source?: HboneSource; destination?: string } = {}) {
+function target(h: Harness, overrides: { expected?: string[]; source?: HboneSource; destination?: SocketAddress } = {}) {
   return {
     source: overrides.source ?? source,
-    destination: overrides.destination ?? '10.244.2.7:8080',
-    hboneAddress: { host: '127.0.0.1', port: h.port },
+    destination: overrides.destination ?? { ip: '10.244.2.7', port: 8080 },
+    hboneAddress: { ip: '127.0.0.1', port: h.port },
     expectedIdentities: overrides.expected ?? [SERVER_ID],
   };
 }
@@ -77,7 +78,7 @@ describe('HBONE pool and server', () => {
     assert.equal(h.requests.length, 1);
     assert.equal(h.requests[0]!.sourceIdentity, CLIENT_ID);
     assert.equal(h.requests[0]!.authority, '10.244.2.7:8080');
-    assert.deepEqual(h.requests[0]!.target, { host: '10.244.2.7', port: 8080 });
+    assert.deepEqual(h.requests[0]!.target, { ip: '10.244.2.7', port: 8080 });
   });
 
   it('sends traceparent, baggage and forwarded headers that reach authorize', async () => {
@@ -172,7 +173,7 @@ describe('HBONE pool and server', () => {
   });
 
   it('answers 401 when authorize denies, with the status in the error', async () => {
-    h = await startHarness({ authorize: () => ({ allow: false, status: 401, reason: 'denied by policy ns-b/deny-a' }) });
+    h = await startHarness({ authorize: () => ({ allow: false, outcome: 'denied', detail: 'denied by policy ns-b/deny-a' }) });
     pool = new HbonePool();
     const err = await rejectsWith(pool.connect(target(h)), 'ERR_HBONE_DENIED');
     assert.equal(err.status, 401);

@@ -5,11 +5,11 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { parseSpiffeId } from '@ambient/api';
+import { parseSpiffeId, unrefTimers, type Timers } from '@ambient/api';
 import { HboneError, hboneStatusError } from './hbone-error.ts';
 import { formatBaggage, formatForwarded, newTraceparent } from './hbone-headers.ts';
 import { checkExpectedIdentity } from './peer-identity.ts';
-import { formatSocketAddress, parseSocketAddress, type SocketAddress } from './socket-address.ts';
+import { formatSocketAddress, isSocketAddress, type SocketAddress } from './socket-address.ts';
 
 export interface HboneSource {
   /** SPIFFE ID of the source workload; its certificate is in `context`. */
@@ -25,19 +25,14 @@ export interface HboneSource {
 
 export interface HboneConnectRequest {
   source: HboneSource;
-  /** The CONNECT `:authority`: the target `ip:port` (a service VIP:port on a hop to a waypoint). */
-  destination: string;
+  /** The CONNECT `:authority`: the target (a service VIP and port on a hop to a waypoint). */
+  destination: SocketAddress;
   /** Where the HBONE listener is (a pod's or waypoint's ip:15008). */
   hboneAddress: SocketAddress;
   /** SPIFFE IDs the peer certificate may carry. */
   expectedIdentities: readonly string[];
   /** Extra request headers; they override the generated traceparent/baggage/forwarded. */
   headers?: Readonly<Record<string, string>>;
-}
-
-export interface PoolTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
 }
 
 export interface HbonePoolOptions {
@@ -48,7 +43,8 @@ export interface HbonePoolOptions {
   /** Both the stream window (SETTINGS) and the connection window: either alone caps throughput. */
   windowSize?: number;
   connectTimeoutMs?: number;
-  timers?: PoolTimers;
+  /** Default: real timers that never keep a draining process alive. */
+  timers?: Timers;
 }
 
 interface PooledConnection {
@@ -65,15 +61,6 @@ interface PooledConnection {
 
 const MiB = 1024 * 1024;
 
-const realTimers: PoolTimers = {
-  setTimeout(fn, ms) {
-    const timer = setTimeout(fn, ms);
-    timer.unref(); // the pool must never keep a draining process alive
-    return timer;
-  },
-  clearTimeout(handle) { clearTimeout(handle as NodeJS.Timeout); },
-};
-
 function ignore(): void {}
 
 export class HbonePool {
@@ -83,7 +70,7 @@ export class HbonePool {
   readonly #keepaliveTimeoutMs: number;
   readonly #windowSize: number;
   readonly #connectTimeoutMs: number;
-  readonly #timers: PoolTimers;
+  readonly #timers: Timers;
   readonly #connections = new Map<string, PooledConnection[]>();
   #closed = false;
 
@@ -94,7 +81,7 @@ export class HbonePool {
     this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 5_000;
     this.#windowSize = options.windowSize ?? 4 * MiB;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-    this.#timers = options.timers ?? realTimers;
+    this.#timers = options.timers ?? unrefTimers;
   }
 
   /** Live HBONE connections (including ones still handshaking). */
@@ -106,12 +93,13 @@ export class HbonePool {
 
   /** Opens a CONNECT stream; resolves once the peer answered 200. */
   async connect(request: HboneConnectRequest): Promise<Duplex> {
-    if (this.#closed) throw new HboneError('ERR_HBONE_POOL_CLOSED', `hbone pool is closed (connect to ${request.destination})`);
-    if (parseSocketAddress(request.destination) === undefined) {
-      throw new HboneError('ERR_HBONE_BAD_ADDRESS', `hbone destination ${request.destination} is not an ip:port`);
+    const authority = formatSocketAddress(request.destination);
+    if (this.#closed) throw new HboneError('pool_closed', `hbone pool is closed (connect to ${authority})`);
+    if (!isSocketAddress(request.destination)) {
+      throw new HboneError('bad_address', `hbone destination ${authority} is not an ip:port`);
     }
     if (request.expectedIdentities.length === 0) {
-      throw new HboneError('ERR_HBONE_IDENTITY_MISMATCH', `no expected identity for hbone destination ${request.destination}`);
+      throw new HboneError('identity_mismatch', `no expected identity for hbone destination ${authority}`);
     }
     const conn = this.#acquire(request);
     let session: http2.ClientHttp2Session;
@@ -121,7 +109,7 @@ export class HbonePool {
       this.#release(conn);
       throw err;
     }
-    return this.#open(conn, session, request);
+    return this.#open(conn, session, request, authority);
   }
 
   /** Destroys every connection; streams on them fail. */
@@ -174,7 +162,7 @@ export class HbonePool {
       conn.session = session;
       if (this.#closed || conn.closed) {
         session.destroy();
-        throw new HboneError('ERR_HBONE_POOL_CLOSED', `hbone pool closed while connecting to ${conn.label}`);
+        throw new HboneError('pool_closed', `hbone pool closed while connecting to ${conn.label}`);
       }
       this.#scheduleKeepalive(conn, session);
       return session;
@@ -189,19 +177,19 @@ export class HbonePool {
     return new Promise((resolve, reject) => {
       // HTTP/2 half-closes per stream (END_STREAM); a FIN on the connection itself means the
       // peer is gone, so it must close the session rather than leave it waiting on pings.
-      const raw = source.localSocketFactory?.(address) ?? net.connect({ host: address.host, port: address.port });
+      const raw = source.localSocketFactory?.(address) ?? net.connect({ host: address.ip, port: address.port });
       const socket = tls.connect({
-        socket: raw, host: address.host, secureContext: source.context, ALPNProtocols: ['h2'],
+        socket: raw, host: address.ip, secureContext: source.context, ALPNProtocols: ['h2'],
         // Node's hostname check ignores URI SANs: the SPIFFE ID is what identifies the peer.
         checkServerIdentity: (_host, cert) => {
           const problem = checkExpectedIdentity(cert, expected);
-          return problem === undefined ? undefined : new HboneError('ERR_HBONE_IDENTITY_MISMATCH', `hbone ${label}: ${problem}`);
+          return problem === undefined ? undefined : new HboneError('identity_mismatch', `hbone ${label}: ${problem}`);
         },
       });
       const fail = (err: Error): void => {
         socket.destroy();
         raw.destroy();
-        reject(err instanceof HboneError ? err : new HboneError('ERR_HBONE_CONNECT', `hbone connection to ${label} failed: ${err.message}`, { cause: err }));
+        reject(err instanceof HboneError ? err : new HboneError('connect_failed', `hbone connection to ${label} failed: ${err.message}`, { cause: err }));
       };
       socket.setTimeout(this.#connectTimeoutMs, () => {
         fail(new Error(`no tls handshake within ${this.#connectTimeoutMs} ms (maybe a NetworkPolicy blocks port ${address.port})`));
@@ -212,15 +200,15 @@ export class HbonePool {
         socket.off('error', fail);
         socket.on('error', ignore); // the session owns the socket from here
         socket.once('end', () => socket.destroy());
-        if (socket.alpnProtocol !== 'h2') return fail(new HboneError('ERR_HBONE_NO_H2', `hbone ${label} did not negotiate alpn h2 (got ${String(socket.alpnProtocol)})`));
-        if (socket.getProtocol() !== 'TLSv1.3') return fail(new HboneError('ERR_HBONE_CONNECT', `hbone ${label} negotiated ${String(socket.getProtocol())}, not TLSv1.3`));
+        if (socket.alpnProtocol !== 'h2') return fail(new HboneError('no_h2', `hbone ${label} did not negotiate alpn h2 (got ${String(socket.alpnProtocol)})`));
+        if (socket.getProtocol() !== 'TLSv1.3') return fail(new HboneError('connect_failed', `hbone ${label} negotiated ${String(socket.getProtocol())}, not TLSv1.3`));
         resolve(socket);
       });
     });
   }
 
-  #open(conn: PooledConnection, session: http2.ClientHttp2Session, request: HboneConnectRequest): Promise<Duplex> {
-    const { destination, source } = request;
+  #open(conn: PooledConnection, session: http2.ClientHttp2Session, request: HboneConnectRequest, destination: string): Promise<Duplex> {
+    const { source } = request;
     const headers: http2.OutgoingHttpHeaders = { ':method': 'CONNECT', ':authority': destination, traceparent: newTraceparent() };
     const baggage = formatBaggage(source.baggage ?? defaultBaggage(source.identity));
     if (baggage !== '') headers.baggage = baggage;
@@ -232,7 +220,7 @@ export class HbonePool {
       stream = session.request(headers, { endStream: false });
     } catch (err) {
       this.#release(conn);
-      throw new HboneError('ERR_HBONE_CONNECT', `hbone stream to ${destination} via ${conn.label} could not open: ${(err as Error).message}`, { cause: err });
+      throw new HboneError('connect_failed', `hbone stream to ${destination} via ${conn.label} could not open: ${(err as Error).message}`, { cause: err });
     }
     stream.on('error', ignore); // the caller (relay) watches the stream; a late reset must not crash us
     stream.once('close', () => this.#release(conn));
@@ -251,11 +239,11 @@ export class HbonePool {
       };
       const onError = (err: Error): void => {
         done();
-        reject(new HboneError('ERR_HBONE_STREAM_REFUSED', `hbone stream to ${destination} via ${conn.label} failed: ${err.message}`, { cause: err }));
+        reject(new HboneError('stream_refused', `hbone stream to ${destination} via ${conn.label} failed: ${err.message}`, { cause: err }));
       };
       const onClose = (): void => {
         done();
-        reject(new HboneError('ERR_HBONE_STREAM_REFUSED', `hbone stream to ${destination} via ${conn.label} closed before a response (rst code ${stream.rstCode})`));
+        reject(new HboneError('stream_refused', `hbone stream to ${destination} via ${conn.label} closed before a response (rst code ${stream.rstCode})`));
       };
       stream.once('response', onResponse);
       stream.once('error', onError);
@@ -299,7 +287,7 @@ export class HbonePool {
       conn.keepaliveTimer = this.#timers.setTimeout(() => {
         if (answered) return;
         this.#retire(conn);
-        session.destroy(new HboneError('ERR_HBONE_CONNECT', `hbone ${conn.label} did not answer a keepalive ping within ${this.#keepaliveTimeoutMs} ms`));
+        session.destroy(new HboneError('connect_failed', `hbone ${conn.label} did not answer a keepalive ping within ${this.#keepaliveTimeoutMs} ms`));
       }, this.#keepaliveTimeoutMs);
       const sent = session.ping((err) => {
         answered = true;

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { HbonePool, poolKey, type PoolTimers } from '../../src/proxy/hbone-pool.ts';
+import type { Timers } from '@ambient/api';
+import { HbonePool, poolKey } from '../src/hbone-pool.ts';
 import { CLIENT_ID, SERVER_ID, clientContext, closeHarness, exchange, startHarness, type Harness } from './hbone-fixtures.ts';
 
 /** Virtual time for the pool's idle and keepalive timers; sockets stay real. */
-class FakeTimers implements PoolTimers {
+class FakeTimers implements Timers {
   now = 0;
   #next = 0;
   readonly pending = new Map<number, { at: number; fn: () => void }>();
@@ -44,8 +45,8 @@ describe('HbonePool lifecycle', () => {
   });
 
   const request = (port: number) => ({
-    source: { identity: CLIENT_ID, context: clientContext }, destination: '10.0.0.9:80',
-    hboneAddress: { host: '127.0.0.1', port }, expectedIdentities: [SERVER_ID],
+    source: { identity: CLIENT_ID, context: clientContext }, destination: { ip: '10.0.0.9', port: 80 },
+    hboneAddress: { ip: '127.0.0.1', port }, expectedIdentities: [SERVER_ID],
   });
 
   it('releases a connection after it has been idle for the configured time, not before', async () => {
@@ -91,12 +92,12 @@ describe('HbonePool lifecycle', () => {
     const sameSet = { ...base, expectedIdentities: [SERVER_ID, 'spiffe://cluster.local/ns/b/sa/z'] };
     assert.notEqual(poolKey(base), poolKey(withIp));
     assert.equal(poolKey(reordered), poolKey(sameSet));
-    assert.notEqual(poolKey(base), poolKey({ ...base, hboneAddress: { host: '127.0.0.1', port: 15009 } }));
+    assert.notEqual(poolKey(base), poolKey({ ...base, hboneAddress: { ip: '127.0.0.1', port: 15009 } }));
   });
 
   it('rejects a destination that is not ip:port before dialing', async () => {
     pool = new HbonePool();
-    await assert.rejects(pool.connect({ ...request(1), destination: 'shop.svc:80' }), { code: 'ERR_HBONE_BAD_ADDRESS' });
+    await assert.rejects(pool.connect({ ...request(1), destination: { ip: 'shop.svc', port: 80 } }), { code: 'ERR_HBONE_BAD_ADDRESS' });
     assert.equal(pool.connectionCount, 0);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { relay } from '../../src/proxy/relay.ts';
+import { relay } from '../src/relay.ts';
 
 /** A connected TCP pair on loopback (both ends allowHalfOpen). */
 async function socketPair(): Promise<{ a: net.Socket; b: net.Socket; close(): Promise<void> }> {

@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { parseSpiffeId } from '@ambient/api';
+import { connectionOutcomes, type ConnectionOutcome, type RefusalStatusOutcome } from './connection-outcome.ts';
 import { chainProblem, uriSans } from './peer-identity.ts';
 import { relay, type RelayCounters, type RelayResult } from './relay.ts';
 import { parseSocketAddress, type SocketAddress } from './socket-address.ts';
@@ -18,6 +19,7 @@ import { parseSocketAddress, type SocketAddress } from './socket-address.ts';
 export interface InboundRequest {
   /** The CONNECT `:authority` as sent (`ip:port`). */
   authority: string;
+  /** The authority parsed (`{ ip: '', port: 0 }` when it is not an ip:port: refused as bad_authority). */
   target: SocketAddress;
   /** The client's SPIFFE ID, proven by its certificate. */
   sourceIdentity: string;
@@ -26,12 +28,17 @@ export interface InboundRequest {
   headers: http2.IncomingHttpHeaders;
 }
 
-export type AuthorizeDecision = { allow: true } | { allow: false; status: 400 | 401 | 503; reason: string };
+/** A refusal names its outcome; the outcome table decides the status the client gets. */
+export type AuthorizeDecision = { allow: true } | { allow: false; outcome: RefusalStatusOutcome; detail: string };
 
+/** One finished stream, refused or relayed: what the caller's access log line and metrics need. */
 export interface InboundRecord {
   request: InboundRequest;
+  outcome: ConnectionOutcome;
+  /** The status answered (or, for client_gone, the table's 499). */
   status: number;
-  reason?: string;
+  /** Why, for a refusal or a close (names the policy, the unreachable address...). */
+  detail?: string;
   sent: number;
   received: number;
   durationMs: number;
@@ -46,6 +53,7 @@ export interface HboneServerOptions {
   /** The caller checks the authority is a local workload (400) and runs L4 policy (401). */
   authorize: (request: InboundRequest) => AuthorizeDecision | Promise<AuthorizeDecision>;
   connectUpstream: (target: SocketAddress, request: InboundRequest) => Promise<Duplex>;
+  /** For failures of the server itself; connections and streams are reported through the callbacks. */
   logger: Logger;
   maxStreamsPerConnection?: number;
   /**
@@ -58,18 +66,24 @@ export interface HboneServerOptions {
   handshakeTimeoutMs?: number;
   /** Clock for certificate validity (tests move it instead of waiting). */
   now?: () => number;
-  /** One call per finished stream, for metrics (the access log line is written here already). */
+  /** One call per finished stream: the caller writes the access log line and metrics. */
   onStreamClosed?: (record: InboundRecord) => void;
+  /** One call per connection refused before any stream (TLS, identity): the caller logs it. */
+  onConnectionRefused?: (refusal: ConnectionRefusal) => void;
 }
 
-export type RefusalReason =
-  | 'tls_handshake' | 'handshake_timeout' | 'no_h2' | 'tls_version' | 'untrusted_chain' | 'bad_identity'
-  | 'foreign_trust_domain' | 'stream_refused' | 'not_connect' | 'bad_authority' | 'denied' | 'unavailable';
+export interface ConnectionRefusal {
+  outcome: ConnectionOutcome;
+  /** TCP peer address. */
+  peer: string;
+  detail: string;
+}
 
 export interface HboneServerStats {
   connections: number;
   streams: number;
-  refused: Partial<Record<RefusalReason, number>>;
+  /** Refusals by outcome (connection- and stream-level). */
+  refused: Partial<Record<ConnectionOutcome, number>>;
 }
 
 /** A live relayed stream, so a policy change can re-check it and close it. */
@@ -77,7 +91,8 @@ export interface ActiveInbound {
   readonly request: InboundRequest;
   readonly counters: RelayCounters;
   readonly startedAt: number;
-  close(reason: string): void;
+  /** Cuts the stream; the record reports `outcome` with `detail`. */
+  close(outcome: 'policy_closed' | 'reset', detail: string): void;
 }
 
 interface Peer { identity: string; address: string; active: number; }
@@ -137,11 +152,11 @@ export class HboneServer {
       return;
     }
     let refused = false;
-    const refuse = (reason: RefusalReason, detail: string): void => {
+    const refuse = (outcome: ConnectionOutcome, detail: string): void => {
       if (refused) return;
       refused = true;
-      this.#count(reason);
-      log.info({ reason, peer: raw.remoteAddress, detail }, 'hbone connection refused');
+      this.#count(outcome);
+      this.#options.onConnectionRefused?.({ outcome, peer: raw.remoteAddress ?? '', detail });
       socket.destroy();
     };
     const onError = (err: Error): void => refuse('tls_handshake', err.message);
@@ -196,13 +211,13 @@ export class HboneServer {
   async close(): Promise<void> {
     const closing = [...this.#listeners].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     this.#listeners.clear();
-    for (const active of this.#active) active.close('server closing');
+    for (const active of this.#active) active.close('reset', 'server closing');
     for (const session of this.#sessions) session.destroy();
     await Promise.all(closing);
   }
 
-  #count(reason: RefusalReason): void {
-    this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
+  #count(outcome: ConnectionOutcome): void {
+    this.stats.refused[outcome] = (this.stats.refused[outcome] ?? 0) + 1;
   }
 
   async #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
@@ -221,51 +236,49 @@ export class HboneServer {
     const authority = String(headers[':authority'] ?? '');
     const target = parseSocketAddress(authority);
     const request: InboundRequest = {
-      authority, target: target ?? { host: '', port: 0 }, sourceIdentity: peer.identity, sourceAddress: peer.address, headers,
+      authority, target: target ?? { ip: '', port: 0 }, sourceIdentity: peer.identity, sourceAddress: peer.address, headers,
     };
-    const finish = (status: number, result: Partial<RelayResult>, reason?: string): void => {
+    const finish = (outcome: ConnectionOutcome, result: Partial<RelayResult>, detail?: string): void => {
       const record: InboundRecord = {
-        request, status, sent: result.sent ?? 0, received: result.received ?? 0, durationMs: Date.now() - started,
+        request, outcome, status: connectionOutcomes[outcome].status ?? 0, sent: result.sent ?? 0, received: result.received ?? 0,
+        durationMs: Date.now() - started,
       };
-      if (reason !== undefined) record.reason = reason;
+      if (detail !== undefined) record.detail = detail;
       if (result.error !== undefined) record.error = result.error.message;
-      this.#options.logger.info({
-        src: peer.identity, srcAddr: peer.address, dst: authority, status, reason, sent: record.sent,
-        received: record.received, durationMs: record.durationMs, error: record.error,
-      }, 'hbone inbound');
       this.#options.onStreamClosed?.(record);
     };
-    const reject = (status: 400 | 401 | 503, countAs: RefusalReason, reason: string): void => {
-      this.#count(countAs);
-      if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': status }, { endStream: true });
-      finish(status, {}, reason);
+    const reject = (outcome: RefusalStatusOutcome, detail: string): void => {
+      this.#count(outcome);
+      if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': connectionOutcomes[outcome].status }, { endStream: true });
+      finish(outcome, {}, detail);
     };
 
-    if (headers[':method'] !== 'CONNECT') return reject(400, 'not_connect', `method ${String(headers[':method'])} is not CONNECT`);
-    if (target === undefined) return reject(400, 'bad_authority', `authority ${authority} is not an ip:port`);
+    if (headers[':method'] !== 'CONNECT') return reject('not_connect', `method ${String(headers[':method'])} is not CONNECT`);
+    if (target === undefined) return reject('bad_authority', `authority ${authority} is not an ip:port`);
     let decision: AuthorizeDecision;
     try {
       decision = await this.#options.authorize(request);
     } catch (err) {
-      return reject(503, 'unavailable', `authorization failed: ${(err as Error).message}`);
+      return reject('unavailable', `authorization failed: ${(err as Error).message}`);
     }
-    if (!decision.allow) return reject(decision.status, decision.status === 401 ? 'denied' : decision.status === 400 ? 'bad_authority' : 'unavailable', decision.reason);
+    if (!decision.allow) return reject(decision.outcome, decision.detail);
     let upstream: Duplex;
     try {
       upstream = await this.#options.connectUpstream(target, request);
     } catch (err) {
-      return reject(503, 'unavailable', `upstream ${authority} unreachable: ${(err as Error).message}`);
+      return reject('unavailable', `upstream ${authority} unreachable: ${(err as Error).message}`);
     }
     if (stream.destroyed || stream.closed) {
       upstream.destroy();
-      return finish(499, {}, 'client went away before the upstream connected');
+      return finish('client_gone', {});
     }
     stream.respond({ ':status': 200 });
     const counters: RelayCounters = { sent: 0, received: 0 };
+    let closedAs: { outcome: 'policy_closed' | 'reset'; detail: string } | undefined;
     const active: ActiveInbound = {
       request, counters, startedAt: started,
-      close: (reason: string) => {
-        this.#options.logger.info({ src: peer.identity, dst: authority, reason }, 'hbone inbound closed');
+      close: (outcome, detail) => {
+        closedAs ??= { outcome, detail };
         // END_STREAM first: on these per-socket TLS sessions a lone RST_STREAM stays queued until
         // the session next writes, so the peer would not learn of the close (regression test
         // hbone-close.test.ts); the DATA frame is written at once and the reset follows it.
@@ -277,7 +290,8 @@ export class HboneServer {
     this.#active.add(active);
     const result = await relay(stream, upstream, { counters, maxBufferedBytes: this.#maxBuffered + 64 * 1024 });
     this.#active.delete(active);
-    finish(200, result);
+    if (closedAs !== undefined) finish(closedAs.outcome, result, closedAs.detail);
+    else finish(result.error === undefined ? 'ok' : 'reset', result);
   }
 }
 

@@ -1,0 +1,106 @@
+// Capture follows enrollment: a pod the node agent reports on this node is captured (listeners
+// in its netns, then rules) once istiod-lite says its workload is HBONE, and released (rules
+// first, then listeners) when it no longer is. Runs serialized; a failed capture retries in 1 s.
+import type { Logger } from 'pino';
+import { unrefTimers, type PodInfo, type Timers } from '@ambient/api';
+import type { SecretManager } from '../identity/secret-manager.ts';
+import type { ZtunnelMetrics } from '../metrics.ts';
+import type { InboundDeps } from '../proxy/inbound.ts';
+import type { OutboundDeps } from '../proxy/outbound.ts';
+import { PodProxy } from '../proxy/pod-proxy.ts';
+import type { ProxyState } from '../state/proxy-state.ts';
+import { installCaptureRules, removeCaptureRules } from './capture-rules.ts';
+
+export type CaptureDeps = OutboundDeps & InboundDeps & { secrets: SecretManager; state: ProxyState; metrics: ZtunnelMetrics; logger: Logger };
+
+const RETRY_MS = 1_000;
+
+export class CaptureReconciler {
+  readonly #deps: CaptureDeps;
+  readonly #timers: Timers;
+  readonly #pods = new Map<string, PodInfo>();
+  readonly #proxies = new Map<string, PodProxy>();
+  #running: Promise<void> = Promise.resolve();
+  #retryTimer: unknown;
+  #stopped = false;
+
+  constructor(deps: CaptureDeps, timers: Timers = unrefTimers) {
+    this.#deps = deps;
+    this.#timers = timers;
+    // A rotated certificate reaches the pods that present it; live connections keep theirs.
+    deps.secrets.on('certificate', ({ identity }) => {
+      void deps.secrets.fetch(identity).then((cert) => {
+        for (const p of this.#proxies.values()) if (p.pod.identity === identity) p.setContext(cert.secureContext);
+      }, () => undefined);
+    });
+  }
+
+  get proxies(): ReadonlyMap<string, PodProxy> {
+    return this.#proxies;
+  }
+
+  podAdded(pod: PodInfo): void {
+    this.#pods.set(pod.uid, pod);
+    this.reconcile();
+  }
+
+  podRemoved(pod: PodInfo): void {
+    this.#pods.delete(pod.uid);
+    this.reconcile();
+  }
+
+  /** Closes live connections a discovery change no longer allows, then reconciles capture. */
+  discoveryChanged(change: { policyChange: boolean; touched: ReadonlySet<string> }): void {
+    for (const p of this.#proxies.values()) {
+      if (change.policyChange || change.touched.has(p.pod.uid)) p.recheck(this.#deps.state);
+    }
+    this.reconcile();
+  }
+
+  reconcile(): void {
+    this.#running = this.#running.then(() => this.#pass())
+      .catch((err: unknown) => this.#deps.logger.error({ err: String(err) }, 'reconciling captured pods failed'));
+  }
+
+  /** Stops reconciling and drains every captured pod's connections for up to `drainMs`. */
+  async stop(drainMs: number): Promise<void> {
+    this.#stopped = true;
+    this.#timers.clearTimeout(this.#retryTimer);
+    await this.#running;
+    await Promise.all([...this.#proxies.values()].map((p) => p.drain(drainMs)));
+  }
+
+  async #pass(): Promise<void> {
+    if (this.#stopped) return;
+    const { state, secrets, logger, metrics } = this.#deps;
+    let failed = false;
+    for (const [uid, proxy] of [...this.#proxies]) {
+      if (this.#pods.has(uid) && state.workloadByUid(uid)?.tunnelProtocol === 'HBONE') continue;
+      this.#proxies.delete(uid);
+      const pod = this.#pods.get(uid);
+      // Un-enrolled: rules first, so no connection is redirected to a closed listener.
+      if (pod) await removeCaptureRules(pod.netnsPath).catch((err: unknown) => logger.warn({ err: String(err), pod: uid }, 'removing capture rules failed'));
+      await proxy.stop();
+      secrets.forget(proxy.pod.identity);
+      logger.info({ pod: uid }, 'pod no longer captured');
+    }
+    for (const [uid, pod] of this.#pods) {
+      if (this.#proxies.has(uid)) continue;
+      const w = state.workloadByUid(uid);
+      if (w?.tunnelProtocol !== 'HBONE') continue;
+      try {
+        // Listeners first, then rules: redirected traffic always finds a listener.
+        const proxy = await PodProxy.start({ uid, ip: pod.ip, netnsPath: pod.netnsPath, identity: w.identity }, this.#deps);
+        await installCaptureRules(pod.netnsPath);
+        this.#proxies.set(uid, proxy);
+        logger.info({ pod: `${pod.namespace}/${pod.name}`, identity: w.identity }, 'pod captured');
+      } catch (err) {
+        failed = true;
+        logger.error({ err: String(err), pod: `${pod.namespace}/${pod.name}` }, 'capturing the pod failed; retrying in 1 s');
+      }
+    }
+    metrics.capturedPods.set(this.#proxies.size);
+    this.#timers.clearTimeout(this.#retryTimer);
+    this.#retryTimer = failed && !this.#stopped ? this.#timers.setTimeout(() => this.reconcile(), RETRY_MS) : undefined;
+  }
+}
