@@ -12,7 +12,7 @@ import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { authorize, type ConnectionAttributes } from './authorize.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
-import { dialFromPod, type CapturedPodRef } from './outbound.ts';
+import { dialFromPod, type CapturedPodRef } from './pod-socket.ts';
 
 export interface InboundDeps {
   state: ProxyState;

@@ -4,20 +4,14 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { ztunnelMark } from '@ambient/api';
 import { formatSocketAddress, HboneError, relay, type ConnectionOutcome, type HbonePool, type SocketAddress } from '@ambient/hbone';
-import { connectInNetns, originalDestination } from '../capture/netns-sockets.ts';
+import { originalDestination } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '../identity/secret-manager.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { buildRequest, isRefusal } from './build-request.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
-
-export interface CapturedPodRef {
-  uid: string;
-  ip: string;
-  netnsPath: string;
-}
+import { dialFromPod, podSocket, type CapturedPodRef } from './pod-socket.ts';
 
 export interface OutboundDeps {
   state: ProxyState;
@@ -25,23 +19,6 @@ export interface OutboundDeps {
   pool: HbonePool;
   metrics: ZtunnelMetrics;
   logger: Logger;
-}
-
-/** A socket inside the pod's netns carrying ztunnel's mark, so the pod's capture rules let it through. */
-export function podSocket(pod: CapturedPodRef, target: SocketAddress): net.Socket {
-  return connectInNetns(pod.netnsPath, { host: target.ip, port: target.port, mark: ztunnelMark });
-}
-
-/** A TCP connection from inside the pod's netns that resolves once connected. */
-export function dialFromPod(pod: CapturedPodRef, target: SocketAddress): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = podSocket(pod, target);
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
 }
 
 export async function handleOutbound(deps: OutboundDeps, pod: CapturedPodRef, downstream: net.Socket): Promise<void> {

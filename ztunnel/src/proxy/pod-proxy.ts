@@ -10,7 +10,8 @@ import type { SecretManager } from '../identity/secret-manager.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { recheck } from './authorize.ts';
 import { createPodHboneServer, handleInboundPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';
-import { handleOutbound, type CapturedPodRef, type OutboundDeps } from './outbound.ts';
+import { handleOutbound, type OutboundDeps } from './outbound.ts';
+import type { CapturedPodRef } from './pod-socket.ts';
 
 export class PodProxy {
   readonly pod: CapturedPodRef & { identity: string };
