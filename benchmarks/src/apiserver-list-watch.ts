@@ -73,7 +73,7 @@ await pooled(podCount, async (i) => {
   const r = await call('POST', '/api/v1/namespaces/default/pods', pod(i));
   if (r.status !== 201) throw new Error(`create p-${i}: ${r.status} ${r.body}`);
 });
-let s = (performance.now() - t) / 1000;
+const s = (performance.now() - t) / 1000;
 rows.push([`create ${podCount} pods (${concurrency} in flight)`, `${(podCount / s).toFixed(0)} creates/s (${s.toFixed(2)} s)`]);
 
 for (const [label, headers] of [['list', {}], ['list as Table', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }]] as const) {

@@ -58,6 +58,7 @@ try {
   const api = await startProcess(join(import.meta.dirname, 'apiserver-process.ts'), [dataDir], /"url"/);
   const { url, token: adminToken, ca: apiCa } = api.line as { url: string; token: string; ca: string };
   const agent = new Agent({ keepAlive: true, maxSockets: 32, ca: apiCa });
+  // biome-ignore lint/suspicious/noExplicitAny: the API server's untyped JSON, read field by field below
   const call = (method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> =>
     new Promise((done, fail) => {
       const req = request(url + path, { method, agent, headers: { authorization: `Bearer ${adminToken}`, 'content-type': contentType } }, (res) => {

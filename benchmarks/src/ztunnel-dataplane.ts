@@ -44,6 +44,7 @@ try {
     await sleep(200);
   }
   await sleep(500); // the server's listeners
+  // biome-ignore lint/suspicious/noExplicitAny: the load tool's untyped JSON report, printed as it is
   const inClient = async (args: string[]): Promise<any> => {
     const r = await execInNetns(podNetns(cluster.network.clusterId, client.metadata!.uid!), [process.execPath, load, ...args], { timeoutMs: 300_000 });
     if (r.code !== 0) throw new Error(`load ${args[0]} failed: ${r.stdout}${r.stderr}`);

@@ -233,7 +233,10 @@ export class HbonePool {
       const onResponse = (h: http2.IncomingHttpHeaders): void => {
         done();
         const status = Number(h[':status']);
-        if (status === 200) return resolve(stream);
+        if (status === 200) {
+          resolve(stream);
+          return;
+        }
         stream.close(http2.constants.NGHTTP2_CANCEL);
         reject(hboneStatusError(status, destination));
       };

@@ -10,6 +10,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { applyManifests, readManifests } from './manifests.ts';
 import { deployZtunnel, istiodProcess } from './mesh.ts';
 import pino from 'pino';
+import { MeshError } from '@ambient/api';
 import { nodeIndex, podBinPath, startCluster } from './cluster.ts';
 import { claimDataDir, stopCluster } from './cli/cluster-owner.ts';
 import { defaultDataDir, kubeconfigFile, logFile, readyFile, runningPid } from './cli/daemon-files.ts';
@@ -28,7 +29,11 @@ const usage = `usage: local-cluster <command> [flags]
 
 The data directory defaults to $LOCAL_CLUSTER_DATA or .data/local-cluster in the repository.`;
 
-class UsageError extends Error {}
+class UsageError extends MeshError<'ERR_USAGE'> {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
+}
 
 function kubeConfigFor(dataDir: string): KubeConfig {
   const path = kubeconfigFile(dataDir);

@@ -15,10 +15,10 @@ interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: stri
 
 /**
  * Runs a command to its end (or to `ceilingMs`, when it is killed and the test fails). When
- * stdout first contains `when.text`, `when.then(pid)` is called: that is how a test interrupts
+ * stdout first contains `when.text`, `when.act(pid)` is called: that is how a test interrupts
  * a run at a chosen step.
  */
-function runToEnd(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; ceilingMs?: number; when?: { text: string; then: (pid: number) => void } } = {}): Promise<Run> {
+function runToEnd(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; ceilingMs?: number; when?: { text: string; act: (pid: number) => void } } = {}): Promise<Run> {
   return new Promise((done, fail) => {
     const child = spawn(command, args, { cwd: repo, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -28,7 +28,7 @@ function runToEnd(command: string, args: string[], opts: { env?: NodeJS.ProcessE
       stdout += chunk.toString();
       if (opts.when && !fired && stdout.includes(opts.when.text)) {
         fired = true;
-        opts.when.then(child.pid!);
+        opts.when.act(child.pid!);
       }
     });
     child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
@@ -93,7 +93,7 @@ describe('npm start never poisons itself (one data directory, run after run)', f
   });
 
   it('passes after a kill -9 of the cluster process mid-run, removing what it left', async () => {
-    const killed = await runToEnd(process.execPath, demoArgs(), { when: { text: 'an AuthorizationPolicy denying', then: (pid) => process.kill(pid, 'SIGKILL') } });
+    const killed = await runToEnd(process.execPath, demoArgs(), { when: { text: 'an AuthorizationPolicy denying', act: (pid) => process.kill(pid, 'SIGKILL') } });
     assert.equal(killed.signal, 'SIGKILL', killed.stdout);
     const left = leftoversOf(dataDir);
     assert.ok(left.netns.length > 0 && left.processes.some((p) => p.includes('istiod-lite')), `the kill should leave the cluster running: ${JSON.stringify(left)}`);
@@ -104,7 +104,7 @@ describe('npm start never poisons itself (one data directory, run after run)', f
   });
 
   it('tears everything down on SIGINT to npm mid-run, and the next run passes', async () => {
-    const interrupted = await runToEnd('npm', ['start', '--', '--once', '--data', dataDir, '--port', '0'], { when: { text: 'through ztunnel over mTLS', then: (pid) => process.kill(pid, 'SIGINT') } });
+    const interrupted = await runToEnd('npm', ['start', '--', '--once', '--data', dataDir, '--port', '0'], { when: { text: 'through ztunnel over mTLS', act: (pid) => process.kill(pid, 'SIGINT') } });
     assert.notEqual(interrupted.code, 0, interrupted.stdout);
     assert.match(interrupted.stderr, /demo interrupted by SIGINT during step/);
     assertNothingLeft('by the interrupted run');

@@ -110,7 +110,7 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
       dump.stderr!.on('data', (c: Buffer) => { dumpLog += c.toString(); if (c.toString().includes('listening')) ready(); });
       dump.once('exit', (code) => fail(new Error(`tcpdump exited with ${code}`)));
     });
-    let result;
+    let result: Awaited<ReturnType<typeof call>>;
     try {
       result = await call(client, `http://${target.status!.podIP}:8080/${marker}`);
     } finally {

@@ -47,6 +47,7 @@ export interface StatusDetails {
   causes?: StatusCause[];
 }
 
+// biome-ignore lint/plugin/error-extends-mesh-error: Kubernetes' Status error, whose `code` is the HTTP status kubectl reads, not a MeshError code
 export class ApiError extends Error {
   readonly reason: StatusReason;
   readonly code: number;

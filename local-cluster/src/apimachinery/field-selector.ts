@@ -34,7 +34,7 @@ function splitUnescaped(s: string, sep: string): string[] {
   return parts;
 }
 
-function unescape(selector: string, value: string): string {
+function unescapeValue(selector: string, value: string): string {
   let out = '';
   for (let i = 0; i < value.length; i++) {
     const c = value[i]!;
@@ -64,7 +64,7 @@ function parseTerms(selector: string): Term[] {
     for (const op of ['!=', '==', '='] as const) {
       const at = part.indexOf(op);
       if (at > 0) {
-        term = { field: part.slice(0, at).trim(), op: op === '!=' ? '!=' : '=', value: unescape(selector, part.slice(at + op.length)) };
+        term = { field: part.slice(0, at).trim(), op: op === '!=' ? '!=' : '=', value: unescapeValue(selector, part.slice(at + op.length)) };
         break;
       }
     }

@@ -134,7 +134,7 @@ class Validator {
     }
     if (isObject(schema.items)) {
       const items = schema.items;
-      value.forEach((item, i) => this.validate(item, items, `${field}[${i}]`));
+      for (const [i, item] of value.entries()) this.validate(item, items, `${field}[${i}]`);
     }
   }
 

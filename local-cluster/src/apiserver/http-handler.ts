@@ -112,9 +112,13 @@ export class ApiHandler {
         res.end(openApiV2Protobuf());
         return;
       }
-      return json(res, 200, openApiV2Json());
+      json(res, 200, openApiV2Json());
+      return;
     }
-    if (path === '/openapi/v3') return json(res, 200, openApiV3Index());
+    if (path === '/openapi/v3') {
+      json(res, 200, openApiV3Index());
+      return;
+    }
     throw pageNotFound();
   }
 

@@ -2,15 +2,15 @@
 // never a shell, always a time limit: a hung `ip netns exec` must not hang the cluster.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { MeshError } from '@ambient/api';
 
 export interface RunResult { code: number; stdout: string; stderr: string; }
 
-export class CommandError extends Error {
-  readonly code = 'ERR_COMMAND_FAILED';
+export class CommandError extends MeshError<'ERR_COMMAND_FAILED'> {
   readonly exitCode: number;
   readonly stderr: string;
   constructor(command: string[], exitCode: number, stderr: string, cause?: unknown) {
-    super(`command failed (exit ${exitCode}): ${command.join(' ')}: ${stderr.trim() || 'no output'}`, { cause });
+    super('ERR_COMMAND_FAILED', `command failed (exit ${exitCode}): ${command.join(' ')}: ${stderr.trim() || 'no output'}`, { cause });
     this.exitCode = exitCode;
     this.stderr = stderr;
   }

@@ -120,7 +120,7 @@ export function renderServiceRules(services: ServiceRule[], saved: SavedTables =
   // Stale chains are declared too (which flushes them) so they can be deleted in the same
   // transaction, after LC-SERVICES no longer jumps to them.
   const wanted = new Set(natChains);
-  const stale = (saved['nat']?.chains ?? []).filter((c) => (c.startsWith(svcPrefix) || c.startsWith(sepPrefix)) && !wanted.has(c));
+  const stale = (saved.nat?.chains ?? []).filter((c) => (c.startsWith(svcPrefix) || c.startsWith(sepPrefix)) && !wanted.has(c));
   return [
     '*nat',
     ...[...natChains, ...stale].map((c) => `:${c} - [0:0]`),

@@ -59,7 +59,7 @@ export class CaptureReconciler {
 
   reconcile(): void {
     this.#running = this.#running.then(() => this.#pass())
-      .catch((err: unknown) => this.#deps.logger.error({ err: String(err) }, 'reconciling captured pods failed'));
+      .catch((err: unknown) => this.#deps.logger.error({ err }, 'reconciling captured pods failed'));
   }
 
   /** Stops reconciling and drains every captured pod's connections for up to `drainMs`. */
@@ -79,7 +79,7 @@ export class CaptureReconciler {
       this.#proxies.delete(uid);
       const pod = this.#pods.get(uid);
       // Un-enrolled: rules first, so no connection is redirected to a closed listener.
-      if (pod) await removeCaptureRules(pod.netnsPath).catch((err: unknown) => logger.warn({ err: String(err), pod: uid }, 'removing capture rules failed'));
+      if (pod) await removeCaptureRules(pod.netnsPath).catch((err: unknown) => logger.warn({ err, pod: uid }, 'removing capture rules failed'));
       await proxy.stop();
       secrets.forget(proxy.pod.identity);
       logger.info({ pod: uid }, 'pod no longer captured');
@@ -96,7 +96,7 @@ export class CaptureReconciler {
         logger.info({ pod: `${pod.namespace}/${pod.name}`, identity: w.identity }, 'pod captured');
       } catch (err) {
         failed = true;
-        logger.error({ err: String(err), pod: `${pod.namespace}/${pod.name}` }, 'capturing the pod failed; retrying in 1 s');
+        logger.error({ err, pod: `${pod.namespace}/${pod.name}` }, 'capturing the pod failed; retrying in 1 s');
       }
     }
     metrics.capturedPods.set(this.#proxies.size);

@@ -55,7 +55,7 @@ async function savedRules(netnsPath: string): Promise<{ text: string; rules: Sav
 }
 
 function nftAvailable(): boolean {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/sbin'];
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'];
   return dirs.some((d) => d !== '' && existsSync(join(d, 'nft')));
 }
 

@@ -47,7 +47,7 @@ export class PodProxy {
     try {
       for (const [port, onConnection] of servers) {
         const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
-        server.on('error', (err) => self.#logger.error({ err: String(err), port }, 'listener failed'));
+        server.on('error', (err) => self.#logger.error({ err, port }, 'listener failed'));
         await listenInNetns(server, pod.netnsPath, { port });
         self.#servers.push(server);
       }

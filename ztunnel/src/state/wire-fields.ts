@@ -1,10 +1,14 @@
 // Readers for decoded protobuf objects (protobufjs toObject with defaults: false, so an absent
 // field is the proto3 zero value). Each throws a FieldError naming the path and offending value;
 // convertResource wraps it with the resource name.
+import { MeshError } from '@ambient/api';
 import { normalizeIp } from './ip-address.ts';
 
-export class FieldError extends Error {
-  override name = 'FieldError';
+/** A field that does not read as its type; the resource it is part of is invalid. */
+export class FieldError extends MeshError<'ERR_INVALID_RESOURCE'> {
+  constructor(message: string) {
+    super('ERR_INVALID_RESOURCE', message);
+  }
 }
 
 export type Wire = Record<string, unknown>;

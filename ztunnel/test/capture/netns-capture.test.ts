@@ -58,7 +58,7 @@ async function clientInNetns(netns: string, host: string, port: number): Promise
   return out;
 }
 
-describe('capture in a network namespace (root)', function () {
+describe('capture in a network namespace (root)', () => {
   const servers: { server: net.Server; open: Set<net.Socket> }[] = [];
   // Closing a server waits for its connections: destroy them so a failed test cannot hang.
   const track = (server: net.Server): void => {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
+import { type EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { issueCertificate, parseCsr } from '@ambient/api';
 import pino from 'pino';
-import { grpcCaClient, IdentityError, refreshAt, SecretManager, type WorkloadCertificate } from '../../src/identity/index.ts';
+import { grpcCaClient, type IdentityError, refreshAt, SecretManager, type WorkloadCertificate } from '../../src/identity/index.ts';
 import { FakeClock } from './fake-clock.ts';
 import { TestCaServer } from './test-ca-server.ts';
 
