@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { issueCertificate } from '@ambient/api';
+import { issueCertificate, realClock, type Timers } from '@ambient/api';
 import { aggregatedDiscoveryServiceDefinition, certificateServiceDefinition } from '@ambient/api/grpc';
 import { TokenReviewAuthenticator } from './auth/token-review-authenticator.ts';
 import { loadOrCreateMeshCa, type MeshCa } from './ca/ca-keys.ts';
@@ -38,6 +38,8 @@ export interface IstiodOptions {
   identity?: string;
   /** Quiet period before the model is recomputed after Kubernetes changes. */
   debounceMs?: number;
+  /** Timers of the model's debounce; tests drive them. */
+  timers?: Timers;
   /** Apply the CRDs of deploy/crds at start (the local cluster does; a real cluster applies deploy/). */
   installCrds?: boolean;
 }
@@ -95,7 +97,8 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     // under constant churn; the first change of a burst gives the push-latency start time.
     const state = new MeshState(mesh);
     const debounceMs = opts.debounceMs ?? 20;
-    let timer: NodeJS.Timeout | undefined;
+    const timers = opts.timers ?? realClock;
+    let timer: unknown;
     let firstSeenAt: number | undefined;
     let burstStart = 0;
     const recompute = (): void => {
@@ -112,16 +115,16 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
         logger.error({ err }, 'model computation failed; keeping the last good model');
       }
     };
-    stops.push(() => clearTimeout(timer));
+    stops.push(() => timers.clearTimeout(timer));
     stops.push(
       sources.onChange((_kinds, seenAt) => {
         if (firstSeenAt === undefined) {
           firstSeenAt = seenAt;
           burstStart = performance.now();
         }
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         const wait = Math.max(0, Math.min(debounceMs, burstStart + 500 - performance.now()));
-        timer = setTimeout(recompute, wait);
+        timer = timers.setTimeout(recompute, wait);
       }),
     );
 
