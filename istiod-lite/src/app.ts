@@ -93,9 +93,31 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     await sources.start();
     stops.push(() => sources.stop());
 
+    const state = new MeshState(mesh);
+    // Leader-only work: status conditions and waypoint Deployments. Declared before anything
+    // that can recompute the model reads them (a change may arrive during the awaits below).
+    let statusWriter: StatusWriter | undefined;
+    let waypoints: WaypointController | undefined;
+    let leading = false;
+    const elector = new LeaderElector(kc, { namespace: mesh.rootNamespace, identity: opts.identity ?? `${hostname()}-${process.pid}`, logger });
+    elector.on('leading', () => {
+      leading = true;
+      statusWriter = new StatusWriter(kc, { logger });
+      waypoints = new WaypointController(kc, { logger });
+      const model = state.model;
+      if (model) statusWriter.update(model.statuses);
+      waypoints.update(sources.snapshot().gateways);
+    });
+    elector.on('stopped-leading', () => {
+      leading = false;
+      statusWriter?.stop();
+      waypoints?.stop();
+      statusWriter = undefined;
+      waypoints = undefined;
+    });
+    stops.push(() => elector.stop());
     // Model: recomputed from the informer caches after a quiet period, at most every 500 ms
     // under constant churn; the first change of a burst gives the push-latency start time.
-    const state = new MeshState(mesh);
     const debounceMs = opts.debounceMs ?? 20;
     const timers = opts.timers ?? realClock;
     let timer: unknown;
@@ -149,27 +171,6 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     await publisher.start();
     stops.push(() => publisher.stop());
 
-    // Leader-only work: status conditions and waypoint Deployments.
-    let statusWriter: StatusWriter | undefined;
-    let waypoints: WaypointController | undefined;
-    let leading = false;
-    const elector = new LeaderElector(kc, { namespace: mesh.rootNamespace, identity: opts.identity ?? `${hostname()}-${process.pid}`, logger });
-    elector.on('leading', () => {
-      leading = true;
-      statusWriter = new StatusWriter(kc, { logger });
-      waypoints = new WaypointController(kc, { logger });
-      const model = state.model;
-      if (model) statusWriter.update(model.statuses);
-      waypoints.update(sources.snapshot().gateways);
-    });
-    elector.on('stopped-leading', () => {
-      leading = false;
-      statusWriter?.stop();
-      waypoints?.stop();
-      statusWriter = undefined;
-      waypoints = undefined;
-    });
-    stops.push(() => elector.stop());
     countInvalid(metrics, state.update(sources.snapshot(), performance.now()).statuses);
     await elector.start();
 
