@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { issueCertificate, realClock, type Timers } from '@ambient/api';
+import { issueCertificate, ports, realClock, type Clock } from '@ambient/api';
 import { aggregatedDiscoveryServiceDefinition, certificateServiceDefinition } from '@ambient/api/grpc';
 import { TokenReviewAuthenticator } from './auth/token-review-authenticator.ts';
 import { loadOrCreateMeshCa, type MeshCa } from './ca/ca-keys.ts';
@@ -39,7 +39,7 @@ export interface IstiodOptions {
   /** Quiet period before the model is recomputed after Kubernetes changes. */
   debounceMs?: number;
   /** Timers of the model's debounce; tests drive them. */
-  timers?: Timers;
+  clock?: Clock;
   /** Apply the CRDs of deploy/crds at start (the local cluster does; a real cluster applies deploy/). */
   installCrds?: boolean;
 }
@@ -105,8 +105,10 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
       statusWriter = new StatusWriter(kc, { logger });
       waypoints = new WaypointController(kc, { logger });
       const model = state.model;
-      if (model) statusWriter.update(model.statuses);
-      waypoints.update(sources.snapshot().gateways);
+      if (model) {
+        statusWriter.update(model.statuses);
+        waypoints.update(model.waypointGateways.values());
+      }
     });
     elector.on('stopped-leading', () => {
       leading = false;
@@ -119,7 +121,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     // Model: recomputed from the informer caches after a quiet period, at most every 500 ms
     // under constant churn; the first change of a burst gives the push-latency start time.
     const debounceMs = opts.debounceMs ?? 20;
-    const timers = opts.timers ?? realClock;
+    const timers = opts.clock ?? realClock;
     let timer: unknown;
     let firstSeenAt: number | undefined;
     let burstStart = 0;
@@ -131,7 +133,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
         const model = state.update(sources.snapshot(), seenAt);
         countInvalid(metrics, model.statuses);
         statusWriter?.update(model.statuses);
-        waypoints?.update(sources.snapshot().gateways);
+        waypoints?.update(model.waypointGateways.values());
       } catch (err) {
         // The model is pure and total by design; a throw here is a bug: keep the last model.
         logger.error({ err }, 'model computation failed; keeping the last good model');
@@ -160,7 +162,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     grpcServer.addService(aggregatedDiscoveryServiceDefinition, discovery.handlers);
     grpcServer.addService(certificateServiceDefinition, certificates.handlers);
     const credentials = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from([serving.certPem, ...ca.chain.slice(0, -1)].join('')), private_key: Buffer.from(serving.keyPem) }], false);
-    const grpcPort = await new Promise<number>((ready, fail) => grpcServer.bindAsync(`${host}:${opts.grpcPort ?? 15012}`, credentials, (err, port) => (err ? fail(err) : ready(port))));
+    const grpcPort = await new Promise<number>((ready, fail) => grpcServer.bindAsync(`${host}:${opts.grpcPort ?? ports.istiodGrpc}`, credentials, (err, port) => (err ? fail(err) : ready(port))));
     stops.push(() => new Promise<void>((done) => grpcServer.tryShutdown(() => done())));
     if (opts.udsPath) {
       rmSync(opts.udsPath, { force: true }); // a socket file left by a previous run
@@ -202,7 +204,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
         res.end('not found\n');
       }
     });
-    const metricsPort = await listenHttp(metricsServer, opts.metricsPort ?? 15014, host);
+    const metricsPort = await listenHttp(metricsServer, opts.metricsPort ?? ports.istiodMetrics, host);
     stops.push(() => new Promise<void>((done) => metricsServer.close(() => done())));
     const display = host === '0.0.0.0' ? '127.0.0.1' : host;
     logger.info({ grpc: `${display}:${grpcPort}`, metrics: metricsPort, ca: ca.source }, 'istiod-lite ready');

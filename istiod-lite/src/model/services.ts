@@ -3,7 +3,8 @@
 import type { Endpoint, Service } from '@ambient/api';
 import { condition } from './conditions.ts';
 import type { KubeObject, MeshOptions } from './inputs.ts';
-import { generationOf, labelsOf, nameOf, namespaceOf, selectorMatches } from './kube-object.ts';
+import { matchesLabelMap } from '@ambient/api/kube';
+import { generationOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { gatewayNameLabel } from './labels.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { resolvePortsForPod, servicePorts } from './service-ports.ts';
@@ -24,7 +25,7 @@ export function serviceKey(svc: KubeObject, opts: MeshOptions): string {
 export function selectedPods(svc: KubeObject, podsInNamespace: readonly KubeObject[]): KubeObject[] {
   const selector = svc.spec?.selector;
   if (selector === undefined || selector === null || Object.keys(selector).length === 0) return [];
-  return podsInNamespace.filter((p) => podAddress(p) !== undefined && selectorMatches(selector, labelsOf(p)));
+  return podsInNamespace.filter((p) => podAddress(p) !== undefined && matchesLabelMap(selector, labelsOf(p)));
 }
 
 export function serviceBinding(svc: KubeObject, namespace: KubeObject | undefined, waypoints: Map<string, Waypoint>): WaypointBinding {

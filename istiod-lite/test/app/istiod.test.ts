@@ -13,7 +13,7 @@ import { DeltaXdsClient } from '@ambient/api/grpc';
 import type { Address } from '@ambient/api';
 import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
 import { startIstiod, type Istiod } from '../../src/app.ts';
-import { typeUrls } from '../../src/xds/resource-source.ts';
+import { typeUrls } from '@ambient/api';
 
 const kubectl = resolve(import.meta.dirname, '../../../.cache/kubectl/v1.34/kubectl');
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { CoreV1Api, KubeConfig, type RequestContext } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import type { Timers } from '@ambient/api';
+import type { Clock } from '@ambient/api';
 import { startIstiod, type Istiod } from '../../src/app.ts';
 import { eventually, startEmbeddedApi, type EmbeddedApi } from '../kube/embedded-api.ts';
 
@@ -33,10 +33,11 @@ class GatedKubeConfig extends KubeConfig {
 }
 
 /** Timers that fire only when the test says so. */
-function manualTimers(): Timers & { pending: Set<{ fn: () => void }>; fireAll(): void } {
+function manualClock(): Clock & { pending: Set<{ fn: () => void }>; fireAll(): void } {
   const pending = new Set<{ fn: () => void }>();
   return {
     pending,
+    now: () => Date.now(),
     setTimeout: (fn) => { const t = { fn }; pending.add(t); return t; },
     clearTimeout: (handle) => { pending.delete(handle as { fn: () => void }); },
     fireAll() {
@@ -65,13 +66,13 @@ describe('istiod-lite startup', function () {
     kc.loadFromFile(api.server.kubeconfigPath);
     const errors: string[] = [];
     const logger = pino({ level: 'error' }, new Writable({ write(line: Buffer, _enc, done) { errors.push(String(line)); done(); } }));
-    const timers = manualTimers();
+    const clock = manualClock();
 
-    const starting = startIstiod({ kubeConfig: kc, logger, host: '127.0.0.1', grpcPort: 0, metricsPort: 0, installCrds: true, identity: 'startup-test', debounceMs: 0, timers });
+    const starting = startIstiod({ kubeConfig: kc, logger, host: '127.0.0.1', grpcPort: 0, metricsPort: 0, installCrds: true, identity: 'startup-test', debounceMs: 0, clock });
     await eventually('startup to reach the root-cert publisher', () => kc.held, 10_000);
     await api.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'during-startup' } } });
-    await eventually('the change to schedule a recompute', () => timers.pending.size > 0);
-    timers.fireAll();
+    await eventually('the change to schedule a recompute', () => clock.pending.size > 0);
+    clock.fireAll();
     kc.release();
     istiod = await starting;
 

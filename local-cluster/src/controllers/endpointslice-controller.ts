@@ -4,7 +4,7 @@ import { DiscoveryV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ClusterContext } from './cluster-context.ts';
 import type { ClusterInformers } from './cluster-informers.ts';
-import { isConflict, isNotFound } from './api-errors.ts';
+import { isConflict, isNotFound } from '@ambient/api/kube';
 import { canonicalJson } from './name-suffix.ts';
 import { computeEndpointSlices, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL } from './compute-endpoint-slices.ts';
 

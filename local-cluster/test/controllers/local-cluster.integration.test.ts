@@ -11,7 +11,7 @@ import { AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, type V1Pod } fro
 import pino from 'pino';
 import { startApiServer, type ApiServer } from '../../src/apiserver/index.ts';
 import { startControllers, type ClusterContext } from '../../src/controllers/index.ts';
-import { mergePatch } from '../../src/controllers/merge-patch.ts';
+import { mergePatch } from '@ambient/api/kube';
 import { Kubelet } from '../../src/kubelet/index.ts';
 import { ClusterNetwork, execInNetns, listNetns, NodeAgentHook, podNetns, type PodInfo } from '../../src/runtime/index.ts';
 
