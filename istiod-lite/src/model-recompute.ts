@@ -12,10 +12,10 @@ import type { MeshState } from './mesh-state.ts';
 import { recordInvalidObjects, type IstiodMetrics } from './metrics.ts';
 
 export interface ModelRecomputeOptions {
-  sources: MeshSources;
-  state: MeshState;
+  sources: Pick<MeshSources, 'snapshot' | 'onChange'>;
+  state: Pick<MeshState, 'update'>;
   metrics: IstiodMetrics;
-  leader: LeaderWork;
+  leader: Pick<LeaderWork, 'update'>;
   logger: Logger;
   /** Quiet period after a change. Default 20 ms. */
   debounceMs?: number;

@@ -4,10 +4,10 @@
 import { performance } from 'node:perf_hooks';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { ResilientInformer, type InformerEvent } from '@ambient/api/kube';
 import { emptyInputs, type KubeObject, type MeshInputs } from '../model/inputs.ts';
 import { meshResources, type MeshResource } from './mesh-resources.ts';
 import { RawClient } from './raw-client.ts';
-import { ResilientInformer, type InformerEvent } from '@ambient/api/kube';
 import type { PodLookup, PodRecord } from '../ca/authorize-certificate.ts';
 
 export interface MeshSourcesOptions {

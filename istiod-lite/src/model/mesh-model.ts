@@ -1,9 +1,9 @@
 // The mesh model: every watched object in, everything the proxies and the status writer need
 // out. Pure: same inputs, same model; no I/O, no clock.
 import { typeUrls, type Address, type Authorization, type Port, type ProxyType, type Service, type WaypointConfig, type Workload } from '@ambient/api';
+import { matchesLabelMap } from '@ambient/api/kube';
 import { compileL4Policy } from './authorization-policy.ts';
 import type { KubeObject, MeshInputs, MeshOptions } from './inputs.ts';
-import { matchesLabelMap } from '@ambient/api/kube';
 import { labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { indexPeerAuthentications, staticStrictAuthorization, staticStrictPolicyName } from './peer-authentication.ts';

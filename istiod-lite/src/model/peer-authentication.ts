@@ -3,9 +3,9 @@
 // principal") that each effectively-STRICT workload lists in authorizationPolicies, so the
 // precedence selector > namespace > mesh is decided here, per workload.
 import type { Authorization } from '@ambient/api';
+import { matchesLabelMap } from '@ambient/api/kube';
 import { condition } from './conditions.ts';
 import type { KubeObject, MeshOptions } from './inputs.ts';
-import { matchesLabelMap } from '@ambient/api/kube';
 import { generationOf, labelsOf, nameOf, namespaceOf, oldestFirst } from './kube-object.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { ztunnelAcceptedCondition } from './authorization-policy.ts';

@@ -1,9 +1,9 @@
 // Services → mesh Services: hostname, VIPs, ports, endpoints from the pods they select, and the
 // waypoint bound through labels (with the istio.io/WaypointBound condition the user sees).
 import type { Endpoint, Service } from '@ambient/api';
+import { matchesLabelMap } from '@ambient/api/kube';
 import { condition } from './conditions.ts';
 import type { KubeObject, MeshOptions } from './inputs.ts';
-import { matchesLabelMap } from '@ambient/api/kube';
 import { generationOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { gatewayNameLabel } from './labels.ts';
 import type { ObjectStatus } from './object-status.ts';

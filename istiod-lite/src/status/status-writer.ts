@@ -4,8 +4,8 @@
 // the rest still go out.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { ObjectStatus } from '../model/object-status.ts';
 import { apiErrorMessage, isNotFound, LatestWins } from '@ambient/api/kube';
+import type { ObjectStatus } from '../model/object-status.ts';
 import { RawClient } from '../kube/raw-client.ts';
 import { objectPath } from '../kube/resource-path.ts';
 import { kubeTime, statusPatch } from './status-patch.ts';

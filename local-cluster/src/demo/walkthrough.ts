@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { podBinPath, repoRoot, type Cluster } from '../cluster.ts';
 import { isNotFound, mergePatch } from '@ambient/api/kube';
+import { podBinPath, repoRoot, type Cluster } from '../cluster.ts';
 import { applyManifests, readManifests } from '../manifests.ts';
 import { deployZtunnel } from '../mesh.ts';
 import { execInNetns, nodeNetns, podNetns } from '../runtime/index.ts';
