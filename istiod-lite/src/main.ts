@@ -2,15 +2,16 @@
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
+import { ports } from '@ambient/api';
 import { startIstiod } from './app.ts';
 
 const { values } = parseArgs({
   options: {
     kubeconfig: { type: 'string' },
     host: { type: 'string', default: process.env.ISTIOD_HOST ?? '0.0.0.0' },
-    'grpc-port': { type: 'string', default: process.env.ISTIOD_GRPC_PORT ?? '15012' },
+    'grpc-port': { type: 'string', default: process.env.ISTIOD_GRPC_PORT ?? String(ports.istiodGrpc) },
     uds: { type: 'string', default: process.env.ISTIOD_UDS },
-    'metrics-port': { type: 'string', default: process.env.ISTIOD_METRICS_PORT ?? '15014' },
+    'metrics-port': { type: 'string', default: process.env.ISTIOD_METRICS_PORT ?? String(ports.istiodMetrics) },
     'trust-domain': { type: 'string', default: process.env.TRUST_DOMAIN ?? 'cluster.local' },
     'root-namespace': { type: 'string', default: process.env.ROOT_NAMESPACE ?? 'istio-system' },
     'install-crds': { type: 'boolean', default: false },

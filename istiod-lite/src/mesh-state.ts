@@ -3,9 +3,10 @@
 // VersionedResource object while a resource is unchanged, and tells the discovery server
 // exactly which names changed.
 import { createHash } from 'node:crypto';
+import { typeUrls } from '@ambient/api';
 import type { MeshInputs, MeshOptions } from './model/inputs.ts';
 import { buildMeshModel, resourcesForProxy, type MeshModel } from './model/mesh-model.ts';
-import { typeUrls, type ProxyNode, type ResourceChange, type ResourceSource, type VersionedResource } from './xds/resource-source.ts';
+import type { ProxyNode, ResourceChange, ResourceSource, VersionedResource } from './xds/resource-source.ts';
 
 type Versioned = Map<string, VersionedResource>;
 

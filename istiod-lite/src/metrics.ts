@@ -38,3 +38,9 @@ export function createMetrics(registry = new Registry()): IstiodMetrics {
     invalidObjects: new Gauge({ name: 'istiod_lite_invalid_objects', help: 'Objects currently rejected by validation, by kind', labelNames: ['kind'], registers: [registry] }),
   };
 }
+
+/** Objects the model left out as invalid (a condition with reason Invalid), by kind. */
+export function recordInvalidObjects(metrics: IstiodMetrics, statuses: readonly { kind: string; conditions: readonly { reason: string }[] }[]): void {
+  metrics.invalidObjects.reset();
+  for (const s of statuses) if (s.conditions.some((c) => c.reason === 'Invalid')) metrics.invalidObjects.inc({ kind: s.kind });
+}

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { MeshError } from '@ambient/api';
-import { ResourceInformer } from './controllers/resource-informer.ts';
+import { ResilientInformer } from '@ambient/api/kube';
 
 /** Default ceilings; the usual time on an idle 2-core machine is a few seconds at most. */
 export const apiWaitMs = 180_000;
@@ -37,11 +37,11 @@ export async function watchUntil<T extends KubernetesObject>(
   opts.signal.throwIfAborted();
   let settle: (objects: T[]) => void = () => {};
   const done = new Promise<T[]>((resolve) => { settle = resolve; });
-  const informer = new ResourceInformer<T>(kc, {
+  const informer = new ResilientInformer<T>(kc, {
     path: opts.path,
     list: opts.list,
     logger,
-    onChange: () => {
+    onEvent: () => {
       const objects = informer.list();
       if (ready(objects)) settle(objects);
     },

@@ -8,8 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
+import { mergePatch } from '@ambient/api/kube';
 import { startCluster, type Cluster } from '@ambient/local-cluster/cluster';
 import { applyManifests } from '@ambient/local-cluster/manifests';
 import { deployZtunnel, istiodProcess } from '@ambient/local-cluster/mesh';
@@ -17,7 +18,6 @@ import { execInNetns, fabricNetns, nodeNetns, podNetns } from '@ambient/local-cl
 
 const repo = resolve(import.meta.dirname, '../..');
 const echo = join(repo, 'examples/echo/echo.ts');
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

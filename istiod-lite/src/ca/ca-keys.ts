@@ -5,7 +5,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { createCertificateAuthority, type KeyCertPair } from '@ambient/api';
 import type { Logger } from 'pino';
-import { apiErrorMessage, apiStatusCode } from '../kube/api-errors.ts';
+import { apiErrorMessage, apiStatusCode } from '@ambient/api/kube';
 import { MeshError } from '@ambient/api';
 
 export const PLUGIN_SECRET = 'cacerts';

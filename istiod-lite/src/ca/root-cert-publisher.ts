@@ -3,10 +3,9 @@
 // new one gets the ConfigMap at once) and the ConfigMaps themselves (one deleted or edited by
 // hand is put back). Several replicas may run it: they write the same content, and a lost
 // create race is just a retry.
-import { CoreV1Api, ListWatch, Watch, type KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiErrorMessage, apiStatusCode } from '../kube/api-errors.ts';
-import { mergePatch } from '../kube/merge-patch.ts';
+import { apiErrorMessage, apiStatusCode, mergePatch, ResilientInformer } from '@ambient/api/kube';
 
 export const ROOT_CERT_CONFIGMAP = 'istio-ca-root-cert';
 export const ROOT_CERT_KEY = 'root-cert.pem';
@@ -24,8 +23,8 @@ export interface RootCertPublisherOptions {
 export class RootCertPublisher {
   readonly #core: CoreV1Api;
   readonly #log: Logger;
-  readonly #namespaces: ListWatch<V1Namespace>;
-  readonly #configMaps: ListWatch<V1ConfigMap>;
+  readonly #namespaces: ResilientInformer<V1Namespace>;
+  readonly #configMaps: ResilientInformer<V1ConfigMap>;
   readonly #queue = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #failures = new Map<string, number>();
@@ -37,10 +36,16 @@ export class RootCertPublisher {
     this.#core = opts.kc.makeApiClient(CoreV1Api);
     this.#log = opts.logger.child({ component: 'root-cert-publisher' });
     this.#rootCertPem = opts.rootCertPem;
-    this.#namespaces = this.#informer(opts.kc, '/api/v1/namespaces', () => this.#core.listNamespace(), undefined,
-      (event, ns) => { if (event !== 'delete') this.#enqueue(ns.metadata?.name); });
-    this.#configMaps = this.#informer(opts.kc, '/api/v1/configmaps', () => this.#core.listConfigMapForAllNamespaces({ fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }),
-      `metadata.name=${ROOT_CERT_CONFIGMAP}`, (_event, cm) => this.#enqueue(cm.metadata?.namespace));
+    // Informers that outlive an API server restart, so publishing resumes on reconnect.
+    const fieldSelector = `metadata.name=${ROOT_CERT_CONFIGMAP}`;
+    this.#namespaces = new ResilientInformer<V1Namespace>(opts.kc, {
+      path: '/api/v1/namespaces', list: () => this.#core.listNamespace(), logger: this.#log,
+      onEvent: (event, ns) => { if (event !== 'delete') this.#enqueue(ns.metadata?.name); },
+    });
+    this.#configMaps = new ResilientInformer<V1ConfigMap>(opts.kc, {
+      path: '/api/v1/configmaps', fieldSelector, list: () => this.#core.listConfigMapForAllNamespaces({ fieldSelector }), logger: this.#log,
+      onEvent: (_event, cm) => this.#enqueue(cm.metadata?.namespace),
+    });
   }
 
   async start(): Promise<void> {
@@ -134,33 +139,5 @@ export class RootCertPublisher {
       this.#enqueue(namespace);
     }, delay);
     this.#timers.add(timer);
-  }
-
-  // A ListWatch stops for good after a non-410 error (API server restarting); restart it with
-  // a capped back-off so publishing resumes on reconnect.
-  #informer<T extends KubernetesObject>(
-    kc: KubeConfig, path: string, list: () => Promise<{ items: T[] }>, fieldSelector: string | undefined,
-    onEvent: (event: 'add' | 'update' | 'delete', obj: T) => void,
-  ): ListWatch<T> {
-    const lw = new ListWatch<T>(path, new Watch(kc), list, false, undefined, fieldSelector);
-    let retryMs = RETRY_MIN_MS;
-    lw.on('add', (o) => { retryMs = RETRY_MIN_MS; onEvent('add', o); });
-    lw.on('update', (o) => { retryMs = RETRY_MIN_MS; onEvent('update', o); });
-    lw.on('delete', (o) => onEvent('delete', o));
-    let pending: NodeJS.Timeout | undefined;
-    // start() can both report through 'error' and reject; one pending restart is enough.
-    const restartLater = (err: unknown): void => {
-      if (this.#stopped || (pending !== undefined && this.#timers.has(pending))) return;
-      this.#log.debug({ informer: path, err: String(err), retryMs }, 'watch failed; restarting');
-      pending = setTimeout(() => {
-        this.#timers.delete(pending!);
-        pending = undefined;
-        if (!this.#stopped) lw.start().catch(restartLater);
-      }, retryMs);
-      this.#timers.add(pending);
-      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
-    };
-    lw.on('error', restartLater);
-    return lw;
   }
 }

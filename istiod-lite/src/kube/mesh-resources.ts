@@ -1,8 +1,11 @@
 // Every collection istiod-lite watches, and where each lands in MeshInputs.
 import type { MeshInputs } from '../model/inputs.ts';
-import type { ResourceKind } from './resilient-informer.ts';
-
-export interface MeshResource extends ResourceKind {
+export interface MeshResource {
+  /** Kind of the objects, e.g. 'Pod' (lists carry no kind per item: it is stamped from here). */
+  kind: string;
+  apiVersion: string;
+  /** Cluster-wide collection path, e.g. '/api/v1/pods'. */
+  path: string;
   input: keyof MeshInputs;
 }
 

@@ -4,10 +4,10 @@
 import { performance } from 'node:perf_hooks';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { ResilientInformer, type InformerEvent } from '@ambient/api/kube';
 import { emptyInputs, type KubeObject, type MeshInputs } from '../model/inputs.ts';
 import { meshResources, type MeshResource } from './mesh-resources.ts';
 import { RawClient } from './raw-client.ts';
-import { ResilientInformer, type InformerEvent } from './resilient-informer.ts';
 import type { PodLookup, PodRecord } from '../ca/authorize-certificate.ts';
 
 export interface MeshSourcesOptions {
@@ -35,8 +35,12 @@ export class MeshSources implements PodLookup {
     const client = RawClient.create(kc);
     this.#informers = meshResources.map((resource) => ({
       resource,
-      informer: new ResilientInformer(kc, resource, {
-        client,
+      informer: new ResilientInformer(kc, {
+        path: resource.path,
+        name: resource.kind,
+        list: () => client.listRaw(resource.path, resource.apiVersion, resource.kind),
+        // CRDs may be installed after istiod starts (or never, for optional kinds).
+        missingIsEmpty: true,
         logger: this.#logger,
         backoffMs: opts.resyncBackoffMs,
         onEvent: (event, obj) => this.#onEvent(resource, event, obj),
@@ -46,7 +50,7 @@ export class MeshSources implements PodLookup {
 
   /** Starts every informer; resolves once each has listed, rejects naming the laggards after startTimeoutMs. */
   async start(): Promise<void> {
-    for (const { informer } of this.#informers) informer.start();
+    for (const { informer } of this.#informers) void informer.start();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

@@ -1,8 +1,8 @@
 // Gateway (waypoint) status in Gateway API shape: Accepted, Programmed once its Service has an
 // address, and per-listener conditions, so `kubectl get gateway` shows PROGRAMMED.
+import { ports } from '@ambient/api';
 import { condition, type Condition } from './conditions.ts';
 import { generationOf } from './kube-object.ts';
-import { hbonePort } from './labels.ts';
 import type { ObjectStatus } from './object-status.ts';
 import type { Waypoint } from './waypoints.ts';
 
@@ -26,11 +26,11 @@ export function gatewayStatus(wp: Waypoint, attachedRoutes: number): ObjectStatu
     gateway: {
       addresses: programmed ? [{ type: 'IPAddress', value: wp.address!.address }] : [],
       listeners: listeners.map((l) => {
-        const ok = l?.protocol === 'HBONE' && l?.port === hbonePort;
+        const ok = l?.protocol === 'HBONE' && l?.port === ports.hbone;
         const conditions: Condition[] = ok
           ? [condition('Accepted', true, 'Accepted', 'listener accepted', gen), condition('ResolvedRefs', true, 'ResolvedRefs', 'no references to resolve', gen),
             { ...programmedCondition, type: 'Programmed' }]
-          : [condition('Accepted', false, 'UnsupportedProtocol', `listener ${l?.name} must be protocol HBONE on port ${hbonePort}, got ${l?.protocol} on ${l?.port}`, gen),
+          : [condition('Accepted', false, 'UnsupportedProtocol', `listener ${l?.name} must be protocol HBONE on port ${ports.hbone}, got ${l?.protocol} on ${l?.port}`, gen),
             condition('ResolvedRefs', true, 'ResolvedRefs', 'no references to resolve', gen),
             condition('Programmed', false, 'Invalid', 'listener is not accepted', gen)];
         return { name: String(l?.name ?? ''), attachedRoutes: ok ? attachedRoutes : 0, conditions, supportedKinds: [] };

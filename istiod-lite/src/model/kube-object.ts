@@ -33,9 +33,3 @@ export function createdAt(o: KubeObject): number {
 export function oldestFirst(a: KubeObject, b: KubeObject): number {
   return createdAt(a) - createdAt(b) || keyOf(a).localeCompare(keyOf(b));
 }
-
-/** matchLabels semantics: every listed label present with that value. An empty selector matches all. */
-export function selectorMatches(matchLabels: Record<string, string> | undefined, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(matchLabels ?? {})) if (labels[k] !== v) return false;
-  return true;
-}

@@ -7,6 +7,5 @@ export const waypointForLabel = 'istio.io/waypoint-for';
 /** Set on a waypoint's own pods and Service: they are never redirected to a waypoint. */
 export const gatewayNameLabel = 'gateway.networking.k8s.io/gateway-name';
 export const waypointGatewayClass = 'istio-waypoint';
-export const hbonePort = 15008;
 export const gatewayApiGroup = 'gateway.networking.k8s.io';
 export const gatewayControllerName = 'istio.io/gateway-controller';

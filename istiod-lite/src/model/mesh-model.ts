@@ -1,14 +1,15 @@
 // The mesh model: every watched object in, everything the proxies and the status writer need
 // out. Pure: same inputs, same model; no I/O, no clock.
-import type { Address, Authorization, Port, Service, WaypointConfig, Workload } from '@ambient/api';
+import { typeUrls, type Address, type Authorization, type Port, type ProxyType, type Service, type WaypointConfig, type Workload } from '@ambient/api';
+import { matchesLabelMap } from '@ambient/api/kube';
 import { compileL4Policy } from './authorization-policy.ts';
 import type { KubeObject, MeshInputs, MeshOptions } from './inputs.ts';
-import { labelsOf, nameOf, namespaceOf, selectorMatches } from './kube-object.ts';
+import { labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { indexPeerAuthentications, staticStrictAuthorization, staticStrictPolicyName } from './peer-authentication.ts';
 import { buildService, selectedPods, serviceBinding, serviceKey, serviceStatus } from './services.ts';
 import { buildWaypointConfigs } from './waypoint-config.ts';
-import { findWaypoints } from './waypoints.ts';
+import { findWaypoints, type Waypoint } from './waypoints.ts';
 import { buildWorkload, podAddress } from './workloads.ts';
 import { resolvePortsForPod } from './service-ports.ts';
 
@@ -21,12 +22,11 @@ export interface MeshModel {
   services: Map<string, Service>;              // by "<namespace>/<hostname>"
   authorizations: Map<string, Authorization>;  // by "<namespace>/<name>"
   waypoints: Map<string, WaypointConfig>;      // by "<namespace>/<gateway name>"
+  /** Every Gateway that is a waypoint (usable or not), by "<namespace>/<name>": the one rule
+   *  the waypoint controller deploys from. */
+  waypointGateways: Map<string, Waypoint>;
   statuses: ObjectStatus[];
 }
-
-export const addressTypeUrl = 'type.googleapis.com/ambient.workload.v1.Address';
-export const authorizationTypeUrl = 'type.googleapis.com/ambient.workload.v1.Authorization';
-export const waypointConfigTypeUrl = 'type.googleapis.com/ambient.waypoint.v1.WaypointConfig';
 
 export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel {
   const statuses: ObjectStatus[] = [];
@@ -79,7 +79,7 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel
       policiesOf: (p) => {
         const labels = labelsOf(p);
         const names = selectorPolicies
-          .filter((sp) => (sp.namespace === namespaceOf(p) || sp.namespace === opts.rootNamespace) && selectorMatches(sp.selector, labels))
+          .filter((sp) => (sp.namespace === namespaceOf(p) || sp.namespace === opts.rootNamespace) && matchesLabelMap(sp.selector, labels))
           .map((sp) => sp.key);
         if (peerAuthn.isStrict(p)) { names.push(strictKey); anyStrict = true; }
         return names.sort();
@@ -91,11 +91,11 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel
 
   const wp = buildWaypointConfigs(inputs, opts, { waypoints, services, bindings });
   statuses.push(...wp.statuses);
-  return { workloads, services, authorizations, waypoints: wp.configs, statuses };
+  return { workloads, services, authorizations, waypoints: wp.configs, waypointGateways: waypoints, statuses };
 }
 
 export interface ProxyIdentity {
-  type: 'ztunnel' | 'waypoint' | 'test';
+  type: ProxyType;
   namespace: string;
   name: string;
 }
@@ -108,7 +108,7 @@ export interface ProxyIdentity {
 export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUrl: string): Map<string, object> {
   const out = new Map<string, object>();
   const all = proxy.type === 'test' || proxy.type === 'ztunnel';
-  if (typeUrl === addressTypeUrl) {
+  if (typeUrl === typeUrls.address) {
     if (all) {
       for (const [k, w] of model.workloads) out.set(k, { workload: w } satisfies Address);
       for (const [k, s] of model.services) out.set(k, { service: s } satisfies Address);
@@ -124,9 +124,9 @@ export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUr
       }
       for (const [k, w] of model.workloads) if (w.namespace === proxy.namespace || uids.has(k)) out.set(k, { workload: w } satisfies Address);
     }
-  } else if (typeUrl === authorizationTypeUrl) {
+  } else if (typeUrl === typeUrls.authorization) {
     if (all) for (const [k, a] of model.authorizations) out.set(k, a);
-  } else if (typeUrl === waypointConfigTypeUrl) {
+  } else if (typeUrl === typeUrls.waypointConfig) {
     if (proxy.type === 'test') for (const [k, c] of model.waypoints) out.set(k, c);
     else if (proxy.type === 'waypoint') {
       const key = `${proxy.namespace}/${proxy.name}`;

@@ -3,9 +3,10 @@
 // principal") that each effectively-STRICT workload lists in authorizationPolicies, so the
 // precedence selector > namespace > mesh is decided here, per workload.
 import type { Authorization } from '@ambient/api';
+import { matchesLabelMap } from '@ambient/api/kube';
 import { condition } from './conditions.ts';
 import type { KubeObject, MeshOptions } from './inputs.ts';
-import { generationOf, labelsOf, nameOf, namespaceOf, oldestFirst, selectorMatches } from './kube-object.ts';
+import { generationOf, labelsOf, nameOf, namespaceOf, oldestFirst } from './kube-object.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { ztunnelAcceptedCondition } from './authorization-policy.ts';
 
@@ -62,7 +63,7 @@ export function indexPeerAuthentications(objects: readonly KubeObject[], opts: M
       let strict = mesh?.mode === 'STRICT';
       const nsPolicy = byNamespace.get(namespaceOf(pod));
       if (nsPolicy && nsPolicy.mode !== 'UNSET') strict = nsPolicy.mode === 'STRICT';
-      const workload = selectors.get(namespaceOf(pod))?.find((pa) => selectorMatches(pa.selector, labelsOf(pod)));
+      const workload = selectors.get(namespaceOf(pod))?.find((pa) => matchesLabelMap(pa.selector, labelsOf(pod)));
       if (workload && workload.mode !== 'UNSET') strict = workload.mode === 'STRICT';
       return strict;
     },

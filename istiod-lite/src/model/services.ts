@@ -1,9 +1,10 @@
 // Services → mesh Services: hostname, VIPs, ports, endpoints from the pods they select, and the
 // waypoint bound through labels (with the istio.io/WaypointBound condition the user sees).
 import type { Endpoint, Service } from '@ambient/api';
+import { matchesLabelMap } from '@ambient/api/kube';
 import { condition } from './conditions.ts';
 import type { KubeObject, MeshOptions } from './inputs.ts';
-import { generationOf, labelsOf, nameOf, namespaceOf, selectorMatches } from './kube-object.ts';
+import { generationOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { gatewayNameLabel } from './labels.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { resolvePortsForPod, servicePorts } from './service-ports.ts';
@@ -24,7 +25,7 @@ export function serviceKey(svc: KubeObject, opts: MeshOptions): string {
 export function selectedPods(svc: KubeObject, podsInNamespace: readonly KubeObject[]): KubeObject[] {
   const selector = svc.spec?.selector;
   if (selector === undefined || selector === null || Object.keys(selector).length === 0) return [];
-  return podsInNamespace.filter((p) => podAddress(p) !== undefined && selectorMatches(selector, labelsOf(p)));
+  return podsInNamespace.filter((p) => podAddress(p) !== undefined && matchesLabelMap(selector, labelsOf(p)));
 }
 
 export function serviceBinding(svc: KubeObject, namespace: KubeObject | undefined, waypoints: Map<string, Waypoint>): WaypointBinding {

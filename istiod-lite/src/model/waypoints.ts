@@ -1,9 +1,9 @@
 // Which Gateways are waypoints, and which waypoint (if any) an object is bound to through the
 // istio.io/use-waypoint labels.
-import type { GatewayAddress, WaypointFor } from '@ambient/api';
+import { ports, type GatewayAddress, type WaypointFor } from '@ambient/api';
 import type { KubeObject, MeshInputs, MeshOptions } from './inputs.ts';
 import { keyOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
-import { hbonePort, useWaypointLabel, useWaypointNamespaceLabel, waypointForLabel, waypointGatewayClass } from './labels.ts';
+import { useWaypointLabel, useWaypointNamespaceLabel, waypointForLabel, waypointGatewayClass } from './labels.ts';
 
 export interface Waypoint {
   namespace: string;
@@ -41,14 +41,14 @@ export function findWaypoints(inputs: MeshInputs, opts: MeshOptions): Map<string
     const listeners: any[] = Array.isArray(gw.spec?.listeners) ? gw.spec.listeners : [];
     if (!waypointForValues.includes(label as WaypointFor)) {
       wp.problem = `invalid ${waypointForLabel} label "${label}": expected service, workload, all or none`;
-    } else if (!listeners.some((l) => l?.port === hbonePort && l?.protocol === 'HBONE')) {
-      wp.problem = `gateway ${namespace}/${name} has no listener with port ${hbonePort} and protocol HBONE`;
+    } else if (!listeners.some((l) => l?.port === ports.hbone && l?.protocol === 'HBONE')) {
+      wp.problem = `gateway ${namespace}/${name} has no listener with port ${ports.hbone} and protocol HBONE`;
     } else {
       wp.waypointFor = label as WaypointFor;
     }
     const ip = clusterIps.get(`${namespace}/${name}`);
     if (ip !== undefined && wp.problem === undefined) {
-      wp.address = { address: ip, hostname: `${namespace}/${name}.${namespace}.svc.${opts.clusterDomain}`, hboneMtlsPort: hbonePort, identity };
+      wp.address = { address: ip, hostname: `${namespace}/${name}.${namespace}.svc.${opts.clusterDomain}`, hboneMtlsPort: ports.hbone, identity };
     }
     out.set(`${namespace}/${name}`, wp);
   }

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiErrorMessage, isConflict, isNotFound } from '../kube/api-errors.ts';
+import { apiErrorMessage, isConflict, isNotFound } from '@ambient/api/kube';
 import { RawClient } from '../kube/raw-client.ts';
 import { collectionPath, objectPath } from '../kube/resource-path.ts';
 

@@ -3,10 +3,9 @@
 // not already show them. One bad write (object gone, schema refusal) is logged and skipped;
 // the rest still go out.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { LatestWins } from '../kube/latest-wins.ts';
 import type { Logger } from 'pino';
+import { apiErrorMessage, isNotFound, LatestWins } from '@ambient/api/kube';
 import type { ObjectStatus } from '../model/object-status.ts';
-import { apiErrorMessage, isNotFound } from '../kube/api-errors.ts';
 import { RawClient } from '../kube/raw-client.ts';
 import { objectPath } from '../kube/resource-path.ts';
 import { kubeTime, statusPatch } from './status-patch.ts';
@@ -49,7 +48,7 @@ export class StatusWriter {
     this.#logger = opts.logger.child({ component: 'status-writer' });
     const leader = opts.isLeader ?? (() => true);
     this.#isLeader = () => !this.#stopped && leader();
-    this.#background = new LatestWins((input) => this.write(input), opts.retryMs ?? 2_000);
+    this.#background = new LatestWins((input) => this.write(input), { retryMs: opts.retryMs ?? 2_000 });
   }
 
   /**
@@ -63,7 +62,7 @@ export class StatusWriter {
   /** No writes after this (in-flight requests finish). */
   stop(): void {
     this.#stopped = true;
-    this.#background.stop();
+    void this.#background.stop();
   }
 
   /** Forget what was confirmed (call on becoming leader: another replica may have written since). */

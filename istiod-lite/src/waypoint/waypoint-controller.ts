@@ -1,13 +1,13 @@
-// Leader-only: keeps a ServiceAccount, Deployment and Service for every waypoint Gateway
-// (server-side apply, field manager istiod-lite) and the istio-waypoint GatewayClass. Removal
-// is the API server's job: the objects are owned by their Gateway.
+// Leader-only: keeps a ServiceAccount, Deployment and Service for every waypoint of the model
+// (server-side apply, field manager istiod-lite) and the istio-waypoint GatewayClass. The model
+// decides which Gateways are waypoints (findWaypoints), so status and Deployments never
+// disagree. Removal is the API server's job: the objects are owned by their Gateway.
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { LatestWins } from '../kube/latest-wins.ts';
 import type { Logger } from 'pino';
+import { apiErrorMessage, LatestWins } from '@ambient/api/kube';
 import { FIELD_MANAGER } from '../kube/crds.ts';
-import type { KubeObject } from '../model/inputs.ts';
-import { apiErrorMessage } from '../kube/api-errors.ts';
-import { isWaypointGateway, waypointGatewayClass, waypointObjects } from './waypoint-manifests.ts';
+import type { Waypoint } from '../model/waypoints.ts';
+import { waypointGatewayClassObject, waypointObjects } from './waypoint-manifests.ts';
 
 export interface WaypointControllerOptions {
   logger: Logger;
@@ -34,25 +34,25 @@ export class WaypointController {
   readonly #isLeader: () => boolean;
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
-  readonly #background: LatestWins<readonly KubeObject[]>;
+  readonly #background: LatestWins<readonly Waypoint[]>;
 
   constructor(kc: KubeConfig, opts: WaypointControllerOptions) {
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
     this.#logger = opts.logger.child({ component: 'waypoint-controller' });
     const leader = opts.isLeader ?? (() => true);
     this.#isLeader = () => !this.#stopped && leader();
-    this.#background = new LatestWins((input) => this.reconcile(input), opts.retryMs ?? 2_000);
+    this.#background = new LatestWins((input) => this.reconcile(input), { retryMs: opts.retryMs ?? 2_000 });
   }
 
-  /** Fire and forget: reconciles `gateways` in the background, newest wins, failures retried after retryMs. */
-  update(gateways: readonly KubeObject[]): void {
-    this.#background.offer(gateways);
+  /** Fire and forget: reconciles the model's waypoints in the background, newest wins, failures retried after retryMs. */
+  update(waypoints: Iterable<Waypoint>): void {
+    this.#background.offer([...waypoints]);
   }
 
   /** No applies after this (in-flight requests finish). */
   stop(): void {
     this.#stopped = true;
-    this.#background.stop();
+    void this.#background.stop();
   }
 
   /** Forget what was applied (call on becoming leader). */
@@ -60,17 +60,16 @@ export class WaypointController {
     this.#applied.clear();
   }
 
-  /** Ensures the objects of every waypoint Gateway in `gateways`; serialized across calls. */
-  reconcile(gateways: readonly KubeObject[]): Promise<ReconcileResult> {
-    const run = this.#queue.then(() => this.#reconcile(gateways));
+  /** Ensures the objects of every waypoint in `waypoints`; serialized across calls. */
+  reconcile(waypoints: readonly Waypoint[]): Promise<ReconcileResult> {
+    const run = this.#queue.then(() => this.#reconcile(waypoints));
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  async #reconcile(gateways: readonly KubeObject[]): Promise<ReconcileResult> {
+  async #reconcile(waypoints: readonly Waypoint[]): Promise<ReconcileResult> {
     const result: ReconcileResult = { applied: 0, unchanged: 0, failed: 0, notLeader: false };
-    const waypoints = gateways.filter(isWaypointGateway);
-    const wanted = [waypointGatewayClass(), ...waypoints.flatMap(waypointObjects)];
+    const wanted = [waypointGatewayClassObject(), ...waypoints.flatMap(waypointObjects)];
     const live = new Set(wanted.map(objectKey));
     for (const k of this.#applied.keys()) if (!live.has(k)) this.#applied.delete(k); // gone with their Gateway
     for (const obj of wanted) {

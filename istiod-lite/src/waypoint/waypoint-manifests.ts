@@ -1,33 +1,33 @@
 // Pure: what a waypoint Gateway becomes in Kubernetes, as Istio's deployment controller
 // renders it: a ServiceAccount (the waypoint's SPIFFE identity), a Deployment running the
 // waypoint, and a Service on the HBONE port, all owned by the Gateway so deleting it lets the
-// API server's garbage collector remove them.
+// API server's garbage collector remove them. Which Gateways are waypoints is the model's
+// decision (findWaypoints); this file only renders them.
+import { ports } from '@ambient/api';
 import type { KubeObject } from '../model/inputs.ts';
+import { gatewayNameLabel, waypointGatewayClass } from '../model/labels.ts';
+import type { Waypoint } from '../model/waypoints.ts';
 
-export const WAYPOINT_CLASS = 'istio-waypoint';
 export const WAYPOINT_CONTROLLER = 'istio.io/mesh-controller';
 export const WAYPOINT_IMAGE = 'ambient/waypoint:local';
-export const HBONE_PORT = 15008;
-const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 
-export function isWaypointGateway(gw: KubeObject): boolean {
-  return gw.spec?.gatewayClassName === WAYPOINT_CLASS && !!gw.metadata?.name && !!gw.metadata?.namespace && !!gw.metadata?.uid;
-}
-
-export function waypointGatewayClass(): KubeObject {
+export function waypointGatewayClassObject(): KubeObject {
   return {
-    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: WAYPOINT_CLASS },
+    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: waypointGatewayClass },
     spec: { controllerName: WAYPOINT_CONTROLLER, description: 'The default Istio waypoint GatewayClass' },
   };
 }
 
-/** ServiceAccount, Deployment and Service for a waypoint Gateway (see isWaypointGateway). */
-export function waypointObjects(gw: KubeObject): KubeObject[] {
-  const name = gw.metadata!.name!;
-  const namespace = gw.metadata!.namespace!;
-  const ownerReferences = [{ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name, uid: gw.metadata!.uid!, controller: true, blockOwnerDeletion: true }];
+/** ServiceAccount, Deployment and Service for a waypoint of the model. */
+export function waypointObjects(wp: Waypoint): KubeObject[] {
+  const { name, namespace } = wp;
+  const uid = wp.gateway.metadata?.uid;
+  // Without the Gateway's uid nothing could be owned by it, so nothing would ever be removed;
+  // objects read from the API server always have one.
+  if (!uid || !name || !namespace) return [];
+  const ownerReferences = [{ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name, uid, controller: true, blockOwnerDeletion: true }];
   const labels = {
-    [GATEWAY_NAME_LABEL]: name,
+    [gatewayNameLabel]: name,
     'gateway.istio.io/managed': 'istio.io-mesh-controller',
     // A waypoint is not captured by ztunnel: its traffic already is HBONE.
     'istio.io/dataplane-mode': 'none',
@@ -39,7 +39,7 @@ export function waypointObjects(gw: KubeObject): KubeObject[] {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata,
       spec: {
         replicas: 1,
-        selector: { matchLabels: { [GATEWAY_NAME_LABEL]: name } },
+        selector: { matchLabels: { [gatewayNameLabel]: name } },
         template: {
           metadata: { labels },
           spec: {
@@ -54,7 +54,7 @@ export function waypointObjects(gw: KubeObject): KubeObject[] {
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
               ],
-              ports: [{ name: 'mesh', containerPort: HBONE_PORT, protocol: 'TCP' }],
+              ports: [{ name: 'mesh', containerPort: ports.hbone, protocol: 'TCP' }],
             }],
           },
         },
@@ -62,7 +62,7 @@ export function waypointObjects(gw: KubeObject): KubeObject[] {
     },
     {
       apiVersion: 'v1', kind: 'Service', metadata,
-      spec: { type: 'ClusterIP', selector: { [GATEWAY_NAME_LABEL]: name }, ports: [{ name: 'mesh', port: HBONE_PORT, targetPort: HBONE_PORT, protocol: 'TCP' }] },
+      spec: { type: 'ClusterIP', selector: { [gatewayNameLabel]: name }, ports: [{ name: 'mesh', port: ports.hbone, targetPort: ports.hbone, protocol: 'TCP' }] },
     },
   ];
 }

@@ -4,6 +4,7 @@
 // and, after every debounced model change, only the resources that changed for it. One response
 // per type may be un-ACKed at a time; changes coalesce meanwhile.
 import * as grpc from '@grpc/grpc-js';
+import { typeUrls } from '@ambient/api';
 import { packAny } from '@ambient/api/grpc';
 import type { AggregatedDiscoveryServiceHandlers, XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse, XdsResource } from '@ambient/api/grpc';
 import type { Logger } from 'pino';
@@ -13,7 +14,6 @@ import type { IstiodMetrics } from '../metrics.ts';
 import { ackInflight, applySubscriptionChange, computeDelta, markDirty, nackInflight, newTypeSubscription } from './delta-state.ts';
 import type { TypeSubscription } from './delta-state.ts';
 import { authorizeProxy } from './proxy-authorization.ts';
-import { typeUrls } from './resource-source.ts';
 import type { ProxyNode, ResourceChange, ResourceSource, VersionedResource } from './resource-source.ts';
 
 export interface DiscoveryServiceOptions {

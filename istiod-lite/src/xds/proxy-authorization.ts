@@ -1,9 +1,10 @@
 // Which proxy a caller may claim to be. The token proves a ServiceAccount (and, when pod-bound,
 // the node it runs on); the Node message only claims. A claim the token does not back is denied,
 // because the resources a proxy receives (and so what it can learn about the mesh) follow from it.
+import { proxyTypes, type ProxyType } from '@ambient/api';
 import type { XdsNode } from '@ambient/api/grpc';
 import type { Caller } from '../auth/caller.ts';
-import type { ProxyNode, ProxyType } from './resource-source.ts';
+import type { ProxyNode } from './resource-source.ts';
 
 export const ZTUNNEL_SERVICE_ACCOUNT = 'ztunnel';
 
@@ -11,10 +12,8 @@ export type ProxyAuthorization =
   | { ok: true; proxy: ProxyNode }
   | { ok: false; code: 'invalid-argument' | 'permission-denied'; message: string };
 
-const PROXY_TYPES: readonly ProxyType[] = ['ztunnel', 'waypoint', 'test'];
-
 function isProxyType(value: string): value is ProxyType {
-  return (PROXY_TYPES as readonly string[]).includes(value);
+  return (proxyTypes as readonly string[]).includes(value);
 }
 
 /**

@@ -1,13 +1,6 @@
 // The contract between the model (what each proxy should have) and the discovery server (how
-// it gets there).
-
-export const typeUrls = {
-  address: 'type.googleapis.com/ambient.workload.v1.Address',
-  authorization: 'type.googleapis.com/ambient.workload.v1.Authorization',
-  waypointConfig: 'type.googleapis.com/ambient.waypoint.v1.WaypointConfig',
-} as const;
-
-export type ProxyType = 'ztunnel' | 'waypoint' | 'test';
+// it gets there). Type URLs and proxy types are @ambient/api's (well-known.ts).
+import type { ProxyType } from '@ambient/api';
 
 /** A connected proxy, from its first request's Node and its authenticated token. */
 export interface ProxyNode {

@@ -7,16 +7,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import { DeltaXdsClient } from '@ambient/api/grpc';
 import type { Address } from '@ambient/api';
 import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
 import { startIstiod, type Istiod } from '../../src/app.ts';
-import { typeUrls } from '../../src/xds/resource-source.ts';
+import { typeUrls } from '@ambient/api';
+import { mergePatch } from '@ambient/api/kube';
 
 const kubectl = resolve(import.meta.dirname, '../../../.cache/kubectl/v1.34/kubectl');
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

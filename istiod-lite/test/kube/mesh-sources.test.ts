@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import { mergePatch } from '@ambient/api/kube';
 import { ensureCrds } from '../../src/kube/crds.ts';
-import { mergePatch } from '../../src/kube/merge-patch.ts';
 import { MeshSources } from '../../src/kube/mesh-sources.ts';
 import { eventually, silent, startApiProcess, startEmbeddedApi, type EmbeddedApi } from './embedded-api.ts';
 

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { addressTypeUrl, authorizationTypeUrl, buildMeshModel, resourcesForProxy, waypointConfigTypeUrl } from '../../src/model/mesh-model.ts';
+import { typeUrls } from '@ambient/api';
+import { buildMeshModel, resourcesForProxy } from '../../src/model/mesh-model.ts';
+
+const { address: addressTypeUrl, authorization: authorizationTypeUrl, waypointConfig: waypointConfigTypeUrl } = typeUrls;
 import { authorizationPolicy, httpRoute, inputs, namespace, opts, peerAuthentication, pod, service, waypoint } from './fixtures.ts';
 
 // The discovery server sends the model's objects through protobufjs: every field must exist in

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { addressTypeUrl, authorizationTypeUrl, buildMeshModel, resourcesForProxy, waypointConfigTypeUrl } from '../../src/model/mesh-model.ts';
+import { typeUrls } from '@ambient/api';
+import { buildMeshModel, resourcesForProxy } from '../../src/model/mesh-model.ts';
+
+const { address: addressTypeUrl, authorization: authorizationTypeUrl, waypointConfig: waypointConfigTypeUrl } = typeUrls;
 import { authorizationPolicy, inputs, namespace, opts, pod, service, waypoint } from './fixtures.ts';
 
 describe('model: resourcesForProxy', () => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { ensureCrds } from '../../src/kube/crds.ts';
-import type { KubeObject } from '../../src/model/inputs.ts';
+import { defaultMeshOptions, emptyInputs, type KubeObject } from '../../src/model/inputs.ts';
+import { findWaypoints, type Waypoint } from '../../src/model/waypoints.ts';
 import { WaypointController } from '../../src/waypoint/waypoint-controller.ts';
-import { isWaypointGateway, waypointObjects } from '../../src/waypoint/waypoint-manifests.ts';
+import { waypointObjects } from '../../src/waypoint/waypoint-manifests.ts';
 import { eventually, kubectl, silent, startEmbeddedApi, type EmbeddedApi } from '../kube/embedded-api.ts';
 
 const gwRef = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'shop', plural: 'gateways' };
@@ -11,16 +12,23 @@ const gateway = (name: string, gatewayClassName = 'istio-waypoint') => ({
   apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name }, spec: { gatewayClassName, listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
 });
 
+/** The waypoints the model finds among `gateways`: the one rule the controller deploys from. */
+const waypointsOf = (gateways: KubeObject[]): Waypoint[] => [...findWaypoints({ ...emptyInputs(), gateways }, defaultMeshOptions).values()];
+
 describe('waypointObjects', () => {
   const gw: KubeObject = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'wp', namespace: 'shop', uid: 'u1' }, spec: { gatewayClassName: 'istio-waypoint' } };
 
-  it('recognizes only istio-waypoint Gateways', () => {
-    assert.equal(isWaypointGateway(gw), true);
-    assert.equal(isWaypointGateway({ ...gw, spec: { gatewayClassName: 'istio' } }), false);
+  it('the model recognizes only istio-waypoint Gateways as waypoints', () => {
+    assert.deepEqual(waypointsOf([gw]).map((w) => w.name), ['wp']);
+    assert.deepEqual(waypointsOf([{ ...gw, spec: { gatewayClassName: 'istio' } }]), []);
+  });
+
+  it('renders nothing for a Gateway without a uid (nothing could be owned by it)', () => {
+    assert.deepEqual(waypointObjects(waypointsOf([{ ...gw, metadata: { name: 'wp', namespace: 'shop' } }])[0]!), []);
   });
 
   it('renders a ServiceAccount, Deployment and Service owned by the Gateway', () => {
-    const [sa, deploy, svc] = waypointObjects(gw);
+    const [sa, deploy, svc] = waypointObjects(waypointsOf([gw])[0]!);
     assert.deepEqual([sa!.kind, deploy!.kind, svc!.kind], ['ServiceAccount', 'Deployment', 'Service']);
     for (const o of [sa!, deploy!, svc!]) {
       assert.equal(o.metadata?.name, 'wp');
@@ -46,9 +54,10 @@ describe('WaypointController', () => {
     await api?.close();
   });
 
-  async function gateways(): Promise<KubeObject[]> {
+  /** The model's waypoints among the Gateways in the API server. */
+  async function gateways(): Promise<Waypoint[]> {
     const list = (await api.kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject(gwRef)) as { items: KubeObject[] };
-    return list.items;
+    return waypointsOf(list.items);
   }
 
   it('creates the ServiceAccount, Deployment and Service of a waypoint, which go away with the Gateway', async () => {

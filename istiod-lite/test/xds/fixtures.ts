@@ -12,7 +12,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import type { IstiodMetrics } from '../../src/metrics.ts';
 import { createDiscoveryService } from '../../src/xds/discovery-server.ts';
 import type { DiscoveryService } from '../../src/xds/discovery-server.ts';
-import { typeUrls } from '../../src/xds/resource-source.ts';
+import { typeUrls } from '@ambient/api';
 import { MemorySource } from './memory-source.ts';
 
 export const ADDRESS = typeUrls.address;

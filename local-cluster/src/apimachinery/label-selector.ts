@@ -1,6 +1,8 @@
-// Kubernetes label selectors: the string form of `?labelSelector=` (as in
-// k8s.io/apimachinery/pkg/labels) and the structured form of `spec.selector`.
+// Kubernetes label selectors as the API server takes them: the string form of `?labelSelector=`
+// (as in k8s.io/apimachinery/pkg/labels, with `!=`, `<`, `>` that selector objects lack) and the
+// validation of the structured form of `spec.selector`, both failing with BadRequest.
 
+import { matchesLabelSelector } from '@ambient/api/kube';
 import { badRequest } from './errors.ts';
 
 export type LabelMatcher = (labels: Record<string, string> | undefined) => boolean;
@@ -191,16 +193,14 @@ export interface LabelSelectorObject {
 }
 
 /**
- * The structured selector (`spec.selector` of a Deployment, a NetworkPolicy...). undefined/null
- * and `{}` match everything; callers that give a nil selector another meaning (a Service without
- * a selector selects no pods) decide that before calling.
+ * The structured selector (`spec.selector` of a Deployment, a NetworkPolicy...), validated as
+ * the API server must (a malformed one is a BadRequest); matching is @ambient/api/kube's, the
+ * one the controllers use. undefined/null and `{}` match everything here; callers that give a
+ * nil selector another meaning (a Service without a selector selects no pods) decide that
+ * before calling.
  */
 export function labelSelectorFromObject(sel: LabelSelectorObject | undefined | null): LabelMatcher {
   if (sel === undefined || sel === null) return () => true;
-  const requirements: Requirement[] = [];
-  for (const [key, value] of Object.entries(sel.matchLabels ?? {})) {
-    requirements.push({ key, op: '=', values: [String(value)] });
-  }
   for (const expr of sel.matchExpressions ?? []) {
     const values = expr.values ?? [];
     switch (expr.operator) {
@@ -209,18 +209,16 @@ export function labelSelectorFromObject(sel: LabelSelectorObject | undefined | n
         if (values.length === 0) {
           throw badRequest(`invalid label selector: values must be non-empty for operator "${expr.operator}" (key "${expr.key}")`);
         }
-        requirements.push({ key: expr.key, op: expr.operator === 'In' ? 'in' : 'notin', values });
         break;
       case 'Exists':
       case 'DoesNotExist':
         if (values.length > 0) {
           throw badRequest(`invalid label selector: values must be empty for operator "${expr.operator}" (key "${expr.key}")`);
         }
-        requirements.push({ key: expr.key, op: expr.operator === 'Exists' ? 'exists' : '!', values: [] });
         break;
       default:
         throw badRequest(`invalid label selector: "${String(expr.operator)}" is not a valid label selector operator`);
     }
   }
-  return matcher(requirements);
+  return (labels) => matchesLabelSelector(sel, labels);
 }

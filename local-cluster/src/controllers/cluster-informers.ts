@@ -4,18 +4,18 @@ import {
   type V1DaemonSet, type V1Deployment, type V1EndpointSlice, type V1Node, type V1Pod, type V1Service,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ResourceInformer } from './resource-informer.ts';
+import { ResilientInformer } from '@ambient/api/kube';
 
 export type Kind = 'pods' | 'nodes' | 'services' | 'endpointslices' | 'deployments' | 'daemonsets';
 type Listener = (kind: Kind, event: 'add' | 'update' | 'delete', obj: KubernetesObject) => void;
 
 export class ClusterInformers {
-  readonly pods: ResourceInformer<V1Pod>;
-  readonly nodes: ResourceInformer<V1Node>;
-  readonly services: ResourceInformer<V1Service>;
-  readonly endpointSlices: ResourceInformer<V1EndpointSlice>;
-  readonly deployments: ResourceInformer<V1Deployment>;
-  readonly daemonSets: ResourceInformer<V1DaemonSet>;
+  readonly pods: ResilientInformer<V1Pod>;
+  readonly nodes: ResilientInformer<V1Node>;
+  readonly services: ResilientInformer<V1Service>;
+  readonly endpointSlices: ResilientInformer<V1EndpointSlice>;
+  readonly deployments: ResilientInformer<V1Deployment>;
+  readonly daemonSets: ResilientInformer<V1DaemonSet>;
   readonly #listeners: Listener[] = [];
 
   constructor(kc: KubeConfig, logger: Logger) {
@@ -23,9 +23,9 @@ export class ClusterInformers {
     const apps = kc.makeApiClient(AppsV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const make = <T extends KubernetesObject>(kind: Kind, path: string, list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>) =>
-      new ResourceInformer<T>(kc, {
+      new ResilientInformer<T>(kc, {
         path, list: list as never, logger,
-        onChange: (event, obj) => { for (const l of this.#listeners) l(kind, event, obj); },
+        onEvent: (event, obj) => { for (const l of this.#listeners) l(kind, event, obj); },
       });
     this.pods = make('pods', '/api/v1/pods', () => core.listPodForAllNamespaces());
     this.nodes = make('nodes', '/api/v1/nodes', () => core.listNode());

@@ -3,7 +3,7 @@
 // different numbers on different pods); pods that resolve to the same port list share a slice,
 // named `<service>-<hash of the port list>` so the name is stable across reconciles.
 import type { V1Endpoint, V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
-import { matchesLabelMap } from './label-selector.ts';
+import { matchesLabelMap } from '@ambient/api/kube';
 import { stableHash } from './name-suffix.ts';
 import { isPodReady, isPodTerminal, isPodTerminating } from './pod-facts.ts';
 

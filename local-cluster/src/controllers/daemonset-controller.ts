@@ -1,11 +1,10 @@
 // DaemonSets → one Pod per eligible node (bound directly, no scheduler) and DaemonSet status.
 import { AppsV1Api, CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isNotFound, mergePatch } from '@ambient/api/kube';
 import type { ClusterContext } from './cluster-context.ts';
 import type { ClusterInformers } from './cluster-informers.ts';
-import { isNotFound } from './api-errors.ts';
 import { canonicalJson, randomSuffix } from './name-suffix.ts';
-import { mergePatch } from './merge-patch.ts';
 import { OwnedPodsExpectations } from './owned-pods-expectations.ts';
 import { createOwnedPod, deleteOwnedPod } from './owned-pod-writes.ts';
 import { isControlledBy, isPodTerminating } from './pod-facts.ts';

@@ -2,9 +2,9 @@
 // Only slices carrying our managed-by label are touched.
 import { DiscoveryV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isConflict, isNotFound } from '@ambient/api/kube';
 import type { ClusterContext } from './cluster-context.ts';
 import type { ClusterInformers } from './cluster-informers.ts';
-import { isConflict, isNotFound } from './api-errors.ts';
 import { canonicalJson } from './name-suffix.ts';
 import { computeEndpointSlices, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL } from './compute-endpoint-slices.ts';
 

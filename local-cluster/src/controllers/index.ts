@@ -6,7 +6,7 @@ import { ClusterInformers } from './cluster-informers.ts';
 import { makeDaemonSetController } from './daemonset-controller.ts';
 import { makeDeploymentController } from './deployment-controller.ts';
 import { makeEndpointSliceController } from './endpointslice-controller.ts';
-import { ReconcileLoop } from './reconcile-loop.ts';
+import { reconcileLoop } from './reconcile-loop.ts';
 import { makeScheduler } from './scheduler.ts';
 import { makeServiceProxy } from './service-proxy.ts';
 
@@ -18,11 +18,11 @@ export async function startControllers(ctx: ClusterContext): Promise<{ stop(): P
   const informers = new ClusterInformers(ctx.kubeConfig, logger);
   const proxy = makeServiceProxy(ctx, informers, logger.child({ controller: 'service-proxy' }));
   const loops = {
-    scheduler: new ReconcileLoop('scheduler', makeScheduler(ctx, informers, logger.child({ controller: 'scheduler' })), logger),
-    deployments: new ReconcileLoop('deployments', makeDeploymentController(ctx, informers, logger.child({ controller: 'deployment' })), logger),
-    daemonsets: new ReconcileLoop('daemonsets', makeDaemonSetController(ctx, informers, logger.child({ controller: 'daemonset' })), logger),
-    endpointslices: new ReconcileLoop('endpointslices', makeEndpointSliceController(ctx, informers, logger.child({ controller: 'endpointslice' })), logger),
-    proxy: new ReconcileLoop('service-proxy', proxy.reconcile, logger),
+    scheduler: reconcileLoop('scheduler', makeScheduler(ctx, informers, logger.child({ controller: 'scheduler' })), logger),
+    deployments: reconcileLoop('deployments', makeDeploymentController(ctx, informers, logger.child({ controller: 'deployment' })), logger),
+    daemonsets: reconcileLoop('daemonsets', makeDaemonSetController(ctx, informers, logger.child({ controller: 'daemonset' })), logger),
+    endpointslices: reconcileLoop('endpointslices', makeEndpointSliceController(ctx, informers, logger.child({ controller: 'endpointslice' })), logger),
+    proxy: reconcileLoop('service-proxy', proxy.reconcile, logger),
   };
   // Which loops care about which kinds (pods feed almost everything).
   const interest: Record<string, (keyof typeof loops)[]> = {
@@ -33,9 +33,9 @@ export async function startControllers(ctx: ClusterContext): Promise<{ stop(): P
     deployments: ['deployments'],
     daemonsets: ['daemonsets'],
   };
-  informers.onChange((kind) => { for (const l of interest[kind] ?? []) loops[l].trigger(); });
+  informers.onChange((kind) => { for (const l of interest[kind] ?? []) loops[l].offer(); });
   await informers.start();
-  for (const l of Object.values(loops)) l.trigger();
+  for (const l of Object.values(loops)) l.offer();
   logger.info('controllers started');
   return {
     async stop() {

@@ -1,7 +1,7 @@
 // Creating and deleting the pods a controller owns, recording each write in its expectations
 // so the next reconcile does not repeat it before the informer cache catches up.
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { isConflict, isNotFound } from './api-errors.ts';
+import { isConflict, isNotFound } from '@ambient/api/kube';
 import type { OwnedPodsExpectations } from './owned-pods-expectations.ts';
 
 /** Creates `pod`; false when its random name clashed with an existing pod (the next pass retries). */

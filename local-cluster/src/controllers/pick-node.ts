@@ -3,7 +3,7 @@
 // the fewest pods; ties go to the lexically first name so the choice is deterministic.
 // Taints, resources and pod (anti-)affinity are not considered.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { matchesLabelMap, matchesLabelSelector } from './label-selector.ts';
+import { matchesLabelMap, matchesLabelSelector } from '@ambient/api/kube';
 
 export function isNodeReady(node: V1Node): boolean {
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;

@@ -1,65 +1,24 @@
-// Level-triggered reconciliation: any change marks the loop dirty; after a short debounce the
+// The controllers' level-triggered loops: any change offers a run; after a short debounce the
 // whole state is reconciled once, never concurrently with itself. A failed run is retried with
-// a capped back-off, and a periodic resync catches anything a lost event or write left behind.
+// a capped back-off (changes meanwhile wait for it), and a periodic resync catches anything a
+// lost event or write left behind. The mechanism is @ambient/api/kube's LatestWins; this file
+// holds the controller manager's settings for it.
 import type { Logger } from 'pino';
+import { LatestWins } from '@ambient/api/kube';
 
 export interface ReconcileLoopOptions {
   debounceMs?: number;
   resyncMs?: number;
 }
 
-export class ReconcileLoop {
-  readonly #name: string;
-  readonly #fn: () => Promise<void>;
-  readonly #logger: Logger;
-  readonly #debounceMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #resync: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #dirty = false;
-  #stopped = false;
-  #failures = 0;
+export type ReconcileLoop = LatestWins<void>;
 
-  constructor(name: string, fn: () => Promise<void>, logger: Logger, opts: ReconcileLoopOptions = {}) {
-    this.#name = name;
-    this.#fn = fn;
-    this.#logger = logger;
-    this.#debounceMs = opts.debounceMs ?? 50;
-    this.#resync = setInterval(() => this.trigger(), opts.resyncMs ?? 10_000);
-    this.#resync.unref();
-  }
-
-  trigger(delayMs = this.#debounceMs): void {
-    if (this.#stopped) return;
-    this.#dirty = true;
-    if (this.#timer || this.#running) return;
-    this.#timer = setTimeout(() => { this.#timer = undefined; this.#run(); }, delayMs);
-  }
-
-  #run(): void {
-    if (this.#stopped || this.#running) return;
-    this.#dirty = false;
-    this.#running = this.#fn().then(
-      () => { this.#failures = 0; },
-      (err: unknown) => {
-        this.#failures++;
-        this.#logger.warn({ err, controller: this.#name, failures: this.#failures }, 'reconcile failed; retrying');
-        this.#dirty = true;
-      },
-    ).finally(() => {
-      this.#running = undefined;
-      if (this.#dirty && !this.#stopped) {
-        const delay = this.#failures ? Math.min(100 * 2 ** this.#failures, 5_000) : this.#debounceMs;
-        this.#dirty = false;
-        this.trigger(delay);
-      }
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    clearInterval(this.#resync);
-    await this.#running;
-  }
+export function reconcileLoop(name: string, fn: () => Promise<void>, logger: Logger, opts: ReconcileLoopOptions = {}): ReconcileLoop {
+  return new LatestWins<void>(fn, {
+    debounceMs: opts.debounceMs ?? 50,
+    retryMs: 200,
+    maxRetryMs: 5_000,
+    resyncMs: opts.resyncMs ?? 10_000,
+    onError: (err, failures) => logger.warn({ err, controller: name, failures }, 'reconcile failed; retrying'),
+  });
 }

@@ -1,10 +1,9 @@
 // Binds pending pods to nodes (kube-scheduler's role) with a merge patch on spec.nodeName.
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isNotFound, mergePatch } from '@ambient/api/kube';
 import type { ClusterContext } from './cluster-context.ts';
 import type { ClusterInformers } from './cluster-informers.ts';
-import { isNotFound } from './api-errors.ts';
-import { mergePatch } from './merge-patch.ts';
 import { pickNode } from './pick-node.ts';
 import { isPodTerminal, isPodTerminating } from './pod-facts.ts';
 import { recordEvent } from './record-event.ts';

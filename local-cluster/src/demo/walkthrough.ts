@@ -3,10 +3,10 @@
 // it changed even when it fails; `resetDemoState` undoes what an earlier run could not (it was
 // killed mid-step), so every run starts from the same state whatever the data directory holds.
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isNotFound, mergePatch } from '@ambient/api/kube';
 import { podBinPath, repoRoot, type Cluster } from '../cluster.ts';
-import { isNotFound } from '../controllers/api-errors.ts';
 import { applyManifests, readManifests } from '../manifests.ts';
 import { deployZtunnel } from '../mesh.ts';
 import { execInNetns, nodeNetns, podNetns } from '../runtime/index.ts';
@@ -26,7 +26,6 @@ export interface Demo {
 
 const namespace = 'demo';
 const fieldManager = 'demo';
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const ambientLabel = 'istio.io/dataplane-mode';
 
 /** The policies the walkthrough applies and removes again. */

@@ -8,19 +8,18 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { realClock, type Clock } from '@ambient/api';
+import { isConflict, isNotFound, mergePatch, ResilientInformer } from '@ambient/api/kube';
 import type { ClusterContext } from '../controllers/cluster-context.ts';
-import { isConflict, isNotFound } from '../controllers/api-errors.ts';
-import { mergePatch } from '../controllers/merge-patch.ts';
 import { canonicalJson } from '../controllers/name-suffix.ts';
 import { podRegistryFor, type PodRegistry } from '../controllers/pod-registry.ts';
-import { ReconcileLoop } from '../controllers/reconcile-loop.ts';
+import { reconcileLoop, type ReconcileLoop } from '../controllers/reconcile-loop.ts';
 import { recordEvent } from '../controllers/record-event.ts';
-import { ResourceInformer } from '../controllers/resource-informer.ts';
 import { spawnInNetns, type NodeAgentHook, type NodeNet, type PodInfo, type PodNet } from '../runtime/index.ts';
 import { nodeObject, nodeStatus } from './node-object.ts';
 import { allocatePodIp } from './pod-ip-allocator.ts';
 import { computePodStatus, type PodCondition } from './pod-status.ts';
-import { PodWorker, realClock, type Clock, type SpawnFn } from './pod-worker.ts';
+import { PodWorker, type SpawnFn } from './pod-worker.ts';
 
 export interface KubeletOptions {
   clock?: Clock;
@@ -59,7 +58,7 @@ export class Kubelet {
   readonly #pods = new Map<string, RunningPodEntry>(); // by uid
   readonly #starting = new Set<string>();
   readonly #reservedIps = new Set<string>();
-  readonly #informer: ResourceInformer<V1Pod>;
+  readonly #informer: ResilientInformer<V1Pod>;
   readonly #loop: ReconcileLoop;
   #stopped = false;
 
@@ -73,14 +72,14 @@ export class Kubelet {
     this.#spawn = opts.spawn ?? spawnInNetns;
     this.#registry = podRegistryFor(ctx.network);
     const fieldSelector = `spec.nodeName=${node.name}`;
-    this.#informer = new ResourceInformer<V1Pod>(ctx.kubeConfig, {
+    this.#informer = new ResilientInformer<V1Pod>(ctx.kubeConfig, {
       path: '/api/v1/pods',
       fieldSelector,
       list: () => this.#core.listPodForAllNamespaces({ fieldSelector }),
       logger: this.#logger,
-      onChange: () => this.#loop.trigger(),
+      onEvent: () => this.#loop.offer(),
     });
-    this.#loop = new ReconcileLoop(`kubelet ${node.name}`, () => this.#reconcile(), this.#logger, { debounceMs: 20 });
+    this.#loop = reconcileLoop(`kubelet ${node.name}`, () => this.#reconcile(), this.#logger, { debounceMs: 20 });
   }
 
   get nodeName(): string { return this.#node.name; }
@@ -89,7 +88,7 @@ export class Kubelet {
     this.#stopped = false;
     await this.#registerNode();
     await this.#informer.start();
-    this.#loop.trigger();
+    this.#loop.offer();
     this.#logger.info({ ip: this.#node.ip, podCidr: this.#node.podCidr }, 'kubelet started');
   }
 

@@ -6,23 +6,12 @@ import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { Clock } from '@ambient/api';
 import { ContainerConfigError, renderContainerLaunch, type ContainerLaunch, type PodRuntimeFacts } from './container-env.ts';
 import type { ContainerRuntimeState, PodRuntimeState } from './pod-status.ts';
 import { nextRestartDelay, shouldRestart } from './restart-backoff.ts';
 
 export type SpawnFn = (netns: string, command: string[], opts: { env?: Record<string, string>; cwd?: string; logFile?: string }) => ChildProcess;
-
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export interface PodWorkerOptions {
   pod: V1Pod;

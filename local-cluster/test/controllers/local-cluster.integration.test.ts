@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
+import { mergePatch } from '@ambient/api/kube';
 import { startApiServer, type ApiServer } from '../../src/apiserver/index.ts';
 import { startControllers, type ClusterContext } from '../../src/controllers/index.ts';
-import { mergePatch } from '../../src/controllers/merge-patch.ts';
 import { Kubelet } from '../../src/kubelet/index.ts';
 import { ClusterNetwork, execInNetns, listNetns, NodeAgentHook, podNetns, type PodInfo } from '../../src/runtime/index.ts';
 

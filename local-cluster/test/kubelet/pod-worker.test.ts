@@ -3,7 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
-import { PodWorker, type Clock } from '../../src/kubelet/pod-worker.ts';
+import type { Clock } from '@ambient/api';
+import { PodWorker } from '../../src/kubelet/pod-worker.ts';
 
 // The worker's restart logic against a scripted process table and a manual clock: the real
 // processes are exercised by the integration test; here time must be controlled.

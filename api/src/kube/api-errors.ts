@@ -1,8 +1,12 @@
 // What a failed client-node call says: its HTTP status and the API server's own message.
 import { ApiException } from '@kubernetes/client-node';
 
+/** The HTTP status of a failed API call: client-node's ApiException, or any error carrying a
+ *  numeric `code` the same way (duck-typed, so a second copy of client-node still counts). */
 export function apiStatusCode(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
+  if (err instanceof ApiException) return err.code;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -1,0 +1,43 @@
+// What startIstiod takes and gives: the contract between main.ts (flags, environment), tests
+// and the composition root.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Clock } from '@ambient/api';
+import type { MeshState } from './mesh-state.ts';
+import type { IstiodMetrics } from './metrics.ts';
+import type { MeshOptions } from './model/inputs.ts';
+
+export interface IstiodOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Address the gRPC and metrics servers listen on. Default 0.0.0.0 (127.0.0.1 in the local cluster). */
+  host?: string;
+  grpcPort?: number; // 15012; 0 = ephemeral
+  /** Also serve discovery + CA on this Unix socket (the local cluster's node processes reach the host this way). */
+  udsPath?: string;
+  metricsPort?: number; // 15014; 0 = ephemeral
+  mesh?: Partial<MeshOptions>;
+  /** Leader election identity; unique per replica (the pod name in Kubernetes). */
+  identity?: string;
+  /** Quiet period before the model is recomputed after Kubernetes changes. */
+  debounceMs?: number;
+  /** Timers of the model's debounce; tests drive them. */
+  clock?: Clock;
+  /** Apply the CRDs of deploy/crds at start (the local cluster does; a real cluster applies deploy/). */
+  installCrds?: boolean;
+}
+
+export interface Istiod {
+  /** host:port of the discovery + CA gRPC server. */
+  grpcAddress: string;
+  /** `unix:<path>` when udsPath was given. */
+  udsAddress?: string;
+  metricsUrl: string;
+  rootCertPem: string;
+  /** Hostname the gRPC server's certificate is for (clients set it as the TLS server name). */
+  serverName: string;
+  state: MeshState;
+  metrics: IstiodMetrics;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
