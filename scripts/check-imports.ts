@@ -1,6 +1,8 @@
-// Fails on an import cycle between our own source files, and on imports that cross
-// workspace boundaries other than through a package's public entry point. ztunnel,
-// waypoint and istiod-lite must never import each other (they share only @ambient/api).
+// Fails on an import cycle between our own source files, on imports that cross workspace
+// boundaries other than through a package's public entry point, and on the edges the
+// architecture forbids: ztunnel, waypoint and istiod-lite never import each other (they share
+// only @ambient/api and, for the two proxies, @ambient/hbone); hbone imports only @ambient/api;
+// and the per-folder "never" rules below.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -8,6 +10,15 @@ const root = resolve(import.meta.dirname, '..');
 // The npm workspaces, in package.json's order (the cross-package e2e tests come last).
 const workspaces = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
 const isolated = new Set(['istiod-lite', 'ztunnel', 'waypoint']);
+/** Workspaces that may import only the listed ones of ours. */
+const allowedImports: Record<string, string[]> = { api: [], hbone: ['api'] };
+/** Folders (or files, without `.ts`) that must never import another, with the reason. */
+const never: { from: string; to: string; why: string }[] = [
+  { from: 'ztunnel/src/proxy/inbound', to: 'ztunnel/src/proxy/outbound', why: 'the inbound path stands alone: what both need lives in a module of its own' },
+  { from: 'istiod-lite/src/kube/', to: 'istiod-lite/src/ca/', why: 'the Kubernetes sources feed the model; the CA reads them, never the other way round' },
+  { from: 'istiod-lite/src/model/', to: 'istiod-lite/src/xds/', why: 'the model is pure: it knows nothing of how it is served' },
+  { from: 'ztunnel/src/state/', to: 'ztunnel/src/proxy/', why: 'state never imports proxy (STYLE.md): the proxy reads the state' },
+];
 const importRe = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function walk(dir: string, out: string[]): string[] {
@@ -32,16 +43,23 @@ for (const file of files) {
   const edges: string[] = [];
   for (const m of src.matchAll(importRe)) {
     const spec = (m[1] ?? m[2])!;
+    const from = relative(root, file);
     if (spec.startsWith('.')) {
       const target = resolve(dirname(file), spec);
-      const targetWs = relative(root, target).split('/')[0]!;
-      if (targetWs !== ws) problems.push(`${relative(root, file)} reaches into ${targetWs}/ by path ('${spec}'); import '@ambient/${targetWs}' instead`);
+      const to = relative(root, target);
+      const targetWs = to.split('/')[0]!;
+      if (targetWs !== ws) problems.push(`${from} reaches into ${targetWs}/ by path ('${spec}'); import '@ambient/${targetWs}' instead`);
+      for (const rule of never) {
+        if (from.startsWith(rule.from) && to.startsWith(rule.to)) problems.push(`${from} imports ${to}: ${rule.from} never imports ${rule.to} (${rule.why})`);
+      }
       edges.push(target);
     } else if (spec.startsWith('@ambient/')) {
       const targetWs = spec.slice('@ambient/'.length).split('/')[0]!;
       if (isolated.has(ws) && isolated.has(targetWs) && targetWs !== ws) {
-        problems.push(`${relative(root, file)} imports ${spec}: ${ws} and ${targetWs} share code only through @ambient/api`);
+        problems.push(`${from} imports ${spec}: ${ws} and ${targetWs} share code only through @ambient/api (and @ambient/hbone)`);
       }
+      const allowed = allowedImports[ws];
+      if (allowed && targetWs !== ws && !allowed.includes(targetWs)) problems.push(`${from} imports ${spec}: ${ws} may import only ${allowed.map((w) => `@ambient/${w}`).join(', ') || 'nothing of ours'}`);
     }
   }
   graph.set(file, edges);

@@ -3,20 +3,7 @@
 // grant returns a denial that names the value at fault.
 import type { Caller } from '../auth/caller.ts';
 import { formatSpiffeId, parseSpiffeId } from '@ambient/api';
-
-/** What the CA needs to know about a pod (MeshSources backs this with its pod informer). */
-export interface PodRecord {
-  namespace: string;
-  name: string;
-  serviceAccount: string;
-  phase?: string;
-  nodeName?: string;
-}
-
-export interface PodLookup {
-  podsOnNode(node: string): PodRecord[];
-  podByName(namespace: string, name: string): PodRecord | undefined;
-}
+import type { PodLookup } from '../kube/pod-lookup.ts';
 
 /** The parts of a parsed CSR the policy looks at. */
 export interface CsrFacts {

@@ -8,7 +8,8 @@ import { type CaCertificateRequest, type CaCertificateResponse, type Certificate
 import type { Logger } from 'pino';
 import { UnauthenticatedError, type Authenticator, type Caller } from '../auth/caller.ts';
 import type { IstiodMetrics } from '../metrics.ts';
-import { authorizeCertificate, type CertificatePolicy, type CsrFacts, type PodLookup } from './authorize-certificate.ts';
+import type { PodLookup } from '../kube/pod-lookup.ts';
+import { authorizeCertificate, type CertificatePolicy, type CsrFacts } from './authorize-certificate.ts';
 import type { MeshCa } from './ca-keys.ts';
 
 export interface CertificateServiceOptions {

@@ -8,7 +8,7 @@ import { ResilientInformer, type InformerEvent } from '@ambient/api/kube';
 import { emptyInputs, type KubeObject, type MeshInputs } from '../model/inputs.ts';
 import { meshResources, type MeshResource } from './mesh-resources.ts';
 import { RawClient } from './raw-client.ts';
-import type { PodLookup, PodRecord } from '../ca/authorize-certificate.ts';
+import type { PodLookup, PodRecord } from './pod-lookup.ts';
 
 export interface MeshSourcesOptions {
   logger: Logger;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Caller } from '../../src/auth/caller.ts';
-import { authorizeCertificate, type CertificateAsk, type CertificatePolicy, type CsrFacts, type PodLookup, type PodRecord } from '../../src/ca/authorize-certificate.ts';
+import { authorizeCertificate, type CertificateAsk, type CertificatePolicy, type CsrFacts } from '../../src/ca/authorize-certificate.ts';
+import type { PodLookup, PodRecord } from '../../src/kube/pod-lookup.ts';
 
 const policy: CertificatePolicy = {
   trustDomain: 'cluster.local', rootNamespace: 'istio-system', ztunnelServiceAccount: 'ztunnel',

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import type { PodLookup, PodRecord } from '../../src/ca/authorize-certificate.ts';
+import type { PodLookup, PodRecord } from '../../src/kube/pod-lookup.ts';
 
 export const silent: Logger = pino({ level: 'silent' });
 

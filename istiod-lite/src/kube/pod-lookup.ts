@@ -1,0 +1,16 @@
+// The pod index the sources keep for the CA's "is this identity on the caller's node" check:
+// defined beside the sources that back it, read by the CA (kube/ never imports ca/).
+
+/** What the CA needs to know about a pod. */
+export interface PodRecord {
+  namespace: string;
+  name: string;
+  serviceAccount: string;
+  phase?: string;
+  nodeName?: string;
+}
+
+export interface PodLookup {
+  podsOnNode(node: string): PodRecord[];
+  podByName(namespace: string, name: string): PodRecord | undefined;
+}
