@@ -34,6 +34,7 @@ export interface LatestWinsOptions<T> {
   clock?: Clock;
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: a run that returns nothing succeeded; `void` lets any async function be a run
 export type RunResult = { failed: number } | void;
 
 export class LatestWins<T> {

@@ -146,7 +146,7 @@ export class ResilientInformer<T extends KubernetesObject = KubernetesObject> {
   #restartLater(err: unknown): void {
     if (this.#stopped) return;
     const retryMs = this.#backoff.next();
-    if (!(this.#missingIsEmpty && isNotFound(err))) this.#logger.debug({ err: String(err), retryMs }, 'list/watch failed; restarting');
+    if (!(this.#missingIsEmpty && isNotFound(err))) this.#logger.debug({ err, retryMs }, 'list/watch failed; restarting');
     this.#timers.clearTimeout(this.#timer);
     this.#timer = this.#timers.setTimeout(() => {
       if (this.#stopped) return;

@@ -4,13 +4,14 @@
 import { createPublicKey } from 'node:crypto';
 import { status as GrpcStatus, type Metadata } from '@grpc/grpc-js';
 import { PkiError, parseCsr, signCsr } from '@ambient/api';
-import { type CaCertificateRequest, type CaCertificateResponse, type CertificateServiceHandlers } from '@ambient/api/grpc';
+import type { CaCertificateRequest, CaCertificateResponse, CertificateServiceHandlers } from '@ambient/api/grpc';
 import type { Logger } from 'pino';
 import { UnauthenticatedError, type Authenticator, type Caller } from '../auth/caller.ts';
 import type { IstiodMetrics } from '../metrics.ts';
 import type { PodLookup } from '../kube/pod-lookup.ts';
 import { authorizeCertificate, type CertificatePolicy, type CsrFacts } from './authorize-certificate.ts';
 import type { MeshCa } from './ca-keys.ts';
+import { MeshError } from '@ambient/api';
 
 export interface CertificateServiceOptions {
   ca: MeshCa;
@@ -34,13 +35,11 @@ export interface CertificateService {
   issue(request: CaCertificateRequest, metadata: Metadata, peer?: string): Promise<CaCertificateResponse>;
 }
 
-export class CertificateDeniedError extends Error {
-  readonly code = 'ERR_CERTIFICATE_DENIED';
+export class CertificateDeniedError extends MeshError<'ERR_CERTIFICATE_DENIED'> {
   readonly grpcCode: GrpcStatus;
   readonly reason: string;
   constructor(grpcCode: GrpcStatus, reason: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CertificateDeniedError';
+    super('ERR_CERTIFICATE_DENIED', message, options);
     this.grpcCode = grpcCode;
     this.reason = reason;
   }

@@ -9,6 +9,7 @@ import type { ObjectStatus } from './object-status.ts';
 import {
   compact, InvalidPolicyError, serviceAccountPrincipals, toCidrs, toPorts, toPrincipalMatches, toStringMatches,
 } from './policy-values.ts';
+import type { Manifest } from './inputs.ts';
 
 export const ztunnelAcceptedCondition = 'ZtunnelAccepted';
 
@@ -80,13 +81,13 @@ export function compileL4Policy(policy: KubeObject, opts: MeshOptions): Compiled
  * more; a clause left with an empty match would match everything, so it is dropped instead of
  * being sent as an empty match (which a proxy might read as "matches nothing").
  */
-function compileRule(rule: any, path: string, action: AuthorizationAction, namespace: string, opts: MeshOptions, found: Set<string>): Rule | undefined {
+function compileRule(rule: Manifest, path: string, action: AuthorizationAction, namespace: string, opts: MeshOptions, found: Set<string>): Rule | undefined {
   let usesL7 = false;
   const clauses: Clause[] = [];
   const addClause = (matches: Match[]): void => {
     if (matches.length > 0 && !matches.some((m) => Object.keys(m).length === 0)) clauses.push({ matches });
   };
-  const to: any[] = listOf(rule.to, `${path}.to`);
+  const to: Manifest[] = listOf(rule.to, `${path}.to`);
   addClause(to.map((t, j) => {
     const op = t?.operation ?? {};
     const p = `${path}.to[${j}].operation`;
@@ -94,7 +95,7 @@ function compileRule(rule: any, path: string, action: AuthorizationAction, names
     for (const f of l7OperationFields) if (nonEmpty(op[f])) { usesL7 = true; found.add(f); }
     return compact<Match>({ destinationPorts: toPorts(op.ports, `${p}.ports`), notDestinationPorts: toPorts(op.notPorts, `${p}.notPorts`) });
   }));
-  const from: any[] = listOf(rule.from, `${path}.from`);
+  const from: Manifest[] = listOf(rule.from, `${path}.from`);
   addClause(from.map((f, j) => {
     const src = f?.source ?? {};
     const p = `${path}.from[${j}].source`;
@@ -135,14 +136,14 @@ function whenMatch(key: string, values: unknown, negate: boolean, field: string)
   }
 }
 
-function listOf(v: unknown, field: string): any[] {
+function listOf(v: unknown, field: string): Manifest[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new InvalidPolicyError(`invalid ${field}: expected a list`);
   return v;
 }
 
 /** Istio rejects an empty source/operation; treating it as "anything" could allow too much. */
-function requireSomething(o: any, field: string): void {
+function requireSomething(o: Manifest, field: string): void {
   if (typeof o !== 'object' || o === null || !Object.values(o).some(nonEmpty)) throw new InvalidPolicyError(`invalid ${field}: must not be empty`);
 }
 

@@ -7,12 +7,19 @@ import type { KubeObject, MeshOptions } from './inputs.ts';
 import { generationOf, keyOf, nameOf, namespaceOf, oldestFirst } from './kube-object.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { compact } from './policy-values.ts';
+import type { Manifest } from './inputs.ts';
+import { MeshError } from '@ambient/api';
 
 const loadBalancers: Record<string, LoadBalancer> = {
   UNSPECIFIED: 'LB_UNSPECIFIED', ROUND_ROBIN: 'ROUND_ROBIN', LEAST_REQUEST: 'LEAST_REQUEST', LEAST_CONN: 'LEAST_REQUEST', RANDOM: 'RANDOM', PASSTHROUGH: 'PASSTHROUGH',
 };
 
-class InvalidRuleError extends Error {}
+/** A rule the model leaves out; its message becomes the object's Invalid condition. */
+class InvalidRuleError extends MeshError<'ERR_INVALID_POLICY'> {
+  constructor(message: string) {
+    super('ERR_INVALID_POLICY', message);
+  }
+}
 
 /** "<full hostname>" → policy; short hosts ("reviews") are relative to the rule's namespace. */
 export function compileDestinationRules(rules: readonly KubeObject[], opts: MeshOptions): { policies: Map<string, TrafficPolicy>; statuses: ObjectStatus[] } {
@@ -39,7 +46,7 @@ export function compileDestinationRules(rules: readonly KubeObject[], opts: Mesh
   return { policies, statuses };
 }
 
-function trafficPolicy(tp: any, name: string): TrafficPolicy {
+function trafficPolicy(tp: Manifest, name: string): TrafficPolicy {
   const out: TrafficPolicy = { name };
   const tcp = tp.connectionPool?.tcp ?? {};
   const http = tp.connectionPool?.http ?? {};

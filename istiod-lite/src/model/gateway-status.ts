@@ -5,6 +5,7 @@ import { condition, type Condition } from './conditions.ts';
 import { generationOf } from './kube-object.ts';
 import type { ObjectStatus } from './object-status.ts';
 import type { Waypoint } from './waypoints.ts';
+import type { Manifest } from './inputs.ts';
 
 export function gatewayStatus(wp: Waypoint, attachedRoutes: number): ObjectStatus {
   const gen = generationOf(wp.gateway);
@@ -16,7 +17,7 @@ export function gatewayStatus(wp: Waypoint, attachedRoutes: number): ObjectStatu
     : programmed
       ? condition('Programmed', true, 'Programmed', `waypoint is reachable at ${wp.address!.address}`, gen)
       : condition('Programmed', false, 'Pending', `waiting for Service ${wp.namespace}/${wp.name} to get a ClusterIP`, gen);
-  const listeners: any[] = Array.isArray(wp.gateway.spec?.listeners) ? wp.gateway.spec.listeners : [];
+  const listeners: Manifest[] = Array.isArray(wp.gateway.spec?.listeners) ? wp.gateway.spec.listeners : [];
   return {
     apiVersion: wp.gateway.apiVersion ?? 'gateway.networking.k8s.io/v1', kind: 'Gateway', namespace: wp.namespace, name: wp.name,
     conditions: [

@@ -2,8 +2,17 @@
 // sources fill it; the model reads it and never does I/O.
 import type { KubernetesObject } from '@kubernetes/client-node';
 
+/**
+ * Any part of a user's manifest (spec, status, a rule inside them) as the API server returns it.
+ * The model reads these fields one by one and checks each at run time (policy-values.ts,
+ * routes.ts): a wrong one makes the object Invalid with a condition that says why, never an
+ * exception. This is the one place the model's code may hold an unchecked value.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: see above; the checks are at run time, field by field
+export type Manifest = any;
+
 /** A watched object as the API returns it (typed views belong to the code that reads a kind). */
-export type KubeObject = KubernetesObject & { spec?: any; status?: any; data?: Record<string, string> };
+export type KubeObject = KubernetesObject & { spec?: Manifest; status?: Manifest; data?: Record<string, string> };
 
 export interface MeshInputs {
   namespaces: KubeObject[];

@@ -11,6 +11,7 @@ import {
   compact, InvalidPolicyError, serviceAccountPrincipals, stringList, toCidrs, toPorts, toPrincipalMatches, toStringMatches,
 } from './policy-values.ts';
 import type { Waypoint, WaypointBinding } from './waypoints.ts';
+import type { Manifest } from './inputs.ts';
 
 export const waypointAcceptedCondition = 'WaypointAccepted';
 
@@ -27,7 +28,7 @@ export function compileL7Policies(policies: readonly KubeObject[], ctx: L7Contex
   const statuses: ObjectStatus[] = [];
   for (const policy of policies) {
     const spec = policy.spec ?? {};
-    const refs: any[] = Array.isArray(spec.targetRefs) && spec.targetRefs.length > 0 ? spec.targetRefs : spec.targetRef ? [spec.targetRef] : [];
+    const refs: Manifest[] = Array.isArray(spec.targetRefs) && spec.targetRefs.length > 0 ? spec.targetRefs : spec.targetRef ? [spec.targetRef] : [];
     if (refs.length === 0) continue;
     const ns = namespaceOf(policy);
     const status = (ok: boolean, reason: string, message: string): void => {
@@ -39,7 +40,7 @@ export function compileL7Policies(policies: readonly KubeObject[], ctx: L7Contex
     if (action !== 'ALLOW' && action !== 'DENY') { status(false, 'Invalid', `action ${action} is not supported by waypoints (use ALLOW or DENY)`); continue; }
     try {
       if (spec.rules !== undefined && spec.rules !== null && !Array.isArray(spec.rules)) throw new InvalidPolicyError('invalid rules: expected a list');
-      rules = (spec.rules ?? []).map((r: any, i: number) => compileRule(r ?? {}, `rules[${i}]`, ns, ctx.opts));
+      rules = (spec.rules ?? []).map((r: Manifest, i: number) => compileRule(r ?? {}, `rules[${i}]`, ns, ctx.opts));
     } catch (err) {
       if (!(err instanceof InvalidPolicyError)) throw err;
       status(false, 'Invalid', err.message);
@@ -67,7 +68,7 @@ export function compileL7Policies(policies: readonly KubeObject[], ctx: L7Contex
   return { byWaypoint, statuses };
 }
 
-function resolveTarget(ref: any, ns: string, ctx: L7Context): { waypoint: string; target: string } | { error: { reason: string; message: string } } {
+function resolveTarget(ref: Manifest, ns: string, ctx: L7Context): { waypoint: string; target: string } | { error: { reason: string; message: string } } {
   const kind = ref?.kind;
   const group = ref?.group ?? '';
   const name = ref?.name;
@@ -87,17 +88,17 @@ function resolveTarget(ref: any, ns: string, ctx: L7Context): { waypoint: string
 }
 
 /** Istio's rule: to (OR of operations) AND from (OR of sources) AND each when condition. */
-function compileRule(rule: any, path: string, ns: string, opts: MeshOptions): L7Rule {
+function compileRule(rule: Manifest, path: string, ns: string, opts: MeshOptions): L7Rule {
   const clauses: L7Clause[] = [];
-  const to: any[] = Array.isArray(rule.to) ? rule.to : [];
+  const to: Manifest[] = Array.isArray(rule.to) ? rule.to : [];
   if (to.length > 0) clauses.push({ matches: to.map((t, j) => operation(t?.operation ?? {}, `${path}.to[${j}].operation`)) });
-  const from: any[] = Array.isArray(rule.from) ? rule.from : [];
+  const from: Manifest[] = Array.isArray(rule.from) ? rule.from : [];
   if (from.length > 0) clauses.push({ matches: from.map((f, j) => source(f?.source ?? {}, `${path}.from[${j}].source`, ns, opts)) });
   for (const [j, w] of (Array.isArray(rule.when) ? rule.when : []).entries()) clauses.push({ matches: [when(w ?? {}, `${path}.when[${j}]`)] });
   return { clauses };
 }
 
-function operation(op: any, p: string): L7Match {
+function operation(op: Manifest, p: string): L7Match {
   const m = compact<L7Match>({
     hosts: toStringMatches(op.hosts, `${p}.hosts`), notHosts: toStringMatches(op.notHosts, `${p}.notHosts`),
     methods: toStringMatches(op.methods, `${p}.methods`), notMethods: toStringMatches(op.notMethods, `${p}.notMethods`),
@@ -108,7 +109,7 @@ function operation(op: any, p: string): L7Match {
   return m;
 }
 
-function source(src: any, p: string, ns: string, opts: MeshOptions): L7Match {
+function source(src: Manifest, p: string, ns: string, opts: MeshOptions): L7Match {
   if (src.remoteIpBlocks || src.notRemoteIpBlocks) throw new InvalidPolicyError(`invalid ${p}: remoteIpBlocks is not supported by waypoints`);
   if (Array.isArray(src.principals) && src.principals.length > 0 && Array.isArray(src.serviceAccounts) && src.serviceAccounts.length > 0) {
     throw new InvalidPolicyError(`invalid ${p}: principals and serviceAccounts together are not supported`);
@@ -125,7 +126,7 @@ function source(src: any, p: string, ns: string, opts: MeshOptions): L7Match {
   return m;
 }
 
-function when(w: any, p: string): L7Match {
+function when(w: Manifest, p: string): L7Match {
   const key = w.key;
   const values = stringList(w.values, `${p}.values`);
   const notValues = stringList(w.notValues, `${p}.notValues`);

@@ -9,6 +9,7 @@ import type { KubeObject, MeshOptions } from './inputs.ts';
 import { generationOf, labelsOf, nameOf, namespaceOf, oldestFirst } from './kube-object.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { ztunnelAcceptedCondition } from './authorization-policy.ts';
+import type { Manifest } from './inputs.ts';
 
 export const staticStrictPolicyName = 'istio_converted_static_strict';
 
@@ -78,7 +79,7 @@ function parse(object: KubeObject): { mode: Mode; selector?: Record<string, stri
   const selector = spec.selector?.matchLabels;
   const out: { mode: Mode; selector?: Record<string, string>; portLevelNote?: string } = { mode };
   if (selector && Object.keys(selector).length > 0) out.selector = selector;
-  const portLevel = spec.portLevelMtls && typeof spec.portLevelMtls === 'object' ? Object.values<any>(spec.portLevelMtls) : [];
+  const portLevel = spec.portLevelMtls && typeof spec.portLevelMtls === 'object' ? Object.values<Manifest>(spec.portLevelMtls) : [];
   if (portLevel.length > 0) {
     // Per-port modes are not compiled. Never be looser than asked: any STRICT port makes every port STRICT.
     const anyStrict = mode === 'STRICT' || portLevel.some((p) => p?.mode === 'STRICT');

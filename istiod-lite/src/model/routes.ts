@@ -13,6 +13,8 @@ import { createdAt, generationOf, keyOf, nameOf, namespaceOf } from './kube-obje
 import { gatewayApiGroup, gatewayControllerName } from './labels.ts';
 import type { ObjectStatus, RouteParentStatus } from './object-status.ts';
 import type { WaypointBinding } from './waypoints.ts';
+import type { Manifest } from './inputs.ts';
+import { MeshError } from '@ambient/api';
 
 export interface RouteContext {
   opts: MeshOptions;
@@ -32,10 +34,11 @@ export interface CompiledRoutes {
   statuses: ObjectStatus[];
 }
 
-class RouteError extends Error {
+/** A route the model leaves out; reason and message become its condition. */
+class RouteError extends MeshError<'ERR_INVALID_POLICY'> {
   readonly reason: string;
   constructor(reason: string, message: string) {
-    super(message);
+    super('ERR_INVALID_POLICY', message);
     this.reason = reason;
   }
 }
@@ -80,7 +83,7 @@ interface Target { services: string[]; port: number; waypoint?: string }
 function compileRoute(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: RouteContext): { status: ObjectStatus; targets: Target[]; rules: { rule: RouteRule; sortKey: number[] }[] } {
   const ns = namespaceOf(obj);
   const gen = generationOf(obj);
-  const parentRefs: any[] = Array.isArray(obj.spec?.parentRefs) ? obj.spec.parentRefs : [];
+  const parentRefs: Manifest[] = Array.isArray(obj.spec?.parentRefs) ? obj.spec.parentRefs : [];
   let rules: { rule: RouteRule; sortKey: number[] }[] = [];
   let routeError: RouteError | undefined;
   let unresolved: { reason: string; message: string } | undefined;
@@ -112,7 +115,7 @@ function compileRoute(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: Rou
   return { status, targets, rules };
 }
 
-function resolveParent(ref: any, route: KubeObject, ctx: RouteContext): { target: Target } | { error: { reason: string; message: string } } {
+function resolveParent(ref: Manifest, route: KubeObject, ctx: RouteContext): { target: Target } | { error: { reason: string; message: string } } {
   const kind = ref?.kind ?? 'Gateway';
   const group = ref?.group ?? gatewayApiGroup;
   const ns = ref?.namespace ?? namespaceOf(route);
@@ -147,13 +150,13 @@ function hostMatches(hostnames: string[], svc: Service): boolean {
 }
 
 function compileRules(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: RouteContext): { rules: { rule: RouteRule; sortKey: number[] }[]; unresolved?: { reason: string; message: string } } {
-  const specRules: any[] = Array.isArray(obj.spec?.rules) ? obj.spec.rules : [];
+  const specRules: Manifest[] = Array.isArray(obj.spec?.rules) ? obj.spec.rules : [];
   const out: { rule: RouteRule; sortKey: number[] }[] = [];
   let unresolved: { reason: string; message: string } | undefined;
   for (const [i, r] of specRules.entries()) {
     const path = `spec.rules[${i}]`;
     const base: RouteRule = {};
-    const filters = (Array.isArray(r?.filters) ? r.filters : []).map((f: any, j: number) => compileFilter(f, kind, `${path}.filters[${j}]`));
+    const filters = (Array.isArray(r?.filters) ? r.filters : []).map((f: Manifest, j: number) => compileFilter(f, kind, `${path}.filters[${j}]`));
     if (filters.length > 0) base.filters = filters;
     if (kind === 'HTTPRoute') {
       const timeouts = compileTimeouts(r?.timeouts, `${path}.timeouts`);
@@ -161,7 +164,7 @@ function compileRules(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: Rou
       const retry = compileRetry(r?.retry, `${path}.retry`);
       if (retry) base.retry = retry;
     }
-    const refs: any[] = Array.isArray(r?.backendRefs) ? r.backendRefs : [];
+    const refs: Manifest[] = Array.isArray(r?.backendRefs) ? r.backendRefs : [];
     const backends: BackendRef[] = [];
     for (const [j, ref] of refs.entries()) {
       const b = resolveBackend(ref, obj, ctx, `${path}.backendRefs[${j}]`);
@@ -170,7 +173,7 @@ function compileRules(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: Rou
     if (backends.length > 0) base.backends = backends;
     // Gateway API: a rule whose backends all failed to resolve answers 500 instead of guessing.
     else if (refs.length > 0) base.directResponseStatus = 500;
-    const matches: any[] = Array.isArray(r?.matches) && r.matches.length > 0 ? r.matches : [{}];
+    const matches: Manifest[] = Array.isArray(r?.matches) && r.matches.length > 0 ? r.matches : [{}];
     for (const [j, m] of matches.entries()) {
       const match = kind === 'HTTPRoute' ? compileHttpMatch(m ?? {}, `${path}.matches[${j}]`) : compileGrpcMatch(m ?? {}, `${path}.matches[${j}]`);
       out.push({ rule: { ...base, matches: Object.keys(match).length > 0 ? [match] : [] }, sortKey: precedence(match) });
@@ -186,7 +189,7 @@ function precedence(m: RouteMatch): number[] {
   return [rank, (m.path?.value ?? '/').length, m.method || m.grpcMethod ? 1 : 0, m.headers?.length ?? 0, m.queryParams?.length ?? 0];
 }
 
-function resolveBackend(ref: any, route: KubeObject, ctx: RouteContext, field: string): { backend: BackendRef } | { error: { reason: string; message: string } } {
+function resolveBackend(ref: Manifest, route: KubeObject, ctx: RouteContext, field: string): { backend: BackendRef } | { error: { reason: string; message: string } } {
   const kind = ref?.kind ?? 'Service';
   const group = ref?.group ?? '';
   const ns = ref?.namespace ?? namespaceOf(route);
@@ -202,7 +205,7 @@ function resolveBackend(ref: any, route: KubeObject, ctx: RouteContext, field: s
   return { backend: { hostname: svc.hostname, port: ref.port, weight } };
 }
 
-function compileHttpMatch(m: any, field: string): RouteMatch {
+function compileHttpMatch(m: Manifest, field: string): RouteMatch {
   const out: RouteMatch = {};
   if (m.path !== undefined) {
     const types: Record<string, 'EXACT' | 'PATH_PREFIX' | 'REGULAR_EXPRESSION'> = { Exact: 'EXACT', PathPrefix: 'PATH_PREFIX', RegularExpression: 'REGULAR_EXPRESSION' };
@@ -224,7 +227,7 @@ function compileHttpMatch(m: any, field: string): RouteMatch {
   return out;
 }
 
-function compileGrpcMatch(m: any, field: string): RouteMatch {
+function compileGrpcMatch(m: Manifest, field: string): RouteMatch {
   const out: RouteMatch = {};
   if (m.method !== undefined) {
     if ((m.method.type ?? 'Exact') !== 'Exact') throw new RouteError('UnsupportedValue', `${field}.method.type "${m.method.type}" is not supported (only Exact)`);
@@ -239,7 +242,7 @@ function compileGrpcMatch(m: any, field: string): RouteMatch {
 function valueMatches(list: unknown, field: string, lowerName: boolean): ValueMatch[] {
   if (list === undefined || list === null) return [];
   if (!Array.isArray(list)) throw new RouteError('UnsupportedValue', `${field} must be a list`);
-  return list.map((h: any, i: number) => {
+  return list.map((h: Manifest, i: number) => {
     const type = h?.type ?? 'Exact';
     if (type !== 'Exact' && type !== 'RegularExpression') throw new RouteError('UnsupportedValue', `${field}[${i}].type "${type}" is not supported`);
     if (typeof h?.name !== 'string' || h.name === '' || typeof h?.value !== 'string') throw new RouteError('UnsupportedValue', `${field}[${i}] needs a name and a value`);
@@ -256,7 +259,7 @@ function checkRegex(v: string, field: string): void {
   }
 }
 
-function compileFilter(f: any, kind: 'HTTPRoute' | 'GRPCRoute', field: string): Filter {
+function compileFilter(f: Manifest, kind: 'HTTPRoute' | 'GRPCRoute', field: string): Filter {
   switch (f?.type) {
     case 'RequestHeaderModifier': return { requestHeaderModifier: headerModifier(f.requestHeaderModifier, `${field}.requestHeaderModifier`) };
     case 'ResponseHeaderModifier': return { responseHeaderModifier: headerModifier(f.responseHeaderModifier, `${field}.responseHeaderModifier`) };
@@ -286,8 +289,8 @@ function compileFilter(f: any, kind: 'HTTPRoute' | 'GRPCRoute', field: string): 
   throw new RouteError('UnsupportedValue', `${field}.type "${f?.type}" is not supported in ${kind}`);
 }
 
-function headerModifier(m: any, field: string): HeaderModifier {
-  const pairs = (l: unknown, f: string) => (Array.isArray(l) ? l : []).map((h: any, i: number) => {
+function headerModifier(m: Manifest, field: string): HeaderModifier {
+  const pairs = (l: unknown, f: string) => (Array.isArray(l) ? l : []).map((h: Manifest, i: number) => {
     if (typeof h?.name !== 'string' || h.name === '') throw new RouteError('UnsupportedValue', `${f}[${i}] needs a name`);
     return { name: h.name.toLowerCase(), value: String(h.value ?? '') };
   });
@@ -301,13 +304,13 @@ function headerModifier(m: any, field: string): HeaderModifier {
   return out;
 }
 
-function pathModifier(p: any, field: string): PathModifier {
+function pathModifier(p: Manifest, field: string): PathModifier {
   if (p.type === 'ReplaceFullPath') return { type: 'REPLACE_FULL_PATH', value: String(p.replaceFullPath ?? '') };
   if (p.type === 'ReplacePrefixMatch') return { type: 'REPLACE_PREFIX_MATCH', value: String(p.replacePrefixMatch ?? '') };
   throw new RouteError('UnsupportedValue', `${field}.type "${p.type}" is not supported`);
 }
 
-function compileTimeouts(t: any, field: string): Timeouts | undefined {
+function compileTimeouts(t: Manifest, field: string): Timeouts | undefined {
   if (!t) return undefined;
   const out: Timeouts = {};
   for (const [k, target] of [['request', 'requestMs'], ['backendRequest', 'backendRequestMs']] as const) {
@@ -319,7 +322,7 @@ function compileTimeouts(t: any, field: string): Timeouts | undefined {
   return out;
 }
 
-function compileRetry(r: any, field: string): Retry | undefined {
+function compileRetry(r: Manifest, field: string): Retry | undefined {
   if (!r) return undefined;
   const out: Retry = {};
   if (r.attempts !== undefined) {

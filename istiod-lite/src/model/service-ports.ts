@@ -2,9 +2,10 @@
 // pod's containerPort of that name; Kubernetes leaves the port out for pods that lack it).
 import type { Port } from '@ambient/api';
 import type { KubeObject } from './inputs.ts';
+import type { Manifest } from './inputs.ts';
 
 export function servicePorts(svc: KubeObject): Port[] {
-  const ports: any[] = Array.isArray(svc.spec?.ports) ? svc.spec.ports : [];
+  const ports: Manifest[] = Array.isArray(svc.spec?.ports) ? svc.spec.ports : [];
   return ports.filter((p) => (p?.protocol ?? 'TCP') === 'TCP' && Number.isInteger(p?.port)).map((p) => {
     const port: Port = { servicePort: p.port, targetPort: typeof p.targetPort === 'number' ? p.targetPort : p.targetPort === undefined ? p.port : 0 };
     if (typeof p.name === 'string' && p.name !== '') port.name = p.name;
@@ -15,7 +16,7 @@ export function servicePorts(svc: KubeObject): Port[] {
 
 /** The service's ports with targetPort resolved for this pod; unresolvable named ports are left out. */
 export function resolvePortsForPod(svc: KubeObject, pod: KubeObject): Port[] {
-  const specPorts: any[] = Array.isArray(svc.spec?.ports) ? svc.spec.ports : [];
+  const specPorts: Manifest[] = Array.isArray(svc.spec?.ports) ? svc.spec.ports : [];
   const out: Port[] = [];
   for (const port of servicePorts(svc)) {
     const raw = specPorts.find((p) => p?.port === port.servicePort)?.targetPort;

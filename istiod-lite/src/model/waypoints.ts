@@ -4,6 +4,7 @@ import { ports, type GatewayAddress, type WaypointFor } from '@ambient/api';
 import type { KubeObject, MeshInputs, MeshOptions } from './inputs.ts';
 import { keyOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { useWaypointLabel, useWaypointNamespaceLabel, waypointForLabel, waypointGatewayClass } from './labels.ts';
+import type { Manifest } from './inputs.ts';
 
 export interface Waypoint {
   namespace: string;
@@ -38,7 +39,7 @@ export function findWaypoints(inputs: MeshInputs, opts: MeshOptions): Map<string
     const identity = waypointIdentity(opts, namespace, name);
     const label = labelsOf(gw)[waypointForLabel] ?? 'service';
     const wp: Waypoint = { namespace, name, gateway: gw, identity, waypointFor: 'none' };
-    const listeners: any[] = Array.isArray(gw.spec?.listeners) ? gw.spec.listeners : [];
+    const listeners: Manifest[] = Array.isArray(gw.spec?.listeners) ? gw.spec.listeners : [];
     if (!waypointForValues.includes(label as WaypointFor)) {
       wp.problem = `invalid ${waypointForLabel} label "${label}": expected service, workload, all or none`;
     } else if (!listeners.some((l) => l?.port === ports.hbone && l?.protocol === 'HBONE')) {

@@ -4,6 +4,7 @@ import type { KubeObject, MeshOptions } from './inputs.ts';
 import { labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { dataplaneModeLabel, gatewayNameLabel } from './labels.ts';
 import { bindWaypoint, type Waypoint } from './waypoints.ts';
+import type { Manifest } from './inputs.ts';
 
 export interface WorkloadContext {
   opts: MeshOptions;
@@ -30,7 +31,7 @@ export function podAddress(pod: KubeObject): string | undefined {
 export function isHealthy(pod: KubeObject): boolean {
   if (pod.metadata?.deletionTimestamp) return false;
   if (pod.status?.phase !== 'Running') return false;
-  const ready = (pod.status?.conditions ?? []).find((c: any) => c?.type === 'Ready');
+  const ready = (pod.status?.conditions ?? []).find((c: Manifest) => c?.type === 'Ready');
   return ready === undefined || ready.status !== 'False';
 }
 
@@ -44,11 +45,11 @@ export function isEnrolled(pod: KubeObject, namespace: KubeObject | undefined): 
 }
 
 export function canonicalName(labels: Record<string, string>, fallback: string): string {
-  return labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels['app'] ?? fallback;
+  return labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? fallback;
 }
 
 export function canonicalRevision(labels: Record<string, string>): string {
-  return labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels['version'] ?? 'latest';
+  return labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest';
 }
 
 /** The controller that owns the pod: a ReplicaSet "<deploy>-<hash>" stands for its Deployment. */

@@ -5,6 +5,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Condition } from '../model/conditions.ts';
 import type { ObjectStatus, RouteParentStatus } from '../model/object-status.ts';
+import type { Manifest } from '../model/inputs.ts';
 
 /** Condition types this control plane owns: removed when no longer desired; any other type is left alone. */
 export const meshConditionTypes: ReadonlySet<string> = new Set(['Accepted', 'Programmed', 'ResolvedRefs', 'istio.io/WaypointBound', 'ZtunnelAccepted', 'WaypointAccepted']);
@@ -13,7 +14,7 @@ export interface WrittenCondition extends Condition {
   lastTransitionTime: string;
 }
 
-type Json = Record<string, any>;
+type Json = Record<string, Manifest>;
 
 /** Desired conditions stamped with lastTransitionTime (kept while the status is unchanged), then foreign ones. */
 export function mergeConditions(current: unknown, desired: readonly Condition[], now: string): WrittenCondition[] {

@@ -15,6 +15,7 @@ import { ackInflight, applySubscriptionChange, computeDelta, markDirty, nackInfl
 import type { TypeSubscription } from './delta-state.ts';
 import { authorizeProxy } from './proxy-authorization.ts';
 import type { ProxyNode, ResourceChange, ResourceSource, VersionedResource } from './resource-source.ts';
+import { MeshError } from '@ambient/api';
 
 export interface DiscoveryServiceOptions {
   source: ResourceSource;
@@ -76,11 +77,11 @@ interface Connection {
   closed: boolean;
 }
 
-class StreamError extends Error {
+/** Ends a proxy's discovery stream with a gRPC status. */
+class StreamError extends MeshError<'ERR_XDS_STREAM'> {
   readonly grpcCode: grpc.status;
   constructor(grpcCode: grpc.status, message: string) {
-    super(message);
-    this.name = 'StreamError';
+    super('ERR_XDS_STREAM', message);
     this.grpcCode = grpcCode;
   }
 }

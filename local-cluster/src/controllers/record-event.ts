@@ -21,6 +21,6 @@ export async function recordEvent(core: CoreV1Api, logger: Logger, target: Event
       },
     });
   } catch (err) {
-    logger.debug({ err: String(err), reason, target: `${target.namespace}/${target.name}` }, 'event not recorded');
+    logger.debug({ err, reason, target: `${target.namespace}/${target.name}` }, 'event not recorded');
   }
 }

@@ -3,6 +3,7 @@
 // runtime facts in, plain data out; errors name the offending container and value.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { clusterIdEnv } from '../runtime/cluster-processes.ts';
+import { MeshError } from '@ambient/api';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -28,11 +29,11 @@ export interface ContainerLaunch {
   cwd?: string;
 }
 
-export class ContainerConfigError extends Error {
+/** A container that cannot start as configured; `reason` is the kubelet's, shown in its status. */
+export class ContainerConfigError extends MeshError<'ERR_CONTAINER_CONFIG'> {
   readonly reason: 'NoCommand' | 'CreateContainerConfigError';
   constructor(reason: 'NoCommand' | 'CreateContainerConfigError', message: string) {
-    super(message);
-    this.name = 'ContainerConfigError';
+    super('ERR_CONTAINER_CONFIG', message);
     this.reason = reason;
   }
 }

@@ -212,7 +212,7 @@ export class Kubelet {
       await rename(`${file}.tmp`, file); // readers never see a half-written token
       return file;
     } catch (err) {
-      log.warn({ err: String(err) }, 'could not project the service account token');
+      log.warn({ err }, 'could not project the service account token');
       return undefined;
     }
   }
@@ -246,7 +246,7 @@ export class Kubelet {
     entry.writeTimer = setTimeout(() => {
       entry.writeTimer = undefined;
       entry.writing = entry.writing.then(() => this.#writeStatus(entry)).catch((err: unknown) => {
-        this.#logger.warn({ err: String(err), pod: entry.pod.metadata?.name }, 'pod status not written; retrying');
+        this.#logger.warn({ err, pod: entry.pod.metadata?.name }, 'pod status not written; retrying');
         setTimeout(() => this.#scheduleStatus(uid), 1_000).unref();
       });
     }, 20);
