@@ -26,7 +26,9 @@ export class Backoff {
     this.#jitter = opts.jitter ?? 0.2;
     this.#random = opts.random ?? Math.random;
     if (!(this.#initialMs > 0) || !(this.#multiplier >= 1) || !(this.#maxMs >= this.#initialMs) || !(this.#jitter >= 0 && this.#jitter < 1)) {
-      throw new RangeError(`invalid backoff ${JSON.stringify({ initialMs: this.#initialMs, multiplier: this.#multiplier, maxMs: this.#maxMs, jitter: this.#jitter })}`);
+      throw new RangeError(
+        `invalid backoff ${JSON.stringify({ initialMs: this.#initialMs, multiplier: this.#multiplier, maxMs: this.#maxMs, jitter: this.#jitter })}`,
+      );
     }
     this.#nextBaseMs = this.#initialMs;
   }

@@ -22,7 +22,10 @@ export class ProtoError extends MeshError<ProtoErrorCode> {}
 
 // ---- wire shapes (lowerCamelCase plain objects, as proto-loader hands them over) -------------
 
-export interface XdsAny { typeUrl: string; value: Buffer | Uint8Array; }
+export interface XdsAny {
+  typeUrl: string;
+  value: Buffer | Uint8Array;
+}
 
 export interface XdsNode {
   id?: string;
@@ -33,7 +36,10 @@ export interface XdsNode {
   metadata?: Record<string, string>;
 }
 
-export interface XdsStatus { code?: number; message?: string; }
+export interface XdsStatus {
+  code?: number;
+  message?: string;
+}
 
 export interface XdsDeltaDiscoveryRequest {
   node?: XdsNode;
@@ -45,7 +51,11 @@ export interface XdsDeltaDiscoveryRequest {
   errorDetail?: XdsStatus;
 }
 
-export interface XdsResource { name: string; version: string; resource?: XdsAny; }
+export interface XdsResource {
+  name: string;
+  version: string;
+  resource?: XdsAny;
+}
 
 export interface XdsDeltaDiscoveryResponse {
   systemVersionInfo?: string;
@@ -62,7 +72,9 @@ export interface CaCertificateRequest {
   impersonatedIdentity?: string;
 }
 
-export interface CaCertificateResponse { certChain?: string[]; }
+export interface CaCertificateResponse {
+  certChain?: string[];
+}
 
 // ---- loading ---------------------------------------------------------------------------------
 
@@ -83,7 +95,9 @@ export function listProtoFiles(dir = protoDir): string[] {
 const protoFiles = listProtoFiles();
 
 export const packageDefinition: protoLoader.PackageDefinition = protoLoader.loadSync(protoFiles, {
-  keepCase: false, ...protoConversion, includeDirs: [protoDir],
+  keepCase: false,
+  ...protoConversion,
+  includeDirs: [protoDir],
 });
 
 function serviceDefinition(fullName: string): grpc.ServiceDefinition {
@@ -99,7 +113,11 @@ function serviceDefinition(fullName: string): grpc.ServiceDefinition {
 // The discovery response is where Anys travel: its (de)serializers rename the field at this one
 // boundary, so every caller sees `{ typeUrl, value }`, the shape packAny returns. The bytes on the
 // wire are unaffected (fields are encoded by number).
-interface WireResource { name: string; version: string; resource?: { type_url?: string; value: Uint8Array } | null; }
+interface WireResource {
+  name: string;
+  version: string;
+  resource?: { type_url?: string; value: Uint8Array } | null;
+}
 
 function withCamelCaseAny(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const method = def.DeltaAggregatedResources as grpc.MethodDefinition<XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse>;
@@ -108,10 +126,13 @@ function withCamelCaseAny(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   return {
     DeltaAggregatedResources: {
       ...method,
-      responseSerialize: (response: XdsDeltaDiscoveryResponse) => serialize({
-        ...response,
-        resources: response.resources?.map((r) => (r.resource ? { ...r, resource: { type_url: r.resource.typeUrl, value: r.resource.value } } : r)) as XdsResource[],
-      }),
+      responseSerialize: (response: XdsDeltaDiscoveryResponse) =>
+        serialize({
+          ...response,
+          resources: response.resources?.map((r) =>
+            r.resource ? { ...r, resource: { type_url: r.resource.typeUrl, value: r.resource.value } } : r,
+          ) as XdsResource[],
+        }),
       responseDeserialize: (bytes: Buffer) => {
         const response = deserialize(bytes);
         for (const r of (response.resources ?? []) as unknown as WireResource[]) {
@@ -136,25 +157,29 @@ export interface CertificateServiceHandlers extends grpc.UntypedServiceImplement
 }
 
 export interface AggregatedDiscoveryServiceClient extends grpc.Client {
-  DeltaAggregatedResources(metadata?: grpc.Metadata, options?: grpc.CallOptions):
-    grpc.ClientDuplexStream<XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse>;
+  DeltaAggregatedResources(metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse>;
 }
 
 export interface CertificateServiceClient extends grpc.Client {
-  CreateCertificate(request: CaCertificateRequest, metadata: grpc.Metadata, options: grpc.CallOptions,
-    callback: grpc.requestCallback<CaCertificateResponse>): grpc.ClientUnaryCall;
-  CreateCertificate(request: CaCertificateRequest, metadata: grpc.Metadata,
-    callback: grpc.requestCallback<CaCertificateResponse>): grpc.ClientUnaryCall;
+  CreateCertificate(
+    request: CaCertificateRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<CaCertificateResponse>,
+  ): grpc.ClientUnaryCall;
+  CreateCertificate(request: CaCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<CaCertificateResponse>): grpc.ClientUnaryCall;
 }
 
 type ClientConstructor<T> = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => T;
 
 export const AggregatedDiscoveryServiceClient = grpc.makeClientConstructor(
-  aggregatedDiscoveryServiceDefinition, 'AggregatedDiscoveryService',
+  aggregatedDiscoveryServiceDefinition,
+  'AggregatedDiscoveryService',
 ) as unknown as ClientConstructor<AggregatedDiscoveryServiceClient>;
 
 export const CertificateServiceClient = grpc.makeClientConstructor(
-  certificateServiceDefinition, 'CertificateService',
+  certificateServiceDefinition,
+  'CertificateService',
 ) as unknown as ClientConstructor<CertificateServiceClient>;
 
 // ---- google.protobuf.Any ---------------------------------------------------------------------
@@ -162,8 +187,7 @@ export const CertificateServiceClient = grpc.makeClientConstructor(
 function loadRoot(): protobuf.Root {
   const root = new protobuf.Root();
   // Imports are written relative to api/proto; google/protobuf/* are protobufjs' built-ins.
-  root.resolvePath = (_origin, target) => (path.isAbsolute(target) || target.startsWith('google/protobuf/')
-    ? target : path.join(protoDir, target));
+  root.resolvePath = (_origin, target) => (path.isAbsolute(target) || target.startsWith('google/protobuf/') ? target : path.join(protoDir, target));
   root.loadSync(protoFiles, { keepCase: false });
   root.resolveAll();
   return root;

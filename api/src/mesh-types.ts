@@ -14,15 +14,15 @@ export type AuthorizationAction = 'ALLOW' | 'DENY';
 // ---------------------------------------------------------------- ambient.workload.v1
 
 export interface GatewayAddress {
-  address: string;         // the waypoint Service's ClusterIP
-  hostname: string;        // "<namespace>/<hostname>" of the waypoint Service
-  hboneMtlsPort: number;   // 15008
-  identity: string;        // the waypoint's SPIFFE identity
+  address: string; // the waypoint Service's ClusterIP
+  hostname: string; // "<namespace>/<hostname>" of the waypoint Service
+  hboneMtlsPort: number; // 15008
+  identity: string; // the waypoint's SPIFFE identity
 }
 
 export interface Port {
   servicePort: number;
-  targetPort?: number;     // resolved; 0/absent: the service port
+  targetPort?: number; // resolved; 0/absent: the service port
   name?: string;
   appProtocol?: string;
 }
@@ -39,7 +39,7 @@ export interface Workload {
   addresses?: string[];
   serviceAccount?: string;
   trustDomain?: string;
-  identity: string;        // spiffe://<td>/ns/<ns>/sa/<sa>
+  identity: string; // spiffe://<td>/ns/<ns>/sa/<sa>
   tunnelProtocol?: TunnelProtocol;
   waypoint?: GatewayAddress;
   status?: WorkloadStatus;
@@ -87,7 +87,7 @@ export interface Cidr {
 export interface Match {
   namespaces?: StringMatch[];
   notNamespaces?: StringMatch[];
-  principals?: StringMatch[];     // without "spiffe://", e.g. "cluster.local/ns/a/sa/b"
+  principals?: StringMatch[]; // without "spiffe://", e.g. "cluster.local/ns/a/sa/b"
   notPrincipals?: StringMatch[];
   sourceIps?: Cidr[];
   notSourceIps?: Cidr[];
@@ -98,11 +98,11 @@ export interface Match {
 }
 
 export interface Clause {
-  matches?: Match[];               // OR
+  matches?: Match[]; // OR
 }
 
 export interface Rule {
-  clauses?: Clause[];              // AND; none = matches everything
+  clauses?: Clause[]; // AND; none = matches everything
 }
 
 export interface Authorization {
@@ -110,7 +110,7 @@ export interface Authorization {
   namespace: string;
   scope?: AuthorizationScope;
   action?: AuthorizationAction;
-  rules?: Rule[];                  // OR; ALLOW with no rules matches nothing
+  rules?: Rule[]; // OR; ALLOW with no rules matches nothing
   warnings?: string[];
 }
 
@@ -123,13 +123,13 @@ export type PathModifierType = 'REPLACE_FULL_PATH' | 'REPLACE_PREFIX_MATCH';
 export type LoadBalancer = 'LB_UNSPECIFIED' | 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'PASSTHROUGH';
 
 export interface PathMatch {
-  type?: PathMatchType;            // absent: PATH_PREFIX
+  type?: PathMatchType; // absent: PATH_PREFIX
   value?: string;
 }
 
 export interface ValueMatch {
-  name: string;                    // header names lower-cased
-  type?: ValueMatchType;           // absent: VALUE_EXACT
+  name: string; // header names lower-cased
+  type?: ValueMatchType; // absent: VALUE_EXACT
   value?: string;
 }
 
@@ -145,7 +145,7 @@ export interface RouteMatch {
 export interface BackendRef {
   hostname: string;
   port?: number;
-  weight?: number;                 // 0 = never picked
+  weight?: number; // 0 = never picked
 }
 
 export interface Header {
@@ -160,7 +160,7 @@ export interface HeaderModifier {
 }
 
 export interface PathModifier {
-  type?: PathModifierType;         // absent: REPLACE_FULL_PATH
+  type?: PathModifierType; // absent: REPLACE_FULL_PATH
   value?: string;
 }
 
@@ -169,7 +169,7 @@ export interface RequestRedirect {
   hostname?: string;
   path?: PathModifier;
   port?: number;
-  statusCode?: number;             // absent: 302
+  statusCode?: number; // absent: 302
 }
 
 export interface UrlRewrite {
@@ -185,7 +185,7 @@ export type Filter =
   | { urlRewrite: UrlRewrite };
 
 export interface Timeouts {
-  requestMs?: number;              // 0/absent: none
+  requestMs?: number; // 0/absent: none
   backendRequestMs?: number;
 }
 
@@ -196,8 +196,8 @@ export interface Retry {
 }
 
 export interface RouteRule {
-  matches?: RouteMatch[];          // OR; none = everything
-  backends?: BackendRef[];         // none = the target service itself
+  matches?: RouteMatch[]; // OR; none = everything
+  backends?: BackendRef[]; // none = the target service itself
   filters?: Filter[];
   timeouts?: Timeouts;
   retry?: Retry;
@@ -206,9 +206,9 @@ export interface RouteRule {
 }
 
 export interface Route {
-  name: string;                    // "<namespace>/<route name>"
+  name: string; // "<namespace>/<route name>"
   kind: 'HTTPRoute' | 'GRPCRoute';
-  port?: number;                   // 0/absent: every port
+  port?: number; // 0/absent: every port
   rules?: RouteRule[];
 }
 
@@ -223,7 +223,7 @@ export interface ConnectionPool {
 }
 
 export interface OutlierDetection {
-  consecutive_5xxErrors?: number;  // protobufjs camel-cases "consecutive_5xx_errors" this way
+  consecutive_5xxErrors?: number; // protobufjs camel-cases "consecutive_5xx_errors" this way
   consecutiveGatewayErrors?: number;
   intervalMs?: number;
   baseEjectionTimeMs?: number;
@@ -231,7 +231,7 @@ export interface OutlierDetection {
 }
 
 export interface TrafficPolicy {
-  name: string;                    // "<namespace>/<DestinationRule name>"
+  name: string; // "<namespace>/<DestinationRule name>"
   connectionPool?: ConnectionPool;
   outlierDetection?: OutlierDetection;
   loadBalancer?: LoadBalancer;
@@ -243,7 +243,7 @@ export interface ServiceConfig {
   hostname: string;
   addresses?: string[];
   ports?: Port[];
-  routes?: Route[];                // precedence order; first matching rule wins
+  routes?: Route[]; // precedence order; first matching rule wins
   trafficPolicy?: TrafficPolicy;
 }
 

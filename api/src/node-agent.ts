@@ -16,7 +16,4 @@ export interface PodInfo {
   serviceAccount: string;
 }
 
-export type NodeAgentMessage =
-  | { type: 'snapshot'; pods: PodInfo[] }
-  | { type: 'add'; pod: PodInfo }
-  | { type: 'remove'; pod: PodInfo };
+export type NodeAgentMessage = { type: 'snapshot'; pods: PodInfo[] } | { type: 'add'; pod: PodInfo } | { type: 'remove'; pod: PodInfo };

@@ -6,7 +6,10 @@ import net from 'node:net';
 import forge from 'node-forge';
 import { MeshError } from './errors.ts';
 
-export interface KeyCertPair { certPem: string; keyPem: string; }
+export interface KeyCertPair {
+  certPem: string;
+  keyPem: string;
+}
 
 export interface ParsedCsr {
   publicKeyPem: string;
@@ -53,7 +56,12 @@ export function createCertificateAuthority(opts: { commonName: string; organizat
   const ski = keyIdentifier(spkiDer);
   const { notBefore, notAfter } = validityWindow((opts.validityDays ?? 3650) * DAY_SECONDS);
   const certPem = buildCertificate({
-    issuer: subject, subject, spkiDer, notBefore, notAfter, signer: privateKey,
+    issuer: subject,
+    subject,
+    spkiDer,
+    notBefore,
+    notAfter,
+    signer: privateKey,
     extensions: [
       extension(OID.basicConstraints, true, seq([asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BOOLEAN, false, '\xff')])),
       extension(OID.keyUsage, true, keyUsageBits([5, 6])), // keyCertSign, cRLSign
@@ -65,16 +73,27 @@ export function createCertificateAuthority(opts: { commonName: string; organizat
 }
 
 export function issueCertificate(opts: {
-  ca: KeyCertPair; commonName: string; dnsNames?: string[]; ipAddresses?: string[]; uris?: string[];
-  validityDays?: number; validitySeconds?: number; keyPem?: string; isServer?: boolean; isClient?: boolean;
+  ca: KeyCertPair;
+  commonName: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  uris?: string[];
+  validityDays?: number;
+  validitySeconds?: number;
+  keyPem?: string;
+  isServer?: boolean;
+  isClient?: boolean;
 }): KeyCertPair {
   const privateKey = opts.keyPem !== undefined ? readPrivateKey(opts.keyPem) : generateKey().privateKey;
   const spkiDer = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
   const certPem = issueLeaf({
-    ca: opts.ca, spkiDer, commonName: opts.commonName,
+    ca: opts.ca,
+    spkiDer,
+    commonName: opts.commonName,
     validitySeconds: opts.validitySeconds ?? (opts.validityDays ?? 365) * DAY_SECONDS,
     san: { dnsNames: opts.dnsNames ?? [], ipAddresses: opts.ipAddresses ?? [], uris: opts.uris ?? [] },
-    isServer: opts.isServer ?? true, isClient: opts.isClient ?? true,
+    isServer: opts.isServer ?? true,
+    isClient: opts.isClient ?? true,
   });
   return { certPem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
@@ -120,7 +139,9 @@ export function parseCsr(csrPem: string): ParsedCsr {
     const signatureValid = verifySignature(algorithmOid, infoDer, publicKey, signatureDer);
     const parsed: ParsedCsr = {
       publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
-      uris: san.uris, dnsNames: san.dnsNames, signatureValid,
+      uris: san.uris,
+      dnsNames: san.dnsNames,
+      signatureValid,
     };
     if (commonName !== undefined) parsed.commonName = commonName;
     return parsed;
@@ -139,18 +160,32 @@ export function signCsr(opts: { ca: KeyCertPair; csrPem: string; uris?: string[]
   if (!csr.signatureValid) throw new PkiError('ERR_PKI_INVALID_CSR_SIGNATURE', 'csr signature does not verify with its own public key');
   const spkiDer = crypto.createPublicKey(csr.publicKeyPem).export({ type: 'spki', format: 'der' });
   return issueLeaf({
-    ca: opts.ca, spkiDer, commonName: '', validitySeconds: opts.validitySeconds,
+    ca: opts.ca,
+    spkiDer,
+    commonName: '',
+    validitySeconds: opts.validitySeconds,
     san: { dnsNames: opts.dnsNames ?? csr.dnsNames, ipAddresses: [], uris: opts.uris ?? csr.uris },
-    isServer: true, isClient: true,
+    isServer: true,
+    isClient: true,
   });
 }
 
 // ---- certificate building ----------------------------------------------------------------------
 
-interface SanSet { dnsNames: string[]; ipAddresses: string[]; uris: string[]; }
+interface SanSet {
+  dnsNames: string[];
+  ipAddresses: string[];
+  uris: string[];
+}
 
 function issueLeaf(opts: {
-  ca: KeyCertPair; spkiDer: Buffer; commonName: string; validitySeconds: number; san: SanSet; isServer: boolean; isClient: boolean;
+  ca: KeyCertPair;
+  spkiDer: Buffer;
+  commonName: string;
+  validitySeconds: number;
+  san: SanSet;
+  isServer: boolean;
+  isClient: boolean;
 }): string {
   if (!(opts.validitySeconds > 0)) throw new PkiError('ERR_PKI_BAD_INPUT', `validity must be positive, got ${opts.validitySeconds} seconds`);
   const ca = readIssuer(opts.ca);
@@ -172,12 +207,24 @@ function issueLeaf(opts: {
     extension(OID.authorityKeyIdentifier, false, seq([contextPrimitive(0, ca.keyId)])),
   );
   return buildCertificate({
-    issuer: ca.subject, subject, spkiDer: opts.spkiDer, notBefore: window.notBefore, notAfter, signer: ca.key, extensions,
+    issuer: ca.subject,
+    subject,
+    spkiDer: opts.spkiDer,
+    notBefore: window.notBefore,
+    notAfter,
+    signer: ca.key,
+    extensions,
   });
 }
 
 function buildCertificate(opts: {
-  issuer: Asn1; subject: Asn1; spkiDer: Buffer; notBefore: Date; notAfter: Date; signer: crypto.KeyObject; extensions: Asn1[];
+  issuer: Asn1;
+  subject: Asn1;
+  spkiDer: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  signer: crypto.KeyObject;
+  extensions: Asn1[];
 }): string {
   const algorithm = signatureAlgorithm(opts.signer);
   const tbs = seq([
@@ -195,7 +242,12 @@ function buildCertificate(opts: {
   return toPem('CERTIFICATE', toDer(seq([tbs, algorithm, bitString(signature)])));
 }
 
-interface Issuer { key: crypto.KeyObject; subject: Asn1; keyId: Buffer; notAfter: Date; }
+interface Issuer {
+  key: crypto.KeyObject;
+  subject: Asn1;
+  keyId: Buffer;
+  notAfter: Date;
+}
 
 function readIssuer(ca: KeyCertPair): Issuer {
   const key = readPrivateKey(ca.keyPem);
@@ -220,7 +272,7 @@ function readIssuer(ca: KeyCertPair): Issuer {
 function findExtension(tbsFields: Asn1[], extensionOid: string): Buffer | undefined {
   const wrapper = tbsFields.find((f) => f.tagClass === asn1.Class.CONTEXT_SPECIFIC && f.type === 3);
   if (wrapper === undefined) return undefined;
-  for (const ext of ((wrapper.value as Asn1[])[0]!.value as Asn1[])) {
+  for (const ext of (wrapper.value as Asn1[])[0]!.value as Asn1[]) {
     const parts = ext.value as Asn1[];
     if (asn1.derToOid(parts[0]!.value as string) !== extensionOid) continue;
     const inner = fromDer(Buffer.from(parts[parts.length - 1]!.value as string, 'binary'));
@@ -260,8 +312,8 @@ function signWith(key: crypto.KeyObject, data: Buffer): { algorithm: Asn1; signa
 }
 
 function verifySignature(algorithmOid: string, data: Buffer, key: crypto.KeyObject, signature: Buffer): boolean {
-  const hash = algorithmOid === OID.ecdsaWithSha256 || algorithmOid === OID.sha256WithRsa ? 'sha256'
-    : algorithmOid === OID.ecdsaWithSha384 ? 'sha384' : undefined;
+  const hash =
+    algorithmOid === OID.ecdsaWithSha256 || algorithmOid === OID.sha256WithRsa ? 'sha256' : algorithmOid === OID.ecdsaWithSha384 ? 'sha384' : undefined;
   if (hash === undefined) throw new PkiError('ERR_PKI_MALFORMED_CSR', `malformed csr: unsupported signature algorithm ${algorithmOid}`);
   try {
     return crypto.verify(hash, data, key, signature);
@@ -273,7 +325,10 @@ function verifySignature(algorithmOid: string, data: Buffer, key: crypto.KeyObje
 /** RFC 5280 method 1: SHA-1 of the subjectPublicKey bits. */
 function keyIdentifier(spkiDer: Buffer): Buffer {
   const spki = fromDer(spkiDer);
-  return crypto.createHash('sha1').update(bitStringBytes((spki.value as Asn1[])[1]!)).digest();
+  return crypto
+    .createHash('sha1')
+    .update(bitStringBytes((spki.value as Asn1[])[1]!))
+    .digest();
 }
 
 function randomSerial(): Buffer {
@@ -315,7 +370,7 @@ function requestedSan(attributes: Asn1): { uris: string[]; dnsNames: string[] } 
   for (const attr of attributes.value as Asn1[]) {
     const [type, values] = children(attr, 'csr attribute', 2);
     if (asn1.derToOid(type.value as string) !== OID.extensionRequest) continue;
-    for (const ext of (children(values, 'extension request', 1)[0].value as Asn1[])) {
+    for (const ext of children(values, 'extension request', 1)[0].value as Asn1[]) {
       const parts = ext.value as Asn1[];
       if (asn1.derToOid(parts[0]!.value as string) !== OID.subjectAltName) continue;
       const names = fromDer(Buffer.from(parts[parts.length - 1]!.value as string, 'binary'));
@@ -358,7 +413,7 @@ function ipBytes(ip: string): Buffer {
     const [a, b, c, d] = quad[1]!.split('.').map(Number) as [number, number, number, number];
     text = text.slice(0, quad.index) + ((a << 8) | b).toString(16) + ':' + ((c << 8) | d).toString(16);
   }
-  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
+  const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined];
   const headGroups = head === '' ? [] : head.split(':');
   const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
   const zeros = tail === undefined ? 0 : 8 - headGroups.length - tailGroups.length;
@@ -370,13 +425,27 @@ function ipBytes(ip: string): Buffer {
 
 // ---- ASN.1 / DER / PEM plumbing ------------------------------------------------------------------
 
-function seq(value: Asn1[]): Asn1 { return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value); }
-function set(value: Asn1[]): Asn1 { return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, value); }
-function oid(value: string): Asn1 { return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(value).getBytes()); }
-function utf8(value: string): Asn1 { return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, Buffer.from(value, 'utf8').toString('binary')); }
-function octets(value: Buffer): Asn1 { return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, value.toString('binary')); }
-function integer(value: Buffer): Asn1 { return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, value.toString('binary')); }
-function bitString(value: Buffer): Asn1 { return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, '\x00' + value.toString('binary')); }
+function seq(value: Asn1[]): Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
+}
+function set(value: Asn1[]): Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, value);
+}
+function oid(value: string): Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(value).getBytes());
+}
+function utf8(value: string): Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, Buffer.from(value, 'utf8').toString('binary'));
+}
+function octets(value: Buffer): Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, value.toString('binary'));
+}
+function integer(value: Buffer): Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, value.toString('binary'));
+}
+function bitString(value: Buffer): Asn1 {
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, '\x00' + value.toString('binary'));
+}
 function contextPrimitive(tag: number, value: Buffer): Asn1 {
   return asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag as forge.asn1.Type, false, value.toString('binary'));
 }
@@ -400,7 +469,9 @@ function children(node: Asn1 | undefined, what: string, min: number): [Asn1, ...
   return node.value as [Asn1, ...Asn1[]];
 }
 
-function toDer(node: Asn1): Buffer { return Buffer.from(asn1.toDer(node).getBytes(), 'binary'); }
+function toDer(node: Asn1): Buffer {
+  return Buffer.from(asn1.toDer(node).getBytes(), 'binary');
+}
 
 function fromDer(der: Buffer): Asn1 {
   // Bit strings stay opaque: a signature must not be mistaken for nested ASN.1.
@@ -438,6 +509,7 @@ function fromPem(pem: string, labels: string[]): Buffer {
     throw new PkiError('ERR_PKI_MALFORMED_CSR', `malformed csr: expected a pem block "${labels[0]}", got ${shown}`);
   }
   const body = match[2]!.replace(/\s+/g, '');
-  if (body === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(body)) throw new PkiError('ERR_PKI_MALFORMED_CSR', `malformed csr: pem body of "${match[1]}" is not base64`);
+  if (body === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(body))
+    throw new PkiError('ERR_PKI_MALFORMED_CSR', `malformed csr: pem body of "${match[1]}" is not base64`);
   return Buffer.from(body, 'base64');
 }

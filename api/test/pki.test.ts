@@ -27,7 +27,11 @@ describe('pki', () => {
   before(() => {
     ca = createCertificateAuthority({ commonName: 'ambient root', organization: 'ambient' });
     server = issueCertificate({
-      ca, commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'], uris: [SPIFFE_WEB],
+      ca,
+      commonName: 'localhost',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1', '::1'],
+      uris: [SPIFFE_WEB],
     });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pki-test-'));
     fs.writeFileSync(path.join(dir, 'ca.pem'), ca.certPem);
@@ -102,18 +106,28 @@ describe('pki', () => {
 
     it('refuses a CA key that does not belong to the CA certificate', () => {
       const other = createCertificateAuthority({ commonName: 'other' });
-      assert.throws(() => issueCertificate({ ca: { certPem: ca.certPem, keyPem: other.keyPem }, commonName: 'x' }),
-        (err: unknown) => err instanceof PkiError && /ca key does not match/.test(err.message));
+      assert.throws(
+        () => issueCertificate({ ca: { certPem: ca.certPem, keyPem: other.keyPem }, commonName: 'x' }),
+        (err: unknown) => err instanceof PkiError && /ca key does not match/.test(err.message),
+      );
     });
 
     it('completes a mutually authenticated TLS 1.3 handshake', async () => {
       const client = issueCertificate({ ca, commonName: 'client', uris: ['spiffe://cluster.local/ns/default/sa/client'], isServer: false });
-      const srv = tls.createServer({
-        key: server.keyPem, cert: server.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3',
-      }, (socket) => {
-        const peer = socket.getPeerX509Certificate();
-        socket.end(peer?.subjectAltName ?? 'none');
-      });
+      const srv = tls.createServer(
+        {
+          key: server.keyPem,
+          cert: server.certPem,
+          ca: ca.certPem,
+          requestCert: true,
+          rejectUnauthorized: true,
+          minVersion: 'TLSv1.3',
+        },
+        (socket) => {
+          const peer = socket.getPeerX509Certificate();
+          socket.end(peer?.subjectAltName ?? 'none');
+        },
+      );
       try {
         await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
         const { port } = srv.address() as AddressInfo;
@@ -121,7 +135,9 @@ describe('pki', () => {
           const socket = tls.connect({ host: '127.0.0.1', port, ca: ca.certPem, key: client.keyPem, cert: client.certPem }, () => {
             let reply = '';
             socket.setEncoding('utf8');
-            socket.on('data', (d: string) => { reply += d; });
+            socket.on('data', (d: string) => {
+              reply += d;
+            });
             socket.on('end', () => resolve({ reply, protocol: socket.getProtocol(), authorized: socket.authorized }));
           });
           socket.on('error', reject);
@@ -164,8 +180,10 @@ describe('pki', () => {
       const parsed = parseCsr(tampered);
       assert.deepEqual(parsed.uris, ['spiffe://cluster.local/ns/default/sa/adm']);
       assert.equal(parsed.signatureValid, false);
-      assert.throws(() => signCsr({ ca, csrPem: tampered, validitySeconds: 3600 }),
-        (err: unknown) => err instanceof PkiError && err.code === 'ERR_PKI_INVALID_CSR_SIGNATURE');
+      assert.throws(
+        () => signCsr({ ca, csrPem: tampered, validitySeconds: 3600 }),
+        (err: unknown) => err instanceof PkiError && err.code === 'ERR_PKI_INVALID_CSR_SIGNATURE',
+      );
     });
 
     for (const [name, input] of [
@@ -181,7 +199,10 @@ describe('pki', () => {
           const lines = createCsr({ keyPem: workloadKey, uris: [SPIFFE_WEB] }).split('\n');
           pem = [...lines.slice(0, 3), lines.at(-2), ''].join('\n');
         }
-        assert.throws(() => parseCsr(pem), (err: unknown) => err instanceof PkiError && err.code === 'ERR_PKI_MALFORMED_CSR' && /^malformed csr: /.test(err.message));
+        assert.throws(
+          () => parseCsr(pem),
+          (err: unknown) => err instanceof PkiError && err.code === 'ERR_PKI_MALFORMED_CSR' && /^malformed csr: /.test(err.message),
+        );
       });
     }
 

@@ -29,10 +29,11 @@ const sink = net.createServer({ allowHalfOpen: true }, (s) => {
 });
 await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
 const sinkPort = (sink.address() as net.AddressInfo).port;
-const dialSink = (): Promise<net.Socket> => new Promise((resolve, reject) => {
-  const s = net.connect({ port: sinkPort, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
-  s.once('error', reject);
-});
+const dialSink = (): Promise<net.Socket> =>
+  new Promise((resolve, reject) => {
+    const s = net.connect({ port: sinkPort, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
 
 /** Writes `total` bytes into `stream`, half-closes, and resolves with MiB/s once the sink confirms the count. */
 function push(stream: Duplex): Promise<number> {
@@ -49,21 +50,34 @@ function push(stream: Duplex): Promise<number> {
     };
     let reply = '';
     stream.on('data', (d: Buffer) => (reply += d.toString()));
-    stream.on('end', () => (Number(reply) === total ? resolve(total / 1048576 / ((performance.now() - start) / 1000)) : reject(new Error(`sink got ${reply} of ${total} bytes`))));
+    stream.on('end', () =>
+      Number(reply) === total ? resolve(total / 1048576 / ((performance.now() - start) / 1000)) : reject(new Error(`sink got ${reply} of ${total} bytes`)),
+    );
     stream.on('error', reject);
     pump();
   });
 }
 
 const server = createHboneServer({
-  context: () => context(serverId), trustDomain: 'cluster.local', rootCertPem: ca.certPem, logger: pino({ level: 'silent' }),
-  authorize: () => ({ allow: true }), connectUpstream: () => dialSink(),
+  context: () => context(serverId),
+  trustDomain: 'cluster.local',
+  rootCertPem: ca.certPem,
+  logger: pino({ level: 'silent' }),
+  authorize: () => ({ allow: true }),
+  connectUpstream: () => dialSink(),
 });
 const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
 const pool = new HbonePool();
 
 const direct = await push(await dialSink());
-const hbone = await push(await pool.connect({ source: { identity: client, context: context(client) }, destination: { ip: '127.0.0.1', port: sinkPort }, hboneAddress: { ip: '127.0.0.1', port }, expectedIdentities: [serverId] }));
+const hbone = await push(
+  await pool.connect({
+    source: { identity: client, context: context(client) },
+    destination: { ip: '127.0.0.1', port: sinkPort },
+    hboneAddress: { ip: '127.0.0.1', port },
+    expectedIdentities: [serverId],
+  }),
+);
 console.log(`\nsingle stream, ${values.mib} MiB into a TCP sink, loopback, one process (node ${process.version})`);
 console.log(`  direct TCP         ${direct.toFixed(0).padStart(6)} MiB/s`);
 console.log(`  through HBONE      ${hbone.toFixed(0).padStart(6)} MiB/s  (TLS 1.3 + HTTP/2 CONNECT, 4 MiB windows)`);

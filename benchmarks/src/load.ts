@@ -12,18 +12,26 @@ const body = Buffer.alloc(1024, 'x');
 
 if (mode === 'serve') {
   const { values } = parseArgs({ args: rest, options: { http: { type: 'string', default: '8080' }, sink: { type: 'string', default: '9000' } } });
-  http.createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
-    res.end(body);
-  }).listen(Number(values.http));
-  net.createServer({ allowHalfOpen: true }, (s) => {
-    let n = 0;
-    s.on('data', (c: Buffer) => (n += c.length));
-    s.on('end', () => s.end(`${n}\n`));
-    s.on('error', () => undefined);
-  }).listen(Number(values.sink));
+  http
+    .createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+      res.end(body);
+    })
+    .listen(Number(values.http));
+  net
+    .createServer({ allowHalfOpen: true }, (s) => {
+      let n = 0;
+      s.on('data', (c: Buffer) => (n += c.length));
+      s.on('end', () => s.end(`${n}\n`));
+      s.on('error', () => undefined);
+    })
+    .listen(Number(values.sink));
 } else if (mode === 'rate') {
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { rps: { type: 'string', default: '500' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '4' } } });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { rps: { type: 'string', default: '500' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '4' } },
+  });
   const url = positionals[0]!;
   const rps = Number(values.rps);
   const total = Math.min(1_000_000, Math.round(rps * Number(values.seconds)));

@@ -8,7 +8,11 @@ import { promisify } from 'node:util';
 describe('istiod-lite scale benchmark (smoke)', function () {
   this.timeout(120_000);
   it('syncs every subscriber, propagates pod changes and signs certificates at small scale', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, '../src/istiod-scale.ts'), '--pods', '300', '--services', '30', '--subscribers', '4', '--changes', '3', '--certs', '20'], { timeout: 110_000, encoding: 'utf8' });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(import.meta.dirname, '../src/istiod-scale.ts'), '--pods', '300', '--services', '30', '--subscribers', '4', '--changes', '3', '--certs', '20'],
+      { timeout: 110_000, encoding: 'utf8' },
+    );
     assert.match(stdout, /initial sync: 4 subscribers × 330 resources\s+\S+ s \(4\/4 complete\)/);
     assert.match(stdout, /one pod change → all 4 subscribers \(3 changes\) p50 \/ p99\s+\d+ \/ \d+ ms/);
     assert.match(stdout, /certificates signed \(20, 16 in flight, ECDSA P-256\)\s+\d+ certs\/s/);

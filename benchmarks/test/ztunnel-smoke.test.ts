@@ -8,7 +8,11 @@ import { promisify } from 'node:util';
 describe('ztunnel data-plane benchmark (smoke)', function () {
   this.timeout(180_000);
   it('measures direct and through two ztunnels with no error', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, '../src/ztunnel-dataplane.ts'), '--rps', '100', '--seconds', '1', '--mib', '16'], { timeout: 170_000, encoding: 'utf8' });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(import.meta.dirname, '../src/ztunnel-dataplane.ts'), '--rps', '100', '--seconds', '1', '--mib', '16'],
+      { timeout: 170_000, encoding: 'utf8' },
+    );
     assert.match(stdout, /requests\/s achieved \(errors\)\s+\d+ \(0\)\s+\d+ \(0\)/);
     assert.match(stdout, /single-stream bulk \(16 MiB\)\s+\d+ MiB\/s\s+\d+ MiB\/s/);
     assert.match(stdout, /ztunnel CPU seconds per 1000 requests/);

@@ -1,8 +1,19 @@
 // Command-line parsing for the echo app: a pure function so every rule is table-testable.
 import { parseArgs } from 'node:util';
 
-export interface ServeCommand { kind: 'serve'; port: number; tcpPort?: number; host: string; }
-export interface CallCommand { kind: 'call'; url: URL; count: number; headers: Record<string, string>; timeoutMs: number; }
+export interface ServeCommand {
+  kind: 'serve';
+  port: number;
+  tcpPort?: number;
+  host: string;
+}
+export interface CallCommand {
+  kind: 'call';
+  url: URL;
+  count: number;
+  headers: Record<string, string>;
+  timeoutMs: number;
+}
 export type EchoCommand = ServeCommand | CallCommand;
 
 export const MAX_COUNT = 1000;
@@ -28,22 +39,30 @@ export function parseEchoArgs(argv: readonly string[]): EchoCommand {
 }
 
 function parseServe(args: string[]): ServeCommand {
-  const { values } = parse(args, {
-    port: { type: 'string', default: '8080' },
-    'tcp-port': { type: 'string' },
-    host: { type: 'string', default: '0.0.0.0' },
-  }, false);
+  const { values } = parse(
+    args,
+    {
+      port: { type: 'string', default: '8080' },
+      'tcp-port': { type: 'string' },
+      host: { type: 'string', default: '0.0.0.0' },
+    },
+    false,
+  );
   const command: ServeCommand = { kind: 'serve', port: integer('--port', values.port as string, 0, 65535), host: values.host as string };
   if (values['tcp-port'] !== undefined) command.tcpPort = integer('--tcp-port', values['tcp-port'] as string, 0, 65535);
   return command;
 }
 
 function parseCall(args: string[]): CallCommand {
-  const { values, positionals } = parse(args, {
-    count: { type: 'string', default: '1' },
-    header: { type: 'string', multiple: true, default: [] },
-    timeout: { type: 'string', default: '5000' },
-  }, true);
+  const { values, positionals } = parse(
+    args,
+    {
+      count: { type: 'string', default: '1' },
+      header: { type: 'string', multiple: true, default: [] },
+      timeout: { type: 'string', default: '5000' },
+    },
+    true,
+  );
   if (positionals.length !== 1) throw new UsageError(`call needs exactly one url, got ${positionals.length}`);
   let url: URL;
   try {
@@ -60,7 +79,9 @@ function parseCall(args: string[]): CallCommand {
     headers[name] = header.slice(colon + 1).trim();
   }
   return {
-    kind: 'call', url, headers,
+    kind: 'call',
+    url,
+    headers,
     count: integer('--count', values.count as string, 1, MAX_COUNT),
     timeoutMs: integer('--timeout', values.timeout as string, 1, MAX_TIMEOUT_MS),
   };

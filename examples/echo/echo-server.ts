@@ -8,12 +8,14 @@ export const MAX_DELAY_MS = 60_000;
 // In-flight requests get this long to finish after SIGTERM before connections are cut.
 const DRAIN_MS = 5_000;
 
-export interface PodInfo { pod: string; namespace: string; node: string; podIp: string; }
+export interface PodInfo {
+  pod: string;
+  namespace: string;
+  node: string;
+  podIp: string;
+}
 
-export type ResponsePlan =
-  | { kind: 'health' }
-  | { kind: 'echo'; status: number; delayMs: number }
-  | { kind: 'bad-request'; error: string };
+export type ResponsePlan = { kind: 'health' } | { kind: 'echo'; status: number; delayMs: number } | { kind: 'bad-request'; error: string };
 
 /** What to answer for a path: /healthz, /status/<code>, /delay/<ms>, anything else echoes 200. */
 export function planResponse(pathname: string): ResponsePlan {
@@ -37,10 +39,18 @@ export function podInfoFromEnv(env: NodeJS.ProcessEnv): PodInfo {
   return { pod: env.POD_NAME ?? '', namespace: env.POD_NAMESPACE ?? '', node: env.NODE_NAME ?? '', podIp: env.POD_IP ?? '' };
 }
 
-export interface EchoServer { port: number; tcpPort?: number; close(): Promise<void>; }
+export interface EchoServer {
+  port: number;
+  tcpPort?: number;
+  close(): Promise<void>;
+}
 
 export async function startEchoServer(opts: {
-  port: number; host: string; tcpPort?: number; pod: PodInfo; log: (line: Record<string, unknown>) => void;
+  port: number;
+  host: string;
+  tcpPort?: number;
+  pod: PodInfo;
+  log: (line: Record<string, unknown>) => void;
 }): Promise<EchoServer> {
   const timers = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
@@ -50,15 +60,24 @@ export async function startEchoServer(opts: {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
       res.end(body);
       opts.log({
-        msg: 'request', method: req.method, url: req.url, status, remoteAddress: req.socket.remoteAddress,
+        msg: 'request',
+        method: req.method,
+        url: req.url,
+        status,
+        remoteAddress: req.socket.remoteAddress,
         durationMs: Math.round(performance.now() - started),
       });
     };
     if (plan.kind === 'health') return finish(200, 'ok\n', 'text/plain');
     if (plan.kind === 'bad-request') return finish(400, JSON.stringify({ error: plan.error }) + '\n', 'application/json');
-    const body = JSON.stringify({
-      ...opts.pod, method: req.method, url: req.url, headers: req.headers, remoteAddress: req.socket.remoteAddress,
-    }) + '\n';
+    const body =
+      JSON.stringify({
+        ...opts.pod,
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        remoteAddress: req.socket.remoteAddress,
+      }) + '\n';
     if (plan.delayMs === 0) return finish(plan.status, body, 'application/json');
     const timer = setTimeout(() => {
       timers.delete(timer);
@@ -71,15 +90,19 @@ export async function startEchoServer(opts: {
       timers.delete(timer);
     });
   });
-  const tcp = opts.tcpPort === undefined ? undefined : net.createServer((socket) => {
-    socket.on('error', () => socket.destroy());
-    socket.pipe(socket);
-  });
+  const tcp =
+    opts.tcpPort === undefined
+      ? undefined
+      : net.createServer((socket) => {
+          socket.on('error', () => socket.destroy());
+          socket.pipe(socket);
+        });
   await listen(server, opts.port, opts.host);
-  if (tcp) await listen(tcp, opts.tcpPort!, opts.host).catch(async (err: unknown) => {
-    await new Promise((resolve) => server.close(resolve));
-    throw err;
-  });
+  if (tcp)
+    await listen(tcp, opts.tcpPort!, opts.host).catch(async (err: unknown) => {
+      await new Promise((resolve) => server.close(resolve));
+      throw err;
+    });
   const result: EchoServer = {
     port: (server.address() as AddressInfo).port,
     async close() {

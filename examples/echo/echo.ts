@@ -26,7 +26,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err: unknown) => {
     if (err instanceof UsageError) {
       process.stderr.write(`ambient-echo: ${err.message}\n${USAGE}\n`);

@@ -9,7 +9,11 @@ import { planResponse } from '../echo/echo-server.ts';
 const ECHO = path.join(import.meta.dirname, '..', 'echo', 'echo.ts');
 const POD_ENV = { POD_NAME: 'echo-abc', POD_NAMESPACE: 'demo', NODE_NAME: 'node-1', POD_IP: '10.244.1.5' };
 
-interface Spawned { child: ChildProcessWithoutNullStreams; first: Record<string, unknown>; lines: string[]; }
+interface Spawned {
+  child: ChildProcessWithoutNullStreams;
+  first: Record<string, unknown>;
+  lines: string[];
+}
 
 /** Starts `echo serve` and resolves with its first log line (which carries the bound port). */
 function spawnServer(args: string[]): Promise<Spawned> {
@@ -90,9 +94,17 @@ describe('echo app', () => {
     });
 
     for (const argv of [
-      [], ['bogus'], ['serve', '--port', '70000'], ['serve', '--nope'], ['call'], ['call', 'not a url'],
-      ['call', 'https://x/'], ['call', 'http://x/', '--count', '1001'], ['call', 'http://x/', '--count', '0'],
-      ['call', 'http://x/', '--header', 'novalue'], ['call', 'http://x/', '--timeout', '-5'],
+      [],
+      ['bogus'],
+      ['serve', '--port', '70000'],
+      ['serve', '--nope'],
+      ['call'],
+      ['call', 'not a url'],
+      ['call', 'https://x/'],
+      ['call', 'http://x/', '--count', '1001'],
+      ['call', 'http://x/', '--count', '0'],
+      ['call', 'http://x/', '--header', 'novalue'],
+      ['call', 'http://x/', '--timeout', '-5'],
     ]) {
       it(`refuses ${JSON.stringify(argv)} with a usage error`, () => {
         assert.throws(() => parseEchoArgs(argv), UsageError);
@@ -118,7 +130,7 @@ describe('echo app', () => {
     it('answers / with the pod, the request and its headers', async () => {
       const res = await fetch(`${base}/?q=1`, { headers: { 'x-test': 'hello' } });
       assert.equal(res.status, 200);
-      const body = await res.json() as Record<string, unknown>;
+      const body = (await res.json()) as Record<string, unknown>;
       assert.equal(body.pod, 'echo-abc');
       assert.equal(body.namespace, 'demo');
       assert.equal(body.node, 'node-1');
@@ -132,13 +144,18 @@ describe('echo app', () => {
     it('answers /status/503 with 503', async () => {
       const res = await fetch(`${base}/status/503`);
       assert.equal(res.status, 503);
-      assert.equal((await res.json() as Record<string, unknown>).url, '/status/503');
+      assert.equal(((await res.json()) as Record<string, unknown>).url, '/status/503');
     });
 
     it('holds a /delay/<ms> response while answering other requests (no wall-clock assertion)', async () => {
       const ac = new AbortController();
       let delayedAnswered = false;
-      const delayed = fetch(`${base}/delay/60000`, { signal: ac.signal }).then(() => { delayedAnswered = true; }, () => undefined);
+      const delayed = fetch(`${base}/delay/60000`, { signal: ac.signal }).then(
+        () => {
+          delayedAnswered = true;
+        },
+        () => undefined,
+      );
       const quick = await fetch(`${base}/healthz`);
       assert.equal(quick.status, 200);
       assert.equal(delayedAnswered, false, 'the delayed request is still held');
@@ -151,7 +168,7 @@ describe('echo app', () => {
     it('refuses a delay above the limit with 400', async () => {
       const res = await fetch(`${base}/delay/600000`);
       assert.equal(res.status, 400);
-      assert.match((await res.json() as { error: string }).error, /600000/);
+      assert.match(((await res.json()) as { error: string }).error, /600000/);
     });
 
     it('answers /healthz with ok', async () => {
@@ -166,7 +183,9 @@ describe('echo app', () => {
         const socket = net.connect(port, '127.0.0.1', () => socket.end('ping\n'));
         let data = '';
         socket.setEncoding('utf8');
-        socket.on('data', (d: string) => { data += d; });
+        socket.on('data', (d: string) => {
+          data += d;
+        });
         socket.on('end', () => resolve(data));
         socket.on('error', reject);
       });
@@ -181,10 +200,12 @@ describe('echo app', () => {
       }
       const line = server!.lines.find((l) => l.includes('/logged-path'));
       assert.ok(line, 'no log line for /logged-path');
-      assert.deepEqual(
-        (({ msg, method, url, status }) => ({ msg, method, url, status }))(JSON.parse(line) as Record<string, unknown>),
-        { msg: 'request', method: 'GET', url: '/logged-path', status: 200 },
-      );
+      assert.deepEqual((({ msg, method, url, status }) => ({ msg, method, url, status }))(JSON.parse(line) as Record<string, unknown>), {
+        msg: 'request',
+        method: 'GET',
+        url: '/logged-path',
+        status: 200,
+      });
     });
 
     it('call --count 3 prints three JSON lines and exits 0 when all answer 2xx', async () => {

@@ -5,7 +5,12 @@ import { loadAll } from 'js-yaml';
 
 const EXAMPLES = path.join(import.meta.dirname, '..');
 
-interface Obj { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; spec?: any }
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: any;
+}
 
 describe('examples/manifests/echo.yaml', () => {
   const docs = loadAll(fs.readFileSync(path.join(EXAMPLES, 'manifests', 'echo.yaml'), 'utf8')) as Obj[];
@@ -16,7 +21,10 @@ describe('examples/manifests/echo.yaml', () => {
   };
 
   it('holds the demo namespace, the apps ServiceAccounts, the echo deployment and service, and the sleep client', () => {
-    assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ['Namespace/demo', 'ServiceAccount/echo', 'ServiceAccount/sleep', 'Deployment/echo', 'Service/echo', 'Deployment/sleep']);
+    assert.deepEqual(
+      docs.map((d) => `${d.kind}/${d.metadata.name}`),
+      ['Namespace/demo', 'ServiceAccount/echo', 'ServiceAccount/sleep', 'Deployment/echo', 'Service/echo', 'Deployment/sleep'],
+    );
     for (const d of docs.slice(1)) assert.equal(d.metadata.namespace, 'demo');
   });
 

@@ -32,30 +32,70 @@ export const connectionOutcomes = {
   bad_authority: { status: 400, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_BAD_REQUEST', meaning: 'the :authority is not an ip:port' },
   unknown_destination: { status: 400, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_BAD_REQUEST', meaning: 'the destination is not a local workload' },
   denied: { status: 401, responseFlags: 'DENY', errorCode: 'ERR_HBONE_DENIED', meaning: 'an authorization policy denies it' },
-  unavailable: { status: 503, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_UNAVAILABLE', meaning: 'the destination app is unreachable (or authorization failed)' },
+  unavailable: {
+    status: 503,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_UNAVAILABLE',
+    meaning: 'the destination app is unreachable (or authorization failed)',
+  },
   client_gone: { status: 499, responseFlags: 'CONNECT', errorCode: undefined, meaning: 'the client went away before the upstream connected' },
   bad_status: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_STATUS', meaning: 'the CONNECT was answered with another non-200 status' },
 
   // Refused by the HBONE server before any HTTP/2 exchange (the client sees a failed connection).
-  tls_handshake: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_CONNECT', meaning: 'the TLS handshake failed (e.g. no client certificate)' },
+  tls_handshake: {
+    status: undefined,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_CONNECT',
+    meaning: 'the TLS handshake failed (e.g. no client certificate)',
+  },
   handshake_timeout: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_CONNECT', meaning: 'no TLS handshake in time' },
   tls_version: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_CONNECT', meaning: 'TLS older than 1.3 was negotiated' },
   no_h2: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_NO_H2', meaning: 'ALPN did not settle on h2' },
-  untrusted_chain: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_UNTRUSTED_PEER', meaning: 'the peer chain does not lead to the mesh root' },
-  bad_identity: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_UNTRUSTED_PEER', meaning: 'the client certificate is not one workload SPIFFE ID' },
-  foreign_trust_domain: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_UNTRUSTED_PEER', meaning: 'the client is in another trust domain' },
-  stream_refused: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_STREAM_REFUSED', meaning: 'the stream was reset before a response (e.g. over the stream cap)' },
+  untrusted_chain: {
+    status: undefined,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_UNTRUSTED_PEER',
+    meaning: 'the peer chain does not lead to the mesh root',
+  },
+  bad_identity: {
+    status: undefined,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_UNTRUSTED_PEER',
+    meaning: 'the client certificate is not one workload SPIFFE ID',
+  },
+  foreign_trust_domain: {
+    status: undefined,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_UNTRUSTED_PEER',
+    meaning: 'the client is in another trust domain',
+  },
+  stream_refused: {
+    status: undefined,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_STREAM_REFUSED',
+    meaning: 'the stream was reset before a response (e.g. over the stream cap)',
+  },
 
   // Failed in the HBONE client (pool).
   connect_failed: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_CONNECT', meaning: 'TCP or TLS to the upstream failed' },
-  identity_mismatch: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_IDENTITY_MISMATCH', meaning: 'the peer SPIFFE ID is not one we expected' },
+  identity_mismatch: {
+    status: undefined,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_IDENTITY_MISMATCH',
+    meaning: 'the peer SPIFFE ID is not one we expected',
+  },
   bad_address: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_BAD_ADDRESS', meaning: 'the destination is not an ip and port' },
   pool_closed: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_POOL_CLOSED', meaning: 'the pool is closed (ztunnel stopping)' },
 
   // Refused by a proxy before any upstream was tried.
   no_original_destination: { status: undefined, responseFlags: 'CONNECT', errorCode: undefined, meaning: 'the captured socket has no original destination' },
   unknown_source: { status: undefined, responseFlags: 'CONNECT', errorCode: undefined, meaning: 'the source pod is not a known workload yet' },
-  no_route: { status: undefined, responseFlags: 'CONNECT', errorCode: undefined, meaning: 'no route: no healthy endpoint, no such port, or plaintext to a mesh workload' },
+  no_route: {
+    status: undefined,
+    responseFlags: 'CONNECT',
+    errorCode: undefined,
+    meaning: 'no route: no healthy endpoint, no such port, or plaintext to a mesh workload',
+  },
 } as const satisfies Record<string, OutcomeRow>;
 
 export type ConnectionOutcome = keyof typeof connectionOutcomes;

@@ -10,7 +10,9 @@ export function newTraceparent(): string {
 
 /** W3C baggage from workload attributes (`k8s.namespace.name=a,...`), values percent-encoded. */
 export function formatBaggage(attributes: Readonly<Record<string, string>>): string {
-  return Object.entries(attributes).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join(',');
+  return Object.entries(attributes)
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    .join(',');
 }
 
 /** RFC 7239 `for=` with the quoting and brackets IPv6 needs. */

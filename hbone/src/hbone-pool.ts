@@ -147,8 +147,14 @@ export class HbonePool {
 
   #dial(key: string, request: HboneConnectRequest): PooledConnection {
     const conn: PooledConnection = {
-      key, label: formatSocketAddress(request.hboneAddress), ready: undefined as unknown as Promise<http2.ClientHttp2Session>,
-      session: undefined, streams: 0, closed: false, idleTimer: undefined, keepaliveTimer: undefined,
+      key,
+      label: formatSocketAddress(request.hboneAddress),
+      ready: undefined as unknown as Promise<http2.ClientHttp2Session>,
+      session: undefined,
+      streams: 0,
+      closed: false,
+      idleTimer: undefined,
+      keepaliveTimer: undefined,
     };
     conn.ready = this.#handshake(request).then((socket) => {
       const session = http2.connect(`https://${conn.label}`, {
@@ -179,7 +185,10 @@ export class HbonePool {
       // peer is gone, so it must close the session rather than leave it waiting on pings.
       const raw = source.localSocketFactory?.(address) ?? net.connect({ host: address.ip, port: address.port });
       const socket = tls.connect({
-        socket: raw, host: address.ip, secureContext: source.context, ALPNProtocols: ['h2'],
+        socket: raw,
+        host: address.ip,
+        secureContext: source.context,
+        ALPNProtocols: ['h2'],
         // Node's hostname check ignores URI SANs: the SPIFFE ID is what identifies the peer.
         checkServerIdentity: (_host, cert) => {
           const problem = checkExpectedIdentity(cert, expected);
@@ -201,7 +210,8 @@ export class HbonePool {
         socket.on('error', ignore); // the session owns the socket from here
         socket.once('end', () => socket.destroy());
         if (socket.alpnProtocol !== 'h2') return fail(new HboneError('no_h2', `hbone ${label} did not negotiate alpn h2 (got ${String(socket.alpnProtocol)})`));
-        if (socket.getProtocol() !== 'TLSv1.3') return fail(new HboneError('connect_failed', `hbone ${label} negotiated ${String(socket.getProtocol())}, not TLSv1.3`));
+        if (socket.getProtocol() !== 'TLSv1.3')
+          return fail(new HboneError('connect_failed', `hbone ${label} negotiated ${String(socket.getProtocol())}, not TLSv1.3`));
         resolve(socket);
       });
     });

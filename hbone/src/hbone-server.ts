@@ -95,7 +95,11 @@ export interface ActiveInbound {
   close(outcome: 'policy_closed' | 'reset', detail: string): void;
 }
 
-interface Peer { identity: string; address: string; active: number; }
+interface Peer {
+  identity: string;
+  address: string;
+  active: number;
+}
 
 const MiB = 1024 * 1024;
 
@@ -130,7 +134,9 @@ export class HboneServer {
       session.once('close', () => this.#sessions.delete(session));
       session.setLocalWindowSize(windowSize);
     });
-    this.#h2.on('stream', (stream, headers) => { void this.#onStream(stream, headers); });
+    this.#h2.on('stream', (stream, headers) => {
+      void this.#onStream(stream, headers);
+    });
   }
 
   get activeStreams(): readonly ActiveInbound[] {
@@ -144,7 +150,11 @@ export class HboneServer {
     let socket: tls.TLSSocket;
     try {
       socket = new tls.TLSSocket(raw, {
-        isServer: true, secureContext: this.#options.context(), requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'],
+        isServer: true,
+        secureContext: this.#options.context(),
+        requestCert: true,
+        rejectUnauthorized: true,
+        ALPNProtocols: ['h2'],
       });
     } catch (err) {
       log.error({ err }, 'hbone: no server certificate');
@@ -230,17 +240,27 @@ export class HboneServer {
       return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     }
     peer.active++;
-    stream.once('close', () => { peer.active--; });
+    stream.once('close', () => {
+      peer.active--;
+    });
     this.stats.streams++;
     const started = Date.now();
     const authority = String(headers[':authority'] ?? '');
     const target = parseSocketAddress(authority);
     const request: InboundRequest = {
-      authority, target: target ?? { ip: '', port: 0 }, sourceIdentity: peer.identity, sourceAddress: peer.address, headers,
+      authority,
+      target: target ?? { ip: '', port: 0 },
+      sourceIdentity: peer.identity,
+      sourceAddress: peer.address,
+      headers,
     };
     const finish = (outcome: ConnectionOutcome, result: Partial<RelayResult>, detail?: string): void => {
       const record: InboundRecord = {
-        request, outcome, status: connectionOutcomes[outcome].status ?? 0, sent: result.sent ?? 0, received: result.received ?? 0,
+        request,
+        outcome,
+        status: connectionOutcomes[outcome].status ?? 0,
+        sent: result.sent ?? 0,
+        received: result.received ?? 0,
         durationMs: Date.now() - started,
       };
       if (detail !== undefined) record.detail = detail;
@@ -276,7 +296,9 @@ export class HboneServer {
     const counters: RelayCounters = { sent: 0, received: 0 };
     let closedAs: { outcome: 'policy_closed' | 'reset'; detail: string } | undefined;
     const active: ActiveInbound = {
-      request, counters, startedAt: started,
+      request,
+      counters,
+      startedAt: started,
       close: (outcome, detail) => {
         closedAs ??= { outcome, detail };
         // END_STREAM first: on these per-socket TLS sessions a lone RST_STREAM stays queued until

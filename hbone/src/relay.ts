@@ -51,13 +51,33 @@ export function relay(downstream: Duplex, upstream: Duplex, options: RelayOption
     // Late errors (a reset racing our own destroy) have nobody left to report to.
     downstream.on('error', ignore);
     upstream.on('error', ignore);
-    pump(downstream, upstream, (n) => { counters.sent += n; }, cap, finish, cleanups);
-    pump(upstream, downstream, (n) => { counters.received += n; }, cap, finish, cleanups);
+    pump(
+      downstream,
+      upstream,
+      (n) => {
+        counters.sent += n;
+      },
+      cap,
+      finish,
+      cleanups,
+    );
+    pump(
+      upstream,
+      downstream,
+      (n) => {
+        counters.received += n;
+      },
+      cap,
+      finish,
+      cleanups,
+    );
     for (const side of [downstream, upstream]) {
-      cleanups.push(finished(side, (err) => {
-        if (err) finish(err);
-        else if (--open === 0) finish();
-      }));
+      cleanups.push(
+        finished(side, (err) => {
+          if (err) finish(err);
+          else if (--open === 0) finish();
+        }),
+      );
     }
   });
 }
@@ -70,8 +90,12 @@ function pump(from: Duplex, to: Duplex, count: (n: number) => void, cap: number,
     if (!to.write(chunk)) from.pause();
     if (from.readableLength > cap) fail(new Error(`relay buffered ${from.readableLength} bytes, over the cap of ${cap}`));
   };
-  const onDrain = (): void => { from.resume(); };
-  const onEnd = (): void => { to.end(); };
+  const onDrain = (): void => {
+    from.resume();
+  };
+  const onEnd = (): void => {
+    to.end();
+  };
   from.on('data', onData);
   from.on('end', onEnd);
   to.on('drain', onDrain);

@@ -3,7 +3,10 @@
 // names, so an authority that is not a literal IP is a bad request rather than a DNS lookup.
 import net from 'node:net';
 
-export interface SocketAddress { ip: string; port: number; }
+export interface SocketAddress {
+  ip: string;
+  port: number;
+}
 
 export function parseSocketAddress(text: string): SocketAddress | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);

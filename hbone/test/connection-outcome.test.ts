@@ -20,7 +20,11 @@ describe('the connection outcome table', () => {
       assert.equal(codeByStatus.get(status) ?? errorCode, errorCode, `status ${status} (${o})`);
       codeByStatus.set(status, errorCode);
     }
-    assert.deepEqual([...codeByStatus].sort(), [[400, 'ERR_HBONE_BAD_REQUEST'], [401, 'ERR_HBONE_DENIED'], [503, 'ERR_HBONE_UNAVAILABLE']]);
+    assert.deepEqual([...codeByStatus].sort(), [
+      [400, 'ERR_HBONE_BAD_REQUEST'],
+      [401, 'ERR_HBONE_DENIED'],
+      [503, 'ERR_HBONE_UNAVAILABLE'],
+    ]);
   });
 
   it('maps a status back to its outcome, and any other non-200 to bad_status', () => {
@@ -31,7 +35,10 @@ describe('the connection outcome table', () => {
   });
 
   it('flags only a policy denial DENY, and nothing that relayed cleanly', () => {
-    assert.deepEqual(outcomes.filter((o) => connectionOutcomes[o].responseFlags === 'DENY'), ['policy_closed', 'denied']);
+    assert.deepEqual(
+      outcomes.filter((o) => connectionOutcomes[o].responseFlags === 'DENY'),
+      ['policy_closed', 'denied'],
+    );
     assert.equal(connectionOutcomes.ok.responseFlags, '-');
   });
 
@@ -55,20 +62,40 @@ describe('hbone server reporting', () => {
 
   it('reports each stream once with its outcome and logs nothing per connection itself', async () => {
     const lines: string[] = [];
-    const logger = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
+    const logger = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk, _enc, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
     const records: InboundRecord[] = [];
     let allow = true;
     h = await startHarness({
-      logger, onStreamClosed: (r) => records.push(r),
+      logger,
+      onStreamClosed: (r) => records.push(r),
       authorize: () => (allow ? { allow: true } : { allow: false, outcome: 'denied', detail: 'denied by policy ns-b/deny-a' }),
     });
     pool = new HbonePool();
-    const request = { source: { identity: CLIENT_ID, context: clientContext }, destination: { ip: '10.244.2.7', port: 8080 }, hboneAddress: { ip: '127.0.0.1', port: h.port }, expectedIdentities: [SERVER_ID] };
+    const request = {
+      source: { identity: CLIENT_ID, context: clientContext },
+      destination: { ip: '10.244.2.7', port: 8080 },
+      hboneAddress: { ip: '127.0.0.1', port: h.port },
+      expectedIdentities: [SERVER_ID],
+    };
     assert.equal(await exchange(await pool.connect(request), 'hi'), 'echo:hi');
     allow = false;
     await assert.rejects(pool.connect(request), { code: 'ERR_HBONE_DENIED' });
     for (let i = 0; i < 100 && records.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(records.map((r) => [r.outcome, r.status, r.detail]), [['ok', 200, undefined], ['denied', 401, 'denied by policy ns-b/deny-a']]);
+    assert.deepEqual(
+      records.map((r) => [r.outcome, r.status, r.detail]),
+      [
+        ['ok', 200, undefined],
+        ['denied', 401, 'denied by policy ns-b/deny-a'],
+      ],
+    );
     assert.deepEqual([records[0]!.sent, records[0]!.received], [2, 7]);
     assert.deepEqual(lines, []);
   });

@@ -18,7 +18,12 @@ describe('hbone: a server-side close of a live stream', () => {
   it('ends the client stream and, through the relay, the downstream socket', async () => {
     h = await startHarness();
     pool = new HbonePool();
-    const stream = await pool.connect({ source: { identity: CLIENT_ID, context: clientContext }, destination: { ip: '10.244.2.7', port: 8080 }, hboneAddress: { ip: '127.0.0.1', port: h.port }, expectedIdentities: [SERVER_ID] });
+    const stream = await pool.connect({
+      source: { identity: CLIENT_ID, context: clientContext },
+      destination: { ip: '10.244.2.7', port: 8080 },
+      hboneAddress: { ip: '127.0.0.1', port: h.port },
+      expectedIdentities: [SERVER_ID],
+    });
     // A downstream socket pair standing in for the captured app connection.
     const listener = net.createServer({ allowHalfOpen: true });
     await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));

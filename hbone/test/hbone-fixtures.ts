@@ -46,7 +46,9 @@ export async function startEchoApp(): Promise<EchoApp> {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     let data = '';
-    socket.on('data', (chunk: Buffer) => { data += chunk.toString(); });
+    socket.on('data', (chunk: Buffer) => {
+      data += chunk.toString();
+    });
     socket.on('end', () => {
       received.push(data);
       socket.end(`echo:${data}`);
@@ -57,17 +59,21 @@ export async function startEchoApp(): Promise<EchoApp> {
   return {
     port: (server.address() as net.AddressInfo).port,
     received,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
 export function connectTcp(target: { host: string; port: number }): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
-    socket.once('connect', () => { socket.off('error', reject); resolve(socket); });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
     socket.once('error', reject);
   });
 }
@@ -80,7 +86,10 @@ export async function startHarness(overrides: Partial<HboneServerOptions> = {}):
     context: () => serverContext,
     trustDomain: 'cluster.local',
     rootCertPem: meshCa.certPem,
-    authorize: (req) => { requests.push(req); return { allow: true }; },
+    authorize: (req) => {
+      requests.push(req);
+      return { allow: true };
+    },
     connectUpstream: () => connectTcp({ host: '127.0.0.1', port: echo.port }),
     logger: silentLogger,
     ...overrides,
@@ -99,7 +108,9 @@ export async function closeHarness(h: Harness | undefined): Promise<void> {
 export function exchange(stream: Duplex, payload: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let reply = '';
-    stream.on('data', (chunk: Buffer) => { reply += chunk.toString(); });
+    stream.on('data', (chunk: Buffer) => {
+      reply += chunk.toString();
+    });
     stream.once('end', () => resolve(reply));
     stream.once('error', reject);
     stream.end(payload);

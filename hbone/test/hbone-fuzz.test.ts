@@ -17,20 +17,32 @@ const rawInputs: Array<[string, Buffer]> = [
 function sendRaw(port: number, payload: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(payload));
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error('server kept a garbage connection open')); }, 5000);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('server kept a garbage connection open'));
+    }, 5000);
     socket.on('error', () => {});
     socket.resume();
-    socket.once('close', () => { clearTimeout(timer); resolve(); });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
 
 function tlsClose(port: number, options: tls.ConnectionOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({ host: '127.0.0.1', port, checkServerIdentity: () => undefined, ...options });
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error('server kept the connection open')); }, 5000);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('server kept the connection open'));
+    }, 5000);
     socket.on('error', () => {});
     socket.resume();
-    socket.once('close', () => { clearTimeout(timer); resolve(); });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
 
@@ -46,7 +58,12 @@ describe('HBONE listener under malformed input', () => {
   it('closes each malformed connection, counts it, and keeps serving a held and a new stream', async () => {
     h = await startHarness({ handshakeTimeoutMs: 500 });
     pool = new HbonePool();
-    const request = { source: { identity: CLIENT_ID, context: clientContext }, destination: { ip: '10.0.0.9', port: 80 }, hboneAddress: { ip: '127.0.0.1', port: h.port }, expectedIdentities: [SERVER_ID] };
+    const request = {
+      source: { identity: CLIENT_ID, context: clientContext },
+      destination: { ip: '10.0.0.9', port: 80 },
+      hboneAddress: { ip: '127.0.0.1', port: h.port },
+      expectedIdentities: [SERVER_ID],
+    };
     const held = await pool.connect(request);
 
     for (const [, payload] of rawInputs) await sendRaw(h.port, payload);

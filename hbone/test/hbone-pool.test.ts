@@ -13,7 +13,9 @@ class FakeTimers implements Timers {
     this.pending.set(id, { at: this.now + ms, fn });
     return id;
   }
-  clearTimeout(handle: unknown): void { this.pending.delete(handle as number); }
+  clearTimeout(handle: unknown): void {
+    this.pending.delete(handle as number);
+  }
   advance(ms: number): void {
     const until = this.now + ms;
     for (let guard = 0; guard < 1000; guard++) {
@@ -45,8 +47,10 @@ describe('HbonePool lifecycle', () => {
   });
 
   const request = (port: number) => ({
-    source: { identity: CLIENT_ID, context: clientContext }, destination: { ip: '10.0.0.9', port: 80 },
-    hboneAddress: { ip: '127.0.0.1', port }, expectedIdentities: [SERVER_ID],
+    source: { identity: CLIENT_ID, context: clientContext },
+    destination: { ip: '10.0.0.9', port: 80 },
+    hboneAddress: { ip: '127.0.0.1', port },
+    expectedIdentities: [SERVER_ID],
   });
 
   it('releases a connection after it has been idle for the configured time, not before', async () => {

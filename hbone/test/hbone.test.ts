@@ -6,9 +6,7 @@ import { createCertificateAuthority } from '@ambient/api';
 import { HbonePool, type HboneSource } from '../src/hbone-pool.ts';
 import { HboneError } from '../src/hbone-error.ts';
 import type { SocketAddress } from '../src/socket-address.ts';
-import {
-  CLIENT_ID, SERVER_ID, clientContext, closeHarness, exchange, meshCa, startHarness, workloadContext, type Harness,
-} from './hbone-fixtures.ts';
+import { CLIENT_ID, SERVER_ID, clientContext, closeHarness, exchange, meshCa, startHarness, workloadContext, type Harness } from './hbone-fixtures.ts';
 
 const source: HboneSource = { identity: CLIENT_ID, ip: '10.244.1.5', context: clientContext };
 
@@ -38,14 +36,20 @@ async function rawSession(port: number, context = clientContext): Promise<http2.
     createConnection: () => tls.connect({ host: '127.0.0.1', port, secureContext: context, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }),
   });
   session.on('error', () => {});
-  await new Promise<void>((resolve, reject) => { session.once('connect', () => resolve()); session.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    session.once('connect', () => resolve());
+    session.once('error', reject);
+  });
   return session;
 }
 
 function statusOf(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = session.request(headers, { endStream: headers[':method'] !== 'CONNECT' });
-    req.on('response', (h) => { resolve(Number(h[':status'])); req.close(); });
+    req.on('response', (h) => {
+      resolve(Number(h[':status']));
+      req.close();
+    });
     req.on('error', reject);
   });
 }
@@ -187,12 +191,13 @@ describe('HBONE pool and server', () => {
     const deadPort = (closed.address() as net.AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
     h = await startHarness({
-      connectUpstream: (t) => new Promise((resolve, reject) => {
-        const s = net.connect({ host: '127.0.0.1', port: deadPort });
-        s.once('connect', () => resolve(s));
-        s.once('error', reject);
-        void t;
-      }),
+      connectUpstream: (t) =>
+        new Promise((resolve, reject) => {
+          const s = net.connect({ host: '127.0.0.1', port: deadPort });
+          s.once('connect', () => resolve(s));
+          s.once('error', reject);
+          void t;
+        }),
     });
     pool = new HbonePool();
     const err = await rejectsWith(pool.connect(target(h)), 'ERR_HBONE_UNAVAILABLE');
@@ -206,16 +211,23 @@ describe('HBONE pool and server', () => {
     // peerMaxConcurrentStreams lets this client send past the cap before it learns our SETTINGS.
     const session = http2.connect(`https://127.0.0.1:${h.port}`, {
       peerMaxConcurrentStreams: 1000,
-      createConnection: () => tls.connect({ host: '127.0.0.1', port: h!.port, secureContext: clientContext, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }),
+      createConnection: () =>
+        tls.connect({ host: '127.0.0.1', port: h!.port, secureContext: clientContext, ALPNProtocols: ['h2'], checkServerIdentity: () => undefined }),
     });
     session.on('error', () => {});
     try {
-      const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => new Promise<string>((resolve) => {
-        const req = session.request({ ':method': 'CONNECT', ':authority': `10.0.0.1:${1000 + i}` }, { endStream: false });
-        req.on('response', (hd) => resolve(String(hd[':status'])));
-        req.on('error', () => {});
-        req.on('close', () => resolve(`rst ${req.rstCode}`));
-      })));
+      const outcomes = await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) =>
+            new Promise<string>((resolve) => {
+              const req = session.request({ ':method': 'CONNECT', ':authority': `10.0.0.1:${1000 + i}` }, { endStream: false });
+              req.on('response', (hd) => resolve(String(hd[':status'])));
+              req.on('error', () => {});
+              req.on('close', () => resolve(`rst ${req.rstCode}`));
+            }),
+        ),
+      );
       assert.equal(outcomes.filter((o) => o === '200').length, 4, outcomes.join(' '));
       assert.equal(outcomes.filter((o) => o === `rst ${http2.constants.NGHTTP2_REFUSED_STREAM}`).length, 16, outcomes.join(' '));
       pool = new HbonePool();

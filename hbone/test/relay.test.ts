@@ -13,12 +13,23 @@ async function socketPair(): Promise<{ a: net.Socket; b: net.Socket; close(): Pr
   // The failure test resets these ends; the relay reports that, the test ends do not care.
   a.on('error', () => {});
   b.on('error', () => {});
-  return { a, b, close: () => new Promise<void>((r) => { a.destroy(); b.destroy(); server.close(() => r()); }) };
+  return {
+    a,
+    b,
+    close: () =>
+      new Promise<void>((r) => {
+        a.destroy();
+        b.destroy();
+        server.close(() => r());
+      }),
+  };
 }
 
 describe('relay', () => {
   const cleanups: Array<() => Promise<void>> = [];
-  afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c();
+  });
 
   async function chain() {
     // client ⇄ [down | relay | up] ⇄ app
@@ -32,10 +43,14 @@ describe('relay', () => {
     const { client, down, up, app } = await chain();
     const done = relay(down, up);
     let atApp = '';
-    app.on('data', (c: Buffer) => { atApp += c.toString(); });
+    app.on('data', (c: Buffer) => {
+      atApp += c.toString();
+    });
     app.once('end', () => app.end(`got ${atApp.length}`));
     let atClient = '';
-    client.on('data', (c: Buffer) => { atClient += c.toString(); });
+    client.on('data', (c: Buffer) => {
+      atClient += c.toString();
+    });
     const clientEnded = new Promise((r) => client.once('end', r));
     client.end('x'.repeat(100_000));
     await clientEnded;

@@ -47,15 +47,39 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     const elector = new LeaderElector(kc, { namespace: mesh.rootNamespace, identity: opts.identity ?? `${hostname()}-${process.pid}`, logger });
     elector.on('leading', () => leader.lead(state.model));
     elector.on('stopped-leading', () => leader.stepDown());
-    const recompute = new ModelRecompute({ sources, state, metrics, leader, logger, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+    const recompute = new ModelRecompute({
+      sources,
+      state,
+      metrics,
+      leader,
+      logger,
+      ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+      ...(opts.clock ? { clock: opts.clock } : {}),
+    });
     recompute.start();
     stops.push(() => recompute.stop());
 
     const authenticator = new TokenReviewAuthenticator(kc);
     const discovery = createDiscoveryService({ source: state, authenticator, metrics, logger: logger.child({ component: 'xds' }), debounceMs: 10 });
     stops.push(() => discovery.close());
-    const certificates = createCertificateService({ ca, authenticator, pods: sources, metrics, logger: logger.child({ component: 'ca' }), trustDomain: mesh.trustDomain, rootNamespace: mesh.rootNamespace });
-    const grpcServer = await startGrpcServer({ ca, clusterDomain: mesh.clusterDomain, host, port: opts.grpcPort ?? ports.istiodGrpc, ...(opts.udsPath ? { udsPath: opts.udsPath } : {}), discovery, certificates });
+    const certificates = createCertificateService({
+      ca,
+      authenticator,
+      pods: sources,
+      metrics,
+      logger: logger.child({ component: 'ca' }),
+      trustDomain: mesh.trustDomain,
+      rootNamespace: mesh.rootNamespace,
+    });
+    const grpcServer = await startGrpcServer({
+      ca,
+      clusterDomain: mesh.clusterDomain,
+      host,
+      port: opts.grpcPort ?? ports.istiodGrpc,
+      ...(opts.udsPath ? { udsPath: opts.udsPath } : {}),
+      discovery,
+      certificates,
+    });
     stops.push(() => grpcServer.close());
 
     const publisher = new RootCertPublisher({ kc, rootCertPem: ca.rootCertPem, logger });

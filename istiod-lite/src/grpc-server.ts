@@ -31,12 +31,23 @@ export interface IstiodGrpcServer {
 }
 
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<IstiodGrpcServer> {
-  const serving = issueCertificate({ ca: opts.ca.signer, commonName: 'istiod', dnsNames: [istiodServerName, `${istiodServerName}.${opts.clusterDomain}`, 'localhost'], ipAddresses: ['127.0.0.1'], validityDays: 365 });
+  const serving = issueCertificate({
+    ca: opts.ca.signer,
+    commonName: 'istiod',
+    dnsNames: [istiodServerName, `${istiodServerName}.${opts.clusterDomain}`, 'localhost'],
+    ipAddresses: ['127.0.0.1'],
+    validityDays: 365,
+  });
   const server = new grpc.Server({ 'grpc.max_send_message_length': 256 * 1024 * 1024 });
   server.addService(aggregatedDiscoveryServiceDefinition, opts.discovery.handlers);
   server.addService(certificateServiceDefinition, opts.certificates.handlers);
-  const credentials = grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from([serving.certPem, ...opts.ca.chain.slice(0, -1)].join('')), private_key: Buffer.from(serving.keyPem) }], false);
-  const bind = (address: string): Promise<number> => new Promise((ready, fail) => server.bindAsync(address, credentials, (err, port) => (err ? fail(err) : ready(port))));
+  const credentials = grpc.ServerCredentials.createSsl(
+    null,
+    [{ cert_chain: Buffer.from([serving.certPem, ...opts.ca.chain.slice(0, -1)].join('')), private_key: Buffer.from(serving.keyPem) }],
+    false,
+  );
+  const bind = (address: string): Promise<number> =>
+    new Promise((ready, fail) => server.bindAsync(address, credentials, (err, port) => (err ? fail(err) : ready(port))));
   const close = (): Promise<void> => new Promise((done) => server.tryShutdown(() => done()));
   try {
     const port = await bind(`${opts.host}:${opts.port}`);

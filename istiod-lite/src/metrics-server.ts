@@ -23,26 +23,43 @@ export interface MetricsServer {
 function debugModel(res: ServerResponse, state: MeshState, discovery: DiscoveryService): void {
   const model = state.model;
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({
-    workloads: [...(model?.workloads.values() ?? [])].map((w) => ({ namespace: w.namespace, name: w.name, node: w.node, addresses: w.addresses, protocol: w.tunnelProtocol ?? 'NONE', identity: w.identity, waypoint: w.waypoint?.hostname })),
-    services: [...(model?.services.keys() ?? [])],
-    authorizations: [...(model?.authorizations.keys() ?? [])],
-    waypoints: [...(model?.waypoints.keys() ?? [])],
-    proxies: discovery.connections(),
-  }, null, 2));
+  res.end(
+    JSON.stringify(
+      {
+        workloads: [...(model?.workloads.values() ?? [])].map((w) => ({
+          namespace: w.namespace,
+          name: w.name,
+          node: w.node,
+          addresses: w.addresses,
+          protocol: w.tunnelProtocol ?? 'NONE',
+          identity: w.identity,
+          waypoint: w.waypoint?.hostname,
+        })),
+        services: [...(model?.services.keys() ?? [])],
+        authorizations: [...(model?.authorizations.keys() ?? [])],
+        waypoints: [...(model?.waypoints.keys() ?? [])],
+        proxies: discovery.connections(),
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const { metrics } = opts;
   const server = createServer((req, res) => {
     if (req.url === '/metrics' || req.url === '/stats/prometheus') {
-      metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(text);
-      }, (err: unknown) => {
-        res.writeHead(500);
-        res.end(String(err));
-      });
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        },
+      );
     } else if (req.url === '/debug/model') {
       debugModel(res, opts.state, opts.discovery);
     } else if (req.url === '/ready') {

@@ -29,13 +29,38 @@ export function createMetrics(registry = new Registry()): IstiodMetrics {
     registry,
     connectedProxies: new Gauge({ name: 'pilot_xds', help: 'Connected proxies by type', labelNames: ['type'], registers: [registry] }),
     pushes: new Counter({ name: 'pilot_xds_pushes', help: 'Discovery responses pushed, by resource type', labelNames: ['type'], registers: [registry] }),
-    pushLatency: new Histogram({ name: 'pilot_proxy_convergence_time', help: 'Seconds from a config change to its push being written to a proxy', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
-    rejects: new Counter({ name: 'pilot_total_xds_rejects', help: 'Responses NACKed by proxies, by resource type', labelNames: ['type'], registers: [registry] }),
+    pushLatency: new Histogram({
+      name: 'pilot_proxy_convergence_time',
+      help: 'Seconds from a config change to its push being written to a proxy',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    rejects: new Counter({
+      name: 'pilot_total_xds_rejects',
+      help: 'Responses NACKed by proxies, by resource type',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
     csrs: new Counter({ name: 'citadel_server_csr_count', help: 'Certificate signing requests received', registers: [registry] }),
     certsIssued: new Counter({ name: 'citadel_server_success_cert_issuance_count', help: 'Certificates issued', registers: [registry] }),
-    certsDenied: new Counter({ name: 'citadel_server_csr_sign_error_count', help: 'Certificate requests denied, by reason', labelNames: ['reason'], registers: [registry] }),
-    signLatency: new Histogram({ name: 'citadel_server_csr_sign_duration_seconds', help: 'Seconds to verify and sign one certificate request', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1], registers: [registry] }),
-    invalidObjects: new Gauge({ name: 'istiod_lite_invalid_objects', help: 'Objects currently rejected by validation, by kind', labelNames: ['kind'], registers: [registry] }),
+    certsDenied: new Counter({
+      name: 'citadel_server_csr_sign_error_count',
+      help: 'Certificate requests denied, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    signLatency: new Histogram({
+      name: 'citadel_server_csr_sign_duration_seconds',
+      help: 'Seconds to verify and sign one certificate request',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers: [registry],
+    }),
+    invalidObjects: new Gauge({
+      name: 'istiod_lite_invalid_objects',
+      help: 'Objects currently rejected by validation, by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
   };
 }
 

@@ -34,7 +34,10 @@ export class ModelRecompute {
     this.#opts = opts;
     // The input is when the burst's first change was seen: older wins when offers fold.
     this.#loop = new LatestWins<number>((seenAt) => this.recompute(seenAt), {
-      debounceMs: opts.debounceMs ?? 20, maxDelayMs: MAX_DELAY_MS, retryMs: MAX_DELAY_MS, coalesce: (first) => first,
+      debounceMs: opts.debounceMs ?? 20,
+      maxDelayMs: MAX_DELAY_MS,
+      retryMs: MAX_DELAY_MS,
+      coalesce: (first) => first,
       ...(opts.clock ? { clock: opts.clock } : {}),
     });
   }

@@ -139,7 +139,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   }
 }
 
-async function startControlPlaneProcess(spec: ControlPlaneProcess, dataDir: string, env: Record<string, string>): Promise<{ process: ChildProcess; ready: Record<string, unknown> }> {
+async function startControlPlaneProcess(
+  spec: ControlPlaneProcess,
+  dataDir: string,
+  env: Record<string, string>,
+): Promise<{ process: ChildProcess; ready: Record<string, unknown> }> {
   const logPath = join(dataDir, `${spec.name}.log`);
   const log = createWriteStream(logPath, { flags: 'a' });
   const child = spawn(spec.command[0]!, spec.command.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -56,7 +56,9 @@ async function stopEverything(dataDir: string, cluster: Cluster | undefined): Pr
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       cluster.stop().catch(() => undefined),
-      new Promise<void>((done) => { timer = setTimeout(done, orderlyStopMs); }),
+      new Promise<void>((done) => {
+        timer = setTimeout(done, orderlyStopMs);
+      }),
     ]);
     clearTimeout(timer);
   }
@@ -64,7 +66,9 @@ async function stopEverything(dataDir: string, cluster: Cluster | undefined): Pr
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { once: { type: 'boolean', default: false }, data: { type: 'string' }, nodes: { type: 'string', default: '2' }, port: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { once: { type: 'boolean', default: false }, data: { type: 'string' }, nodes: { type: 'string', default: '2' }, port: { type: 'string' } },
+  });
   const dataDir = resolve(values.data ?? defaultDataDir());
 
   const abort = new AbortController();
@@ -89,7 +93,13 @@ async function main(): Promise<number> {
     const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' }, pino.destination({ dest: logFile(dataDir), append: true, sync: true, mkdir: true }));
     say(`starting the local cluster in ${dataDir} (objects from earlier runs are kept) ...`);
     // Fixed ports for people; ephemeral ones when the API port is (tests run in parallel).
-    cluster = await startCluster({ dataDir, nodes: Number(values.nodes), ...(values.port ? { port: Number(values.port) } : {}), controlPlane: [istiodProcess(dataDir, values.port === '0')], logger });
+    cluster = await startCluster({
+      dataDir,
+      nodes: Number(values.nodes),
+      ...(values.port ? { port: Number(values.port) } : {}),
+      controlPlane: [istiodProcess(dataDir, values.port === '0')],
+      logger,
+    });
     abort.signal.throwIfAborted();
     const istiod = cluster.controlPlane.find((p) => p.name === 'istiod-lite')!;
     say(`istiod-lite: discovery + CA on ${istiod.ready.grpc}, metrics on ${istiod.ready.metrics}`);
@@ -109,7 +119,11 @@ async function main(): Promise<number> {
     const where = err instanceof DemoStepError ? `at step '${err.step.id}' (${err.step.title})` : 'while starting the cluster';
     const cause = err instanceof DemoStepError ? err.cause : err;
     console.error(`\ndemo failed ${where}: ${cause instanceof Error ? cause.message : String(cause)}`);
-    console.error(`read:\n${logsToRead(dataDir, since).map((l) => `  ${l}`).join('\n')}`);
+    console.error(
+      `read:\n${logsToRead(dataDir, since)
+        .map((l) => `  ${l}`)
+        .join('\n')}`,
+    );
     return 1;
   } finally {
     if (claimed) await stopEverything(dataDir, cluster);

@@ -44,7 +44,16 @@ function kubeConfigFor(dataDir: string): KubeConfig {
 }
 
 async function up(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { nodes: { type: 'string', default: '2' }, data: { type: 'string' }, port: { type: 'string' }, mesh: { type: 'boolean', default: false }, foreground: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      nodes: { type: 'string', default: '2' },
+      data: { type: 'string' },
+      port: { type: 'string' },
+      mesh: { type: 'boolean', default: false },
+      foreground: { type: 'boolean', default: false },
+    },
+  });
   const dataDir = resolve(values.data ?? defaultDataDir());
   const nodes = Number(values.nodes);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) throw new UsageError(`--nodes must be a whole number from 1 to 50, got '${values.nodes}'`);
@@ -86,7 +95,10 @@ function tail(file: string, lines: number): string {
 
 /** The cluster process: runs until SIGINT/SIGTERM, then stops everything it started. */
 async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { nodes: { type: 'string', default: '2' }, data: { type: 'string' }, port: { type: 'string' }, mesh: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args,
+    options: { nodes: { type: 'string', default: '2' }, data: { type: 'string' }, port: { type: 'string' }, mesh: { type: 'boolean', default: false } },
+  });
   const dataDir = resolve(values.data ?? defaultDataDir());
   const logger = pino({ base: { component: 'local-cluster' } });
   const stopRequested = new Promise<void>((done) => {
@@ -135,7 +147,12 @@ async function apply(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { filename: { type: 'string', short: 'f', multiple: true }, data: { type: 'string' } } });
   if (!values.filename?.length) throw new UsageError('apply needs -f FILE|DIR');
   const kc = kubeConfigFor(resolve(values.data ?? defaultDataDir()));
-  for (const line of await applyManifests(kc, values.filename.flatMap((f) => readManifests(f)), 'local-cluster')) console.log(`${line} applied`);
+  for (const line of await applyManifests(
+    kc,
+    values.filename.flatMap((f) => readManifests(f)),
+    'local-cluster',
+  ))
+    console.log(`${line} applied`);
   return 0;
 }
 
@@ -154,7 +171,9 @@ async function status(args: string[]): Promise<number> {
   const pods = await core.listPodForAllNamespaces();
   for (const p of pods.items) {
     const restarts = (p.status?.containerStatuses ?? []).reduce((s, c) => s + c.restartCount, 0);
-    console.log(`pod ${p.metadata?.namespace}/${p.metadata?.name} ${p.status?.phase ?? 'Pending'} ip=${p.status?.podIP ?? '-'} node=${p.spec?.nodeName ?? '-'} restarts=${restarts}`);
+    console.log(
+      `pod ${p.metadata?.namespace}/${p.metadata?.name} ${p.status?.phase ?? 'Pending'} ip=${p.status?.podIP ?? '-'} node=${p.spec?.nodeName ?? '-'} restarts=${restarts}`,
+    );
   }
   return 0;
 }
@@ -162,7 +181,11 @@ async function status(args: string[]): Promise<number> {
 async function exec(args: string[]): Promise<number> {
   const sep = args.indexOf('--');
   if (sep < 0 || sep === args.length - 1) throw new UsageError('exec needs a command after --');
-  const { values, positionals } = parseArgs({ args: args.slice(0, sep), allowPositionals: true, options: { namespace: { type: 'string', short: 'n', default: 'default' }, container: { type: 'string', short: 'c' }, data: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args: args.slice(0, sep),
+    allowPositionals: true,
+    options: { namespace: { type: 'string', short: 'n', default: 'default' }, container: { type: 'string', short: 'c' }, data: { type: 'string' } },
+  });
   if (positionals.length !== 1) throw new UsageError('exec needs exactly one POD');
   const dataDir = resolve(values.data ?? defaultDataDir());
   const core = kubeConfigFor(dataDir).makeApiClient(CoreV1Api);
@@ -170,14 +193,30 @@ async function exec(args: string[]): Promise<number> {
   if (pod.status?.phase !== 'Running') throw new UsageError(`pod ${values.namespace}/${positionals[0]} is ${pod.status?.phase ?? 'Pending'}, not Running`);
   const clusterId = clusterIdFor(dataDir);
   const netns = pod.spec?.hostNetwork ? nodeNetns(clusterId, nodeIndex(pod.spec.nodeName ?? '')) : podNetns(clusterId, pod.metadata!.uid!);
-  const env = { ...process.env, PATH: [...podBinPath(), process.env.PATH ?? '/usr/bin:/bin'].join(':'), POD_NAME: pod.metadata!.name!, POD_NAMESPACE: values.namespace, NODE_NAME: pod.spec?.nodeName ?? '', POD_IP: pod.status?.podIP ?? '' };
+  const env = {
+    ...process.env,
+    PATH: [...podBinPath(), process.env.PATH ?? '/usr/bin:/bin'].join(':'),
+    POD_NAME: pod.metadata!.name!,
+    POD_NAMESPACE: values.namespace,
+    NODE_NAME: pod.spec?.nodeName ?? '',
+    POD_IP: pod.status?.podIP ?? '',
+  };
   const r = spawnSync('ip', ['netns', 'exec', netns, ...args.slice(sep + 1)], { stdio: 'inherit', env });
   if (r.error) throw r.error;
   return r.status ?? 1;
 }
 
 async function logs(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { namespace: { type: 'string', short: 'n', default: 'default' }, container: { type: 'string', short: 'c' }, follow: { type: 'boolean', short: 'f', default: false }, data: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      namespace: { type: 'string', short: 'n', default: 'default' },
+      container: { type: 'string', short: 'c' },
+      follow: { type: 'boolean', short: 'f', default: false },
+      data: { type: 'string' },
+    },
+  });
   if (positionals.length !== 1) throw new UsageError('logs needs exactly one POD');
   const kc = kubeConfigFor(resolve(values.data ?? defaultDataDir()));
   const query = new URLSearchParams();

@@ -6,7 +6,10 @@ import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObj
 
 export function readManifests(path: string): KubernetesObject[] {
   const files = statSync(path).isDirectory()
-    ? readdirSync(path).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => join(path, f))
+    ? readdirSync(path)
+        .filter((f) => /\.(ya?ml|json)$/.test(f))
+        .sort()
+        .map((f) => join(path, f))
     : [path];
   const docs: KubernetesObject[] = [];
   for (const f of files) {

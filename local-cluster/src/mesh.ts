@@ -18,9 +18,21 @@ export const meshRootCertFile = (dataDir: string): string => join(dataDir, 'mesh
 export function istiodProcess(dataDir: string, ephemeralPorts: boolean): ControlPlaneProcess {
   return {
     name: 'istiod-lite',
-    command: [process.execPath, join(repoRoot, 'istiod-lite/src/main.ts'), '--host', '127.0.0.1', '--install-crds',
-      '--grpc-port', ephemeralPorts ? '0' : '15012', '--metrics-port', ephemeralPorts ? '0' : '15014',
-      '--uds', istiodSocket(dataDir), '--log-level', process.env.LOG_LEVEL ?? 'warn'],
+    command: [
+      process.execPath,
+      join(repoRoot, 'istiod-lite/src/main.ts'),
+      '--host',
+      '127.0.0.1',
+      '--install-crds',
+      '--grpc-port',
+      ephemeralPorts ? '0' : '15012',
+      '--metrics-port',
+      ephemeralPorts ? '0' : '15014',
+      '--uds',
+      istiodSocket(dataDir),
+      '--log-level',
+      process.env.LOG_LEVEL ?? 'warn',
+    ],
     readyLine: /"msg":"ready"/,
   };
 }
@@ -37,19 +49,21 @@ export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: numbe
         spec: {
           hostNetwork: true,
           serviceAccountName: 'ztunnel',
-          containers: [{
-            name: 'istio-proxy',
-            image: 'ambient/ztunnel:local',
-            command: [process.execPath, join(repoRoot, 'ztunnel/src/main.ts')],
-            env: [
-              { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-              { name: 'NODE_AGENT_SOCKET', value: join(dataDir, 'nodes', '$(NODE_NAME)', 'node-agent.sock') },
-              { name: 'ISTIOD_ADDRESS', value: `unix:${istiodSocket(dataDir)}` },
-              { name: 'ROOT_CERT_FILE', value: meshRootCertFile(dataDir) },
-              { name: 'LOG_LEVEL', value: process.env.LOG_LEVEL ?? 'info' },
-              ...(opts.certTtlSeconds ? [{ name: 'CERT_TTL_SECONDS', value: String(opts.certTtlSeconds) }] : []),
-            ],
-          }],
+          containers: [
+            {
+              name: 'istio-proxy',
+              image: 'ambient/ztunnel:local',
+              command: [process.execPath, join(repoRoot, 'ztunnel/src/main.ts')],
+              env: [
+                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                { name: 'NODE_AGENT_SOCKET', value: join(dataDir, 'nodes', '$(NODE_NAME)', 'node-agent.sock') },
+                { name: 'ISTIOD_ADDRESS', value: `unix:${istiodSocket(dataDir)}` },
+                { name: 'ROOT_CERT_FILE', value: meshRootCertFile(dataDir) },
+                { name: 'LOG_LEVEL', value: process.env.LOG_LEVEL ?? 'info' },
+                ...(opts.certTtlSeconds ? [{ name: 'CERT_TTL_SECONDS', value: String(opts.certTtlSeconds) }] : []),
+              ],
+            },
+          ],
         },
       },
     },
@@ -65,21 +79,36 @@ export async function deployZtunnel(
   const logger = opts.logger ?? pino({ level: 'silent' });
   const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
   // The root istiod-lite publishes, where ztunnel reads it (Kubernetes would mount the ConfigMap).
-  const [cm] = await watchUntil(cluster.kubeConfig, logger, {
-    what: 'istiod-lite to publish istio-ca-root-cert in istio-system', timeoutMs: opts.timeoutMs ?? apiWaitMs, signal,
-    path: '/api/v1/namespaces/istio-system/configmaps',
-    list: () => core.listNamespacedConfigMap({ namespace: 'istio-system', fieldSelector: 'metadata.name=istio-ca-root-cert' }),
-  }, (cms) => cms.some((c) => c.metadata?.name === 'istio-ca-root-cert' && c.data?.['root-cert.pem']));
+  const [cm] = await watchUntil(
+    cluster.kubeConfig,
+    logger,
+    {
+      what: 'istiod-lite to publish istio-ca-root-cert in istio-system',
+      timeoutMs: opts.timeoutMs ?? apiWaitMs,
+      signal,
+      path: '/api/v1/namespaces/istio-system/configmaps',
+      list: () => core.listNamespacedConfigMap({ namespace: 'istio-system', fieldSelector: 'metadata.name=istio-ca-root-cert' }),
+    },
+    (cms) => cms.some((c) => c.metadata?.name === 'istio-ca-root-cert' && c.data?.['root-cert.pem']),
+  );
   writeFileSync(meshRootCertFile(cluster.dataDir), cm!.data!['root-cert.pem']!);
-  await applyManifests(cluster.kubeConfig, [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ztunnel', namespace: 'istio-system' } },
-    ztunnelDaemonSet(cluster.dataDir, opts),
-  ], 'local-cluster');
+  await applyManifests(
+    cluster.kubeConfig,
+    [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ztunnel', namespace: 'istio-system' } }, ztunnelDaemonSet(cluster.dataDir, opts)],
+    'local-cluster',
+  );
   // Readiness is only visible inside the node (15021 on the node's loopback): probed.
   for (const node of cluster.nodes) {
-    await probeUntil({ what: `ztunnel on ${node.net.name} to answer ready on 15021 (see kubectl logs -n istio-system)`, timeoutMs: opts.timeoutMs ?? dataPlaneWaitMs, signal }, async () => {
-      const r = await execInNetns(node.net.netns, [process.execPath, '-e', "fetch('http://127.0.0.1:15021/healthz/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"], { timeoutMs: 10_000, signal });
-      return r.code === 0;
-    });
+    await probeUntil(
+      { what: `ztunnel on ${node.net.name} to answer ready on 15021 (see kubectl logs -n istio-system)`, timeoutMs: opts.timeoutMs ?? dataPlaneWaitMs, signal },
+      async () => {
+        const r = await execInNetns(
+          node.net.netns,
+          [process.execPath, '-e', "fetch('http://127.0.0.1:15021/healthz/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"],
+          { timeoutMs: 10_000, signal },
+        );
+        return r.code === 0;
+      },
+    );
   }
 }

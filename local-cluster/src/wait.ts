@@ -36,7 +36,9 @@ export async function watchUntil<T extends KubernetesObject>(
 ): Promise<T[]> {
   opts.signal.throwIfAborted();
   let settle: (objects: T[]) => void = () => {};
-  const done = new Promise<T[]>((resolve) => { settle = resolve; });
+  const done = new Promise<T[]>((resolve) => {
+    settle = resolve;
+  });
   const informer = new ResilientInformer<T>(kc, {
     path: opts.path,
     list: opts.list,

@@ -26,18 +26,32 @@ function sources(dir: string, out: string[] = []): string[] {
 }
 
 const matches = (text: string, re: RegExp): Set<string> => new Set([...text.matchAll(re)].map((m) => m[1]!).filter((c) => !nodeCode.test(c)));
-const inCode = new Map(workspaces.map((ws) => [ws, matches(sources(join(root, ws)).map((f) => readFileSync(f, 'utf8')).join('\n'), codeRe)]));
-const inDocs = new Map(workspaces.map((ws) => {
-  const readme = join(root, ws, 'README.md');
-  return [ws, existsSync(readme) ? matches(readFileSync(readme, 'utf8'), docRe) : new Set<string>()];
-}));
+const inCode = new Map(
+  workspaces.map((ws) => [
+    ws,
+    matches(
+      sources(join(root, ws))
+        .map((f) => readFileSync(f, 'utf8'))
+        .join('\n'),
+      codeRe,
+    ),
+  ]),
+);
+const inDocs = new Map(
+  workspaces.map((ws) => {
+    const readme = join(root, ws, 'README.md');
+    return [ws, existsSync(readme) ? matches(readFileSync(readme, 'utf8'), docRe) : new Set<string>()];
+  }),
+);
 
 describe('error codes are documented where they are raised', () => {
   for (const ws of workspaces) {
     it(`${ws}: every code in its code is in its README (or in the README of the workspace it comes from), and vice versa`, () => {
       // A code used here but raised by a dependency (ztunnel checking an hbone code) is
       // documented there: it appears in that workspace's code and README.
-      const undocumented = [...inCode.get(ws)!].filter((c) => !inDocs.get(ws)!.has(c) && !workspaces.some((o) => o !== ws && inCode.get(o)!.has(c) && inDocs.get(o)!.has(c)));
+      const undocumented = [...inCode.get(ws)!].filter(
+        (c) => !inDocs.get(ws)!.has(c) && !workspaces.some((o) => o !== ws && inCode.get(o)!.has(c) && inDocs.get(o)!.has(c)),
+      );
       const stale = [...inDocs.get(ws)!].filter((c) => !inCode.get(ws)!.has(c));
       assert.deepEqual({ undocumented, stale }, { undocumented: [], stale: [] }, `${ws}/README.md`);
     });

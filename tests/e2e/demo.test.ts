@@ -11,14 +11,23 @@ import { leftoversOf } from '@ambient/tests';
 const repo = resolve(import.meta.dirname, '../..');
 const demo = join(repo, 'local-cluster/src/demo.ts');
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * Runs a command to its end (or to `ceilingMs`, when it is killed and the test fails). When
  * stdout first contains `when.text`, `when.act(pid)` is called: that is how a test interrupts
  * a run at a chosen step.
  */
-function runToEnd(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; ceilingMs?: number; when?: { text: string; act: (pid: number) => void } } = {}): Promise<Run> {
+function runToEnd(
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; ceilingMs?: number; when?: { text: string; act: (pid: number) => void } } = {},
+): Promise<Run> {
   return new Promise((done, fail) => {
     const child = spawn(command, args, { cwd: repo, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -31,7 +40,9 @@ function runToEnd(command: string, args: string[], opts: { env?: NodeJS.ProcessE
         opts.when.act(child.pid!);
       }
     });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     const ceiling = setTimeout(() => {
       child.kill('SIGKILL');
       fail(new Error(`${command} ${args.join(' ')} still running after ${(opts.ceilingMs ?? 240_000) / 1000} s\n${stdout}\n${stderr}`));
@@ -57,7 +68,10 @@ function assertWalkthrough(r: Run): void {
   assert.match(r.stdout, /now sends them to ztunnel as HBONE workloads/);
   assert.match(r.stdout, /echo-\S+\s+node-\d\s+spiffe:\/\/cluster\.local\/ns\/demo\/sa\/echo/);
   assert.match(r.stdout, /through ztunnel over mTLS[^\n]*\n\s+ok: 2 replies/);
-  assert.match(r.stdout, /source_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/sleep",\s+destination_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/echo", connection_security_policy="mutual_tls"/);
+  assert.match(
+    r.stdout,
+    /source_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/sleep",\s+destination_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/echo", connection_security_policy="mutual_tls"/,
+  );
   assert.match(r.stdout, /the same call is now refused by the destination ztunnel/);
   assert.match(r.stdout, /policy deleted: allowed again/);
   assert.match(r.stdout, /without PeerAuthentication \(PERMISSIVE\): admitted/);
@@ -93,10 +107,15 @@ describe('npm start never poisons itself (one data directory, run after run)', f
   });
 
   it('passes after a kill -9 of the cluster process mid-run, removing what it left', async () => {
-    const killed = await runToEnd(process.execPath, demoArgs(), { when: { text: 'an AuthorizationPolicy denying', act: (pid) => process.kill(pid, 'SIGKILL') } });
+    const killed = await runToEnd(process.execPath, demoArgs(), {
+      when: { text: 'an AuthorizationPolicy denying', act: (pid) => process.kill(pid, 'SIGKILL') },
+    });
     assert.equal(killed.signal, 'SIGKILL', killed.stdout);
     const left = leftoversOf(dataDir);
-    assert.ok(left.netns.length > 0 && left.processes.some((p) => p.includes('istiod-lite')), `the kill should leave the cluster running: ${JSON.stringify(left)}`);
+    assert.ok(
+      left.netns.length > 0 && left.processes.some((p) => p.includes('istiod-lite')),
+      `the kill should leave the cluster running: ${JSON.stringify(left)}`,
+    );
     const r = await runToEnd(process.execPath, demoArgs());
     assertWalkthrough(r);
     assert.match(r.stdout, /removed what an earlier run left behind: \d+ network namespace\(s\), \d+ process\(es\)/);
@@ -104,7 +123,9 @@ describe('npm start never poisons itself (one data directory, run after run)', f
   });
 
   it('tears everything down on SIGINT to npm mid-run, and the next run passes', async () => {
-    const interrupted = await runToEnd('npm', ['start', '--', '--once', '--data', dataDir, '--port', '0'], { when: { text: 'through ztunnel over mTLS', act: (pid) => process.kill(pid, 'SIGINT') } });
+    const interrupted = await runToEnd('npm', ['start', '--', '--once', '--data', dataDir, '--port', '0'], {
+      when: { text: 'through ztunnel over mTLS', act: (pid) => process.kill(pid, 'SIGINT') },
+    });
     assert.notEqual(interrupted.code, 0, interrupted.stdout);
     assert.match(interrupted.stderr, /demo interrupted by SIGINT during step/);
     assertNothingLeft('by the interrupted run');

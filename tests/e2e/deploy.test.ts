@@ -37,6 +37,9 @@ describe('deploy/ kustomize base', function () {
     const again = await run(kubectl, ['apply', '-k', join(repo, 'deploy')], { env, encoding: 'utf8' });
     assert.doesNotMatch(again.stdout, /created|configured/);
     const svc = JSON.parse((await run(kubectl, ['get', 'service', 'istiod', '-n', 'istio-system', '-o', 'json'], { env, encoding: 'utf8' })).stdout);
-    assert.deepEqual(svc.spec.ports.map((p: { port: number }) => p.port), [15012, 15014]);
+    assert.deepEqual(
+      svc.spec.ports.map((p: { port: number }) => p.port),
+      [15012, 15014],
+    );
   });
 });

@@ -69,7 +69,12 @@ spec:
       command: [ambient-echo, serve, --port, "9000"]
 `;
 
-interface PodView { name: string; ip: string; node: string; phase: string }
+interface PodView {
+  name: string;
+  ip: string;
+  node: string;
+  phase: string;
+}
 
 describe('local cluster e2e (2 nodes, 4 pods, real namespaces)', function () {
   this.timeout(180_000);
@@ -174,7 +179,11 @@ describe('local-cluster up without privileges', () => {
   it('exits 1 and names the fix', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'lc-noroot-'));
     try {
-      const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'up', '--foreground', '--data', dataDir, '--port', '0'], { encoding: 'utf8', timeout: 30_000 }).then(
+      const r = await run(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'up', '--foreground', '--data', dataDir, '--port', '0'],
+        { encoding: 'utf8', timeout: 30_000 },
+      ).then(
         () => ({ code: 0, stderr: '' }),
         (err: { code: number; stderr: string }) => err,
       );

@@ -32,18 +32,50 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
 }
 
 const container = (name: string, port: number) => ({
-  name, image: 'ambient/echo:local', command: [process.execPath, echo, 'serve', '--port', String(port)], ports: [{ name: 'http', containerPort: port }],
+  name,
+  image: 'ambient/echo:local',
+  command: [process.execPath, echo, 'serve', '--port', String(port)],
+  ports: [{ name: 'http', containerPort: port }],
   env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
 });
 const manifests = [
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'mesh' } },
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'plain' } },
   ...['server', 'client', 'other'].map((sa) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: 'mesh' } })),
-  { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'server', namespace: 'mesh' }, spec: { replicas: 2, selector: { matchLabels: { app: 'server' } }, template: { metadata: { labels: { app: 'server' } }, spec: { serviceAccountName: 'server', containers: [container('server', 8080)] } } } },
-  { apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: 'mesh' }, spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } },
-  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'client', namespace: 'mesh', labels: { app: 'client' } }, spec: { nodeName: 'node-1', serviceAccountName: 'client', containers: [container('client', 9000)] } },
-  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'other', namespace: 'mesh', labels: { app: 'other' } }, spec: { nodeName: 'node-1', serviceAccountName: 'other', containers: [container('other', 9000)] } },
-  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'outsider', namespace: 'plain', labels: { app: 'outsider' } }, spec: { nodeName: 'node-1', containers: [container('outsider', 9000)] } },
+  {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'server', namespace: 'mesh' },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'server' } },
+      template: { metadata: { labels: { app: 'server' } }, spec: { serviceAccountName: 'server', containers: [container('server', 8080)] } },
+    },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'server', namespace: 'mesh' },
+    spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'client', namespace: 'mesh', labels: { app: 'client' } },
+    spec: { nodeName: 'node-1', serviceAccountName: 'client', containers: [container('client', 9000)] },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'other', namespace: 'mesh', labels: { app: 'other' } },
+    spec: { nodeName: 'node-1', serviceAccountName: 'other', containers: [container('other', 9000)] },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'outsider', namespace: 'plain', labels: { app: 'outsider' } },
+    spec: { nodeName: 'node-1', containers: [container('outsider', 9000)] },
+  },
 ];
 
 describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () {
@@ -58,16 +90,35 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
   const netnsOf = (p: V1Pod): string => podNetns(cluster.network.clusterId, p.metadata!.uid!);
   /** An unmodified client: the sample app's `call`, run inside the pod's netns. */
   const call = async (from: V1Pod, url: string, count = 1): Promise<{ ok: boolean; replies: any[]; output: string }> => {
-    const r = await execInNetns(netnsOf(from), [process.execPath, echo, 'call', url, '--count', String(count), '--timeout', url.includes('/delay/') ? '30000' : '3000'], { timeoutMs: 40_000 });
-    const replies = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const r = await execInNetns(
+      netnsOf(from),
+      [process.execPath, echo, 'call', url, '--count', String(count), '--timeout', url.includes('/delay/') ? '30000' : '3000'],
+      { timeoutMs: 40_000 },
+    );
+    const replies = r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     return { ok: r.code === 0, replies, output: r.stdout + r.stderr };
   };
-  const fromNode = async (node: number, code: string): Promise<string> => (await execInNetns(nodeNetns(cluster.network.clusterId, node), [process.execPath, '-e', code], { timeoutMs: 10_000 })).stdout;
-  const configDump = async (node: number): Promise<any> => JSON.parse(await fromNode(node, "fetch('http://127.0.0.1:15000/config_dump').then(r => r.text()).then(t => process.stdout.write(t))"));
-  const metrics = (node: number): Promise<string> => fromNode(node, "fetch('http://127.0.0.1:15020/metrics').then(r => r.text()).then(t => process.stdout.write(t))");
+  const fromNode = async (node: number, code: string): Promise<string> =>
+    (await execInNetns(nodeNetns(cluster.network.clusterId, node), [process.execPath, '-e', code], { timeoutMs: 10_000 })).stdout;
+  const configDump = async (node: number): Promise<any> =>
+    JSON.parse(await fromNode(node, "fetch('http://127.0.0.1:15000/config_dump').then(r => r.text()).then(t => process.stdout.write(t))"));
+  const metrics = (node: number): Promise<string> =>
+    fromNode(node, "fetch('http://127.0.0.1:15020/metrics').then(r => r.text()).then(t => process.stdout.write(t))");
   const capturedUids = async (): Promise<string[]> => [...(await configDump(1)).captured, ...(await configDump(2)).captured].map((c: any) => c.uid);
-  const policy = (name: string, spec: object) => custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'mesh', plural: 'authorizationpolicies', body: { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name }, spec } });
-  const deletePolicy = (plural: string, name: string) => custom.deleteNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'mesh', plural, name });
+  const policy = (name: string, spec: object) =>
+    custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: 'mesh',
+      plural: 'authorizationpolicies',
+      body: { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name }, spec },
+    });
+  const deletePolicy = (plural: string, name: string) =>
+    custom.deleteNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'mesh', plural, name });
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'ztunnel-e2e-'));
@@ -104,10 +155,17 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
     const client = await pod('mesh', 'client');
     const marker = `marker-${randomBytes(8).toString('hex')}`;
     const pcap = join(dataDir, 'fabric.pcap');
-    const dump = spawn('ip', ['netns', 'exec', fabricNetns(cluster.network.clusterId), 'tcpdump', '-Z', 'root', '-i', 'any', '--immediate-mode', '-U', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const dump = spawn(
+      'ip',
+      ['netns', 'exec', fabricNetns(cluster.network.clusterId), 'tcpdump', '-Z', 'root', '-i', 'any', '--immediate-mode', '-U', '-w', pcap, 'tcp'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let dumpLog = '';
     await new Promise<void>((ready, fail) => {
-      dump.stderr!.on('data', (c: Buffer) => { dumpLog += c.toString(); if (c.toString().includes('listening')) ready(); });
+      dump.stderr!.on('data', (c: Buffer) => {
+        dumpLog += c.toString();
+        if (c.toString().includes('listening')) ready();
+      });
       dump.once('exit', (code) => fail(new Error(`tcpdump exited with ${code}`)));
     });
     let result: Awaited<ReturnType<typeof call>>;
@@ -123,9 +181,13 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
     assert.equal(result.replies[0].body.pod, target.metadata!.name);
     assert.equal(result.replies[0].body.url, `/${marker}`, 'the app got the request unmodified');
     const wire = readFileSync(pcap);
-    assert.ok(wire.length > 1000, `the capture saw the connection (${wire.length} bytes captured; client ${client.status?.podIP} on ${client.spec?.nodeName}, target ${target.status?.podIP} on ${target.spec?.nodeName}; tcpdump: ${dumpLog})`);
+    assert.ok(
+      wire.length > 1000,
+      `the capture saw the connection (${wire.length} bytes captured; client ${client.status?.podIP} on ${client.spec?.nodeName}, target ${target.status?.podIP} on ${target.spec?.nodeName}; tcpdump: ${dumpLog})`,
+    );
     assert.equal(wire.includes(marker), false, 'the request path must not appear in clear between the nodes');
-    const packets = async (filter: string): Promise<number> => (await run('tcpdump', ['-nn', '-r', pcap, filter], { encoding: 'utf8' })).stdout.split('\n').filter(Boolean).length;
+    const packets = async (filter: string): Promise<number> =>
+      (await run('tcpdump', ['-nn', '-r', pcap, filter], { encoding: 'utf8' })).stdout.split('\n').filter(Boolean).length;
     assert.ok((await packets('tcp port 15008')) > 0, 'traffic between the nodes went to port 15008 (HBONE)');
     assert.equal(await packets('tcp port 8080'), 0, 'nothing went to the app port between the nodes');
   });
@@ -138,7 +200,14 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
 
   it('reports the call in Istio metrics with source and destination principals', async () => {
     const text = await metrics(target.spec!.nodeName === 'node-2' ? 2 : 1);
-    const line = text.split('\n').find((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('reporter="destination"') && l.includes('source_principal="spiffe://cluster.local/ns/mesh/sa/client"'));
+    const line = text
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('istio_tcp_connections_opened_total{') &&
+          l.includes('reporter="destination"') &&
+          l.includes('source_principal="spiffe://cluster.local/ns/mesh/sa/client"'),
+      );
     assert.ok(line, `no destination-side line for the client in:\n${text.slice(0, 2000)}`);
     assert.match(line, /destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/server"/);
     assert.match(line, /connection_security_policy="mutual_tls"/);
@@ -146,7 +215,11 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
 
   it('a DENY policy blocks exactly the calls it names', async () => {
     const [client, other] = [await pod('mesh', 'client'), await pod('mesh', 'other')];
-    await policy('deny-client', { selector: { matchLabels: { app: 'server' } }, action: 'DENY', rules: [{ from: [{ source: { principals: ['cluster.local/ns/mesh/sa/client'] } }] }] });
+    await policy('deny-client', {
+      selector: { matchLabels: { app: 'server' } },
+      action: 'DENY',
+      rules: [{ from: [{ source: { principals: ['cluster.local/ns/mesh/sa/client'] } }] }],
+    });
     try {
       await until('client denied', async () => !(await call(client, `http://${target.status!.podIP}:8080/`)).ok);
       assert.ok((await call(other, `http://${target.status!.podIP}:8080/`)).ok, 'other is not named and still gets through');
@@ -162,7 +235,11 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
     // A request the server holds for 20 s: the connection is live when the policy lands.
     const inFlight = call(client, `http://${target.status!.podIP}:8080/delay/20000`).then((r) => ({ ...r, after: Date.now() - started }));
     await sleep(1_000);
-    await policy('deny-live', { selector: { matchLabels: { app: 'server' } }, action: 'DENY', rules: [{ from: [{ source: { principals: ['cluster.local/ns/mesh/sa/client'] } }] }] });
+    await policy('deny-live', {
+      selector: { matchLabels: { app: 'server' } },
+      action: 'DENY',
+      rules: [{ from: [{ source: { principals: ['cluster.local/ns/mesh/sa/client'] } }] }],
+    });
     try {
       const r = await inFlight;
       assert.equal(r.ok, false, 'the held request must not complete');
@@ -175,7 +252,11 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
 
   it('an ALLOW policy admits only its sources', async () => {
     const [client, other] = [await pod('mesh', 'client'), await pod('mesh', 'other')];
-    await policy('allow-other', { selector: { matchLabels: { app: 'server' } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: ['cluster.local/ns/mesh/sa/other'] } }] }] });
+    await policy('allow-other', {
+      selector: { matchLabels: { app: 'server' } },
+      action: 'ALLOW',
+      rules: [{ from: [{ source: { principals: ['cluster.local/ns/mesh/sa/other'] } }] }],
+    });
     try {
       await until('client not admitted', async () => !(await call(client, `http://${target.status!.podIP}:8080/`)).ok);
       assert.ok((await call(other, `http://${target.status!.podIP}:8080/`)).ok);
@@ -188,11 +269,27 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
     const outsider = await pod('plain', 'outsider');
     const url = `http://${target.status!.podIP}:8080/`;
     assert.ok((await call(outsider, url)).ok, 'no PeerAuthentication: plaintext is accepted');
-    await custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'mesh', plural: 'peerauthentications', body: { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default' }, spec: { mtls: { mode: 'STRICT' } } } });
+    await custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: 'mesh',
+      plural: 'peerauthentications',
+      body: { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default' }, spec: { mtls: { mode: 'STRICT' } } },
+    });
     try {
       await until('plaintext refused under STRICT', async () => !(await call(outsider, url)).ok);
       assert.ok((await call(await pod('mesh', 'client'), url)).ok, 'mesh clients still get through');
-      await custom.patchNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'mesh', plural: 'peerauthentications', name: 'default', body: { spec: { mtls: { mode: 'PERMISSIVE' } } } }, mergePatch);
+      await custom.patchNamespacedCustomObject(
+        {
+          group: 'security.istio.io',
+          version: 'v1',
+          namespace: 'mesh',
+          plural: 'peerauthentications',
+          name: 'default',
+          body: { spec: { mtls: { mode: 'PERMISSIVE' } } },
+        },
+        mergePatch,
+      );
       await until('plaintext admitted under PERMISSIVE', async () => (await call(outsider, url)).ok);
     } finally {
       await deletePolicy('peerauthentications', 'default');
@@ -212,7 +309,8 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
 
   it('rotates certificates under continuous traffic with no failed request', async () => {
     const client = await pod('mesh', 'client');
-    const serial = async (): Promise<string> => (await configDump(1)).certificates.find((c: any) => c.identity === 'spiffe://cluster.local/ns/mesh/sa/client').serial;
+    const serial = async (): Promise<string> =>
+      (await configDump(1)).certificates.find((c: any) => c.identity === 'spiffe://cluster.local/ns/mesh/sa/client').serial;
     const before = await serial();
     let calls = 0;
     const deadline = Date.now() + 25_000;

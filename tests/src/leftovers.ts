@@ -6,12 +6,17 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { clusterIdFor } from '@ambient/local-cluster/runtime';
 
-export interface Leftovers { netns: string[]; processes: string[] }
+export interface Leftovers {
+  netns: string[];
+  processes: string[];
+}
 
 export function leftoversOf(dataDir: string): Leftovers {
   const prefix = `lc${clusterIdFor(dataDir)}-`;
   const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(prefix));
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith(prefix));
   const processes: string[] = [];
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);

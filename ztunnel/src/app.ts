@@ -52,20 +52,37 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
   const metrics = createZtunnelMetrics();
   const state = new ProxyState();
   const ca = grpcCaClient({ address: opts.istiodAddress, rootCertPem, ...(servername ? { servername } : {}), token });
-  const secrets = new SecretManager({ ca, rootCertPem, ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}), logger: logger.child({ component: 'identity' }) });
+  const secrets = new SecretManager({
+    ca,
+    rootCertPem,
+    ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}),
+    logger: logger.child({ component: 'identity' }),
+  });
   const pool = new HbonePool();
   const capture = new CaptureReconciler({ state, secrets, pool, metrics, logger, trustDomain: opts.trustDomain ?? 'cluster.local', rootCertPem });
 
   let xdsSynced = false;
   let agentSynced = false;
   const xds = wireXds({
-    address: opts.istiodAddress, rootCertPem, servername, token, nodeName: opts.nodeName, state, logger,
-    onApplied: (change) => { xdsSynced = true; capture.discoveryChanged(change); },
+    address: opts.istiodAddress,
+    rootCertPem,
+    servername,
+    token,
+    nodeName: opts.nodeName,
+    state,
+    logger,
+    onApplied: (change) => {
+      xdsSynced = true;
+      capture.discoveryChanged(change);
+    },
   });
   const agent = new NodeAgentClient(opts.nodeAgentSocket);
   agent.on('add', (pod) => capture.podAdded(pod));
   agent.on('remove', (pod) => capture.podRemoved(pod));
-  agent.on('synced', () => { agentSynced = true; capture.reconcile(); });
+  agent.on('synced', () => {
+    agentSynced = true;
+    capture.reconcile();
+  });
   agent.on('error', (err) => logger.warn({ err: err.message }, 'node agent'));
   xds.start();
   agent.start();
@@ -76,13 +93,19 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     registry: metrics.registry,
     notReady: () => (xdsSynced && agentSynced ? undefined : `discovery ${xdsSynced ? 'synced' : 'pending'}, node agent ${agentSynced ? 'synced' : 'pending'}`),
     configDump: () => ({
-      node: opts.nodeName, ...state.dump(), certificates: secrets.list(),
+      node: opts.nodeName,
+      ...state.dump(),
+      certificates: secrets.list(),
       captured: [...capture.proxies.values()].map((p) => ({ uid: p.pod.uid, ip: p.pod.ip, identity: p.pod.identity, connections: p.connections() })),
     }),
   });
 
   return {
-    adminUrl: admin.adminUrl, metricsUrl: admin.metricsUrl, readyUrl: admin.readyUrl, state, metrics,
+    adminUrl: admin.adminUrl,
+    metricsUrl: admin.metricsUrl,
+    readyUrl: admin.readyUrl,
+    state,
+    metrics,
     captured: () => [...capture.proxies.keys()],
     async stop({ drainMs = 0 } = {}) {
       // Capture rules stay: until a ztunnel is back, the pods' traffic fails closed, never plaintext.

@@ -41,9 +41,24 @@ export function createZtunnelMetrics(registry = new Registry()): ZtunnelMetrics 
     registry,
     connectionsOpened: new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened', labelNames, registers: [registry] }),
     connectionsClosed: new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed', labelNames, registers: [registry] }),
-    sentBytes: new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent toward the destination during TCP connections', labelNames, registers: [registry] }),
-    receivedBytes: new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Bytes received from the destination during TCP connections', labelNames, registers: [registry] }),
-    refused: new Counter({ name: 'ztunnel_connections_refused_total', help: 'Connections refused by ztunnel, by direction and reason', labelNames: ['direction', 'reason'], registers: [registry] }),
+    sentBytes: new Counter({
+      name: 'istio_tcp_sent_bytes_total',
+      help: 'Bytes sent toward the destination during TCP connections',
+      labelNames,
+      registers: [registry],
+    }),
+    receivedBytes: new Counter({
+      name: 'istio_tcp_received_bytes_total',
+      help: 'Bytes received from the destination during TCP connections',
+      labelNames,
+      registers: [registry],
+    }),
+    refused: new Counter({
+      name: 'ztunnel_connections_refused_total',
+      help: 'Connections refused by ztunnel, by direction and reason',
+      labelNames: ['direction', 'reason'],
+      registers: [registry],
+    }),
     capturedPods: new Gauge({ name: 'ztunnel_captured_pods', help: 'Pods whose traffic this ztunnel captures', registers: [registry] }),
   };
 }

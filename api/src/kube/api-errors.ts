@@ -25,7 +25,9 @@ export function apiErrorMessage(err: unknown): string {
     if (typeof body === 'string') {
       try {
         body = JSON.parse(body) as { message?: unknown };
-      } catch { /* not a Status: use the text as it is */ }
+      } catch {
+        /* not a Status: use the text as it is */
+      }
     }
     const message = typeof body === 'string' ? body : typeof body?.message === 'string' ? body.message : undefined;
     return `${err.code}${message ? `: ${message}` : ''}`;

@@ -29,11 +29,16 @@ export function matchesLabelSelector(selector: LabelSelector | undefined | null,
     const has = value !== undefined;
     const values = e.values ?? [];
     switch (e.operator) {
-      case 'In': return has && values.includes(value);
-      case 'NotIn': return !has || !values.includes(value);
-      case 'Exists': return has;
-      case 'DoesNotExist': return !has;
-      default: return false;
+      case 'In':
+        return has && values.includes(value);
+      case 'NotIn':
+        return !has || !values.includes(value);
+      case 'Exists':
+        return has;
+      case 'DoesNotExist':
+        return !has;
+      default:
+        return false;
     }
   });
 }

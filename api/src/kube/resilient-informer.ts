@@ -73,12 +73,20 @@ export class ResilientInformer<T extends KubernetesObject = KubernetesObject> {
     this.#timers = opts.timers ?? realTimers;
     this.#watch = new StoppableWatch(kc);
     // Synced once a list's objects are in the cache, which is when ListWatch starts watching.
-    this.#watch.onWatch = () => { if (this.#listed) this.#markSynced(); };
+    this.#watch.onWatch = () => {
+      if (this.#listed) this.#markSynced();
+    };
     this.#lw = new ListWatch<T>(opts.path, this.#watch, () => this.#list(opts.list), false, undefined, opts.fieldSelector);
     // Objects arriving again is the sign of health that resets the back-off.
     const healthy = (): void => this.#backoff.reset();
-    this.#lw.on('add', (o) => { healthy(); opts.onEvent('add', o); });
-    this.#lw.on('update', (o) => { healthy(); opts.onEvent('update', o); });
+    this.#lw.on('add', (o) => {
+      healthy();
+      opts.onEvent('add', o);
+    });
+    this.#lw.on('update', (o) => {
+      healthy();
+      opts.onEvent('update', o);
+    });
     this.#lw.on('delete', (o) => opts.onEvent('delete', o));
     this.#lw.on('error', (err) => this.#restartLater(err));
   }

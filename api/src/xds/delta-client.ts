@@ -16,7 +16,10 @@ export interface XdsSubscription {
   names?: string[];
 }
 
-export interface XdsResourceEntry { version: string; payload: object; }
+export interface XdsResourceEntry {
+  version: string;
+  payload: object;
+}
 
 export interface XdsUpdate {
   typeUrl: string;
@@ -26,7 +29,10 @@ export interface XdsUpdate {
   removed: string[];
 }
 
-export interface XdsDisconnect { code: number; details: string; }
+export interface XdsDisconnect {
+  code: number;
+  details: string;
+}
 
 export interface DeltaXdsClientOptions {
   /** host:port of the discovery server. */
@@ -87,20 +93,21 @@ export class DeltaXdsClient extends EventEmitter<DeltaXdsClientEvents> {
     return this.#state.get(typeUrl) ?? new Map();
   }
 
-  get connected(): boolean { return this.#connected; }
+  get connected(): boolean {
+    return this.#connected;
+  }
 
   start(): void {
     if (this.#started) throw new Error('delta xds client already started');
     this.#started = true;
     const servername = this.#opts.servername ?? DEFAULT_DISCOVERY_SERVERNAME;
-    this.#client = new AggregatedDiscoveryServiceClient(this.#opts.address,
-      grpc.credentials.createSsl(Buffer.from(this.#opts.rootCertPem)), {
-        'grpc.ssl_target_name_override': servername,
-        'grpc.default_authority': servername,
-        // A full sync of a large mesh is one response, well past grpc's 4 MiB default.
-        'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
-        ...this.#opts.channelOptions,
-      });
+    this.#client = new AggregatedDiscoveryServiceClient(this.#opts.address, grpc.credentials.createSsl(Buffer.from(this.#opts.rootCertPem)), {
+      'grpc.ssl_target_name_override': servername,
+      'grpc.default_authority': servername,
+      // A full sync of a large mesh is one response, well past grpc's 4 MiB default.
+      'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
+      ...this.#opts.channelOptions,
+    });
     void this.#connect();
   }
 

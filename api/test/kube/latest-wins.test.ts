@@ -2,18 +2,23 @@ import assert from 'node:assert/strict';
 import { mock } from 'node:test';
 import { LatestWins } from '../../src/kube/latest-wins.ts';
 
-const settle = async (): Promise<void> => { for (let i = 0; i < 10; i++) await Promise.resolve(); };
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+};
 
 describe('LatestWins', () => {
   it('runs the newest input after the one in progress, skipping the superseded ones', async () => {
     const ran: number[] = [];
     let release!: () => void;
     const first = new Promise<void>((r) => (release = r));
-    const w = new LatestWins<number>(async (n) => {
-      ran.push(n);
-      if (n === 1) await first;
-      return { failed: 0 };
-    }, { retryMs: 1_000 });
+    const w = new LatestWins<number>(
+      async (n) => {
+        ran.push(n);
+        if (n === 1) await first;
+        return { failed: 0 };
+      },
+      { retryMs: 1_000 },
+    );
     w.offer(1);
     w.offer(2);
     w.offer(3);
@@ -29,10 +34,13 @@ describe('LatestWins', () => {
     try {
       const ran: number[] = [];
       let fail = true;
-      const w = new LatestWins<number>(async (n) => {
-        ran.push(n);
-        return { failed: fail ? 1 : 0 };
-      }, { retryMs: 2_000 });
+      const w = new LatestWins<number>(
+        async (n) => {
+          ran.push(n);
+          return { failed: fail ? 1 : 0 };
+        },
+        { retryMs: 2_000 },
+      );
       w.offer(7);
       await settle();
       assert.deepEqual(ran, [7]);
@@ -61,7 +69,12 @@ describe('LatestWins', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'] });
     try {
       const ran: number[] = [];
-      const w = new LatestWins<number>((n) => { ran.push(n); }, { debounceMs: 20, maxDelayMs: 500, retryMs: 1_000, coalesce: (older) => older });
+      const w = new LatestWins<number>(
+        (n) => {
+          ran.push(n);
+        },
+        { debounceMs: 20, maxDelayMs: 500, retryMs: 1_000, coalesce: (older) => older },
+      );
       w.offer(1);
       mock.timers.tick(15);
       w.offer(2);
@@ -81,7 +94,12 @@ describe('LatestWins', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'] });
     try {
       let runs = 0;
-      const w = new LatestWins<number>(() => { runs++; }, { debounceMs: 20, maxDelayMs: 100, retryMs: 1_000 });
+      const w = new LatestWins<number>(
+        () => {
+          runs++;
+        },
+        { debounceMs: 20, maxDelayMs: 100, retryMs: 1_000 },
+      );
       for (let t = 0; t < 100; t += 10) {
         w.offer(t);
         mock.timers.tick(10);
@@ -100,10 +118,13 @@ describe('LatestWins', () => {
       const ran: number[] = [];
       const errors: number[] = [];
       let fail = true;
-      const w = new LatestWins<number>(async (n) => {
-        ran.push(n);
-        if (fail) throw new Error('api down');
-      }, { retryMs: 200, maxRetryMs: 5_000, onError: (_err, failures) => errors.push(failures) });
+      const w = new LatestWins<number>(
+        async (n) => {
+          ran.push(n);
+          if (fail) throw new Error('api down');
+        },
+        { retryMs: 200, maxRetryMs: 5_000, onError: (_err, failures) => errors.push(failures) },
+      );
       w.offer(1);
       await settle();
       assert.deepEqual(ran, [1]);
@@ -131,7 +152,17 @@ describe('LatestWins', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'] });
     try {
       const ran: string[] = [];
-      const w = new LatestWins<string>((s) => { ran.push(s); }, { debounceMs: 50, retryMs: 100, resyncMs: 10_000, clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout), now: () => Date.now() } });
+      const w = new LatestWins<string>(
+        (s) => {
+          ran.push(s);
+        },
+        {
+          debounceMs: 50,
+          retryMs: 100,
+          resyncMs: 10_000,
+          clock: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout), now: () => Date.now() },
+        },
+      );
       w.offer('state');
       mock.timers.tick(50);
       await settle();

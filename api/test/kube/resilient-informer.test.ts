@@ -7,10 +7,17 @@ import { pino } from 'pino';
 import { ResilientInformer, type InformerEvent } from '../../src/kube/resilient-informer.ts';
 
 const silent = pino({ level: 'silent' });
-const cm = (name: string, rv: string): KubernetesObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', resourceVersion: rv } });
+const cm = (name: string, rv: string): KubernetesObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'default', resourceVersion: rv },
+});
 
 /** A stand-in API server on port 0: `onList` answers the list, `onWatch` each watch request. */
-async function fakeApi(handlers: { onList: (res: ServerResponse) => void; onWatch: (req: IncomingMessage, res: ServerResponse) => void }): Promise<{ server: Server; kc: KubeConfig; list: () => Promise<KubernetesListObject<KubernetesObject>> }> {
+async function fakeApi(handlers: {
+  onList: (res: ServerResponse) => void;
+  onWatch: (req: IncomingMessage, res: ServerResponse) => void;
+}): Promise<{ server: Server; kc: KubeConfig; list: () => Promise<KubernetesListObject<KubernetesObject>> }> {
   const server = createServer((req, res) => {
     if (new URL(req.url!, 'http://x').searchParams.get('watch') === 'true') handlers.onWatch(req, res);
     else handlers.onList(res);
@@ -19,7 +26,12 @@ async function fakeApi(handlers: { onList: (res: ServerResponse) => void; onWatc
   await once(server, 'listening');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: url, skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
   const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
     const res = await fetch(`${url}/api/v1/configmaps`);
     // The duck-typed status code client-node's ApiException also carries.
@@ -45,7 +57,9 @@ describe('ResilientInformer', () => {
     let watches = 0;
     const events: string[] = [];
     let sawB: () => void = () => {};
-    const gotB = new Promise<void>((r) => { sawB = r; });
+    const gotB = new Promise<void>((r) => {
+      sawB = r;
+    });
     const api = await fakeApi({
       onList: (res) => listOf(res, [cm('a', '1')]),
       onWatch: (_req, res) => {
@@ -60,15 +74,27 @@ describe('ResilientInformer', () => {
     });
     server = api.server;
     const informer = new ResilientInformer(api.kc, {
-      path: '/api/v1/configmaps', list: api.list, logger: silent, backoffMs: 5,
-      onEvent: (event: InformerEvent, obj) => { events.push(`${event} ${obj.metadata?.name}`); if (obj.metadata?.name === 'b') sawB(); },
+      path: '/api/v1/configmaps',
+      list: api.list,
+      logger: silent,
+      backoffMs: 5,
+      onEvent: (event: InformerEvent, obj) => {
+        events.push(`${event} ${obj.metadata?.name}`);
+        if (obj.metadata?.name === 'b') sawB();
+      },
     });
     await informer.start();
     await gotB;
     await informer.stop();
     assert.ok(watches >= 2, 'watched again after the 500');
     assert.deepEqual(events.slice(0, 2), ['add a', 'add b']);
-    assert.deepEqual(informer.list().map((o) => o.metadata?.name).sort(), ['a', 'b']);
+    assert.deepEqual(
+      informer
+        .list()
+        .map((o) => o.metadata?.name)
+        .sort(),
+      ['a', 'b'],
+    );
   });
 
   it('retries a failed first list and reports synced only once a list succeeded', async () => {
@@ -114,7 +140,9 @@ describe('ResilientInformer', () => {
   it('aborts a watch whose request was still in flight when stop() was called (client-node leaks it)', async () => {
     let answerWatch: () => void = () => {};
     let watchClosed: () => void = () => {};
-    const closed = new Promise<void>((r) => { watchClosed = r; });
+    const closed = new Promise<void>((r) => {
+      watchClosed = r;
+    });
     const watchArrived = new Promise<void>((arrived) => {
       void fakeApi({
         onList: (res) => listOf(res, []),

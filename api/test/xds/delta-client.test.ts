@@ -6,7 +6,11 @@ import { DeltaXdsClient } from '../../src/xds/delta-client.ts';
 import type { XdsDisconnect } from '../../src/xds/delta-client.ts';
 import type { Timers } from '../../src/timers.ts';
 
-interface Scheduled { fn: () => void; ms: number; cleared: boolean; }
+interface Scheduled {
+  fn: () => void;
+  ms: number;
+  cleared: boolean;
+}
 
 class FakeTimers implements Timers {
   readonly scheduled: Scheduled[] = [];
@@ -50,9 +54,13 @@ describe('DeltaXdsClient', () => {
     const disconnects: XdsDisconnect[] = [];
     let tokenReads = 0;
     client = new DeltaXdsClient({
-      address: `127.0.0.1:${await closedPort()}`, rootCertPem: ca.certPem, token: () => `t${++tokenReads}`,
-      node: { type: 'test' }, subscriptions: [{ typeUrl: 'type.googleapis.com/ambient.workload.v1.Address' }],
-      backoff: { random: () => 0.5 }, timers,
+      address: `127.0.0.1:${await closedPort()}`,
+      rootCertPem: ca.certPem,
+      token: () => `t${++tokenReads}`,
+      node: { type: 'test' },
+      subscriptions: [{ typeUrl: 'type.googleapis.com/ambient.workload.v1.Address' }],
+      backoff: { random: () => 0.5 },
+      timers,
     });
     client.on('disconnected', (d) => disconnects.push(d));
     client.start();
@@ -72,9 +80,14 @@ describe('DeltaXdsClient', () => {
     const timers = new FakeTimers();
     const disconnects: XdsDisconnect[] = [];
     client = new DeltaXdsClient({
-      address: `127.0.0.1:${await closedPort()}`, rootCertPem: ca.certPem,
-      token: () => { throw new Error('ENOENT: /var/run/secrets/tokens/istio-token'); },
-      node: { type: 'test' }, subscriptions: [{ typeUrl: 'type.googleapis.com/ambient.workload.v1.Address' }], timers,
+      address: `127.0.0.1:${await closedPort()}`,
+      rootCertPem: ca.certPem,
+      token: () => {
+        throw new Error('ENOENT: /var/run/secrets/tokens/istio-token');
+      },
+      node: { type: 'test' },
+      subscriptions: [{ typeUrl: 'type.googleapis.com/ambient.workload.v1.Address' }],
+      timers,
     });
     client.on('disconnected', (d) => disconnects.push(d));
     client.start();
@@ -85,6 +98,9 @@ describe('DeltaXdsClient', () => {
   });
 
   it('needs at least one subscription', () => {
-    assert.throws(() => new DeltaXdsClient({ address: 'x:1', rootCertPem: ca.certPem, token: () => '', node: {}, subscriptions: [] }), /at least one subscription/);
+    assert.throws(
+      () => new DeltaXdsClient({ address: 'x:1', rootCertPem: ca.certPem, token: () => '', node: {}, subscriptions: [] }),
+      /at least one subscription/,
+    );
   });
 });

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import {
-  aggregatedDiscoveryServiceDefinition, certificateServiceDefinition, listProtoFiles, packAny, ProtoError, unpackAny,
-} from '../../src/grpc-protos.ts';
+import { aggregatedDiscoveryServiceDefinition, certificateServiceDefinition, listProtoFiles, packAny, ProtoError, unpackAny } from '../../src/grpc-protos.ts';
 import type { XdsDeltaDiscoveryResponse } from '../../src/grpc-protos.ts';
 
 const ADDRESS = 'type.googleapis.com/ambient.workload.v1.Address';
@@ -16,7 +14,10 @@ describe('grpc protos', () => {
   });
 
   it('defines the discovery and certificate services', () => {
-    assert.equal(aggregatedDiscoveryServiceDefinition.DeltaAggregatedResources!.path, '/ambient.discovery.v1.AggregatedDiscoveryService/DeltaAggregatedResources');
+    assert.equal(
+      aggregatedDiscoveryServiceDefinition.DeltaAggregatedResources!.path,
+      '/ambient.discovery.v1.AggregatedDiscoveryService/DeltaAggregatedResources',
+    );
     assert.equal(aggregatedDiscoveryServiceDefinition.DeltaAggregatedResources!.requestStream, true);
     assert.equal(aggregatedDiscoveryServiceDefinition.DeltaAggregatedResources!.responseStream, true);
     assert.equal(certificateServiceDefinition.CreateCertificate!.path, '/ambient.ca.v1.CertificateService/CreateCertificate');
@@ -25,7 +26,11 @@ describe('grpc protos', () => {
   it('packs and unpacks a payload with enums by name, maps and oneofs', () => {
     const payload = {
       workload: {
-        uid: 'u1', name: 'web-1', addresses: ['10.244.1.2'], tunnelProtocol: 'HBONE', status: 'UNHEALTHY',
+        uid: 'u1',
+        name: 'web-1',
+        addresses: ['10.244.1.2'],
+        tunnelProtocol: 'HBONE',
+        status: 'UNHEALTHY',
         services: { 'default/web.default.svc.cluster.local': { ports: [{ servicePort: 80, targetPort: 8080 }] } },
       },
     };
@@ -40,26 +45,44 @@ describe('grpc protos', () => {
   });
 
   it('rejects an unknown type url with the url in the message', () => {
-    for (const url of ['type.googleapis.com/ambient.workload.v1.Nope', 'ambient.workload.v1.Address', 'type.googleapis.com/', 'type.googleapis.com/ambient.workload']) {
-      assert.throws(() => packAny(url, {}), (err: unknown) => err instanceof ProtoError && err.code === 'ERR_PROTO_UNKNOWN_TYPE' && err.message.includes(JSON.stringify(url)));
+    for (const url of [
+      'type.googleapis.com/ambient.workload.v1.Nope',
+      'ambient.workload.v1.Address',
+      'type.googleapis.com/',
+      'type.googleapis.com/ambient.workload',
+    ]) {
+      assert.throws(
+        () => packAny(url, {}),
+        (err: unknown) => err instanceof ProtoError && err.code === 'ERR_PROTO_UNKNOWN_TYPE' && err.message.includes(JSON.stringify(url)),
+      );
       assert.throws(() => unpackAny({ typeUrl: url, value: Buffer.alloc(0) }), ProtoError);
     }
   });
 
   it('rejects undecodable bytes', () => {
-    assert.throws(() => unpackAny({ typeUrl: AUTHORIZATION, value: Buffer.from([0x0a, 0xff, 0xff]) }),
-      (err: unknown) => err instanceof ProtoError && err.code === 'ERR_PROTO_DECODE' && /cannot decode 3 bytes as ambient\.workload\.v1\.Authorization/.test(err.message));
+    assert.throws(
+      () => unpackAny({ typeUrl: AUTHORIZATION, value: Buffer.from([0x0a, 0xff, 0xff]) }),
+      (err: unknown) =>
+        err instanceof ProtoError && err.code === 'ERR_PROTO_DECODE' && /cannot decode 3 bytes as ambient\.workload\.v1\.Authorization/.test(err.message),
+    );
   });
 
   it('rejects a payload of the wrong shape', () => {
-    assert.throws(() => packAny(ADDRESS, { workload: 'not an object' }),
-      (err: unknown) => err instanceof ProtoError && err.code === 'ERR_PROTO_ENCODE' && /workload: object expected/.test(err.message));
+    assert.throws(
+      () => packAny(ADDRESS, { workload: 'not an object' }),
+      (err: unknown) => err instanceof ProtoError && err.code === 'ERR_PROTO_ENCODE' && /workload: object expected/.test(err.message),
+    );
   });
 
   it('carries Any payloads as { typeUrl, value } through the discovery response codec', () => {
     const method = aggregatedDiscoveryServiceDefinition.DeltaAggregatedResources!;
     const any = packAny(ADDRESS, { workload: { uid: 'u1' } });
-    const response: XdsDeltaDiscoveryResponse = { typeUrl: ADDRESS, nonce: '1', resources: [{ name: 'u1', version: 'v1', resource: any }], removedResources: ['u0'] };
+    const response: XdsDeltaDiscoveryResponse = {
+      typeUrl: ADDRESS,
+      nonce: '1',
+      resources: [{ name: 'u1', version: 'v1', resource: any }],
+      removedResources: ['u0'],
+    };
     const decoded = method.responseDeserialize(method.responseSerialize(response)) as XdsDeltaDiscoveryResponse;
     assert.equal(decoded.resources![0]!.resource!.typeUrl, ADDRESS);
     assert.deepEqual(unpackAny(decoded.resources![0]!.resource!), { workload: { uid: 'u1' }, type: 'workload' });

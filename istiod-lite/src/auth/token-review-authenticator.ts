@@ -23,7 +23,10 @@ const EXTRA_NODE_NAME = 'authentication.kubernetes.io/node-name';
 // Kubernetes names, checked because they end up inside SPIFFE IDs and log lines.
 const NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-interface CacheEntry { caller: Caller; expiresAt: number; }
+interface CacheEntry {
+  caller: Caller;
+  expiresAt: number;
+}
 
 export class TokenReviewAuthenticator implements Authenticator {
   readonly #api: AuthenticationV1Api;

@@ -22,9 +22,7 @@ export interface CertificatePolicy {
   maxTtlSeconds: number;
 }
 
-export type DenialReason =
-  | 'bad-csr' | 'bad-signature' | 'bad-san' | 'bad-ttl'
-  | 'identity-mismatch' | 'impersonation-denied' | 'no-node' | 'wrong-node';
+export type DenialReason = 'bad-csr' | 'bad-signature' | 'bad-san' | 'bad-ttl' | 'identity-mismatch' | 'impersonation-denied' | 'no-node' | 'wrong-node';
 
 export type CertificateDecision =
   | { allowed: true; spiffeId: string; ttlSeconds: number }
@@ -58,7 +56,8 @@ export function authorizeCertificate(ask: CertificateAsk, pods: PodLookup, polic
   const ttlSeconds = ttl === 0 ? policy.defaultTtlSeconds : ttl;
 
   if (csr.dnsNames.length > 0) return invalid('bad-san', `csr must not carry dns sans, got ${csr.dnsNames.join(', ')}`);
-  if (csr.uris.length !== 1) return invalid('bad-san', `csr must carry exactly one spiffe uri san, got ${csr.uris.length}${csr.uris.length > 0 ? ` (${csr.uris.join(', ')})` : ''}`);
+  if (csr.uris.length !== 1)
+    return invalid('bad-san', `csr must carry exactly one spiffe uri san, got ${csr.uris.length}${csr.uris.length > 0 ? ` (${csr.uris.join(', ')})` : ''}`);
   const san = csr.uris[0]!;
   const id = parseSpiffeId(san);
   if (id === undefined) return invalid('bad-san', `csr san ${san} is not a spiffe id of the form spiffe://<trust domain>/ns/<namespace>/sa/<service account>`);
@@ -75,15 +74,19 @@ export function authorizeCertificate(ask: CertificateAsk, pods: PodLookup, polic
   }
 
   if (caller.namespace !== policy.rootNamespace || caller.serviceAccount !== policy.ztunnelServiceAccount) {
-    return denied('impersonation-denied', `service account ${callerName} may not impersonate ${ask.impersonatedIdentity}: only ${policy.rootNamespace}/${policy.ztunnelServiceAccount} may`);
+    return denied(
+      'impersonation-denied',
+      `service account ${callerName} may not impersonate ${ask.impersonatedIdentity}: only ${policy.rootNamespace}/${policy.ztunnelServiceAccount} may`,
+    );
   }
   if (ask.impersonatedIdentity !== san) {
     return denied('identity-mismatch', `impersonated identity ${ask.impersonatedIdentity} does not match the csr san ${san}`);
   }
   const node = callerNode(caller, pods);
   if ('error' in node) return denied('no-node', node.error);
-  const onNode = pods.podsOnNode(node.name).some((p) =>
-    p.namespace === id.namespace && p.serviceAccount === id.serviceAccount && !TERMINAL_PHASES.has(p.phase ?? ''));
+  const onNode = pods
+    .podsOnNode(node.name)
+    .some((p) => p.namespace === id.namespace && p.serviceAccount === id.serviceAccount && !TERMINAL_PHASES.has(p.phase ?? ''));
   if (!onNode) return denied('wrong-node', `identity ${spiffeId} has no pod on node ${node.name}`);
   return { allowed: true, spiffeId, ttlSeconds };
 }

@@ -55,7 +55,9 @@ export async function loadOrCreateMeshCa(opts: LoadMeshCaOptions): Promise<MeshC
 
   const root = createCertificateAuthority({ commonName: trustDomain, organization: trustDomain, validityDays: opts.rootValidityDays ?? 3650 });
   const secret: V1Secret = {
-    apiVersion: 'v1', kind: 'Secret', type: 'istio.io/ca-root',
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'istio.io/ca-root',
     metadata: { name: SELF_SIGNED_SECRET, namespace },
     data: { 'ca-cert.pem': b64(root.certPem), 'ca-key.pem': b64(root.keyPem) },
   };
@@ -79,7 +81,8 @@ export function meshCaFromSelfSignedSecret(data: Record<string, string>, where: 
   const keyPem = required(data, 'ca-key.pem', where);
   const cert = readCert(certPem, `${where} ca-cert.pem`);
   checkSigner(cert, keyPem, where);
-  if (!selfSigned(cert)) throw new CaKeysError(`${where}: ca-cert.pem (${cert.subject}) is not self-signed; a plug-in intermediate belongs in secret ${PLUGIN_SECRET}`);
+  if (!selfSigned(cert))
+    throw new CaKeysError(`${where}: ca-cert.pem (${cert.subject}) is not self-signed; a plug-in intermediate belongs in secret ${PLUGIN_SECRET}`);
   return { signer: { certPem, keyPem }, chain: [certPem], rootCertPem: certPem, source: 'istio-ca-secret' };
 }
 

@@ -64,9 +64,10 @@ export function createCertificateService(opts: CertificateServiceOptions): Certi
     try {
       return await decideAndSign(request, metadata);
     } catch (err) {
-      const denial = err instanceof CertificateDeniedError
-        ? err
-        : new CertificateDeniedError(GrpcStatus.INTERNAL, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      const denial =
+        err instanceof CertificateDeniedError
+          ? err
+          : new CertificateDeniedError(GrpcStatus.INTERNAL, 'internal', `internal error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       metrics.certsDenied.inc({ reason: denial.reason });
       const level = denial.grpcCode === GrpcStatus.INTERNAL || denial.grpcCode === GrpcStatus.UNAVAILABLE ? 'error' : 'warn';
       log[level]({ reason: denial.reason, peer, err: level === 'error' ? denial.cause : undefined }, denial.message);
@@ -80,12 +81,17 @@ export function createCertificateService(opts: CertificateServiceOptions): Certi
     const started = now();
     const csrPem = request.csr ?? '';
     const csr = csrFacts(csrPem);
-    const decision = authorizeCertificate({
-      caller, csr,
-      impersonatedIdentity: request.impersonatedIdentity ?? '',
-      // int64 arrives as a number (longs: Number); a client with other loader options may send a string.
-      ttlSeconds: request.validityDuration === undefined ? 0 : Number(request.validityDuration),
-    }, opts.pods, policy);
+    const decision = authorizeCertificate(
+      {
+        caller,
+        csr,
+        impersonatedIdentity: request.impersonatedIdentity ?? '',
+        // int64 arrives as a number (longs: Number); a client with other loader options may send a string.
+        ttlSeconds: request.validityDuration === undefined ? 0 : Number(request.validityDuration),
+      },
+      opts.pods,
+      policy,
+    );
     if (!decision.allowed) {
       const code = decision.status === 'invalid-argument' ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.PERMISSION_DENIED;
       throw new CertificateDeniedError(code, decision.reason, decision.message);
@@ -117,14 +123,20 @@ async function authenticate(authenticator: Authenticator, metadata: Metadata): P
   const header = metadata.get('authorization').find((v): v is string => typeof v === 'string');
   const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (match === null) {
-    throw new CertificateDeniedError(GrpcStatus.UNAUTHENTICATED, 'unauthenticated', 'missing bearer token: send "authorization: Bearer <serviceaccount token>" metadata');
+    throw new CertificateDeniedError(
+      GrpcStatus.UNAUTHENTICATED,
+      'unauthenticated',
+      'missing bearer token: send "authorization: Bearer <serviceaccount token>" metadata',
+    );
   }
   try {
     return await authenticator.authenticate(match[1]!);
   } catch (err) {
     if (err instanceof UnauthenticatedError) throw new CertificateDeniedError(GrpcStatus.UNAUTHENTICATED, 'unauthenticated', err.message, { cause: err });
     // The API server could not be asked: say so instead of blaming the token, and grant nothing.
-    throw new CertificateDeniedError(GrpcStatus.UNAVAILABLE, 'auth-unavailable', `cannot review the token: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    throw new CertificateDeniedError(GrpcStatus.UNAVAILABLE, 'auth-unavailable', `cannot review the token: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -134,8 +146,11 @@ function csrFacts(csrPem: string): CsrFacts {
     const parsed = parseCsr(csrPem);
     const key = createPublicKey(parsed.publicKeyPem);
     return {
-      uris: parsed.uris, dnsNames: parsed.dnsNames, signatureValid: parsed.signatureValid,
-      keyType: key.asymmetricKeyType, namedCurve: key.asymmetricKeyDetails?.namedCurve,
+      uris: parsed.uris,
+      dnsNames: parsed.dnsNames,
+      signatureValid: parsed.signatureValid,
+      keyType: key.asymmetricKeyType,
+      namedCurve: key.asymmetricKeyDetails?.namedCurve,
     };
   } catch (err) {
     const message = err instanceof PkiError ? err.message : `malformed csr: ${(err as Error).message}`;

@@ -39,11 +39,18 @@ export class RootCertPublisher {
     // Informers that outlive an API server restart, so publishing resumes on reconnect.
     const fieldSelector = `metadata.name=${ROOT_CERT_CONFIGMAP}`;
     this.#namespaces = new ResilientInformer<V1Namespace>(opts.kc, {
-      path: '/api/v1/namespaces', list: () => this.#core.listNamespace(), logger: this.#log,
-      onEvent: (event, ns) => { if (event !== 'delete') this.#enqueue(ns.metadata?.name); },
+      path: '/api/v1/namespaces',
+      list: () => this.#core.listNamespace(),
+      logger: this.#log,
+      onEvent: (event, ns) => {
+        if (event !== 'delete') this.#enqueue(ns.metadata?.name);
+      },
     });
     this.#configMaps = new ResilientInformer<V1ConfigMap>(opts.kc, {
-      path: '/api/v1/configmaps', fieldSelector, list: () => this.#core.listConfigMapForAllNamespaces({ fieldSelector }), logger: this.#log,
+      path: '/api/v1/configmaps',
+      fieldSelector,
+      list: () => this.#core.listConfigMapForAllNamespaces({ fieldSelector }),
+      logger: this.#log,
       onEvent: (_event, cm) => this.#enqueue(cm.metadata?.namespace),
     });
   }
@@ -113,16 +120,25 @@ export class RootCertPublisher {
     if (current === undefined) {
       await this.#core.createNamespacedConfigMap({
         namespace,
-        body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: ROOT_CERT_CONFIGMAP, namespace, labels: { [CONFIG_LABEL]: 'true' } }, data: { [ROOT_CERT_KEY]: pem } },
+        body: {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: ROOT_CERT_CONFIGMAP, namespace, labels: { [CONFIG_LABEL]: 'true' } },
+          data: { [ROOT_CERT_KEY]: pem },
+        },
       });
       this.#log.debug({ namespace }, 'published mesh root');
       return;
     }
     if (current.data?.[ROOT_CERT_KEY] === pem && current.metadata?.labels?.[CONFIG_LABEL] === 'true') return;
-    await this.#core.patchNamespacedConfigMap({
-      name: ROOT_CERT_CONFIGMAP, namespace,
-      body: { metadata: { labels: { [CONFIG_LABEL]: 'true' } }, data: { [ROOT_CERT_KEY]: pem } },
-    }, mergePatch);
+    await this.#core.patchNamespacedConfigMap(
+      {
+        name: ROOT_CERT_CONFIGMAP,
+        namespace,
+        body: { metadata: { labels: { [CONFIG_LABEL]: 'true' } }, data: { [ROOT_CERT_KEY]: pem } },
+      },
+      mergePatch,
+    );
     this.#log.info({ namespace }, 'updated mesh root');
   }
 

@@ -18,7 +18,9 @@ export interface EnsureCrdsOptions {
 /** Reads every CustomResourceDefinition in `dir` (*.yaml, *.yml, *.json), sorted by file name. */
 export function readCrds(dir: string = defaultCrdDir): KubernetesObject[] {
   const crds: KubernetesObject[] = [];
-  for (const file of readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => /\.(ya?ml|json)$/.test(f))
+    .sort()) {
     const path = join(dir, file);
     for (const doc of loadAll(readFileSync(path, 'utf8'))) {
       if (doc === null || doc === undefined) continue;
@@ -52,10 +54,12 @@ async function waitEstablished(api: ApiextensionsV1Api, names: string[], timeout
   const deadline = Date.now() + timeoutMs;
   let pending = names;
   while (pending.length > 0) {
-    const states = await Promise.all(pending.map(async (name) => {
-      const crd = await api.readCustomResourceDefinition({ name });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? undefined : name;
-    }));
+    const states = await Promise.all(
+      pending.map(async (name) => {
+        const crd = await api.readCustomResourceDefinition({ name });
+        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? undefined : name;
+      }),
+    );
     pending = states.filter((n): n is string => n !== undefined);
     if (pending.length === 0) return;
     if (Date.now() >= deadline) throw new Error(`crds not established after ${timeoutMs} ms: ${pending.join(', ')}`);

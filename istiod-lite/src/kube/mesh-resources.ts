@@ -23,5 +23,10 @@ export const meshResources: readonly MeshResource[] = [
   { kind: 'PeerAuthentication', apiVersion: 'security.istio.io/v1', path: '/apis/security.istio.io/v1/peerauthentications', input: 'peerAuthentications' },
   { kind: 'DestinationRule', apiVersion: 'networking.istio.io/v1', path: '/apis/networking.istio.io/v1/destinationrules', input: 'destinationRules' },
   { kind: 'RateLimitPolicy', apiVersion: 'mesh.ambient.dev/v1alpha1', path: '/apis/mesh.ambient.dev/v1alpha1/ratelimitpolicies', input: 'extensions' },
-  { kind: 'FaultInjectionPolicy', apiVersion: 'mesh.ambient.dev/v1alpha1', path: '/apis/mesh.ambient.dev/v1alpha1/faultinjectionpolicies', input: 'extensions' },
+  {
+    kind: 'FaultInjectionPolicy',
+    apiVersion: 'mesh.ambient.dev/v1alpha1',
+    path: '/apis/mesh.ambient.dev/v1alpha1/faultinjectionpolicies',
+    input: 'extensions',
+  },
 ];

@@ -48,4 +48,3 @@ export class RawClient extends KubernetesObjectApi {
     return (await this.requestPromise(ctx, 'any')) as T;
   }
 }
-

@@ -13,7 +13,9 @@ export const WAYPOINT_IMAGE = 'ambient/waypoint:local';
 
 export function waypointGatewayClassObject(): KubeObject {
   return {
-    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: waypointGatewayClass },
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'GatewayClass',
+    metadata: { name: waypointGatewayClass },
     spec: { controllerName: WAYPOINT_CONTROLLER, description: 'The default Istio waypoint GatewayClass' },
   };
 }
@@ -36,7 +38,9 @@ export function waypointObjects(wp: Waypoint): KubeObject[] {
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata },
     {
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata,
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata,
       spec: {
         replicas: 1,
         selector: { matchLabels: { [gatewayNameLabel]: name } },
@@ -44,25 +48,33 @@ export function waypointObjects(wp: Waypoint): KubeObject[] {
           metadata: { labels },
           spec: {
             serviceAccountName: name,
-            containers: [{
-              name: 'waypoint',
-              image: WAYPOINT_IMAGE,
-              command: ['ambient-waypoint'],
-              env: [
-                { name: 'GATEWAY_NAME', value: name },
-                { name: 'GATEWAY_NAMESPACE', value: namespace },
-                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-              ],
-              ports: [{ name: 'mesh', containerPort: ports.hbone, protocol: 'TCP' }],
-            }],
+            containers: [
+              {
+                name: 'waypoint',
+                image: WAYPOINT_IMAGE,
+                command: ['ambient-waypoint'],
+                env: [
+                  { name: 'GATEWAY_NAME', value: name },
+                  { name: 'GATEWAY_NAMESPACE', value: namespace },
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                ],
+                ports: [{ name: 'mesh', containerPort: ports.hbone, protocol: 'TCP' }],
+              },
+            ],
           },
         },
       },
     },
     {
-      apiVersion: 'v1', kind: 'Service', metadata,
-      spec: { type: 'ClusterIP', selector: { [gatewayNameLabel]: name }, ports: [{ name: 'mesh', port: ports.hbone, targetPort: ports.hbone, protocol: 'TCP' }] },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata,
+      spec: {
+        type: 'ClusterIP',
+        selector: { [gatewayNameLabel]: name },
+        ports: [{ name: 'mesh', port: ports.hbone, targetPort: ports.hbone, protocol: 'TCP' }],
+      },
     },
   ];
 }

@@ -29,8 +29,15 @@ export interface TypeSubscription {
 
 export function newTypeSubscription(initialVersions: Record<string, string> | undefined): TypeSubscription {
   return {
-    wildcard: false, names: new Set(), acked: new Map(Object.entries(initialVersions ?? {})), inflight: undefined,
-    dirty: 'all', dirtySince: undefined, answered: false, nacks: 0, lastNack: undefined,
+    wildcard: false,
+    names: new Set(),
+    acked: new Map(Object.entries(initialVersions ?? {})),
+    inflight: undefined,
+    dirty: 'all',
+    dirtySince: undefined,
+    answered: false,
+    nacks: 0,
+    lastNack: undefined,
   };
 }
 

@@ -224,7 +224,8 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     const first = sub === undefined;
     if (sub === undefined) {
       const declared = Object.keys(request.initialResourceVersions ?? {}).length;
-      if (declared > maxNames) throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `${declared} initial resource versions for ${typeUrl}: at most ${maxNames}`);
+      if (declared > maxNames)
+        throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `${declared} initial resource versions for ${typeUrl}: at most ${maxNames}`);
       sub = newTypeSubscription(request.initialResourceVersions);
       conn.types.set(typeUrl, sub);
     }
@@ -243,7 +244,8 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
       }
     }
     applySubscriptionChange(sub, subscribe, unsubscribeNames, first);
-    if (sub.names.size > maxNames) throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `${sub.names.size} resource names subscribed for ${typeUrl}: at most ${maxNames}`);
+    if (sub.names.size > maxNames)
+      throw new StreamError(grpc.status.RESOURCE_EXHAUSTED, `${sub.names.size} resource names subscribed for ${typeUrl}: at most ${maxNames}`);
     send(conn, typeUrl, sub);
   }
 
@@ -272,8 +274,16 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     const streamId = ++streamSeq;
     const peer = call.getPeer();
     const conn: Connection = {
-      streamId, call, peer, log: logger.child({ stream: streamId, peer }), connectedAt: new Date(),
-      caller: undefined, proxy: undefined, entitlement: undefined, types: new Map(), closed: false,
+      streamId,
+      call,
+      peer,
+      log: logger.child({ stream: streamId, peer }),
+      connectedAt: new Date(),
+      caller: undefined,
+      proxy: undefined,
+      entitlement: undefined,
+      types: new Map(),
+      closed: false,
     };
     if (closed) {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'discovery server is shutting down' });
@@ -290,42 +300,58 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     }
     // Nothing is read before the caller is known: grpc-js reads a message only when a 'data'
     // listener asks for it, so requests wait in the HTTP/2 window meanwhile.
-    authenticator.authenticate(token).then((caller) => {
-      if (conn.closed) return;
-      conn.caller = caller;
-      conn.log = conn.log.child({ caller: caller.username });
-      call.on('data', (request: XdsDeltaDiscoveryRequest) => {
+    authenticator.authenticate(token).then(
+      (caller) => {
         if (conn.closed) return;
-        try {
-          onRequest(conn, request);
-        } catch (err) {
-          fail(conn, err);
-        }
-      });
-      call.on('end', () => {
-        cleanup(conn);
-        call.end();
-      });
-    }, (err: unknown) => {
-      const known = err instanceof UnauthenticatedError;
-      fail(conn, new StreamError(known ? grpc.status.UNAUTHENTICATED : grpc.status.UNAVAILABLE,
-        known ? `authentication failed: ${err.message}` : `cannot verify token: ${(err as Error).message}`));
-    });
+        conn.caller = caller;
+        conn.log = conn.log.child({ caller: caller.username });
+        call.on('data', (request: XdsDeltaDiscoveryRequest) => {
+          if (conn.closed) return;
+          try {
+            onRequest(conn, request);
+          } catch (err) {
+            fail(conn, err);
+          }
+        });
+        call.on('end', () => {
+          cleanup(conn);
+          call.end();
+        });
+      },
+      (err: unknown) => {
+        const known = err instanceof UnauthenticatedError;
+        fail(
+          conn,
+          new StreamError(
+            known ? grpc.status.UNAUTHENTICATED : grpc.status.UNAVAILABLE,
+            known ? `authentication failed: ${err.message}` : `cannot verify token: ${(err as Error).message}`,
+          ),
+        );
+      },
+    );
   }
 
   return {
     handlers: { DeltaAggregatedResources: deltaAggregatedResources },
-    connections: () => [...connections].filter((c) => c.proxy !== undefined && !c.closed).map((c) => ({
-      streamId: c.streamId,
-      proxy: { ...c.proxy! },
-      caller: c.caller?.username ?? '',
-      peer: c.peer,
-      connectedAt: c.connectedAt,
-      types: [...c.types].map(([typeUrl, sub]) => ({
-        typeUrl, wildcard: sub.wildcard, subscribedNames: sub.names.size, resources: sub.acked.size,
-        pendingNonce: sub.inflight?.nonce, nacks: sub.nacks, lastNack: sub.lastNack,
-      })),
-    })),
+    connections: () =>
+      [...connections]
+        .filter((c) => c.proxy !== undefined && !c.closed)
+        .map((c) => ({
+          streamId: c.streamId,
+          proxy: { ...c.proxy! },
+          caller: c.caller?.username ?? '',
+          peer: c.peer,
+          connectedAt: c.connectedAt,
+          types: [...c.types].map(([typeUrl, sub]) => ({
+            typeUrl,
+            wildcard: sub.wildcard,
+            subscribedNames: sub.names.size,
+            resources: sub.acked.size,
+            pendingNonce: sub.inflight?.nonce,
+            nacks: sub.nacks,
+            lastNack: sub.lastNack,
+          })),
+        })),
     close: () => {
       if (closed) return;
       closed = true;

@@ -8,9 +8,7 @@ import type { ProxyNode } from './resource-source.ts';
 
 export const ZTUNNEL_SERVICE_ACCOUNT = 'ztunnel';
 
-export type ProxyAuthorization =
-  | { ok: true; proxy: ProxyNode }
-  | { ok: false; code: 'invalid-argument' | 'permission-denied'; message: string };
+export type ProxyAuthorization = { ok: true; proxy: ProxyNode } | { ok: false; code: 'invalid-argument' | 'permission-denied'; message: string };
 
 function isProxyType(value: string): value is ProxyType {
   return (proxyTypes as readonly string[]).includes(value);
@@ -33,11 +31,19 @@ export function authorizeProxy(node: XdsNode, caller: Caller, rootNamespace: str
   let name = node.name ?? '';
   if (type === 'ztunnel') {
     if (caller.namespace !== rootNamespace || caller.serviceAccount !== ZTUNNEL_SERVICE_ACCOUNT) {
-      return { ok: false, code: 'permission-denied', message: `proxy type ztunnel needs ServiceAccount ${rootNamespace}/${ZTUNNEL_SERVICE_ACCOUNT}, caller is ${caller.username}` };
+      return {
+        ok: false,
+        code: 'permission-denied',
+        message: `proxy type ztunnel needs ServiceAccount ${rootNamespace}/${ZTUNNEL_SERVICE_ACCOUNT}, caller is ${caller.username}`,
+      };
     }
     if (nodeName === '') return { ok: false, code: 'invalid-argument', message: 'ztunnel node_name is required' };
     if (caller.nodeName !== undefined && caller.nodeName !== nodeName) {
-      return { ok: false, code: 'permission-denied', message: `ztunnel claims node ${JSON.stringify(nodeName)} but its token is bound to node ${JSON.stringify(caller.nodeName)}` };
+      return {
+        ok: false,
+        code: 'permission-denied',
+        message: `ztunnel claims node ${JSON.stringify(nodeName)} but its token is bound to node ${JSON.stringify(caller.nodeName)}`,
+      };
     }
     namespace ||= caller.namespace;
     name ||= caller.podName ?? caller.serviceAccount;
@@ -45,7 +51,11 @@ export function authorizeProxy(node: XdsNode, caller: Caller, rootNamespace: str
     namespace ||= caller.namespace;
     name ||= caller.serviceAccount;
     if (namespace !== caller.namespace || name !== caller.serviceAccount) {
-      return { ok: false, code: 'permission-denied', message: `waypoint ${namespace}/${name} needs ServiceAccount ${namespace}/${name}, caller is ${caller.username}` };
+      return {
+        ok: false,
+        code: 'permission-denied',
+        message: `waypoint ${namespace}/${name} needs ServiceAccount ${namespace}/${name}, caller is ${caller.username}`,
+      };
     }
   } else {
     namespace ||= caller.namespace;

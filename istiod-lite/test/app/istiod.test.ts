@@ -40,7 +40,13 @@ describe('istiod-lite against the embedded API server', function () {
   const workload = (uid: string): Address['workload'] => (client.resources(typeUrls.address).get(uid)?.payload as Address | undefined)?.workload;
 
   async function runningPod(namespace: string, name: string, ip: string, labels: Record<string, string> = {}): Promise<V1Pod> {
-    const pod = await core.createNamespacedPod({ namespace, body: { metadata: { name, labels }, spec: { nodeName: 'node-1', containers: [{ name: 'app', image: 'x', ports: [{ name: 'http', containerPort: 8080 }] }] } } });
+    const pod = await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name, labels },
+        spec: { nodeName: 'node-1', containers: [{ name: 'app', image: 'x', ports: [{ name: 'http', containerPort: 8080 }] }] },
+      },
+    });
     pod.status = { phase: 'Running', podIP: ip, podIPs: [{ ip }], conditions: [{ type: 'Ready', status: 'True' }] };
     return core.replaceNamespacedPodStatus({ name, namespace, body: pod });
   }
@@ -51,10 +57,21 @@ describe('istiod-lite against the embedded API server', function () {
     kc = new KubeConfig();
     kc.loadFromFile(api.kubeconfigPath);
     core = kc.makeApiClient(CoreV1Api);
-    istiod = await startIstiod({ kubeConfig: kc, logger: pino({ level: 'silent' }), host: '127.0.0.1', grpcPort: 0, metricsPort: 0, udsPath: join(dataDir, 'istiod.sock'), installCrds: true, identity: 'istiod-test' });
+    istiod = await startIstiod({
+      kubeConfig: kc,
+      logger: pino({ level: 'silent' }),
+      host: '127.0.0.1',
+      grpcPort: 0,
+      metricsPort: 0,
+      udsPath: join(dataDir, 'istiod.sock'),
+      installCrds: true,
+      identity: 'istiod-test',
+    });
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
     await core.createNamespacedServiceAccount({ namespace: 'shop', body: { metadata: { name: 'tester' } } });
-    const token = (await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token!;
+    const token = (
+      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+    ).status!.token!;
     client = new DeltaXdsClient({
       address: istiod.grpcAddress,
       rootCertPem: istiod.rootCertPem,
@@ -101,30 +118,57 @@ describe('istiod-lite against the embedded API server', function () {
 
   it('programs a waypoint Gateway: PROGRAMMED in kubectl get gateway, with its Deployment and Service', async () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
-    await custom.createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'shop', plural: 'gateways', body: {
-      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint' },
-      spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-    } });
+    await custom.createNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: 'shop',
+      plural: 'gateways',
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'waypoint' },
+        spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+      },
+    });
     const env = { ...process.env, KUBECONFIG: api.kubeconfigPath };
-    const row = await waitFor('PROGRAMMED True', async () => {
-      const { stdout } = await promisify(execFile)(kubectl, ['get', 'gateway', '-n', 'shop'], { env, encoding: 'utf8' });
-      return /waypoint\s+istio-waypoint\s+\S+\s+True/.test(stdout) && stdout;
-    }, 10_000);
+    const row = await waitFor(
+      'PROGRAMMED True',
+      async () => {
+        const { stdout } = await promisify(execFile)(kubectl, ['get', 'gateway', '-n', 'shop'], { env, encoding: 'utf8' });
+        return /waypoint\s+istio-waypoint\s+\S+\s+True/.test(stdout) && stdout;
+      },
+      10_000,
+    );
     assert.match(row, /PROGRAMMED/);
     await core.readNamespacedService({ name: 'waypoint', namespace: 'shop' });
   });
 
   it('writes ZtunnelAccepted on an AuthorizationPolicy, visible with kubectl -o yaml', async () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
-    await custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', body: {
-      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'get-only' },
-      spec: { selector: { matchLabels: { app: 'web' } }, action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },
-    } });
+    await custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: 'shop',
+      plural: 'authorizationpolicies',
+      body: {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'get-only' },
+        spec: { selector: { matchLabels: { app: 'web' } }, action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },
+      },
+    });
     const env = { ...process.env, KUBECONFIG: api.kubeconfigPath };
-    const yaml = await waitFor('the condition', async () => {
-      const { stdout } = await promisify(execFile)(kubectl, ['get', 'authorizationpolicy', 'get-only', '-n', 'shop', '-o', 'yaml'], { env, encoding: 'utf8' });
-      return stdout.includes('ZtunnelAccepted') && stdout;
-    }, 10_000);
+    const yaml = await waitFor(
+      'the condition',
+      async () => {
+        const { stdout } = await promisify(execFile)(kubectl, ['get', 'authorizationpolicy', 'get-only', '-n', 'shop', '-o', 'yaml'], {
+          env,
+          encoding: 'utf8',
+        });
+        return stdout.includes('ZtunnelAccepted') && stdout;
+      },
+      10_000,
+    );
     assert.match(yaml, /reason: UnsupportedValue/);
     assert.match(yaml, /ztunnel does not support HTTP attributes \(found: methods\)/);
     const auth = await waitFor('the compiled policy', () => client.resources(typeUrls.authorization).get('shop/get-only'));
@@ -133,14 +177,32 @@ describe('istiod-lite against the embedded API server', function () {
 
   it('leaves out an invalid policy with a condition saying why, and keeps the rest flowing', async () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
-    await custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', body: {
-      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'bad-cidr' },
-      spec: { action: 'DENY', rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/99'] } }] }] },
-    } });
-    const status = await waitFor('the Invalid condition', async () => {
-      const obj = (await custom.getNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', name: 'bad-cidr' })) as { status?: { conditions?: { reason: string; message: string }[] } };
-      return obj.status?.conditions?.find((c) => c.reason === 'Invalid');
-    }, 10_000);
+    await custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: 'shop',
+      plural: 'authorizationpolicies',
+      body: {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'bad-cidr' },
+        spec: { action: 'DENY', rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/99'] } }] }] },
+      },
+    });
+    const status = await waitFor(
+      'the Invalid condition',
+      async () => {
+        const obj = (await custom.getNamespacedCustomObject({
+          group: 'security.istio.io',
+          version: 'v1',
+          namespace: 'shop',
+          plural: 'authorizationpolicies',
+          name: 'bad-cidr',
+        })) as { status?: { conditions?: { reason: string; message: string }[] } };
+        return obj.status?.conditions?.find((c) => c.reason === 'Invalid');
+      },
+      10_000,
+    );
     assert.match(status.message, /10\.0\.0\.0\/99/);
     assert.equal(client.resources(typeUrls.authorization).has('shop/bad-cidr'), false);
     assert.ok(client.resources(typeUrls.authorization).has('shop/get-only'), 'the valid policy is still pushed');
@@ -149,8 +211,17 @@ describe('istiod-lite against the embedded API server', function () {
   });
 
   it('serves the same stream on its Unix socket (how node processes in the local cluster reach it)', async () => {
-    const token = (await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token!;
-    const uds = new DeltaXdsClient({ address: istiod.udsAddress!, rootCertPem: istiod.rootCertPem, servername: istiod.serverName, token: () => token, node: { id: 'test~uds', type: 'test', nodeName: 'node-1' }, subscriptions: [{ typeUrl: typeUrls.address }] });
+    const token = (
+      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+    ).status!.token!;
+    const uds = new DeltaXdsClient({
+      address: istiod.udsAddress!,
+      rootCertPem: istiod.rootCertPem,
+      servername: istiod.serverName,
+      token: () => token,
+      node: { id: 'test~uds', type: 'test', nodeName: 'node-1' },
+      subscriptions: [{ typeUrl: typeUrls.address }],
+    });
     try {
       uds.start();
       await waitFor('a sync over the Unix socket', () => uds.resources(typeUrls.address).has(web.metadata!.uid!));
@@ -160,7 +231,9 @@ describe('istiod-lite against the embedded API server', function () {
   });
 
   it('publishes the root certificate to every namespace and serves metrics', async () => {
-    const cm = await waitFor('istio-ca-root-cert', async () => core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'shop' }).catch(() => undefined));
+    const cm = await waitFor('istio-ca-root-cert', async () =>
+      core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'shop' }).catch(() => undefined),
+    );
     assert.equal(cm.data?.['root-cert.pem'], istiod.rootCertPem);
     const text = await (await fetch(istiod.metricsUrl)).text();
     assert.match(text, /pilot_xds\{type="test"\} 1\b/);

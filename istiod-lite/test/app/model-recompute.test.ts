@@ -7,17 +7,43 @@ import { ModelRecompute } from '../../src/model-recompute.ts';
 import { emptyInputs } from '../../src/model/inputs.ts';
 import type { MeshModel } from '../../src/model/mesh-model.ts';
 
-const settle = async (): Promise<void> => { for (let i = 0; i < 5; i++) await Promise.resolve(); };
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+};
 
 function setup(debounceMs = 20) {
   let listener: ChangeListener = () => {};
   const seen: number[] = [];
   const led: MeshModel[] = [];
-  const model: MeshModel = { workloads: new Map(), services: new Map(), authorizations: new Map(), waypoints: new Map(), waypointGateways: new Map(), statuses: [] };
+  const model: MeshModel = {
+    workloads: new Map(),
+    services: new Map(),
+    authorizations: new Map(),
+    waypoints: new Map(),
+    waypointGateways: new Map(),
+    statuses: [],
+  };
   const recompute = new ModelRecompute({
-    sources: { snapshot: emptyInputs, onChange: (l) => { listener = l; return () => { listener = () => {}; }; } },
-    state: { update: (_inputs, seenAt) => { seen.push(seenAt); return model; } },
-    leader: { update: (m) => { led.push(m); } },
+    sources: {
+      snapshot: emptyInputs,
+      onChange: (l) => {
+        listener = l;
+        return () => {
+          listener = () => {};
+        };
+      },
+    },
+    state: {
+      update: (_inputs, seenAt) => {
+        seen.push(seenAt);
+        return model;
+      },
+    },
+    leader: {
+      update: (m) => {
+        led.push(m);
+      },
+    },
     metrics: createMetrics(),
     logger: pino({ level: 'silent' }),
     debounceMs,

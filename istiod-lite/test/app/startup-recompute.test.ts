@@ -24,7 +24,9 @@ class GatedKubeConfig extends KubeConfig {
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     if (!this.#gate && this.#match(context.getUrl())) {
-      this.#gate = new Promise((resolve) => { this.release = resolve; });
+      this.#gate = new Promise((resolve) => {
+        this.release = resolve;
+      });
       this.held = true;
       await this.#gate;
     }
@@ -38,8 +40,14 @@ function manualClock(): Clock & { pending: Set<{ fn: () => void }>; fireAll(): v
   return {
     pending,
     now: () => Date.now(),
-    setTimeout: (fn) => { const t = { fn }; pending.add(t); return t; },
-    clearTimeout: (handle) => { pending.delete(handle as { fn: () => void }); },
+    setTimeout: (fn) => {
+      const t = { fn };
+      pending.add(t);
+      return t;
+    },
+    clearTimeout: (handle) => {
+      pending.delete(handle as { fn: () => void });
+    },
     fireAll() {
       for (const t of [...pending]) {
         pending.delete(t);
@@ -65,10 +73,28 @@ describe('istiod-lite startup', function () {
     const kc = new GatedKubeConfig((url) => url.includes('/api/v1/configmaps') && !url.includes('watch=true'));
     kc.loadFromFile(api.server.kubeconfigPath);
     const errors: string[] = [];
-    const logger = pino({ level: 'error' }, new Writable({ write(line: Buffer, _enc, done) { errors.push(String(line)); done(); } }));
+    const logger = pino(
+      { level: 'error' },
+      new Writable({
+        write(line: Buffer, _enc, done) {
+          errors.push(String(line));
+          done();
+        },
+      }),
+    );
     const clock = manualClock();
 
-    const starting = startIstiod({ kubeConfig: kc, logger, host: '127.0.0.1', grpcPort: 0, metricsPort: 0, installCrds: true, identity: 'startup-test', debounceMs: 0, clock });
+    const starting = startIstiod({
+      kubeConfig: kc,
+      logger,
+      host: '127.0.0.1',
+      grpcPort: 0,
+      metricsPort: 0,
+      installCrds: true,
+      identity: 'startup-test',
+      debounceMs: 0,
+      clock,
+    });
     await eventually('startup to reach the root-cert publisher', () => kc.held, 10_000);
     await api.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'during-startup' } } });
     await eventually('the change to schedule a recompute', () => clock.pending.size > 0);
@@ -76,6 +102,9 @@ describe('istiod-lite startup', function () {
     kc.release();
     istiod = await starting;
 
-    assert.deepEqual(errors.map((l) => (JSON.parse(l) as { msg: string; err?: { message: string } })).map((l) => `${l.msg}: ${l.err?.message}`), []);
+    assert.deepEqual(
+      errors.map((l) => JSON.parse(l) as { msg: string; err?: { message: string } }).map((l) => `${l.msg}: ${l.err?.message}`),
+      [],
+    );
   });
 });

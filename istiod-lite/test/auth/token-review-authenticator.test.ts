@@ -3,11 +3,13 @@ import { UnauthenticatedError } from '../../src/auth/caller.ts';
 import { TokenReviewAuthenticator, callerFromReview } from '../../src/auth/token-review-authenticator.ts';
 import { createNamespace, createRunningPod, createServiceAccount, requestToken, startCaCluster, type CaCluster } from '../ca/ca-fixture.ts';
 
-const isUnauthenticated = (message: RegExp) => (err: unknown): boolean => {
-  assert.ok(err instanceof UnauthenticatedError, `expected UnauthenticatedError, got ${String(err)}`);
-  assert.match(err.message, message);
-  return true;
-};
+const isUnauthenticated =
+  (message: RegExp) =>
+  (err: unknown): boolean => {
+    assert.ok(err instanceof UnauthenticatedError, `expected UnauthenticatedError, got ${String(err)}`);
+    assert.match(err.message, message);
+    return true;
+  };
 
 describe('TokenReviewAuthenticator (embedded API server)', function () {
   this.timeout(30_000);
@@ -19,15 +21,21 @@ describe('TokenReviewAuthenticator (embedded API server)', function () {
     await createServiceAccount(cluster.core, 'istio-system', 'ztunnel');
     await createRunningPod(cluster.core, { namespace: 'istio-system', name: 'ztunnel-a', serviceAccount: 'ztunnel', node: 'node-1' });
   });
-  after(async () => { await cluster?.close(); });
+  after(async () => {
+    await cluster?.close();
+  });
 
   it('resolves a pod-bound token to its service account, pod and node', async () => {
     const token = await requestToken(cluster.core, 'istio-system', 'ztunnel', 'ztunnel-a');
     const caller = await new TokenReviewAuthenticator(cluster.kc).authenticate(token);
     const pod = await cluster.core.readNamespacedPod({ namespace: 'istio-system', name: 'ztunnel-a' });
     assert.deepEqual(caller, {
-      username: 'system:serviceaccount:istio-system:ztunnel', namespace: 'istio-system', serviceAccount: 'ztunnel',
-      podName: 'ztunnel-a', podUid: pod.metadata!.uid, nodeName: 'node-1',
+      username: 'system:serviceaccount:istio-system:ztunnel',
+      namespace: 'istio-system',
+      serviceAccount: 'ztunnel',
+      podName: 'ztunnel-a',
+      podUid: pod.metadata!.uid,
+      nodeName: 'node-1',
     });
   });
 
@@ -57,16 +65,28 @@ describe('TokenReviewAuthenticator (embedded API server)', function () {
 
 describe('callerFromReview', () => {
   it('refuses an authenticated user that is not a service account', () => {
-    assert.throws(() => callerFromReview({ spec: { token: 't' }, status: { authenticated: true, user: { username: 'admin' } } }), isUnauthenticated(/"admin" is not a service account/));
-    assert.throws(() => callerFromReview({ spec: { token: 't' }, status: { authenticated: true, user: { username: 'system:serviceaccount:a:b:c' } } }), isUnauthenticated(/not a service account/));
+    assert.throws(
+      () => callerFromReview({ spec: { token: 't' }, status: { authenticated: true, user: { username: 'admin' } } }),
+      isUnauthenticated(/"admin" is not a service account/),
+    );
+    assert.throws(
+      () => callerFromReview({ spec: { token: 't' }, status: { authenticated: true, user: { username: 'system:serviceaccount:a:b:c' } } }),
+      isUnauthenticated(/not a service account/),
+    );
   });
 
-  it('passes on the server\'s reason for an unauthenticated token', () => {
-    assert.throws(() => callerFromReview({ spec: { token: 't' }, status: { authenticated: false, error: 'token has expired' } }), isUnauthenticated(/token rejected: token has expired/));
+  it("passes on the server's reason for an unauthenticated token", () => {
+    assert.throws(
+      () => callerFromReview({ spec: { token: 't' }, status: { authenticated: false, error: 'token has expired' } }),
+      isUnauthenticated(/token rejected: token has expired/),
+    );
   });
 
   it('ignores ambiguous multi-valued pod and node extras', () => {
-    const caller = callerFromReview({ spec: { token: 't' }, status: { authenticated: true, user: { username: 'system:serviceaccount:ns:sa', extra: { 'authentication.kubernetes.io/node-name': ['a', 'b'] } } } });
+    const caller = callerFromReview({
+      spec: { token: 't' },
+      status: { authenticated: true, user: { username: 'system:serviceaccount:ns:sa', extra: { 'authentication.kubernetes.io/node-name': ['a', 'b'] } } },
+    });
     assert.deepEqual(caller, { username: 'system:serviceaccount:ns:sa', namespace: 'ns', serviceAccount: 'sa' });
   });
 });

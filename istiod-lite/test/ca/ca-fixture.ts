@@ -27,7 +27,10 @@ export async function startCaCluster(): Promise<CaCluster> {
     const kc = new KubeConfig();
     kc.loadFromFile(api.kubeconfigPath);
     return {
-      dataDir, api, kc, core: kc.makeApiClient(CoreV1Api),
+      dataDir,
+      api,
+      kc,
+      core: kc.makeApiClient(CoreV1Api),
       async close() {
         await api.close();
         rmSync(dataDir, { recursive: true, force: true });
@@ -48,7 +51,10 @@ export async function createServiceAccount(core: CoreV1Api, namespace: string, n
 }
 
 /** A Pod object scheduled on `node` and marked Running through the status subresource (no kubelet). */
-export async function createRunningPod(core: CoreV1Api, opts: { namespace: string; name: string; serviceAccount: string; node: string; phase?: string }): Promise<V1Pod> {
+export async function createRunningPod(
+  core: CoreV1Api,
+  opts: { namespace: string; name: string; serviceAccount: string; node: string; phase?: string },
+): Promise<V1Pod> {
   const pod = await core.createNamespacedPod({
     namespace: opts.namespace,
     body: {
@@ -63,7 +69,8 @@ export async function createRunningPod(core: CoreV1Api, opts: { namespace: strin
 /** A TokenRequest token for `sa`, bound to `pod` when given (so TokenReview names its node). */
 export async function requestToken(core: CoreV1Api, namespace: string, sa: string, pod?: string): Promise<string> {
   const tr = await core.createNamespacedServiceAccountToken({
-    name: sa, namespace,
+    name: sa,
+    namespace,
     body: { spec: { audiences: [], expirationSeconds: 3600, ...(pod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod } } : {}) } },
   });
   const token = tr.status?.token;
@@ -77,11 +84,18 @@ export async function requestToken(core: CoreV1Api, namespace: string, sa: strin
  */
 export function expiredToken(cluster: CaCluster, namespace: string, sa: { name: string; uid: string }): string {
   const privateKey = createPrivateKey(readFileSync(join(cluster.dataDir, 'pki', 'service-account.key'), 'utf8'));
-  const kid = createHash('sha256').update(createPublicKey(privateKey).export({ type: 'spki', format: 'der' })).digest('base64url');
+  const kid = createHash('sha256')
+    .update(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }))
+    .digest('base64url');
   const now = Math.floor(Date.now() / 1000);
   const claims = {
-    aud: ['https://kubernetes.default.svc.cluster.local'], iat: now - 7200, nbf: now - 7200, exp: now - 3600,
-    iss: 'https://kubernetes.default.svc.cluster.local', jti: randomUUID(), sub: `system:serviceaccount:${namespace}:${sa.name}`,
+    aud: ['https://kubernetes.default.svc.cluster.local'],
+    iat: now - 7200,
+    nbf: now - 7200,
+    exp: now - 3600,
+    iss: 'https://kubernetes.default.svc.cluster.local',
+    jti: randomUUID(),
+    sub: `system:serviceaccount:${namespace}:${sa.name}`,
     'kubernetes.io': { namespace, serviceaccount: sa },
   };
   const b64 = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url');

@@ -8,19 +8,44 @@ import { createCertificateAuthority, createCsr, signCsr } from '@ambient/api';
 import { CaKeysError, loadOrCreateMeshCa, meshCaFromPluginSecret } from '../../src/ca/ca-keys.ts';
 import { silent, startCaCluster, type CaCluster } from './ca-fixture.ts';
 
-interface PluginCa { root: string; rootKey: string; intermediate: string; intermediateKey: string; }
+interface PluginCa {
+  root: string;
+  rootKey: string;
+  intermediate: string;
+  intermediateKey: string;
+}
 
 /** A root and an intermediate CA made with openssl (our PKI helpers only make roots and leaves). */
 function opensslPluginCa(): PluginCa {
   const dir = mkdtempSync(join(tmpdir(), 'istiod-cacerts-'));
   try {
-    const run = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' }); };
+    const run = (...args: string[]): void => {
+      execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    };
     run('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'root.key');
-    run('req', '-x509', '-new', '-key', 'root.key', '-subj', '/O=example/CN=example root', '-days', '30', '-out', 'root.pem',
-      '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    run(
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'root.key',
+      '-subj',
+      '/O=example/CN=example root',
+      '-days',
+      '30',
+      '-out',
+      'root.pem',
+      '-addext',
+      'basicConstraints=critical,CA:true',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    );
     run('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'int.key');
     run('req', '-new', '-key', 'int.key', '-subj', '/O=example/CN=cluster-1 intermediate', '-out', 'int.csr');
-    writeFileSync(join(dir, 'ext.cnf'), 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+    writeFileSync(
+      join(dir, 'ext.cnf'),
+      'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+    );
     run('x509', '-req', '-in', 'int.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-days', '20', '-extfile', 'ext.cnf', '-out', 'int.pem');
     const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
     // openssl writes SEC1 "EC PRIVATE KEY"; node reads it, so does the signer.
@@ -42,7 +67,9 @@ describe('mesh CA keys', function () {
     cluster = await startCaCluster();
     plugin = opensslPluginCa();
   });
-  after(async () => { await cluster?.close(); });
+  after(async () => {
+    await cluster?.close();
+  });
 
   it('creates istio-ca-secret (and the root namespace) on first start; a second replica gets the same root', async () => {
     const first = await loadOrCreateMeshCa({ kc: cluster.kc, logger: silent, rootNamespace: 'istio-system' });
@@ -70,10 +97,15 @@ describe('mesh CA keys', function () {
     await cluster.core.createNamespace({ body: { metadata: { name: 'plugged' } } });
     await cluster.core.createNamespacedSecret({
       namespace: 'plugged',
-      body: { metadata: { name: 'cacerts' }, data: {
-        'ca-cert.pem': b64(plugin.intermediate), 'ca-key.pem': b64(plugin.intermediateKey),
-        'root-cert.pem': b64(plugin.root), 'cert-chain.pem': b64(plugin.intermediate + plugin.root),
-      } },
+      body: {
+        metadata: { name: 'cacerts' },
+        data: {
+          'ca-cert.pem': b64(plugin.intermediate),
+          'ca-key.pem': b64(plugin.intermediateKey),
+          'root-cert.pem': b64(plugin.root),
+          'cert-chain.pem': b64(plugin.intermediate + plugin.root),
+        },
+      },
     });
     const ca = await loadOrCreateMeshCa({ kc: cluster.kc, logger: silent, rootNamespace: 'plugged' });
     assert.equal(ca.source, 'cacerts');
@@ -81,7 +113,13 @@ describe('mesh CA keys', function () {
     assert.equal(fingerprint(ca.rootCertPem), fingerprint(plugin.root));
     // A leaf signed by it chains to the plug-in root through the intermediate.
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const leaf = new X509Certificate(signCsr({ ca: ca.signer, validitySeconds: 3600, csrPem: createCsr({ keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, uris: ['spiffe://cluster.local/ns/a/sa/b'] }) }));
+    const leaf = new X509Certificate(
+      signCsr({
+        ca: ca.signer,
+        validitySeconds: 3600,
+        csrPem: createCsr({ keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, uris: ['spiffe://cluster.local/ns/a/sa/b'] }),
+      }),
+    );
     const intermediate = new X509Certificate(ca.chain[0]!);
     assert.ok(leaf.checkIssued(intermediate) && leaf.verify(intermediate.publicKey));
     assert.ok(intermediate.verify(new X509Certificate(ca.rootCertPem).publicKey));
@@ -90,24 +128,39 @@ describe('mesh CA keys', function () {
   });
 
   it('appends the root when cert-chain.pem is missing', () => {
-    const ca = meshCaFromPluginSecret({ 'ca-cert.pem': plugin.intermediate, 'ca-key.pem': plugin.intermediateKey, 'root-cert.pem': plugin.root }, 'test/cacerts');
+    const ca = meshCaFromPluginSecret(
+      { 'ca-cert.pem': plugin.intermediate, 'ca-key.pem': plugin.intermediateKey, 'root-cert.pem': plugin.root },
+      'test/cacerts',
+    );
     assert.deepEqual(ca.chain.map(fingerprint), [fingerprint(plugin.intermediate), fingerprint(plugin.root)]);
   });
 
   it('refuses a cacerts Secret whose key does not match, or whose chain does not reach its root', () => {
     const other = createCertificateAuthority({ commonName: 'other' });
-    assert.throws(() => meshCaFromPluginSecret({ 'ca-cert.pem': plugin.intermediate, 'ca-key.pem': other.keyPem, 'root-cert.pem': plugin.root }, 'ns/cacerts'),
-      (e: Error) => e instanceof CaKeysError && /ns\/cacerts: ca-key\.pem does not match ca-cert\.pem/.test(e.message));
-    assert.throws(() => meshCaFromPluginSecret({ 'ca-cert.pem': plugin.intermediate, 'ca-key.pem': plugin.intermediateKey, 'root-cert.pem': other.certPem }, 'ns/cacerts'),
-      (e: Error) => e instanceof CaKeysError && /certificate chain is broken: .*cluster-1 intermediate.* is not signed by .*CN=other/s.test(e.message));
-    assert.throws(() => meshCaFromPluginSecret({ 'ca-cert.pem': plugin.intermediate, 'root-cert.pem': plugin.root }, 'ns/cacerts'),
-      (e: Error) => e instanceof CaKeysError && /key ca-key\.pem is missing/.test(e.message));
+    assert.throws(
+      () => meshCaFromPluginSecret({ 'ca-cert.pem': plugin.intermediate, 'ca-key.pem': other.keyPem, 'root-cert.pem': plugin.root }, 'ns/cacerts'),
+      (e: Error) => e instanceof CaKeysError && /ns\/cacerts: ca-key\.pem does not match ca-cert\.pem/.test(e.message),
+    );
+    assert.throws(
+      () => meshCaFromPluginSecret({ 'ca-cert.pem': plugin.intermediate, 'ca-key.pem': plugin.intermediateKey, 'root-cert.pem': other.certPem }, 'ns/cacerts'),
+      (e: Error) => e instanceof CaKeysError && /certificate chain is broken: .*cluster-1 intermediate.* is not signed by .*CN=other/s.test(e.message),
+    );
+    assert.throws(
+      () => meshCaFromPluginSecret({ 'ca-cert.pem': plugin.intermediate, 'root-cert.pem': plugin.root }, 'ns/cacerts'),
+      (e: Error) => e instanceof CaKeysError && /key ca-key\.pem is missing/.test(e.message),
+    );
   });
 
   it('fails loudly on a corrupt istio-ca-secret and leaves it as it is', async () => {
     await cluster.core.createNamespace({ body: { metadata: { name: 'broken-system' } } });
-    await cluster.core.createNamespacedSecret({ namespace: 'broken-system', body: { metadata: { name: 'istio-ca-secret' }, data: { 'ca-cert.pem': b64('junk') } } });
-    await assert.rejects(loadOrCreateMeshCa({ kc: cluster.kc, logger: silent, rootNamespace: 'broken-system' }), /broken-system\/istio-ca-secret: key ca-key\.pem is missing/);
+    await cluster.core.createNamespacedSecret({
+      namespace: 'broken-system',
+      body: { metadata: { name: 'istio-ca-secret' }, data: { 'ca-cert.pem': b64('junk') } },
+    });
+    await assert.rejects(
+      loadOrCreateMeshCa({ kc: cluster.kc, logger: silent, rootNamespace: 'broken-system' }),
+      /broken-system\/istio-ca-secret: key ca-key\.pem is missing/,
+    );
     const kept = await cluster.core.readNamespacedSecret({ namespace: 'broken-system', name: 'istio-ca-secret' });
     assert.equal(Buffer.from(kept.data!['ca-cert.pem']!, 'base64').toString(), 'junk');
   });

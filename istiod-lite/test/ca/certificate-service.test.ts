@@ -7,7 +7,17 @@ import { TokenReviewAuthenticator } from '../../src/auth/token-review-authentica
 import { loadOrCreateMeshCa, type MeshCa } from '../../src/ca/ca-keys.ts';
 import { createCertificateService } from '../../src/ca/certificate-service.ts';
 import { createMetrics, type IstiodMetrics } from '../../src/metrics.ts';
-import { createNamespace, createRunningPod, createServiceAccount, expiredToken, podSnapshot, requestToken, silent, startCaCluster, type CaCluster } from './ca-fixture.ts';
+import {
+  createNamespace,
+  createRunningPod,
+  createServiceAccount,
+  expiredToken,
+  podSnapshot,
+  requestToken,
+  silent,
+  startCaCluster,
+  type CaCluster,
+} from './ca-fixture.ts';
 
 const WEB = 'spiffe://cluster.local/ns/shop/sa/web';
 
@@ -19,7 +29,10 @@ function newKey(): string {
 function corruptSignature(csrPem: string): string {
   const der = Buffer.from(csrPem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
   der[der.length - 1]! ^= 0x01;
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
 }
 
 describe('certificate service (gRPC over TLS, embedded API server)', function () {
@@ -49,17 +62,27 @@ describe('certificate service (gRPC over TLS, embedded API server)', function ()
 
     metrics = createMetrics();
     const service = createCertificateService({
-      ca, metrics, logger: silent, trustDomain: 'cluster.local', rootNamespace: 'istio-system',
-      authenticator: new TokenReviewAuthenticator(cluster.kc), pods: await podSnapshot(core),
+      ca,
+      metrics,
+      logger: silent,
+      trustDomain: 'cluster.local',
+      rootNamespace: 'istio-system',
+      authenticator: new TokenReviewAuthenticator(cluster.kc),
+      pods: await podSnapshot(core),
     });
     server = new grpc.Server();
     server.addService(certificateServiceDefinition, service.handlers);
     const serving = issueCertificate({ ca: ca.signer, commonName: 'istiod', dnsNames: ['istiod.istio-system.svc'], validityDays: 1 });
-    const creds = grpc.ServerCredentials.createSsl(Buffer.from(ca.rootCertPem), [{ cert_chain: Buffer.from(serving.certPem + ca.chain.join('')), private_key: Buffer.from(serving.keyPem) }], false);
+    const creds = grpc.ServerCredentials.createSsl(
+      Buffer.from(ca.rootCertPem),
+      [{ cert_chain: Buffer.from(serving.certPem + ca.chain.join('')), private_key: Buffer.from(serving.keyPem) }],
+      false,
+    );
     const port = await new Promise<number>((resolve, reject) => server!.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
     client = new CertificateServiceClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.rootCertPem)), {
       // Verify the serving certificate by its DNS name (an IP as TLS server name is deprecated).
-      'grpc.ssl_target_name_override': 'istiod.istio-system.svc', 'grpc.default_authority': 'istiod.istio-system.svc',
+      'grpc.ssl_target_name_override': 'istiod.istio-system.svc',
+      'grpc.default_authority': 'istiod.istio-system.svc',
     });
   });
 
@@ -93,13 +116,17 @@ describe('certificate service (gRPC over TLS, embedded API server)', function ()
     assert.equal(await denied(reason), before + 1, `citadel_server_csr_sign_error_count{reason="${reason}"} did not increase`);
   }
 
-  it('denies node-1\'s ztunnel a certificate for a pod identity on node-2, naming the node', async () => {
+  it("denies node-1's ztunnel a certificate for a pod identity on node-2, naming the node", async () => {
     const csr = createCsr({ keyPem: newKey(), uris: [WEB] });
-    await expectDenied(() => call(tokens.ztunnel1, { csr, impersonatedIdentity: WEB }), grpc.status.PERMISSION_DENIED, 'wrong-node',
-      /identity spiffe:\/\/cluster\.local\/ns\/shop\/sa\/web has no pod on node node-1/);
+    await expectDenied(
+      () => call(tokens.ztunnel1, { csr, impersonatedIdentity: WEB }),
+      grpc.status.PERMISSION_DENIED,
+      'wrong-node',
+      /identity spiffe:\/\/cluster\.local\/ns\/shop\/sa\/web has no pod on node node-1/,
+    );
   });
 
-  it('grants node-2\'s ztunnel that identity: leaf verifies against the root, carries exactly the SPIFFE URI, chain leaf…root', async () => {
+  it("grants node-2's ztunnel that identity: leaf verifies against the root, carries exactly the SPIFFE URI, chain leaf…root", async () => {
     const issuedBefore = (await metrics.certsIssued.get()).values[0]?.value ?? 0;
     const keyPem = newKey();
     const res = await call(tokens.ztunnel2, { csr: createCsr({ keyPem, uris: [WEB] }), impersonatedIdentity: WEB });
@@ -131,13 +158,21 @@ describe('certificate service (gRPC over TLS, embedded API server)', function ()
 
   it('denies a workload another identity', async () => {
     const other = 'spiffe://cluster.local/ns/shop/sa/db';
-    await expectDenied(() => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [other] }) }), grpc.status.PERMISSION_DENIED, 'identity-mismatch',
-      /shop\/web may not obtain a certificate for spiffe:\/\/cluster\.local\/ns\/shop\/sa\/db/);
+    await expectDenied(
+      () => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [other] }) }),
+      grpc.status.PERMISSION_DENIED,
+      'identity-mismatch',
+      /shop\/web may not obtain a certificate for spiffe:\/\/cluster\.local\/ns\/shop\/sa\/db/,
+    );
   });
 
   it('denies impersonation by a non-ztunnel service account', async () => {
-    await expectDenied(() => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [WEB] }), impersonatedIdentity: WEB }), grpc.status.PERMISSION_DENIED,
-      'impersonation-denied', /shop\/web may not impersonate/);
+    await expectDenied(
+      () => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [WEB] }), impersonatedIdentity: WEB }),
+      grpc.status.PERMISSION_DENIED,
+      'impersonation-denied',
+      /shop\/web may not impersonate/,
+    );
   });
 
   it('rejects a missing, garbage or expired token as UNAUTHENTICATED', async () => {
@@ -154,12 +189,24 @@ describe('certificate service (gRPC over TLS, embedded API server)', function ()
   });
 
   it('rejects wrong SANs: two URIs, another trust domain, a DNS SAN', async () => {
-    await expectDenied(() => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [WEB, 'spiffe://cluster.local/ns/shop/sa/db'] }) }),
-      grpc.status.INVALID_ARGUMENT, 'bad-san', /exactly one spiffe uri san, got 2/);
-    await expectDenied(() => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: ['spiffe://evil.org/ns/shop/sa/web'] }) }),
-      grpc.status.INVALID_ARGUMENT, 'bad-san', /spiffe:\/\/evil\.org\/ns\/shop\/sa\/web is not in trust domain cluster\.local/);
-    await expectDenied(() => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [WEB], dnsNames: ['web.shop.svc.cluster.local'] }) }),
-      grpc.status.INVALID_ARGUMENT, 'bad-san', /dns sans, got web\.shop\.svc\.cluster\.local/);
+    await expectDenied(
+      () => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [WEB, 'spiffe://cluster.local/ns/shop/sa/db'] }) }),
+      grpc.status.INVALID_ARGUMENT,
+      'bad-san',
+      /exactly one spiffe uri san, got 2/,
+    );
+    await expectDenied(
+      () => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: ['spiffe://evil.org/ns/shop/sa/web'] }) }),
+      grpc.status.INVALID_ARGUMENT,
+      'bad-san',
+      /spiffe:\/\/evil\.org\/ns\/shop\/sa\/web is not in trust domain cluster\.local/,
+    );
+    await expectDenied(
+      () => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [WEB], dnsNames: ['web.shop.svc.cluster.local'] }) }),
+      grpc.status.INVALID_ARGUMENT,
+      'bad-san',
+      /dns sans, got web\.shop\.svc\.cluster\.local/,
+    );
   });
 
   it('rejects a CSR with a bad signature, and one that is not a CSR', async () => {
@@ -170,11 +217,20 @@ describe('certificate service (gRPC over TLS, embedded API server)', function ()
 
   it('rejects a CSR for a non-P-256 key', async () => {
     const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    await expectDenied(() => call(tokens.web, { csr: createCsr({ keyPem: p384, uris: [WEB] }) }), grpc.status.INVALID_ARGUMENT, 'bad-csr', /ecdsa p-256, got ec secp384r1/);
+    await expectDenied(
+      () => call(tokens.web, { csr: createCsr({ keyPem: p384, uris: [WEB] }) }),
+      grpc.status.INVALID_ARGUMENT,
+      'bad-csr',
+      /ecdsa p-256, got ec secp384r1/,
+    );
   });
 
   it('rejects a TTL above 90 days with INVALID_ARGUMENT', async () => {
-    await expectDenied(() => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [WEB] }), validityDuration: 91 * 86_400 }),
-      grpc.status.INVALID_ARGUMENT, 'bad-ttl', /exceeds the maximum of 7776000s/);
+    await expectDenied(
+      () => call(tokens.web, { csr: createCsr({ keyPem: newKey(), uris: [WEB] }), validityDuration: 91 * 86_400 }),
+      grpc.status.INVALID_ARGUMENT,
+      'bad-ttl',
+      /exceeds the maximum of 7776000s/,
+    );
   });
 });

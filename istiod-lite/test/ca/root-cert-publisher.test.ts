@@ -8,7 +8,9 @@ describe('root cert publisher', function () {
   let publisher: RootCertPublisher | undefined;
   const root = createCertificateAuthority({ commonName: 'cluster.local' }).certPem;
 
-  before(async () => { cluster = await startCaCluster(); });
+  before(async () => {
+    cluster = await startCaCluster();
+  });
   after(async () => {
     await publisher?.stop();
     await cluster?.close();
@@ -38,7 +40,8 @@ describe('root cert publisher', function () {
     await cluster.core.deleteNamespacedConfigMap({ namespace: 'before', name: ROOT_CERT_CONFIGMAP });
     await eventually('the deleted configmap to come back', async () => (await published('before')) === root);
     await cluster.core.replaceNamespacedConfigMap({
-      namespace: 'after', name: ROOT_CERT_CONFIGMAP,
+      namespace: 'after',
+      name: ROOT_CERT_CONFIGMAP,
       body: { metadata: { name: ROOT_CERT_CONFIGMAP, namespace: 'after' }, data: { 'root-cert.pem': 'tampered' } },
     });
     await eventually('the edited configmap to be restored', async () => (await published('after')) === root);

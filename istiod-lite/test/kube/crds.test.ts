@@ -15,9 +15,22 @@ describe('ensureCrds', () => {
   it('ships every kind the mesh watches, each with a status subresource', () => {
     const crds = readCrds();
     const kinds = crds.map((c) => (c as { spec: { names: { kind: string } } }).spec.names.kind).sort();
-    assert.deepEqual(kinds, ['AuthorizationPolicy', 'DestinationRule', 'FaultInjectionPolicy', 'GRPCRoute', 'Gateway', 'GatewayClass', 'HTTPRoute', 'PeerAuthentication', 'RateLimitPolicy']);
+    assert.deepEqual(kinds, [
+      'AuthorizationPolicy',
+      'DestinationRule',
+      'FaultInjectionPolicy',
+      'GRPCRoute',
+      'Gateway',
+      'GatewayClass',
+      'HTTPRoute',
+      'PeerAuthentication',
+      'RateLimitPolicy',
+    ]);
     for (const crd of crds as { metadata: { name: string }; spec: { versions: { subresources?: { status?: object } }[] } }[]) {
-      assert.ok(crd.spec.versions.every((v) => v.subresources?.status), `${crd.metadata.name} has a status subresource`);
+      assert.ok(
+        crd.spec.versions.every((v) => v.subresources?.status),
+        `${crd.metadata.name} has a status subresource`,
+      );
     }
   });
 
@@ -33,13 +46,30 @@ describe('ensureCrds', () => {
   it('shows the upstream printer columns for a Gateway and an AuthorizationPolicy in kubectl', async () => {
     await ensureCrds(api.kc);
     const custom = api.kc.makeApiClient(CustomObjectsApi);
-    await custom.createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'default', plural: 'gateways', body: {
-      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint' },
-      spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-    } });
-    await custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'default', plural: 'authorizationpolicies', body: {
-      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-all' }, spec: { action: 'DENY', rules: [{}] },
-    } });
+    await custom.createNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: 'default',
+      plural: 'gateways',
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'waypoint' },
+        spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+      },
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: 'default',
+      plural: 'authorizationpolicies',
+      body: {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'deny-all' },
+        spec: { action: 'DENY', rules: [{}] },
+      },
+    });
     const gw = await kubectl(api, ['get', 'gateway', '-n', 'default']);
     assert.equal(gw.code, 0, gw.stderr);
     assert.match(gw.stdout, /^NAME\s+CLASS\s+ADDRESS\s+PROGRAMMED\s+AGE\n/);
@@ -52,7 +82,12 @@ describe('ensureCrds', () => {
 
   it('rejects a Gateway without listeners with the schema error', async () => {
     await ensureCrds(api.kc);
-    const bad = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'bad', namespace: 'default' }, spec: { gatewayClassName: 'x' } };
+    const bad = {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'bad', namespace: 'default' },
+      spec: { gatewayClassName: 'x' },
+    };
     const r = await kubectl(api, ['create', '-f', '-'], JSON.stringify(bad));
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /spec\.listeners: Required value/);

@@ -53,7 +53,9 @@ export async function startApiProcess(): Promise<ApiProcess> {
     child = spawn(process.execPath, [join(import.meta.dirname, 'api-server-process.ts'), dataDir, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
     const [line] = (await Promise.race([
       once(createInterface({ input: child.stdout! }), 'line'),
-      once(child, 'exit').then(([code]) => { throw new Error(`api server process exited with ${String(code)}`); }),
+      once(child, 'exit').then(([code]) => {
+        throw new Error(`api server process exited with ${String(code)}`);
+      }),
     ])) as string[];
     return (JSON.parse(line!) as { url: string }).url;
   };
@@ -87,8 +89,12 @@ const kubectlBinary = resolve(import.meta.dirname, '../../../.cache/kubectl/v1.3
 /** Runs the real kubectl against the fixture; resolves with its output, never rejects on exit code. */
 export function kubectl(api: EmbeddedApi, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = execFile(kubectlBinary, args, { env: { PATH: '/usr/bin:/bin', HOME: api.dataDir, KUBECONFIG: api.server.kubeconfigPath }, timeout: 20_000, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    const child = execFile(
+      kubectlBinary,
+      args,
+      { env: { PATH: '/usr/bin:/bin', HOME: api.dataDir, KUBECONFIG: api.server.kubeconfigPath }, timeout: 20_000, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
     child.stdin?.end(input ?? '');
   });
 }

@@ -11,7 +11,10 @@ function pod(name: string, node: string, sa = 'default'): V1Pod {
 }
 
 const ap = (action: string) => ({
-  apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-all', namespace: 'shop' }, spec: { action, rules: [{}] },
+  apiVersion: 'security.istio.io/v1',
+  kind: 'AuthorizationPolicy',
+  metadata: { name: 'deny-all', namespace: 'shop' },
+  spec: { action, rules: [{}] },
 });
 const apRef = { group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies' };
 
@@ -58,8 +61,14 @@ describe('MeshSources', () => {
     await core.createNamespacedPod({ namespace: 'shop', body: pod('a', 'node-1', 'reviews') });
     await core.createNamespacedPod({ namespace: 'shop', body: pod('b', 'node-2') });
     await eventually('both pods', () => sources!.snapshot().pods.length === 2);
-    assert.deepEqual(sources.podsOnNode('node-1').map((p) => [p.namespace, p.name, p.serviceAccount]), [['shop', 'a', 'reviews']]);
-    assert.deepEqual(sources.podsOnNode('node-2').map((p) => p.name), ['b']);
+    assert.deepEqual(
+      sources.podsOnNode('node-1').map((p) => [p.namespace, p.name, p.serviceAccount]),
+      [['shop', 'a', 'reviews']],
+    );
+    assert.deepEqual(
+      sources.podsOnNode('node-2').map((p) => p.name),
+      ['b'],
+    );
     assert.deepEqual(sources.podsOnNode('node-3'), []);
     assert.ok(kinds.includes('Pod'));
 
@@ -70,7 +79,10 @@ describe('MeshSources', () => {
     await core.deleteNamespacedPod({ namespace: 'shop', name: 'a', gracePeriodSeconds: 0 });
     await eventually('pod a gone', () => sources!.podByName('shop', 'a') === undefined);
     assert.deepEqual(sources.podsOnNode('node-1'), []);
-    assert.deepEqual(sources.snapshot().pods.map((p) => p.metadata?.name), ['b']);
+    assert.deepEqual(
+      sources.snapshot().pods.map((p) => p.metadata?.name),
+      ['b'],
+    );
   });
 
   it('sees an AuthorizationPolicy added, updated and deleted', async () => {
@@ -105,14 +117,26 @@ describe('MeshSources', () => {
 
       await proc.kill();
       await sleep(300); // informers see the connection drop and start retrying
-      assert.deepEqual(s.snapshot().pods.map((p) => p.metadata?.name), ['a'], 'the cache survives the outage');
+      assert.deepEqual(
+        s.snapshot().pods.map((p) => p.metadata?.name),
+        ['a'],
+        'the cache survives the outage',
+      );
       assert.equal(s.podsOnNode('node-1').length, 1);
 
       await proc.restart();
       await pcore.createNamespacedPod({ namespace: 'shop', body: pod('b', 'node-2') });
       await pcore.deleteNamespacedPod({ namespace: 'shop', name: 'a', gracePeriodSeconds: 0 });
       await pcustom.createNamespacedCustomObject({ ...apRef, body: ap('DENY') });
-      await eventually('resynced pods', () => s.snapshot().pods.map((p) => p.metadata?.name).join() === 'b', 10_000);
+      await eventually(
+        'resynced pods',
+        () =>
+          s
+            .snapshot()
+            .pods.map((p) => p.metadata?.name)
+            .join() === 'b',
+        10_000,
+      );
       await eventually('resynced policy', () => s.snapshot().authorizationPolicies.length === 1, 10_000);
       assert.deepEqual(s.podsOnNode('node-1'), []);
     } finally {

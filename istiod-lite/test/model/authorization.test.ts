@@ -16,14 +16,18 @@ describe('model: L4 authorization from AuthorizationPolicy', () => {
     for (const c of cases) it(c.name, () => assert.equal(compile(c.spec, c.ns).authorization!.scope, c.want));
 
     it('lists selector policies on the workloads they select, including root-namespace ones', () => {
-      const model = buildMeshModel(inputs(
-        namespace('shop'),
-        pod('web', { uid: 'w', labels: { app: 'web' } }), pod('db', { uid: 'd', labels: { app: 'db' } }),
-        authorizationPolicy('web-only', { selector: { matchLabels: { app: 'web' } } }),
-        authorizationPolicy('everywhere-web', { selector: { matchLabels: { app: 'web' } } }, 'istio-system'),
-        authorizationPolicy('other-ns', { selector: { matchLabels: { app: 'web' } } }, 'elsewhere'),
-        authorizationPolicy('ns-wide', {}),
-      ), opts);
+      const model = buildMeshModel(
+        inputs(
+          namespace('shop'),
+          pod('web', { uid: 'w', labels: { app: 'web' } }),
+          pod('db', { uid: 'd', labels: { app: 'db' } }),
+          authorizationPolicy('web-only', { selector: { matchLabels: { app: 'web' } } }),
+          authorizationPolicy('everywhere-web', { selector: { matchLabels: { app: 'web' } } }, 'istio-system'),
+          authorizationPolicy('other-ns', { selector: { matchLabels: { app: 'web' } } }, 'elsewhere'),
+          authorizationPolicy('ns-wide', {}),
+        ),
+        opts,
+      );
       assert.deepEqual(model.workloads.get('w')!.authorizationPolicies, ['istio-system/everywhere-web', 'shop/web-only']);
       assert.deepEqual(model.workloads.get('d')!.authorizationPolicies, []);
       assert.ok(model.authorizations.has('shop/ns-wide'));
@@ -33,29 +37,55 @@ describe('model: L4 authorization from AuthorizationPolicy', () => {
   it('compiles sources, operations and L4 conditions into AND of ORs', () => {
     const a = compile({
       action: 'DENY',
-      rules: [{
-        from: [{ source: { principals: ['cluster.local/ns/a/sa/x', 'spiffe://cluster.local/ns/b/*'], notNamespaces: ['kube-*'] } }, { source: { ipBlocks: ['10.0.0.0/8', '192.168.1.1'], notIpBlocks: ['10.1.0.0/16'] } }],
-        to: [{ operation: { ports: ['8080'], notPorts: ['9090'] } }],
-        when: [{ key: 'source.namespace', values: ['*'], notValues: ['*-test'] }, { key: 'destination.port', values: ['80'] }],
-      }],
+      rules: [
+        {
+          from: [
+            { source: { principals: ['cluster.local/ns/a/sa/x', 'spiffe://cluster.local/ns/b/*'], notNamespaces: ['kube-*'] } },
+            { source: { ipBlocks: ['10.0.0.0/8', '192.168.1.1'], notIpBlocks: ['10.1.0.0/16'] } },
+          ],
+          to: [{ operation: { ports: ['8080'], notPorts: ['9090'] } }],
+          when: [
+            { key: 'source.namespace', values: ['*'], notValues: ['*-test'] },
+            { key: 'destination.port', values: ['80'] },
+          ],
+        },
+      ],
     }).authorization!;
     assert.deepEqual(a, {
-      name: 'p', namespace: 'shop', scope: 'NAMESPACE', action: 'DENY', warnings: [],
-      rules: [{ clauses: [
-        { matches: [{ destinationPorts: [8080], notDestinationPorts: [9090] }] },
-        { matches: [
-          { principals: [{ exact: 'cluster.local/ns/a/sa/x' }, { prefix: 'cluster.local/ns/b/' }], notNamespaces: [{ prefix: 'kube-' }] },
-          { sourceIps: [{ address: '10.0.0.0', length: 8 }, { address: '192.168.1.1', length: 32 }], notSourceIps: [{ address: '10.1.0.0', length: 16 }] },
-        ] },
-        { matches: [{ namespaces: [{ presence: true }], notNamespaces: [{ suffix: '-test' }] }] },
-        { matches: [{ destinationPorts: [80] }] },
-      ] }],
+      name: 'p',
+      namespace: 'shop',
+      scope: 'NAMESPACE',
+      action: 'DENY',
+      warnings: [],
+      rules: [
+        {
+          clauses: [
+            { matches: [{ destinationPorts: [8080], notDestinationPorts: [9090] }] },
+            {
+              matches: [
+                { principals: [{ exact: 'cluster.local/ns/a/sa/x' }, { prefix: 'cluster.local/ns/b/' }], notNamespaces: [{ prefix: 'kube-' }] },
+                {
+                  sourceIps: [
+                    { address: '10.0.0.0', length: 8 },
+                    { address: '192.168.1.1', length: 32 },
+                  ],
+                  notSourceIps: [{ address: '10.1.0.0', length: 16 }],
+                },
+              ],
+            },
+            { matches: [{ namespaces: [{ presence: true }], notNamespaces: [{ suffix: '-test' }] }] },
+            { matches: [{ destinationPorts: [80] }] },
+          ],
+        },
+      ],
     });
   });
 
   it('turns serviceAccounts into principals in the trust domain', () => {
     const a = compile({ rules: [{ from: [{ source: { serviceAccounts: ['cart', 'pay/api'] } }] }] }).authorization!;
-    assert.deepEqual(a.rules![0]!.clauses![0]!.matches, [{ principals: [{ exact: 'cluster.local/ns/shop/sa/cart' }, { exact: 'cluster.local/ns/pay/sa/api' }] }]);
+    assert.deepEqual(a.rules![0]!.clauses![0]!.matches, [
+      { principals: [{ exact: 'cluster.local/ns/shop/sa/cart' }, { exact: 'cluster.local/ns/pay/sa/api' }] },
+    ]);
   });
 
   describe('empty rules', () => {
@@ -68,17 +98,21 @@ describe('model: L4 authorization from AuthorizationPolicy', () => {
   });
 
   describe('HTTP attributes in a ztunnel policy narrow it, never widen it', () => {
-    const allowMsg = 'ztunnel does not support HTTP attributes (found: methods). In ambient mode you must use a waypoint proxy to enforce HTTP rules. Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.';
-    const denyMsg = 'ztunnel does not support HTTP attributes (found: methods, paths, request.headers[x-user], requestPrincipals). In ambient mode you must use a waypoint proxy to enforce HTTP rules. DENY policy with HTTP attributes is enforced without the HTTP rules. This will be more restrictive than requested.';
+    const allowMsg =
+      'ztunnel does not support HTTP attributes (found: methods). In ambient mode you must use a waypoint proxy to enforce HTTP rules. Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.';
+    const denyMsg =
+      'ztunnel does not support HTTP attributes (found: methods, paths, request.headers[x-user], requestPrincipals). In ambient mode you must use a waypoint proxy to enforce HTTP rules. DENY policy with HTTP attributes is enforced without the HTTP rules. This will be more restrictive than requested.';
 
     it('ALLOW: drops the rule that uses an HTTP attribute and keeps the others', () => {
-      const r = compile({ action: 'ALLOW', rules: [
-        { to: [{ operation: { methods: ['GET'], ports: ['80'] } }] },
-        { from: [{ source: { namespaces: ['front'] } }] },
-      ] });
+      const r = compile({
+        action: 'ALLOW',
+        rules: [{ to: [{ operation: { methods: ['GET'], ports: ['80'] } }] }, { from: [{ source: { namespaces: ['front'] } }] }],
+      });
       assert.deepEqual(r.authorization!.rules, [{ clauses: [{ matches: [{ namespaces: [{ exact: 'front' }] }] }] }]);
       assert.deepEqual(r.authorization!.warnings, [allowMsg]);
-      assert.deepEqual(r.status!.conditions, [{ type: 'ZtunnelAccepted', status: 'True', reason: 'UnsupportedValue', message: allowMsg, observedGeneration: 2 }]);
+      assert.deepEqual(r.status!.conditions, [
+        { type: 'ZtunnelAccepted', status: 'True', reason: 'UnsupportedValue', message: allowMsg, observedGeneration: 2 },
+      ]);
     });
 
     it('ALLOW with only HTTP rules allows nothing', () => {
@@ -86,11 +120,16 @@ describe('model: L4 authorization from AuthorizationPolicy', () => {
     });
 
     it('DENY: removes the HTTP parts so the rule matches more, and an HTTP-only clause matches everything', () => {
-      const r = compile({ action: 'DENY', rules: [{
-        from: [{ source: { namespaces: ['bad'], requestPrincipals: ['*'] } }],
-        to: [{ operation: { methods: ['DELETE'] } }, { operation: { paths: ['/admin'], ports: ['80'] } }],
-        when: [{ key: 'request.headers[x-user]', values: ['eve'] }],
-      }] });
+      const r = compile({
+        action: 'DENY',
+        rules: [
+          {
+            from: [{ source: { namespaces: ['bad'], requestPrincipals: ['*'] } }],
+            to: [{ operation: { methods: ['DELETE'] } }, { operation: { paths: ['/admin'], ports: ['80'] } }],
+            when: [{ key: 'request.headers[x-user]', values: ['eve'] }],
+          },
+        ],
+      });
       // "to" had an HTTP-only operation: that clause now matches any connection and is dropped.
       assert.deepEqual(r.authorization!.rules, [{ clauses: [{ matches: [{ namespaces: [{ exact: 'bad' }] }] }] }]);
       assert.deepEqual([r.status!.conditions[0]!.reason, r.status!.conditions[0]!.message], ['UnsupportedValue', denyMsg]);
@@ -108,13 +147,33 @@ describe('model: L4 authorization from AuthorizationPolicy', () => {
 
   describe('invalid or unsupported policies are left out with a reason', () => {
     const cases = [
-      { name: 'bad CIDR', spec: { rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/33'] } }] }] }, reason: 'Invalid', message: 'invalid rules[0].from[0].source.ipBlocks value "10.0.0.0/33": expected an IP address or CIDR' },
-      { name: 'not an IP', spec: { rules: [{ from: [{ source: { notIpBlocks: ['web'] } }] }] }, reason: 'Invalid', message: 'invalid rules[0].from[0].source.notIpBlocks value "web": expected an IP address or CIDR' },
-      { name: 'bad port', spec: { rules: [{ to: [{ operation: { ports: ['http'] } }] }] }, reason: 'Invalid', message: 'invalid rules[0].to[0].operation.ports value "http": expected a port number 1-65535' },
+      {
+        name: 'bad CIDR',
+        spec: { rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/33'] } }] }] },
+        reason: 'Invalid',
+        message: 'invalid rules[0].from[0].source.ipBlocks value "10.0.0.0/33": expected an IP address or CIDR',
+      },
+      {
+        name: 'not an IP',
+        spec: { rules: [{ from: [{ source: { notIpBlocks: ['web'] } }] }] },
+        reason: 'Invalid',
+        message: 'invalid rules[0].from[0].source.notIpBlocks value "web": expected an IP address or CIDR',
+      },
+      {
+        name: 'bad port',
+        spec: { rules: [{ to: [{ operation: { ports: ['http'] } }] }] },
+        reason: 'Invalid',
+        message: 'invalid rules[0].to[0].operation.ports value "http": expected a port number 1-65535',
+      },
       { name: 'AUDIT action', spec: { action: 'AUDIT' }, reason: 'UnsupportedValue', message: 'ztunnel does not support the AUDIT action' },
       { name: 'unknown action', spec: { action: 'MAYBE' }, reason: 'Invalid', message: 'invalid action "MAYBE": expected ALLOW, DENY, AUDIT or CUSTOM' },
       { name: 'empty source', spec: { rules: [{ from: [{ source: {} }] }] }, reason: 'Invalid', message: 'invalid rules[0].from[0].source: must not be empty' },
-      { name: 'when without values', spec: { rules: [{ when: [{ key: 'source.ip' }] }] }, reason: 'Invalid', message: 'invalid rules[0].when[0]: key "source.ip" needs values or notValues' },
+      {
+        name: 'when without values',
+        spec: { rules: [{ when: [{ key: 'source.ip' }] }] },
+        reason: 'Invalid',
+        message: 'invalid rules[0].when[0]: key "source.ip" needs values or notValues',
+      },
     ];
     for (const c of cases) {
       it(c.name, () => {
@@ -125,7 +184,10 @@ describe('model: L4 authorization from AuthorizationPolicy', () => {
     }
 
     it('an invalid policy does not stop the others', () => {
-      const model = buildMeshModel(inputs(authorizationPolicy('bad', { rules: [{ from: [{ source: { ipBlocks: ['nope'] } }] }] }), authorizationPolicy('good', {})), opts);
+      const model = buildMeshModel(
+        inputs(authorizationPolicy('bad', { rules: [{ from: [{ source: { ipBlocks: ['nope'] } }] }] }), authorizationPolicy('good', {})),
+        opts,
+      );
       assert.deepEqual([...model.authorizations.keys()], ['shop/good']);
     });
   });

@@ -20,19 +20,43 @@ function loadRoot(): protobuf.Root {
 
 describe('model: payloads match the protos', () => {
   const root = loadRoot();
-  const model = buildMeshModel(inputs(
-    namespace('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'wp' }),
-    waypoint('wp', { waypointFor: 'all' }),
-    pod('web', { uid: 'web', labels: { app: 'web' }, ports: [{ name: 'http', containerPort: 8080 }], owner: { kind: 'Deployment', name: 'web' } }),
-    service('web', { ports: [{ name: 'http', port: 80, targetPort: 'http', appProtocol: 'http' }] }),
-    authorizationPolicy('l4', { selector: { matchLabels: { app: 'web' } }, rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/8'], principals: ['*'] } }], to: [{ operation: { ports: ['80'] } }] }] }),
-    authorizationPolicy('l7', { targetRefs: [{ kind: 'Service', group: '', name: 'web' }], rules: [{ to: [{ operation: { methods: ['GET'] } }], when: [{ key: 'request.headers[x-a]', notValues: ['b'] }] }] }),
-    peerAuthentication('strict', { mtls: { mode: 'STRICT' } }),
-    httpRoute('r', { parentRefs: [{ group: '', kind: 'Service', name: 'web' }], rules: [{ matches: [{ path: { type: 'Exact', value: '/x' } }], backendRefs: [{ name: 'web', port: 80 }],
-      filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }], timeouts: { request: '1s' }, retry: { attempts: 2 } }] }),
-    { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'web', namespace: 'shop' }, spec: { host: 'web', trafficPolicy: { outlierDetection: { consecutive5xxErrors: 1 } } } },
-    { apiVersion: 'ambient.io/v1alpha1', kind: 'RateLimitPolicy', metadata: { name: 'rl', namespace: 'shop' }, spec: { limit: 5 } },
-  ), opts);
+  const model = buildMeshModel(
+    inputs(
+      namespace('shop', { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'wp' }),
+      waypoint('wp', { waypointFor: 'all' }),
+      pod('web', { uid: 'web', labels: { app: 'web' }, ports: [{ name: 'http', containerPort: 8080 }], owner: { kind: 'Deployment', name: 'web' } }),
+      service('web', { ports: [{ name: 'http', port: 80, targetPort: 'http', appProtocol: 'http' }] }),
+      authorizationPolicy('l4', {
+        selector: { matchLabels: { app: 'web' } },
+        rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/8'], principals: ['*'] } }], to: [{ operation: { ports: ['80'] } }] }],
+      }),
+      authorizationPolicy('l7', {
+        targetRefs: [{ kind: 'Service', group: '', name: 'web' }],
+        rules: [{ to: [{ operation: { methods: ['GET'] } }], when: [{ key: 'request.headers[x-a]', notValues: ['b'] }] }],
+      }),
+      peerAuthentication('strict', { mtls: { mode: 'STRICT' } }),
+      httpRoute('r', {
+        parentRefs: [{ group: '', kind: 'Service', name: 'web' }],
+        rules: [
+          {
+            matches: [{ path: { type: 'Exact', value: '/x' } }],
+            backendRefs: [{ name: 'web', port: 80 }],
+            filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }],
+            timeouts: { request: '1s' },
+            retry: { attempts: 2 },
+          },
+        ],
+      }),
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'web', namespace: 'shop' },
+        spec: { host: 'web', trafficPolicy: { outlierDetection: { consecutive5xxErrors: 1 } } },
+      },
+      { apiVersion: 'ambient.io/v1alpha1', kind: 'RateLimitPolicy', metadata: { name: 'rl', namespace: 'shop' }, spec: { limit: 5 } },
+    ),
+    opts,
+  );
 
   const cases: [string, string][] = [
     [addressTypeUrl, 'ambient.workload.v1.Address'],

@@ -6,18 +6,30 @@ const { address: addressTypeUrl, authorization: authorizationTypeUrl, waypointCo
 import { authorizationPolicy, inputs, namespace, opts, pod, service, waypoint } from './fixtures.ts';
 
 describe('model: resourcesForProxy', () => {
-  const model = buildMeshModel(inputs(
-    namespace('shop', { 'istio.io/use-waypoint': 'wp' }), namespace('bank'),
-    waypoint('wp'), waypoint('other', { ip: '10.96.0.97' }),
-    pod('web', { uid: 'web', labels: { app: 'web' } }), service('web'),
-    pod('vault', { ns: 'bank', uid: 'vault', labels: { app: 'vault' } }), service('vault', { ns: 'bank' }),
-    authorizationPolicy('deny-all', { action: 'DENY', rules: [{}] }, 'bank'),
-  ), opts);
+  const model = buildMeshModel(
+    inputs(
+      namespace('shop', { 'istio.io/use-waypoint': 'wp' }),
+      namespace('bank'),
+      waypoint('wp'),
+      waypoint('other', { ip: '10.96.0.97' }),
+      pod('web', { uid: 'web', labels: { app: 'web' } }),
+      service('web'),
+      pod('vault', { ns: 'bank', uid: 'vault', labels: { app: 'vault' } }),
+      service('vault', { ns: 'bank' }),
+      authorizationPolicy('deny-all', { action: 'DENY', rules: [{}] }, 'bank'),
+    ),
+    opts,
+  );
 
   it('gives ztunnel every address (workloads and services wrapped) and every authorization', () => {
     const addrs = resourcesForProxy(model, { type: 'ztunnel', namespace: 'istio-system', name: 'ztunnel' }, addressTypeUrl);
     assert.deepEqual([...addrs.keys()].sort(), [
-      'bank/vault.bank.svc.cluster.local', 'shop/other.shop.svc.cluster.local', 'shop/web.shop.svc.cluster.local', 'shop/wp.shop.svc.cluster.local', 'vault', 'web',
+      'bank/vault.bank.svc.cluster.local',
+      'shop/other.shop.svc.cluster.local',
+      'shop/web.shop.svc.cluster.local',
+      'shop/wp.shop.svc.cluster.local',
+      'vault',
+      'web',
     ]);
     assert.equal((addrs.get('web') as any).workload.name, 'web');
     assert.equal((addrs.get('shop/web.shop.svc.cluster.local') as any).service.waypoint.address, '10.96.0.99');

@@ -6,14 +6,20 @@ const key = 'shop/web.shop.svc.cluster.local';
 
 describe('model: services', () => {
   it('builds hostname, VIP, ports and endpoints with per-pod target ports and readiness', () => {
-    const model = buildMeshModel(inputs(
-      pod('a', { uid: 'a', ip: '10.244.1.2', labels: { app: 'web' }, ports: [{ name: 'web', containerPort: 8080 }] }),
-      pod('b', { uid: 'b', ip: '10.244.2.2', labels: { app: 'web' }, ports: [{ name: 'web', containerPort: 9090 }], ready: false }),
-      pod('other', { uid: 'o', labels: { app: 'other' } }),
-      service('web', { ip: '10.96.0.20', ports: [{ name: 'http', port: 80, targetPort: 'web' }] }),
-    ), opts);
+    const model = buildMeshModel(
+      inputs(
+        pod('a', { uid: 'a', ip: '10.244.1.2', labels: { app: 'web' }, ports: [{ name: 'web', containerPort: 8080 }] }),
+        pod('b', { uid: 'b', ip: '10.244.2.2', labels: { app: 'web' }, ports: [{ name: 'web', containerPort: 9090 }], ready: false }),
+        pod('other', { uid: 'o', labels: { app: 'other' } }),
+        service('web', { ip: '10.96.0.20', ports: [{ name: 'http', port: 80, targetPort: 'web' }] }),
+      ),
+      opts,
+    );
     assert.deepEqual(model.services.get(key), {
-      name: 'web', namespace: 'shop', hostname: 'web.shop.svc.cluster.local', addresses: ['10.96.0.20'],
+      name: 'web',
+      namespace: 'shop',
+      hostname: 'web.shop.svc.cluster.local',
+      addresses: ['10.96.0.20'],
       ports: [{ servicePort: 80, targetPort: 0, name: 'http' }],
       endpoints: [
         { workloadUid: 'a', address: '10.244.1.2', ports: { 80: 8080 }, ready: true },
@@ -34,13 +40,51 @@ describe('model: services', () => {
 
   describe('waypoint binding (service > namespace) and istio.io/WaypointBound', () => {
     const cases: { name: string; ns: Record<string, string>; svc: Record<string, string>; objs: any[]; want?: string; cond?: [string, string] }[] = [
-      { name: 'inherits the namespace waypoint', ns: { 'istio.io/use-waypoint': 'wp' }, svc: {}, objs: [waypoint('wp')], want: '10.96.0.99', cond: ['True', 'WaypointAccepted'] },
-      { name: 'the service label wins over the namespace', ns: { 'istio.io/use-waypoint': 'wp' }, svc: { 'istio.io/use-waypoint': 'wp2' }, objs: [waypoint('wp'), waypoint('wp2', { ip: '10.96.0.98' })], want: '10.96.0.98', cond: ['True', 'WaypointAccepted'] },
-      { name: 'none on the service disables the namespace waypoint', ns: { 'istio.io/use-waypoint': 'wp' }, svc: { 'istio.io/use-waypoint': 'none' }, objs: [waypoint('wp')] },
+      {
+        name: 'inherits the namespace waypoint',
+        ns: { 'istio.io/use-waypoint': 'wp' },
+        svc: {},
+        objs: [waypoint('wp')],
+        want: '10.96.0.99',
+        cond: ['True', 'WaypointAccepted'],
+      },
+      {
+        name: 'the service label wins over the namespace',
+        ns: { 'istio.io/use-waypoint': 'wp' },
+        svc: { 'istio.io/use-waypoint': 'wp2' },
+        objs: [waypoint('wp'), waypoint('wp2', { ip: '10.96.0.98' })],
+        want: '10.96.0.98',
+        cond: ['True', 'WaypointAccepted'],
+      },
+      {
+        name: 'none on the service disables the namespace waypoint',
+        ns: { 'istio.io/use-waypoint': 'wp' },
+        svc: { 'istio.io/use-waypoint': 'none' },
+        objs: [waypoint('wp')],
+      },
       { name: 'a missing waypoint binds nothing and says so', ns: {}, svc: { 'istio.io/use-waypoint': 'ghost' }, objs: [], cond: ['False', 'NoSuchWaypoint'] },
-      { name: 'a workload-only waypoint does not take service traffic', ns: {}, svc: { 'istio.io/use-waypoint': 'wp' }, objs: [waypoint('wp', { waypointFor: 'workload' })], cond: ['False', 'InvalidWaypoint'] },
-      { name: 'an all waypoint takes service traffic', ns: {}, svc: { 'istio.io/use-waypoint': 'wp' }, objs: [waypoint('wp', { waypointFor: 'all' })], want: '10.96.0.99', cond: ['True', 'WaypointAccepted'] },
-      { name: 'a waypoint with waypoint-for none takes nothing', ns: {}, svc: { 'istio.io/use-waypoint': 'wp' }, objs: [waypoint('wp', { waypointFor: 'none' })], cond: ['False', 'InvalidWaypoint'] },
+      {
+        name: 'a workload-only waypoint does not take service traffic',
+        ns: {},
+        svc: { 'istio.io/use-waypoint': 'wp' },
+        objs: [waypoint('wp', { waypointFor: 'workload' })],
+        cond: ['False', 'InvalidWaypoint'],
+      },
+      {
+        name: 'an all waypoint takes service traffic',
+        ns: {},
+        svc: { 'istio.io/use-waypoint': 'wp' },
+        objs: [waypoint('wp', { waypointFor: 'all' })],
+        want: '10.96.0.99',
+        cond: ['True', 'WaypointAccepted'],
+      },
+      {
+        name: 'a waypoint with waypoint-for none takes nothing',
+        ns: {},
+        svc: { 'istio.io/use-waypoint': 'wp' },
+        objs: [waypoint('wp', { waypointFor: 'none' })],
+        cond: ['False', 'InvalidWaypoint'],
+      },
       { name: 'no label, no condition', ns: {}, svc: {}, objs: [] },
     ];
     for (const c of cases) {

@@ -13,7 +13,12 @@ describe('model: workloads', () => {
     const cases: { name: string; nsLabels: Record<string, string>; podLabels: Record<string, string>; hostNetwork?: boolean; want: string }[] = [
       { name: 'enrolls pods of a namespace labelled ambient', nsLabels: { 'istio.io/dataplane-mode': 'ambient' }, podLabels: {}, want: 'HBONE' },
       { name: 'enrolls a pod labelled ambient in an unlabelled namespace', nsLabels: {}, podLabels: { 'istio.io/dataplane-mode': 'ambient' }, want: 'HBONE' },
-      { name: 'leaves out a pod that opts out with none', nsLabels: { 'istio.io/dataplane-mode': 'ambient' }, podLabels: { 'istio.io/dataplane-mode': 'none' }, want: 'NONE' },
+      {
+        name: 'leaves out a pod that opts out with none',
+        nsLabels: { 'istio.io/dataplane-mode': 'ambient' },
+        podLabels: { 'istio.io/dataplane-mode': 'none' },
+        want: 'NONE',
+      },
       { name: 'does not enroll unlabelled pods of an unlabelled namespace', nsLabels: {}, podLabels: {}, want: 'NONE' },
       { name: 'does not enroll a namespace with another mode', nsLabels: { 'istio.io/dataplane-mode': 'sidecar' }, podLabels: {}, want: 'NONE' },
       { name: 'never enrolls hostNetwork pods', nsLabels: { 'istio.io/dataplane-mode': 'ambient' }, podLabels: {}, hostNetwork: true, want: 'NONE' },
@@ -31,7 +36,8 @@ describe('model: workloads', () => {
     const w = onlyWorkload(namespace('shop'), pod('a', { ip: '10.244.2.7', node: 'node-b', uid: 'u1' }));
     assert.deepEqual(
       { uid: w.uid, node: w.node, addresses: w.addresses, sa: w.serviceAccount, identity: w.identity, td: w.trustDomain },
-      { uid: 'u1', node: 'node-b', addresses: ['10.244.2.7'], sa: 'default', identity: 'spiffe://cluster.local/ns/shop/sa/default', td: 'cluster.local' });
+      { uid: 'u1', node: 'node-b', addresses: ['10.244.2.7'], sa: 'default', identity: 'spiffe://cluster.local/ns/shop/sa/default', td: 'cluster.local' },
+    );
     assert.equal(onlyWorkload(pod('b', { sa: 'cart' })).identity, 'spiffe://cluster.local/ns/shop/sa/cart');
   });
 
@@ -82,10 +88,28 @@ describe('model: workloads', () => {
     const wp = (n: string, f = 'workload') => waypoint(n, { waypointFor: f, ip: n === 'wp-pod' ? '10.96.0.51' : '10.96.0.50' });
     const cases: { name: string; ns: Record<string, string>; pod: Record<string, string>; objs: any[]; want: string | undefined }[] = [
       { name: 'inherits the namespace waypoint', ns: { 'istio.io/use-waypoint': 'wp-ns' }, pod: {}, objs: [wp('wp-ns')], want: '10.96.0.50' },
-      { name: 'the pod label wins over the namespace', ns: { 'istio.io/use-waypoint': 'wp-ns' }, pod: { 'istio.io/use-waypoint': 'wp-pod' }, objs: [wp('wp-ns'), wp('wp-pod')], want: '10.96.0.51' },
-      { name: 'none on the pod disables the namespace waypoint', ns: { 'istio.io/use-waypoint': 'wp-ns' }, pod: { 'istio.io/use-waypoint': 'none' }, objs: [wp('wp-ns')], want: undefined },
+      {
+        name: 'the pod label wins over the namespace',
+        ns: { 'istio.io/use-waypoint': 'wp-ns' },
+        pod: { 'istio.io/use-waypoint': 'wp-pod' },
+        objs: [wp('wp-ns'), wp('wp-pod')],
+        want: '10.96.0.51',
+      },
+      {
+        name: 'none on the pod disables the namespace waypoint',
+        ns: { 'istio.io/use-waypoint': 'wp-ns' },
+        pod: { 'istio.io/use-waypoint': 'none' },
+        objs: [wp('wp-ns')],
+        want: undefined,
+      },
       { name: 'a missing waypoint means no waypoint', ns: {}, pod: { 'istio.io/use-waypoint': 'ghost' }, objs: [], want: undefined },
-      { name: 'a service-only waypoint does not take workload traffic', ns: { 'istio.io/use-waypoint': 'wp-ns' }, pod: {}, objs: [wp('wp-ns', 'service')], want: undefined },
+      {
+        name: 'a service-only waypoint does not take workload traffic',
+        ns: { 'istio.io/use-waypoint': 'wp-ns' },
+        pod: {},
+        objs: [wp('wp-ns', 'service')],
+        want: undefined,
+      },
       { name: 'an all waypoint takes workload traffic', ns: { 'istio.io/use-waypoint': 'wp-ns' }, pod: {}, objs: [wp('wp-ns', 'all')], want: '10.96.0.50' },
     ];
     for (const c of cases) {
@@ -101,35 +125,66 @@ describe('model: workloads', () => {
     }
 
     it('binds to a waypoint in another namespace via use-waypoint-namespace', () => {
-      const model = buildMeshModel(inputs(namespace('shop'), pod('a', { uid: 'a', labels: { 'istio.io/use-waypoint': 'shared', 'istio.io/use-waypoint-namespace': 'infra' } }),
-        waypoint('shared', { ns: 'infra', waypointFor: 'all', ip: '10.96.1.1' })), opts);
+      const model = buildMeshModel(
+        inputs(
+          namespace('shop'),
+          pod('a', { uid: 'a', labels: { 'istio.io/use-waypoint': 'shared', 'istio.io/use-waypoint-namespace': 'infra' } }),
+          waypoint('shared', { ns: 'infra', waypointFor: 'all', ip: '10.96.1.1' }),
+        ),
+        opts,
+      );
       assert.deepEqual(model.workloads.get('a')!.waypoint, {
-        address: '10.96.1.1', hostname: 'infra/shared.infra.svc.cluster.local', hboneMtlsPort: 15008, identity: 'spiffe://cluster.local/ns/infra/sa/shared',
+        address: '10.96.1.1',
+        hostname: 'infra/shared.infra.svc.cluster.local',
+        hboneMtlsPort: 15008,
+        identity: 'spiffe://cluster.local/ns/infra/sa/shared',
       });
     });
 
     it("never sends a waypoint's own pods to a waypoint", () => {
-      const model = buildMeshModel(inputs(namespace('shop', { 'istio.io/use-waypoint': 'wp' }), waypoint('wp', { waypointFor: 'all' }),
-        pod('wp-7f9c', { uid: 'w', labels: { 'gateway.networking.k8s.io/gateway-name': 'wp' } })), opts);
+      const model = buildMeshModel(
+        inputs(
+          namespace('shop', { 'istio.io/use-waypoint': 'wp' }),
+          waypoint('wp', { waypointFor: 'all' }),
+          pod('wp-7f9c', { uid: 'w', labels: { 'gateway.networking.k8s.io/gateway-name': 'wp' } }),
+        ),
+        opts,
+      );
       assert.equal(model.workloads.get('w')!.waypoint, undefined);
     });
   });
 
   describe('services of a workload (named target ports)', () => {
     it('resolves a named targetPort to the pod container port and keeps numeric ones', () => {
-      const model = buildMeshModel(inputs(
-        pod('a', { uid: 'a', labels: { app: 'web' }, ports: [{ name: 'http-web', containerPort: 9090 }] }),
-        service('web', { ports: [{ name: 'http', port: 80, targetPort: 'http-web' }, { name: 'grpc', port: 81, targetPort: 9091 }, { name: 'plain', port: 82 }] }),
-      ), opts);
+      const model = buildMeshModel(
+        inputs(
+          pod('a', { uid: 'a', labels: { app: 'web' }, ports: [{ name: 'http-web', containerPort: 9090 }] }),
+          service('web', {
+            ports: [
+              { name: 'http', port: 80, targetPort: 'http-web' },
+              { name: 'grpc', port: 81, targetPort: 9091 },
+              { name: 'plain', port: 82 },
+            ],
+          }),
+        ),
+        opts,
+      );
       assert.deepEqual(model.workloads.get('a')!.services, {
-        'shop/web.shop.svc.cluster.local': { ports: [
-          { servicePort: 80, targetPort: 9090, name: 'http' }, { servicePort: 81, targetPort: 9091, name: 'grpc' }, { servicePort: 82, targetPort: 82, name: 'plain' },
-        ] },
+        'shop/web.shop.svc.cluster.local': {
+          ports: [
+            { servicePort: 80, targetPort: 9090, name: 'http' },
+            { servicePort: 81, targetPort: 9091, name: 'grpc' },
+            { servicePort: 82, targetPort: 82, name: 'plain' },
+          ],
+        },
       });
     });
 
     it('leaves out a named port the pod does not declare', () => {
-      const model = buildMeshModel(inputs(pod('a', { uid: 'a', labels: { app: 'web' } }), service('web', { ports: [{ port: 80, targetPort: 'missing' }] })), opts);
+      const model = buildMeshModel(
+        inputs(pod('a', { uid: 'a', labels: { app: 'web' } }), service('web', { ports: [{ port: 80, targetPort: 'missing' }] })),
+        opts,
+      );
       assert.deepEqual(model.workloads.get('a')!.services, { 'shop/web.shop.svc.cluster.local': { ports: [] } });
     });
   });

@@ -12,8 +12,10 @@ describe('LeaderElector', () => {
     electors.push(e);
     return e;
   };
-  const lease = () => RawClient.create(api.kc).get<{ spec: { holderIdentity: string; leaseTransitions: number; renewTime: string } }>(
-    '/apis/coordination.k8s.io/v1/namespaces/istio-system/leases/istiod-lite-leader');
+  const lease = () =>
+    RawClient.create(api.kc).get<{ spec: { holderIdentity: string; leaseTransitions: number; renewTime: string } }>(
+      '/apis/coordination.k8s.io/v1/namespaces/istio-system/leases/istiod-lite-leader',
+    );
 
   beforeEach(async () => {
     api = await startEmbeddedApi();

@@ -6,15 +6,38 @@ import type { ObjectStatus } from '../../src/model/object-status.ts';
 import { StatusWriter } from '../../src/status/status-writer.ts';
 import { eventually, kubectl, silent, startEmbeddedApi, type EmbeddedApi } from '../kube/embedded-api.ts';
 
-const programmed = { type: 'Programmed', status: 'True' as const, reason: 'Programmed', message: 'Resource programmed, assigned to service(s) waypoint.shop.svc.cluster.local:15008', observedGeneration: 1 };
+const programmed = {
+  type: 'Programmed',
+  status: 'True' as const,
+  reason: 'Programmed',
+  message: 'Resource programmed, assigned to service(s) waypoint.shop.svc.cluster.local:15008',
+  observedGeneration: 1,
+};
 const gatewayStatus: ObjectStatus = {
-  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', namespace: 'shop', name: 'waypoint',
+  apiVersion: 'gateway.networking.k8s.io/v1',
+  kind: 'Gateway',
+  namespace: 'shop',
+  name: 'waypoint',
   conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Resource accepted' }, programmed],
-  gateway: { addresses: [{ type: 'IPAddress', value: '10.96.0.20' }], listeners: [{ name: 'mesh', attachedRoutes: 0, conditions: [programmed], supportedKinds: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' }] }] },
+  gateway: {
+    addresses: [{ type: 'IPAddress', value: '10.96.0.20' }],
+    listeners: [{ name: 'mesh', attachedRoutes: 0, conditions: [programmed], supportedKinds: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' }] }],
+  },
 };
 const policyStatus: ObjectStatus = {
-  apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', namespace: 'shop', name: 'l7-in-l4',
-  conditions: [{ type: 'ZtunnelAccepted', status: 'True', reason: 'UnsupportedValue', message: 'ztunnel does not support HTTP attributes (found: methods). In ambient mode you must use a waypoint proxy to enforce HTTP rules. Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.' }],
+  apiVersion: 'security.istio.io/v1',
+  kind: 'AuthorizationPolicy',
+  namespace: 'shop',
+  name: 'l7-in-l4',
+  conditions: [
+    {
+      type: 'ZtunnelAccepted',
+      status: 'True',
+      reason: 'UnsupportedValue',
+      message:
+        'ztunnel does not support HTTP attributes (found: methods). In ambient mode you must use a waypoint proxy to enforce HTTP rules. Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.',
+    },
+  ],
 };
 
 describe('StatusWriter', () => {
@@ -25,12 +48,30 @@ describe('StatusWriter', () => {
     await ensureCrds(api.kc);
     await api.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'shop' } } });
     custom = api.kc.makeApiClient(CustomObjectsApi);
-    await custom.createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'shop', plural: 'gateways', body: {
-      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'waypoint' },
-      spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] } } });
-    await custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', body: {
-      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'l7-in-l4' },
-      spec: { action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] } } });
+    await custom.createNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: 'shop',
+      plural: 'gateways',
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'waypoint' },
+        spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+      },
+    });
+    await custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: 'shop',
+      plural: 'authorizationpolicies',
+      body: {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'l7-in-l4' },
+        spec: { action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },
+      },
+    });
   });
   afterEach(async () => {
     await api?.close();
@@ -58,7 +99,14 @@ describe('StatusWriter', () => {
   it('does not write again when the object already shows the desired status', async () => {
     const writer = new StatusWriter(api.kc, { logger: silent, isLeader: () => true });
     await writer.write([policyStatus]);
-    const read = async () => (await custom.getNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', name: 'l7-in-l4' })) as { metadata: { resourceVersion: string } };
+    const read = async () =>
+      (await custom.getNamespacedCustomObject({
+        group: 'security.istio.io',
+        version: 'v1',
+        namespace: 'shop',
+        plural: 'authorizationpolicies',
+        name: 'l7-in-l4',
+      })) as { metadata: { resourceVersion: string } };
     const rv = (await read()).metadata.resourceVersion;
     assert.equal((await writer.write([policyStatus])).unchanged, 1);
     const fresh = new StatusWriter(api.kc, { logger: silent, isLeader: () => true }); // no memory: reads and compares
@@ -70,7 +118,13 @@ describe('StatusWriter', () => {
     let leading = false;
     const writer = new StatusWriter(api.kc, { logger: silent, isLeader: () => leading });
     assert.equal((await writer.write([gatewayStatus])).notLeader, true);
-    const gw = (await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'shop', plural: 'gateways', name: 'waypoint' })) as { status?: unknown };
+    const gw = (await custom.getNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: 'shop',
+      plural: 'gateways',
+      name: 'waypoint',
+    })) as { status?: unknown };
     assert.equal(gw.status, undefined);
     leading = true;
     assert.equal((await writer.write([gatewayStatus])).written, 1);
@@ -87,7 +141,13 @@ describe('StatusWriter', () => {
     const core = api.kc.makeApiClient(CoreV1Api);
     await core.createNamespacedService({ namespace: 'shop', body: { metadata: { name: 'reviews' }, spec: { ports: [{ port: 9080 }] } } });
     const writer = new StatusWriter(api.kc, { logger: silent, isLeader: () => true });
-    const bound: ObjectStatus = { apiVersion: 'v1', kind: 'Service', namespace: 'shop', name: 'reviews', conditions: [{ type: 'istio.io/WaypointBound', status: 'True', reason: 'Bound', message: 'bound to shop/waypoint' }] };
+    const bound: ObjectStatus = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      namespace: 'shop',
+      name: 'reviews',
+      conditions: [{ type: 'istio.io/WaypointBound', status: 'True', reason: 'Bound', message: 'bound to shop/waypoint' }],
+    };
     assert.equal((await writer.write([bound])).written, 1);
     const svc = await kubectl(api, ['get', 'svc', 'reviews', '-n', 'shop', '-o', 'jsonpath={.status.conditions[0].type}={.status.conditions[0].status}']);
     assert.equal(svc.stdout, 'istio.io/WaypointBound=True');
@@ -95,7 +155,16 @@ describe('StatusWriter', () => {
 
   it('update() writes the newest model in the background; nothing after stop()', async () => {
     const writer = new StatusWriter(api.kc, { logger: silent });
-    const read = async () => ((await custom.getNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'shop', plural: 'authorizationpolicies', name: 'l7-in-l4' })) as { status?: { conditions?: { reason: string }[] } }).status;
+    const read = async () =>
+      (
+        (await custom.getNamespacedCustomObject({
+          group: 'security.istio.io',
+          version: 'v1',
+          namespace: 'shop',
+          plural: 'authorizationpolicies',
+          name: 'l7-in-l4',
+        })) as { status?: { conditions?: { reason: string }[] } }
+      ).status;
     writer.update([{ ...policyStatus, conditions: [{ ...policyStatus.conditions[0]!, reason: 'Old' }] }]);
     writer.update([policyStatus]); // supersedes the pending one
     await eventually('policy status written', async () => (await read())?.conditions?.[0]?.reason === 'UnsupportedValue');

@@ -9,17 +9,28 @@ import { eventually, kubectl, silent, startEmbeddedApi, type EmbeddedApi } from 
 
 const gwRef = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'shop', plural: 'gateways' };
 const gateway = (name: string, gatewayClassName = 'istio-waypoint') => ({
-  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name }, spec: { gatewayClassName, listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+  apiVersion: 'gateway.networking.k8s.io/v1',
+  kind: 'Gateway',
+  metadata: { name },
+  spec: { gatewayClassName, listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
 });
 
 /** The waypoints the model finds among `gateways`: the one rule the controller deploys from. */
 const waypointsOf = (gateways: KubeObject[]): Waypoint[] => [...findWaypoints({ ...emptyInputs(), gateways }, defaultMeshOptions).values()];
 
 describe('waypointObjects', () => {
-  const gw: KubeObject = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'wp', namespace: 'shop', uid: 'u1' }, spec: { gatewayClassName: 'istio-waypoint' } };
+  const gw: KubeObject = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name: 'wp', namespace: 'shop', uid: 'u1' },
+    spec: { gatewayClassName: 'istio-waypoint' },
+  };
 
   it('the model recognizes only istio-waypoint Gateways as waypoints', () => {
-    assert.deepEqual(waypointsOf([gw]).map((w) => w.name), ['wp']);
+    assert.deepEqual(
+      waypointsOf([gw]).map((w) => w.name),
+      ['wp'],
+    );
     assert.deepEqual(waypointsOf([{ ...gw, spec: { gatewayClassName: 'istio' } }]), []);
   });
 
@@ -32,7 +43,10 @@ describe('waypointObjects', () => {
     assert.deepEqual([sa!.kind, deploy!.kind, svc!.kind], ['ServiceAccount', 'Deployment', 'Service']);
     for (const o of [sa!, deploy!, svc!]) {
       assert.equal(o.metadata?.name, 'wp');
-      assert.deepEqual(o.metadata?.ownerReferences?.map((r) => [r.kind, r.name, r.uid, r.controller]), [['Gateway', 'wp', 'u1', true]]);
+      assert.deepEqual(
+        o.metadata?.ownerReferences?.map((r) => [r.kind, r.name, r.uid, r.controller]),
+        [['Gateway', 'wp', 'u1', true]],
+      );
     }
     const pod = deploy!.spec.template.spec;
     assert.equal(pod.serviceAccountName, 'wp');
@@ -100,7 +114,12 @@ describe('WaypointController', () => {
     const controller = new WaypointController(api.kc, { logger: silent });
     controller.update(await gateways());
     const apps = api.kc.makeApiClient(AppsV1Api);
-    await eventually('waypoint Deployment', () => apps.readNamespacedDeployment({ namespace: 'shop', name: 'waypoint' }).then(() => true, () => false));
+    await eventually('waypoint Deployment', () =>
+      apps.readNamespacedDeployment({ namespace: 'shop', name: 'waypoint' }).then(
+        () => true,
+        () => false,
+      ),
+    );
     controller.stop();
     await api.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...gwRef, body: gateway('second') });
     controller.update(await gateways());

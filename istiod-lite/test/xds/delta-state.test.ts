@@ -20,22 +20,43 @@ function subscribed(opts: { first?: string[]; initial?: Record<string, string> }
 
 describe('delta state', () => {
   const cases: { name: string; sub: () => TypeSubscription; avail: Record<string, string>; want: { upserts: string[]; removed: string[] } }[] = [
-    { name: 'an empty first subscribe is a wildcard: everything is sent', sub: () => subscribed(), avail: { a: '1', b: '1' }, want: { upserts: ['a@1', 'b@1'], removed: [] } },
+    {
+      name: 'an empty first subscribe is a wildcard: everything is sent',
+      sub: () => subscribed(),
+      avail: { a: '1', b: '1' },
+      want: { upserts: ['a@1', 'b@1'], removed: [] },
+    },
     { name: '"*" is a wildcard', sub: () => subscribed({ first: ['*'] }), avail: { a: '1' }, want: { upserts: ['a@1'], removed: [] } },
-    { name: 'named subscriptions get only their names', sub: () => subscribed({ first: ['b', 'zz'] }), avail: { a: '1', b: '2' }, want: { upserts: ['b@2'], removed: [] } },
+    {
+      name: 'named subscriptions get only their names',
+      sub: () => subscribed({ first: ['b', 'zz'] }),
+      avail: { a: '1', b: '2' },
+      want: { upserts: ['b@2'], removed: [] },
+    },
     {
       name: 'initial versions: matching ones are not resent, vanished ones are removed',
-      sub: () => subscribed({ initial: { a: '1', b: '1', gone: '3' } }), avail: { a: '1', b: '2', c: '1' },
+      sub: () => subscribed({ initial: { a: '1', b: '1', gone: '3' } }),
+      avail: { a: '1', b: '2', c: '1' },
       want: { upserts: ['b@2', 'c@1'], removed: ['gone'] },
     },
     {
       name: 'a dirty name that still matches the held version is not resent',
-      sub: () => { const s = subscribed({ initial: { a: '1' } }); s.dirty = new Set(['a']); return s; }, avail: { a: '1' },
+      sub: () => {
+        const s = subscribed({ initial: { a: '1' } });
+        s.dirty = new Set(['a']);
+        return s;
+      },
+      avail: { a: '1' },
       want: { upserts: [], removed: [] },
     },
     {
       name: 'only dirty names are examined',
-      sub: () => { const s = subscribed({ initial: { a: '1', b: '1' } }); s.dirty = new Set(['b']); return s; }, avail: { a: '9', b: '2' },
+      sub: () => {
+        const s = subscribed({ initial: { a: '1', b: '1' } });
+        s.dirty = new Set(['b']);
+        return s;
+      },
+      avail: { a: '9', b: '2' },
       want: { upserts: ['b@2'], removed: [] },
     },
   ];
@@ -61,14 +82,32 @@ describe('delta state', () => {
 
   it('an ACK makes the sent versions held; a NACK keeps the old ones and is recorded', () => {
     const sub = subscribed({ initial: { a: '1', b: '1' } });
-    sub.inflight = { nonce: '7', changes: new Map([['a', '2'], ['b', null]]) };
+    sub.inflight = {
+      nonce: '7',
+      changes: new Map([
+        ['a', '2'],
+        ['b', null],
+      ]),
+    };
     nackInflight(sub, 'bad a', new Date(0));
-    assert.deepEqual([...sub.acked], [['a', '1'], ['b', '1']]);
+    assert.deepEqual(
+      [...sub.acked],
+      [
+        ['a', '1'],
+        ['b', '1'],
+      ],
+    );
     assert.equal(sub.nacks, 1);
     assert.deepEqual(sub.lastNack, { nonce: '7', message: 'bad a', at: new Date(0) });
     assert.equal(sub.inflight, undefined);
 
-    sub.inflight = { nonce: '8', changes: new Map([['a', '2'], ['b', null]]) };
+    sub.inflight = {
+      nonce: '8',
+      changes: new Map([
+        ['a', '2'],
+        ['b', null],
+      ]),
+    };
     ackInflight(sub);
     assert.deepEqual([...sub.acked], [['a', '2']]);
     assert.equal(sub.inflight, undefined);

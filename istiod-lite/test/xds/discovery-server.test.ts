@@ -116,7 +116,10 @@ describe('discovery server', () => {
     await until('b arrives', () => client.resources(ADDRESS).has('b'));
     client.unsubscribe(ADDRESS, ['a']);
     assert.deepEqual(names(client.resources(ADDRESS)), ['b']);
-    await until('server forgot a', () => h.service.connections()[0]?.types[0]?.resources === 1 && h.service.connections()[0]?.types[0]?.pendingNonce === undefined);
+    await until(
+      'server forgot a',
+      () => h.service.connections()[0]?.types[0]?.resources === 1 && h.service.connections()[0]?.types[0]?.pendingNonce === undefined,
+    );
     const seen = updates.length;
     h.source.set(ADDRESS, 'a', workload('a', { name: 'a2' }));
     h.source.set(ADDRESS, 'b', workload('b', { name: 'b2' }));
@@ -144,7 +147,7 @@ describe('discovery server', () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(updates.length, 2, 'one push for five changes');
     assert.deepEqual(names(updates[1]!.resources), ['n0', 'n1', 'n2', 'n3', 'n4']);
-    assert.equal(await metricValue(h, 'pilot_xds_pushes', { type: 'Address' }) - pushesBefore, 1);
+    assert.equal((await metricValue(h, 'pilot_xds_pushes', { type: 'Address' })) - pushesBefore, 1);
     const latency = await h.metrics.pushLatency.get();
     assert.equal(latency.values.find((v) => (v as { metricName?: string }).metricName === 'pilot_proxy_convergence_time_count')?.value, 1);
   });
@@ -186,13 +189,16 @@ describe('discovery server', () => {
   it('sends nothing more for a type until its last response is ACKed, then the coalesced changes', async () => {
     const metadata = new grpc.Metadata();
     metadata.set('authorization', 'Bearer ztunnel-a');
-    const raw = new AggregatedDiscoveryServiceClient(`127.0.0.1:${h.port}`, grpc.credentials.createSsl(Buffer.from(testTls().ca.certPem)),
-      { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' });
+    const raw = new AggregatedDiscoveryServiceClient(`127.0.0.1:${h.port}`, grpc.credentials.createSsl(Buffer.from(testTls().ca.certPem)), {
+      'grpc.ssl_target_name_override': 'istiod.istio-system.svc',
+    });
     try {
       const call = raw.DeltaAggregatedResources(metadata);
       const received: XdsDeltaDiscoveryResponse[] = [];
       call.on('data', (r: XdsDeltaDiscoveryResponse) => received.push(r));
-      call.on('error', () => { /* cancelled at the end */ });
+      call.on('error', () => {
+        /* cancelled at the end */
+      });
       call.write({ typeUrl: ADDRESS, node: { type: 'ztunnel', nodeName: 'node-a' } });
       await until('initial response', () => received.length === 1);
       for (const name of ['c', 'd']) {
@@ -260,13 +266,16 @@ describe('discovery server', () => {
   });
 
   it('refuses a stream without authorization metadata', async () => {
-    const raw = new AggregatedDiscoveryServiceClient(`127.0.0.1:${h.port}`, grpc.credentials.createSsl(Buffer.from(testTls().ca.certPem)),
-      { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' });
+    const raw = new AggregatedDiscoveryServiceClient(`127.0.0.1:${h.port}`, grpc.credentials.createSsl(Buffer.from(testTls().ca.certPem)), {
+      'grpc.ssl_target_name_override': 'istiod.istio-system.svc',
+    });
     try {
       const call = raw.DeltaAggregatedResources();
       const status = await new Promise<grpc.ServiceError>((resolve) => {
         call.on('error', resolve);
-        call.on('data', () => { /* none expected */ });
+        call.on('data', () => {
+          /* none expected */
+        });
         call.write({ typeUrl: ADDRESS, node: { type: 'test' } });
       });
       assert.equal(status.code, grpc.status.UNAUTHENTICATED);
@@ -304,7 +313,10 @@ describe('discovery server', () => {
     client.start();
     await until('initial sync', () => updates.length === 1);
     assert.deepEqual(names(client.resources(ADDRESS)), ['a', 'b']);
-    assert.ok(h.source.askedFor.every((n) => n.type === 'ztunnel'), 'the model is asked for a ztunnel view');
+    assert.ok(
+      h.source.askedFor.every((n) => n.type === 'ztunnel'),
+      'the model is asked for a ztunnel view',
+    );
     assert.equal(h.service.connections()[0]!.proxy.type, 'test');
   });
 
@@ -326,8 +338,9 @@ describe('discovery server', () => {
 
     const metadata = new grpc.Metadata();
     metadata.set('authorization', 'Bearer ztunnel-a');
-    const raw = new AggregatedDiscoveryServiceClient(`127.0.0.1:${h.port}`, grpc.credentials.createSsl(Buffer.from(testTls().ca.certPem)),
-      { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' });
+    const raw = new AggregatedDiscoveryServiceClient(`127.0.0.1:${h.port}`, grpc.credentials.createSsl(Buffer.from(testTls().ca.certPem)), {
+      'grpc.ssl_target_name_override': 'istiod.istio-system.svc',
+    });
     try {
       const call = raw.DeltaAggregatedResources(metadata);
       const received: XdsDeltaDiscoveryResponse[] = [];

@@ -18,9 +18,21 @@ import { MemorySource } from './memory-source.ts';
 export const ADDRESS = typeUrls.address;
 
 export const callers: Record<string, Caller> = {
-  'ztunnel-a': { username: 'system:serviceaccount:istio-system:ztunnel', namespace: 'istio-system', serviceAccount: 'ztunnel', podName: 'ztunnel-a', nodeName: 'node-a' },
-  'ztunnel-b': { username: 'system:serviceaccount:istio-system:ztunnel', namespace: 'istio-system', serviceAccount: 'ztunnel', podName: 'ztunnel-b', nodeName: 'node-b' },
-  'web': { username: 'system:serviceaccount:default:web', namespace: 'default', serviceAccount: 'web' },
+  'ztunnel-a': {
+    username: 'system:serviceaccount:istio-system:ztunnel',
+    namespace: 'istio-system',
+    serviceAccount: 'ztunnel',
+    podName: 'ztunnel-a',
+    nodeName: 'node-a',
+  },
+  'ztunnel-b': {
+    username: 'system:serviceaccount:istio-system:ztunnel',
+    namespace: 'istio-system',
+    serviceAccount: 'ztunnel',
+    podName: 'ztunnel-b',
+    nodeName: 'node-b',
+  },
+  web: { username: 'system:serviceaccount:default:web', namespace: 'default', serviceAccount: 'web' },
 };
 
 export class FixedTokens implements Authenticator {
@@ -65,18 +77,32 @@ async function listen(service: DiscoveryService, port: number): Promise<{ server
 export async function startHarness(opts: { debounceMs?: number; source?: MemorySource } = {}): Promise<Harness> {
   const source = opts.source ?? new MemorySource();
   const metrics = createMetrics(new Registry());
-  const make = (): DiscoveryService => createDiscoveryService({
-    source, authenticator: new FixedTokens(), metrics, logger: pino({ level: 'silent' }), debounceMs: opts.debounceMs ?? 10,
-  });
+  const make = (): DiscoveryService =>
+    createDiscoveryService({
+      source,
+      authenticator: new FixedTokens(),
+      metrics,
+      logger: pino({ level: 'silent' }),
+      debounceMs: opts.debounceMs ?? 10,
+    });
   let service = make();
   let { server, port } = await listen(service, 0);
   const h: Harness = {
-    source, metrics, service, server, port, clients: [],
+    source,
+    metrics,
+    service,
+    server,
+    port,
+    clients: [],
     client(o = {}) {
       const c = new DeltaXdsClient({
-        address: `127.0.0.1:${port}`, rootCertPem: testTls().ca.certPem, token: () => 'ztunnel-a',
+        address: `127.0.0.1:${port}`,
+        rootCertPem: testTls().ca.certPem,
+        token: () => 'ztunnel-a',
         node: { id: 'ztunnel~node-a', type: 'ztunnel', nodeName: 'node-a' },
-        subscriptions: [{ typeUrl: ADDRESS }], backoff: { initialMs: 20, maxMs: 100 }, ...o,
+        subscriptions: [{ typeUrl: ADDRESS }],
+        backoff: { initialMs: 20, maxMs: 100 },
+        ...o,
       });
       h.clients.push(c);
       return c;

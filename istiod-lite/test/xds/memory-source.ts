@@ -21,7 +21,7 @@ export class MemorySource implements ResourceSource {
   /** Sets a resource without notifying; returns its new version. */
   set(typeUrl: string, name: string, payload: object): string {
     let map = this.#byType.get(typeUrl);
-    if (map === undefined) this.#byType.set(typeUrl, map = new Map());
+    if (map === undefined) this.#byType.set(typeUrl, (map = new Map()));
     const version = `v${++this.#version}`;
     map.set(name, { version, payload });
     return version;
@@ -36,5 +36,7 @@ export class MemorySource implements ResourceSource {
     for (const listener of this.#listeners) listener(change);
   }
 
-  get listenerCount(): number { return this.#listeners.size; }
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
 }

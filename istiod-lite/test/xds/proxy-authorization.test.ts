@@ -3,7 +3,13 @@ import type { XdsNode } from '@ambient/api/grpc';
 import type { Caller } from '../../src/auth/caller.ts';
 import { authorizeProxy } from '../../src/xds/proxy-authorization.ts';
 
-const ztunnelA: Caller = { username: 'system:serviceaccount:istio-system:ztunnel', namespace: 'istio-system', serviceAccount: 'ztunnel', podName: 'ztunnel-x1', nodeName: 'node-a' };
+const ztunnelA: Caller = {
+  username: 'system:serviceaccount:istio-system:ztunnel',
+  namespace: 'istio-system',
+  serviceAccount: 'ztunnel',
+  podName: 'ztunnel-x1',
+  nodeName: 'node-a',
+};
 const ztunnelUnbound: Caller = { username: 'system:serviceaccount:istio-system:ztunnel', namespace: 'istio-system', serviceAccount: 'ztunnel' };
 const waypoint: Caller = { username: 'system:serviceaccount:shop:waypoint', namespace: 'shop', serviceAccount: 'waypoint' };
 const web: Caller = { username: 'system:serviceaccount:shop:web', namespace: 'shop', serviceAccount: 'web' };
@@ -12,14 +18,37 @@ const fakeZtunnel: Caller = { username: 'system:serviceaccount:shop:ztunnel', na
 describe('authorizeProxy', () => {
   const cases: { name: string; node: XdsNode; caller: Caller; want: 'ok' | 'invalid-argument' | 'permission-denied'; message?: RegExp }[] = [
     { name: 'ztunnel on its own node', node: { type: 'ztunnel', nodeName: 'node-a' }, caller: ztunnelA, want: 'ok' },
-    { name: 'ztunnel claiming another node', node: { type: 'ztunnel', nodeName: 'node-b' }, caller: ztunnelA, want: 'permission-denied', message: /claims node "node-b" but its token is bound to node "node-a"/ },
+    {
+      name: 'ztunnel claiming another node',
+      node: { type: 'ztunnel', nodeName: 'node-b' },
+      caller: ztunnelA,
+      want: 'permission-denied',
+      message: /claims node "node-b" but its token is bound to node "node-a"/,
+    },
     { name: 'ztunnel with a token that proves no node', node: { type: 'ztunnel', nodeName: 'node-b' }, caller: ztunnelUnbound, want: 'ok' },
     { name: 'ztunnel without node_name', node: { type: 'ztunnel' }, caller: ztunnelA, want: 'invalid-argument', message: /node_name is required/ },
-    { name: 'a workload claiming ztunnel', node: { type: 'ztunnel', nodeName: 'node-a' }, caller: web, want: 'permission-denied', message: /needs ServiceAccount istio-system\/ztunnel, caller is system:serviceaccount:shop:web/ },
-    { name: 'a ztunnel ServiceAccount outside the root namespace', node: { type: 'ztunnel', nodeName: 'node-a' }, caller: fakeZtunnel, want: 'permission-denied' },
+    {
+      name: 'a workload claiming ztunnel',
+      node: { type: 'ztunnel', nodeName: 'node-a' },
+      caller: web,
+      want: 'permission-denied',
+      message: /needs ServiceAccount istio-system\/ztunnel, caller is system:serviceaccount:shop:web/,
+    },
+    {
+      name: 'a ztunnel ServiceAccount outside the root namespace',
+      node: { type: 'ztunnel', nodeName: 'node-a' },
+      caller: fakeZtunnel,
+      want: 'permission-denied',
+    },
     { name: 'waypoint as itself', node: { type: 'waypoint', namespace: 'shop', name: 'waypoint' }, caller: waypoint, want: 'ok' },
     { name: 'waypoint with empty namespace/name defaults to its ServiceAccount', node: { type: 'waypoint' }, caller: waypoint, want: 'ok' },
-    { name: 'waypoint claiming another namespace', node: { type: 'waypoint', namespace: 'bank', name: 'waypoint' }, caller: waypoint, want: 'permission-denied', message: /waypoint bank\/waypoint needs ServiceAccount bank\/waypoint/ },
+    {
+      name: 'waypoint claiming another namespace',
+      node: { type: 'waypoint', namespace: 'bank', name: 'waypoint' },
+      caller: waypoint,
+      want: 'permission-denied',
+      message: /waypoint bank\/waypoint needs ServiceAccount bank\/waypoint/,
+    },
     { name: 'waypoint claiming another name', node: { type: 'waypoint', namespace: 'shop', name: 'other' }, caller: waypoint, want: 'permission-denied' },
     { name: 'test from any authenticated caller', node: { type: 'test' }, caller: web, want: 'ok' },
     { name: 'unknown type', node: { type: 'sidecar' }, caller: web, want: 'invalid-argument', message: /unknown proxy type "sidecar"/ },

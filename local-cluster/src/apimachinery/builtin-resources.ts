@@ -37,8 +37,14 @@ function resource(s: Spec): ResourceInfo {
 }
 
 export const builtinResources: ResourceInfo[] = [
-  resource({ kind: 'Namespace', plural: 'namespaces', namespaced: false, shortNames: ['ns'], subresources: ['status'],
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] }),
+  resource({
+    kind: 'Namespace',
+    plural: 'namespaces',
+    namespaced: false,
+    shortNames: ['ns'],
+    subresources: ['status'],
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+  }),
   resource({ kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'], subresources: ['status'] }),
   resource({ kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status', 'log'] }),
   resource({ kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'], categories: ['all'], subresources: ['status'] }),
@@ -47,12 +53,25 @@ export const builtinResources: ResourceInfo[] = [
   resource({ kind: 'Secret', plural: 'secrets', namespaced: true }),
   resource({ kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'] }),
   resource({ kind: 'Endpoints', plural: 'endpoints', namespaced: true, shortNames: ['ep'] }),
-  resource({ group: 'apps', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], categories: ['all'],
-    subresources: ['status', 'scale'] }),
-  resource({ group: 'apps', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true, shortNames: ['ds'], categories: ['all'],
-    subresources: ['status'] }),
-  resource({ group: 'apps', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true, shortNames: ['rs'], categories: ['all'],
-    subresources: ['status', 'scale'] }),
+  resource({
+    group: 'apps',
+    kind: 'Deployment',
+    plural: 'deployments',
+    namespaced: true,
+    shortNames: ['deploy'],
+    categories: ['all'],
+    subresources: ['status', 'scale'],
+  }),
+  resource({ group: 'apps', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true, shortNames: ['ds'], categories: ['all'], subresources: ['status'] }),
+  resource({
+    group: 'apps',
+    kind: 'ReplicaSet',
+    plural: 'replicasets',
+    namespaced: true,
+    shortNames: ['rs'],
+    categories: ['all'],
+    subresources: ['status', 'scale'],
+  }),
   resource({ group: 'discovery.k8s.io', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true }),
   resource({ group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true }),
   // RBAC objects are stored and served so that real manifests (deploy/) apply; the embedded
@@ -62,13 +81,25 @@ export const builtinResources: ResourceInfo[] = [
   resource({ group: 'rbac.authorization.k8s.io', kind: 'Role', plural: 'roles', namespaced: true }),
   resource({ group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true }),
   resource({ group: 'authentication.k8s.io', kind: 'TokenReview', plural: 'tokenreviews', namespaced: false, verbs: ['create'] }),
-  resource({ group: 'apiextensions.k8s.io', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false,
-    shortNames: ['crd', 'crds'], categories: ['api-extensions'], subresources: ['status'] }),
+  resource({
+    group: 'apiextensions.k8s.io',
+    kind: 'CustomResourceDefinition',
+    plural: 'customresourcedefinitions',
+    namespaced: false,
+    shortNames: ['crd', 'crds'],
+    categories: ['api-extensions'],
+    subresources: ['status'],
+  }),
 ];
 
 // Served when a CRD declares no additionalPrinterColumns (apiextensions-apiserver does the same).
 const defaultCrdColumns: PrinterColumn[] = [
-  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.' },
+  {
+    name: 'Age',
+    type: 'date',
+    jsonPath: '.metadata.creationTimestamp',
+    description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+  },
 ];
 
 function strings(value: unknown): string[] {

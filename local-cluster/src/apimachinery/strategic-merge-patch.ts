@@ -167,11 +167,13 @@ function normalizeOrder(merged: unknown[], patchKeys: unknown[], serverKeys: unk
     const k = keyOf(item);
     return keys.findIndex((x) => deepEqual(x, k));
   };
-  const byIndex = (keys: unknown[]) => (a: unknown, b: unknown): number => {
-    const ia = indexIn(keys, a);
-    const ib = indexIn(keys, b);
-    return (ia < 0 ? Infinity : ia) - (ib < 0 ? Infinity : ib) || 0;
-  };
+  const byIndex =
+    (keys: unknown[]) =>
+    (a: unknown, b: unknown): number => {
+      const ia = indexIn(keys, a);
+      const ib = indexIn(keys, b);
+      return (ia < 0 ? Infinity : ia) - (ib < 0 ? Infinity : ib) || 0;
+    };
   const fromPatch = merged.filter((item) => indexIn(patchKeys, item) >= 0).sort(byIndex(patchKeys));
   const serverOnly = merged.filter((item) => indexIn(patchKeys, item) < 0).sort(byIndex(serverKeys));
   const out: unknown[] = [];

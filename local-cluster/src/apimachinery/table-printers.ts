@@ -23,7 +23,13 @@ export function column(name: string, type = 'string', priority = 0, format = '',
   return { name, type, format, description, priority };
 }
 
-export const nameColumn = column('Name', 'string', 0, 'name', 'Name must be unique within a namespace. More info: http://kubernetes.io/docs/user-guide/identifiers#names');
+export const nameColumn = column(
+  'Name',
+  'string',
+  0,
+  'name',
+  'Name must be unique within a namespace. More info: http://kubernetes.io/docs/user-guide/identifiers#names',
+);
 const ageColumn = column('Age', 'string', 0, '', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
 
 const obj = (v: unknown): JsonObject => (isObject(v) ? v : {});
@@ -91,8 +97,11 @@ function podStatus(pod: KubeObject): { reason: string; restarts: number; lastRes
     if (terminated && num(terminated.exitCode) === 0) continue;
     if (!terminated && cs.started === true && list(spec.initContainers)[i]?.restartPolicy === 'Always') continue;
     if (terminated) {
-      reason = terminated.reason ? `Init:${str(terminated.reason)}`
-        : num(terminated.signal) !== 0 ? `Init:Signal:${num(terminated.signal)}` : `Init:ExitCode:${num(terminated.exitCode)}`;
+      reason = terminated.reason
+        ? `Init:${str(terminated.reason)}`
+        : num(terminated.signal) !== 0
+          ? `Init:Signal:${num(terminated.signal)}`
+          : `Init:ExitCode:${num(terminated.exitCode)}`;
     } else if (waiting && str(waiting.reason) !== '' && waiting.reason !== 'PodInitializing') {
       reason = `Init:${str(waiting.reason)}`;
     } else {
@@ -124,8 +133,15 @@ function podStatus(pod: KubeObject): { reason: string; restarts: number; lastRes
 
 const pod: Printer = {
   columns: [
-    nameColumn, column('Ready'), column('Status'), column('Restarts'), ageColumn,
-    column('IP', 'string', 1), column('Node', 'string', 1), column('Nominated Node', 'string', 1), column('Readiness Gates', 'string', 1),
+    nameColumn,
+    column('Ready'),
+    column('Status'),
+    column('Restarts'),
+    ageColumn,
+    column('IP', 'string', 1),
+    column('Node', 'string', 1),
+    column('Nominated Node', 'string', 1),
+    column('Readiness Gates', 'string', 1),
   ],
   cells(o, now) {
     const spec = obj(o.spec);
@@ -135,10 +151,21 @@ const pod: Printer = {
     const { reason, restarts, lastRestart } = podStatus(o);
     const restartsCell = restarts !== 0 && lastRestart ? `${restarts} (${age(lastRestart, now)} ago)` : String(restarts);
     const gates = list(spec.readinessGates);
-    const gateCell = gates.length === 0 ? '<none>'
-      : `${gates.filter((g) => list(status.conditions).some((c) => c.type === g.conditionType && c.status === 'True')).length}/${gates.length}`;
-    return [o.metadata.name, `${ready}/${containers}`, reason, restartsCell, created(o, now),
-      orNone(str(status.podIP)), orNone(str(spec.nodeName)), orNone(str(status.nominatedNodeName)), gateCell];
+    const gateCell =
+      gates.length === 0
+        ? '<none>'
+        : `${gates.filter((g) => list(status.conditions).some((c) => c.type === g.conditionType && c.status === 'True')).length}/${gates.length}`;
+    return [
+      o.metadata.name,
+      `${ready}/${containers}`,
+      reason,
+      restartsCell,
+      created(o, now),
+      orNone(str(status.podIP)),
+      orNone(str(spec.nodeName)),
+      orNone(str(status.nominatedNodeName)),
+      gateCell,
+    ];
   },
 };
 
@@ -146,7 +173,9 @@ function serviceExternalIp(spec: JsonObject, status: JsonObject): string {
   const external = Array.isArray(spec.externalIPs) ? (spec.externalIPs as string[]) : [];
   switch (spec.type) {
     case 'LoadBalancer': {
-      const ingress = list(obj(status.loadBalancer).ingress).map((i) => str(i.ip) || str(i.hostname)).filter((s) => s !== '');
+      const ingress = list(obj(status.loadBalancer).ingress)
+        .map((i) => str(i.ip) || str(i.hostname))
+        .filter((s) => s !== '');
       const all = [...ingress, ...external];
       return all.length > 0 ? all.join(',') : '<pending>';
     }
@@ -162,8 +191,15 @@ const service: Printer = {
   cells(o, now) {
     const spec = obj(o.spec);
     const ports = list(spec.ports).map((p) => `${num(p.port)}${p.nodePort ? `:${num(p.nodePort)}` : ''}/${str(p.protocol) || 'TCP'}`);
-    return [o.metadata.name, str(spec.type) || 'ClusterIP', orNone(str(spec.clusterIP)), serviceExternalIp(spec, obj(o.status)),
-      orNone(ports.join(',')), created(o, now), formatLabels(spec.selector)];
+    return [
+      o.metadata.name,
+      str(spec.type) || 'ClusterIP',
+      orNone(str(spec.clusterIP)),
+      serviceExternalIp(spec, obj(o.status)),
+      orNone(ports.join(',')),
+      created(o, now),
+      formatLabels(spec.selector),
+    ];
   },
 };
 
@@ -173,37 +209,86 @@ function containersAndImages(o: KubeObject): [string, string] {
 }
 
 const deployment: Printer = {
-  columns: [nameColumn, column('Ready'), column('Up-to-date', 'integer'), column('Available', 'integer'), ageColumn,
-    column('Containers', 'string', 1), column('Images', 'string', 1), column('Selector', 'string', 1)],
+  columns: [
+    nameColumn,
+    column('Ready'),
+    column('Up-to-date', 'integer'),
+    column('Available', 'integer'),
+    ageColumn,
+    column('Containers', 'string', 1),
+    column('Images', 'string', 1),
+    column('Selector', 'string', 1),
+  ],
   cells(o, now) {
     const spec = obj(o.spec);
     const status = obj(o.status);
     const desired = typeof spec.replicas === 'number' ? spec.replicas : 1;
-    return [o.metadata.name, `${num(status.readyReplicas)}/${desired}`, num(status.updatedReplicas), num(status.availableReplicas),
-      created(o, now), ...containersAndImages(o), formatLabelSelector(spec.selector)];
+    return [
+      o.metadata.name,
+      `${num(status.readyReplicas)}/${desired}`,
+      num(status.updatedReplicas),
+      num(status.availableReplicas),
+      created(o, now),
+      ...containersAndImages(o),
+      formatLabelSelector(spec.selector),
+    ];
   },
 };
 
 const daemonSet: Printer = {
-  columns: [nameColumn, column('Desired', 'integer'), column('Current', 'integer'), column('Ready', 'integer'), column('Up-to-date', 'integer'),
-    column('Available', 'integer'), column('Node Selector'), ageColumn,
-    column('Containers', 'string', 1), column('Images', 'string', 1), column('Selector', 'string', 1)],
+  columns: [
+    nameColumn,
+    column('Desired', 'integer'),
+    column('Current', 'integer'),
+    column('Ready', 'integer'),
+    column('Up-to-date', 'integer'),
+    column('Available', 'integer'),
+    column('Node Selector'),
+    ageColumn,
+    column('Containers', 'string', 1),
+    column('Images', 'string', 1),
+    column('Selector', 'string', 1),
+  ],
   cells(o, now) {
     const status = obj(o.status);
-    return [o.metadata.name, num(status.desiredNumberScheduled), num(status.currentNumberScheduled), num(status.numberReady),
-      num(status.updatedNumberScheduled), num(status.numberAvailable), formatLabels(obj(obj(obj(o.spec).template).spec).nodeSelector),
-      created(o, now), ...containersAndImages(o), formatLabelSelector(obj(o.spec).selector)];
+    return [
+      o.metadata.name,
+      num(status.desiredNumberScheduled),
+      num(status.currentNumberScheduled),
+      num(status.numberReady),
+      num(status.updatedNumberScheduled),
+      num(status.numberAvailable),
+      formatLabels(obj(obj(obj(o.spec).template).spec).nodeSelector),
+      created(o, now),
+      ...containersAndImages(o),
+      formatLabelSelector(obj(o.spec).selector),
+    ];
   },
 };
 
 const replicaSet: Printer = {
-  columns: [nameColumn, column('Desired', 'integer'), column('Current', 'integer'), column('Ready', 'integer'), ageColumn,
-    column('Containers', 'string', 1), column('Images', 'string', 1), column('Selector', 'string', 1)],
+  columns: [
+    nameColumn,
+    column('Desired', 'integer'),
+    column('Current', 'integer'),
+    column('Ready', 'integer'),
+    ageColumn,
+    column('Containers', 'string', 1),
+    column('Images', 'string', 1),
+    column('Selector', 'string', 1),
+  ],
   cells(o, now) {
     const status = obj(o.status);
     const spec = obj(o.spec);
-    return [o.metadata.name, typeof spec.replicas === 'number' ? spec.replicas : 1, num(status.replicas), num(status.readyReplicas),
-      created(o, now), ...containersAndImages(o), formatLabelSelector(spec.selector)];
+    return [
+      o.metadata.name,
+      typeof spec.replicas === 'number' ? spec.replicas : 1,
+      num(status.replicas),
+      num(status.readyReplicas),
+      created(o, now),
+      ...containersAndImages(o),
+      formatLabelSelector(spec.selector),
+    ];
   },
 };
 
@@ -224,15 +309,40 @@ function nodeRoles(o: KubeObject): string {
 }
 
 const node: Printer = {
-  columns: [nameColumn, column('Status'), column('Roles'), ageColumn, column('Version'),
-    column('Internal-IP', 'string', 1), column('External-IP', 'string', 1), column('OS-Image', 'string', 1),
-    column('Kernel-Version', 'string', 1), column('Container-Runtime', 'string', 1)],
+  columns: [
+    nameColumn,
+    column('Status'),
+    column('Roles'),
+    ageColumn,
+    column('Version'),
+    column('Internal-IP', 'string', 1),
+    column('External-IP', 'string', 1),
+    column('OS-Image', 'string', 1),
+    column('Kernel-Version', 'string', 1),
+    column('Container-Runtime', 'string', 1),
+  ],
   cells(o, now) {
     const status = obj(o.status);
     const info = obj(status.nodeInfo);
-    const address = (type: string): string => orNone(list(status.addresses).filter((a) => a.type === type).map((a) => str(a.address)).join(','));
-    return [o.metadata.name, nodeStatus(o), nodeRoles(o), created(o, now), str(info.kubeletVersion),
-      address('InternalIP'), address('ExternalIP'), orNone(str(info.osImage)), orNone(str(info.kernelVersion)), orNone(str(info.containerRuntimeVersion))];
+    const address = (type: string): string =>
+      orNone(
+        list(status.addresses)
+          .filter((a) => a.type === type)
+          .map((a) => str(a.address))
+          .join(','),
+      );
+    return [
+      o.metadata.name,
+      nodeStatus(o),
+      nodeRoles(o),
+      created(o, now),
+      str(info.kubeletVersion),
+      address('InternalIP'),
+      address('ExternalIP'),
+      orNone(str(info.osImage)),
+      orNone(str(info.kernelVersion)),
+      orNone(str(info.containerRuntimeVersion)),
+    ];
   },
 };
 
@@ -246,8 +356,13 @@ const endpointSlice: Printer = {
   cells(o, now) {
     const ports = list(o.ports).map((p) => (typeof p.port === 'number' ? String(p.port) : '<unset>'));
     const addresses = list(o.endpoints).flatMap((e) => (Array.isArray(e.addresses) ? (e.addresses as string[]) : []));
-    return [o.metadata.name, str(o.addressType), ports.length > 0 ? ports.join(',') : '<unset>',
-      addresses.length > 0 ? firstN(addresses, 3) : '<unset>', created(o, now)];
+    return [
+      o.metadata.name,
+      str(o.addressType),
+      ports.length > 0 ? ports.join(',') : '<unset>',
+      addresses.length > 0 ? firstN(addresses, 3) : '<unset>',
+      created(o, now),
+    ];
   },
 };
 
@@ -263,9 +378,18 @@ const endpoints: Printer = {
 };
 
 const event: Printer = {
-  columns: [column('Last Seen'), column('Type'), column('Reason'), column('Object'), column('Subobject', 'string', 1),
-    column('Source', 'string', 1), column('Message'), column('First Seen', 'string', 1), column('Count', 'integer', 1),
-    column('Name', 'string', 1, 'name')],
+  columns: [
+    column('Last Seen'),
+    column('Type'),
+    column('Reason'),
+    column('Object'),
+    column('Subobject', 'string', 1),
+    column('Source', 'string', 1),
+    column('Message'),
+    column('First Seen', 'string', 1),
+    column('Count', 'integer', 1),
+    column('Name', 'string', 1, 'name'),
+  ],
   cells(o, now) {
     const first = o.firstTimestamp ? age(o.firstTimestamp, now) : age(o.eventTime, now);
     let last = o.lastTimestamp ? age(o.lastTimestamp, now) : first;

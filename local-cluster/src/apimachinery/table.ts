@@ -47,9 +47,8 @@ function columnsPrinter(columns: PrinterColumn[]): Printer {
 function printerFor(resource: ResourceInfo): Printer {
   if (resource.printerColumns === undefined) return builtinPrinter(resource.kind);
   // A CRD without columns gets Age, as apiextensions-apiserver serves it.
-  const columns: PrinterColumn[] = resource.printerColumns.length > 0
-    ? resource.printerColumns
-    : [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }];
+  const columns: PrinterColumn[] =
+    resource.printerColumns.length > 0 ? resource.printerColumns : [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }];
   return columnsPrinter(columns);
 }
 

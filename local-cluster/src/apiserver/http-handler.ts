@@ -128,7 +128,11 @@ export class ApiHandler {
     if (!r) throw pageNotFound();
     if (!r.namespaced && route.namespace !== undefined) throw pageNotFound();
     if (r.namespaced && route.name !== undefined && route.namespace === undefined) throw pageNotFound();
-    if (route.subresource !== undefined && !r.subresources.includes(route.subresource) && !EXTRA_SUBRESOURCES.has(`${r.group}/${r.plural}/${route.subresource}`)) {
+    if (
+      route.subresource !== undefined &&
+      !r.subresources.includes(route.subresource) &&
+      !EXTRA_SUBRESOURCES.has(`${r.group}/${r.plural}/${route.subresource}`)
+    ) {
       throw pageNotFound();
     }
     const ns = route.namespace ?? '';
@@ -141,24 +145,34 @@ export class ApiHandler {
 
     if (method === 'GET') {
       if (isWatch) {
-        const stop = serveWatch(res, storage.store, {
-          resource: r,
-          namespace: route.namespace,
-          labelSelector: q.get('labelSelector') ?? undefined,
-          fieldSelector: name !== undefined ? `metadata.name=${name}` : (q.get('fieldSelector') ?? undefined),
-          resourceVersion: q.get('resourceVersion') ?? undefined,
-          allowWatchBookmarks: q.get('allowWatchBookmarks') === 'true',
-          sendInitialEvents: q.get('sendInitialEvents') === 'true',
-          timeoutSeconds: q.has('timeoutSeconds') ? Number(q.get('timeoutSeconds')) : undefined,
-          table: tableRequest(req, q),
-        }, { bookmarkIntervalMs: this.#d.bookmarkIntervalMs ?? 30_000 });
+        const stop = serveWatch(
+          res,
+          storage.store,
+          {
+            resource: r,
+            namespace: route.namespace,
+            labelSelector: q.get('labelSelector') ?? undefined,
+            fieldSelector: name !== undefined ? `metadata.name=${name}` : (q.get('fieldSelector') ?? undefined),
+            resourceVersion: q.get('resourceVersion') ?? undefined,
+            allowWatchBookmarks: q.get('allowWatchBookmarks') === 'true',
+            sendInitialEvents: q.get('sendInitialEvents') === 'true',
+            timeoutSeconds: q.has('timeoutSeconds') ? Number(q.get('timeoutSeconds')) : undefined,
+            table: tableRequest(req, q),
+          },
+          { bookmarkIntervalMs: this.#d.bookmarkIntervalMs ?? 30_000 },
+        );
         this.#track(res, stop);
         return;
       }
       if (name === undefined) {
         const list = storage.list(r, route.namespace, { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' });
         const table = tableRequest(req, q);
-        if (table) return json(res, 200, toTable(r, list.items, { includeObject: table.includeObject, now: this.#now(), listMeta: { resourceVersion: list.resourceVersion } }));
+        if (table)
+          return json(
+            res,
+            200,
+            toTable(r, list.items, { includeObject: table.includeObject, now: this.#now(), listMeta: { resourceVersion: list.resourceVersion } }),
+          );
         return json(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: list.resourceVersion }, items: list.items });
       }
       if (sub === 'log') {
@@ -175,7 +189,12 @@ export class ApiHandler {
       if (sub === 'scale') return json(res, 200, storage.scale(r, ns, name));
       const obj = storage.get(r, ns, name);
       const table = tableRequest(req, q);
-      if (table) return json(res, 200, toTable(r, [obj], { includeObject: table.includeObject, now: this.#now(), listMeta: { resourceVersion: obj.metadata.resourceVersion ?? '' } }));
+      if (table)
+        return json(
+          res,
+          200,
+          toTable(r, [obj], { includeObject: table.includeObject, now: this.#now(), listMeta: { resourceVersion: obj.metadata.resourceVersion ?? '' } }),
+        );
       return json(res, 200, obj);
     }
 
@@ -200,7 +219,11 @@ export class ApiHandler {
         if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
         const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
         const type = PATCH_TYPES[ct];
-        if (!type) throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`);
+        if (!type)
+          throw new ApiError(
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`,
+          );
         if (sub === 'scale') {
           const current = storage.scale(r, ns, name);
           const next = type === 'json' ? applyJsonPatch(current, body) : applyMergePatch(current, body);
@@ -214,7 +237,12 @@ export class ApiHandler {
       case 'DELETE': {
         const opts = deleteOptions(body, q, dryRun);
         if (name === undefined) {
-          const items = storage.deleteCollection(r, route.namespace, { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' }, opts);
+          const items = storage.deleteCollection(
+            r,
+            route.namespace,
+            { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' },
+            opts,
+          );
           return json(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(storage.store.revision) }, items });
         }
         return json(res, 200, storage.delete(r, ns, name, opts));
@@ -235,18 +263,43 @@ export class ApiHandler {
     };
     const expirationSeconds = spec.expirationSeconds ?? 3600;
     if (!Number.isInteger(expirationSeconds) || expirationSeconds < 600) {
-      throw invalid('TokenRequest', saName, [{ reason: 'FieldValueInvalid', field: 'spec.expirationSeconds', message: `Invalid value: ${JSON.stringify(expirationSeconds)}: may not specify a duration less than 10 minutes` }], 'authentication.k8s.io');
+      throw invalid(
+        'TokenRequest',
+        saName,
+        [
+          {
+            reason: 'FieldValueInvalid',
+            field: 'spec.expirationSeconds',
+            message: `Invalid value: ${JSON.stringify(expirationSeconds)}: may not specify a duration less than 10 minutes`,
+          },
+        ],
+        'authentication.k8s.io',
+      );
     }
     let pod: KubeObject | undefined;
     let node: { name: string; uid: string } | undefined;
     const ref = spec.boundObjectRef;
     if (ref) {
       if (ref.kind !== 'Pod') {
-        throw invalid('TokenRequest', saName, [{ reason: 'FieldValueNotSupported', field: 'spec.boundObjectRef.kind', message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: "Pod"` }], 'authentication.k8s.io');
+        throw invalid(
+          'TokenRequest',
+          saName,
+          [
+            {
+              reason: 'FieldValueNotSupported',
+              field: 'spec.boundObjectRef.kind',
+              message: `Unsupported value: ${JSON.stringify(ref.kind)}: supported values: "Pod"`,
+            },
+          ],
+          'authentication.k8s.io',
+        );
       }
       pod = storage.get(reg.lookup('', 'v1', 'pods')!, ns, ref.name ?? '');
       if (ref.uid && ref.uid !== pod.metadata.uid) {
-        throw new ApiError('Conflict', `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+        throw new ApiError(
+          'Conflict',
+          `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`,
+        );
       }
       const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
       if (nodeName) {
@@ -279,9 +332,7 @@ export class ApiHandler {
       throw invalid('TokenReview', '', [{ reason: 'FieldValueRequired', field: 'spec.token', message: 'Required value' }], 'authentication.k8s.io');
     }
     const result = reviewToken(spec.token, { key: this.#d.signingKey, audiences: spec.audiences, now: this.#now(), lookup: this.#lookup() });
-    const status = result.authenticated
-      ? { authenticated: true, user: result.user, audiences: result.audiences }
-      : { user: {}, error: result.error };
+    const status = result.authenticated ? { authenticated: true, user: result.user, audiences: result.audiences } : { user: {}, error: result.error };
     return { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status };
   }
 
@@ -313,7 +364,8 @@ export class ApiHandler {
   }
 
   #fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const apiErr = err instanceof ApiError ? err : new ApiError('InternalError', `internal error: ${(err as Error)?.message ?? String(err)}`, undefined, { cause: err });
+    const apiErr =
+      err instanceof ApiError ? err : new ApiError('InternalError', `internal error: ${(err as Error)?.message ?? String(err)}`, undefined, { cause: err });
     if (apiErr.code >= 500) this.#d.logger?.error({ err, method: req.method, url: req.url }, 'request failed');
     if (res.headersSent) {
       res.end();

@@ -43,16 +43,27 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const dir = opts.dataDir;
   mkdirSync(join(dir, 'pki'), { recursive: true, mode: 0o700 });
   const host = opts.host ?? '127.0.0.1';
-  const ca = readOrCreate(join(dir, 'pki', 'ca.json'), () => JSON.stringify(createCertificateAuthority({ commonName: 'local-cluster-ca', validityDays: 3650 })));
+  const ca = readOrCreate(join(dir, 'pki', 'ca.json'), () =>
+    JSON.stringify(createCertificateAuthority({ commonName: 'local-cluster-ca', validityDays: 3650 })),
+  );
   const caPair = JSON.parse(ca) as { certPem: string; keyPem: string };
   const serving = JSON.parse(
     readOrCreate(join(dir, 'pki', 'apiserver.json'), () =>
-      JSON.stringify(issueCertificate({ ca: caPair, commonName: 'kube-apiserver', dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ipAddresses: ['127.0.0.1', KUBERNETES_SERVICE_IP], validityDays: 3650 })),
+      JSON.stringify(
+        issueCertificate({
+          ca: caPair,
+          commonName: 'kube-apiserver',
+          dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+          ipAddresses: ['127.0.0.1', KUBERNETES_SERVICE_IP],
+          validityDays: 3650,
+        }),
+      ),
     ),
   ) as { certPem: string; keyPem: string };
   const adminToken = readOrCreate(join(dir, 'admin-token'), () => randomBytes(32).toString('base64url')).trim();
-  const saKeyPem = readOrCreate(join(dir, 'pki', 'service-account.key'), () =>
-    generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+  const saKeyPem = readOrCreate(
+    join(dir, 'pki', 'service-account.key'),
+    () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
   );
   const privateKey = createPrivateKey(saKeyPem);
   const publicKey = createPublicKey(privateKey);

@@ -8,7 +8,11 @@ const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64ur
 
 /** Key id as Kubernetes computes it: base64url(sha256(DER SubjectPublicKeyInfo)). */
 export function keyId(publicKey: KeyObject): string {
-  return b64url(createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest());
+  return b64url(
+    createHash('sha256')
+      .update(publicKey.export({ type: 'spki', format: 'der' }))
+      .digest(),
+  );
 }
 
 export function signJwt(claims: JwtClaims, privateKey: KeyObject, kid: string): string {

@@ -19,18 +19,22 @@ export function nameCauses(kind: string, name: string | undefined): StatusCause[
   if (!name) return [{ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }];
   if (LABEL_NAMED.has(kind)) {
     if (name.length > 63 || !DNS1123_LABEL.test(name)) {
-      return [{
-        reason: 'FieldValueInvalid',
-        field: 'metadata.name',
-        message: `Invalid value: "${name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`,
-      }];
+      return [
+        {
+          reason: 'FieldValueInvalid',
+          field: 'metadata.name',
+          message: `Invalid value: "${name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`,
+        },
+      ];
     }
   } else if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    return [{
-      reason: 'FieldValueInvalid',
-      field: 'metadata.name',
-      message: `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
-    }];
+    return [
+      {
+        reason: 'FieldValueInvalid',
+        field: 'metadata.name',
+        message: `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
+      },
+    ];
   }
   return [];
 }
@@ -110,7 +114,11 @@ export function validateBuiltin(obj: KubeObject, old: KubeObject | undefined): S
       podSpecCauses(spec, 'spec', causes);
       const oldNode = old ? asObj(old.spec).nodeName : undefined;
       if (oldNode && spec.nodeName !== oldNode) {
-        causes.push({ reason: 'FieldValueForbidden', field: 'spec.nodeName', message: `Forbidden: pod updates may not change fields other than \`spec.containers[*].image\`, \`spec.activeDeadlineSeconds\`, \`spec.tolerations\` (only additions to existing tolerations) (nodeName is already "${String(oldNode)}")` });
+        causes.push({
+          reason: 'FieldValueForbidden',
+          field: 'spec.nodeName',
+          message: `Forbidden: pod updates may not change fields other than \`spec.containers[*].image\`, \`spec.activeDeadlineSeconds\`, \`spec.tolerations\` (only additions to existing tolerations) (nodeName is already "${String(oldNode)}")`,
+        });
       }
       break;
     }
@@ -118,7 +126,11 @@ export function validateBuiltin(obj: KubeObject, old: KubeObject | undefined): S
       asArray(spec.ports).forEach((p, i) => {
         if (typeof p.port !== 'number') required(`spec.ports[${i}].port`);
         else if (p.port < 1 || p.port > 65535) {
-          causes.push({ reason: 'FieldValueInvalid', field: `spec.ports[${i}].port`, message: `Invalid value: ${p.port}: must be between 1 and 65535, inclusive` });
+          causes.push({
+            reason: 'FieldValueInvalid',
+            field: `spec.ports[${i}].port`,
+            message: `Invalid value: ${p.port}: must be between 1 and 65535, inclusive`,
+          });
         }
       });
       if (asArray(spec.ports).length > 1) {
@@ -138,7 +150,11 @@ export function validateBuiltin(obj: KubeObject, old: KubeObject | undefined): S
       const selector = asObj(spec.selector);
       if (spec.selector === undefined || (!selector.matchLabels && !selector.matchExpressions)) required('spec.selector');
       else if (!labelSelectorFromObject(selector as Parameters<typeof labelSelectorFromObject>[0])(labels)) {
-        causes.push({ reason: 'FieldValueInvalid', field: 'spec.template.metadata.labels', message: `Invalid value: ${JSON.stringify(labels)}: \`selector\` does not match template \`labels\`` });
+        causes.push({
+          reason: 'FieldValueInvalid',
+          field: 'spec.template.metadata.labels',
+          message: `Invalid value: ${JSON.stringify(labels)}: \`selector\` does not match template \`labels\``,
+        });
       }
       podSpecCauses(asObj(template.spec), 'spec.template.spec', causes);
       break;
@@ -157,7 +173,11 @@ function podSpecCauses(spec: Obj, path: string, causes: StatusCause[]): void {
     if (typeof c.name !== 'string' || c.name === '') {
       causes.push({ reason: 'FieldValueRequired', field: `${path}.containers[${i}].name`, message: 'Required value' });
     } else if (!DNS1123_LABEL.test(c.name)) {
-      causes.push({ reason: 'FieldValueInvalid', field: `${path}.containers[${i}].name`, message: `Invalid value: "${c.name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'` });
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: `${path}.containers[${i}].name`,
+        message: `Invalid value: "${c.name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'`,
+      });
     }
     if (typeof c.image !== 'string' || c.image === '') {
       causes.push({ reason: 'FieldValueRequired', field: `${path}.containers[${i}].image`, message: 'Required value' });

@@ -24,7 +24,10 @@ export function decodeBody(raw: Buffer, contentType: string | undefined): unknow
   if (type.includes('protobuf') || type.includes('cbor')) {
     // kubectl ≥1.3x sends typed-client bodies (`kubectl create configmap ...`) as protobuf;
     // decoding it needs every kind's schema, which this server does not carry.
-    throw new ApiError('UnsupportedMediaType', `the body of the request was in an unknown format (${type}) - accepted media types include: application/json, application/yaml`);
+    throw new ApiError(
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format (${type}) - accepted media types include: application/json, application/yaml`,
+    );
   }
   if (type.includes('yaml')) {
     try {

@@ -70,7 +70,9 @@ export class ResourceRegistry {
 
   /** The version whose apiVersion objects are stored with (the preferred one). */
   storageVersion(group: string, plural: string): string | undefined {
-    const versions = this.all().filter((r) => r.group === group && r.plural === plural).map((r) => r.version);
+    const versions = this.all()
+      .filter((r) => r.group === group && r.plural === plural)
+      .map((r) => r.version);
     return versions.sort(compareVersions)[0];
   }
 

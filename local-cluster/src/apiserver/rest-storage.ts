@@ -64,7 +64,11 @@ export class RestStorage {
     return present(r, obj);
   }
 
-  list(r: ResourceInfo, namespace: string | undefined, selectors: { labelSelector?: string; fieldSelector?: string } = {}): { items: KubeObject[]; resourceVersion: string } {
+  list(
+    r: ResourceInfo,
+    namespace: string | undefined,
+    selectors: { labelSelector?: string; fieldSelector?: string } = {},
+  ): { items: KubeObject[]; resourceVersion: string } {
     const labels = parseLabelSelector(selectors.labelSelector ?? '');
     const fields = parseFieldSelector(selectors.fieldSelector ?? '');
     const { items, resourceVersion } = this.store.list(resourceKey(r), r.namespaced ? namespace : undefined);
@@ -102,7 +106,15 @@ export class RestStorage {
     return this.#update(r, old, obj, subresource, opts);
   }
 
-  patch(r: ResourceInfo, namespace: string, name: string, type: PatchType, patch: unknown, subresource: string | undefined, opts: WriteOptions = {}): { object: KubeObject; created: boolean } {
+  patch(
+    r: ResourceInfo,
+    namespace: string,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    subresource: string | undefined,
+    opts: WriteOptions = {},
+  ): { object: KubeObject; created: boolean } {
     const key = resourceKey(r);
     const stored = this.store.get(key, r.namespaced ? namespace : '', name);
     const manager = opts.fieldManager ?? 'unknown';
@@ -129,7 +141,10 @@ export class RestStorage {
         break;
       case 'strategic':
         if (!this.registry.isBuiltin(r)) {
-          throw new ApiError('UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
+          throw new ApiError(
+            'UnsupportedMediaType',
+            'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+          );
         }
         if (!isObj(patch)) throw badRequest('strategic merge patch must be a json object');
         next = applyStrategicMergePatch(old, patch, r.kind);
@@ -146,10 +161,18 @@ export class RestStorage {
     const obj = this.get(r, namespace, name);
     const pre = opts.preconditions;
     if (pre?.uid && pre.uid !== obj.metadata.uid) {
-      throw new ApiError('Conflict', `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`, { name, group: r.group, kind: r.plural });
+      throw new ApiError('Conflict', `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`, {
+        name,
+        group: r.group,
+        kind: r.plural,
+      });
     }
     if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
-      throw new ApiError('Conflict', `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`, { name, group: r.group, kind: r.plural });
+      throw new ApiError(
+        'Conflict',
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`,
+        { name, group: r.group, kind: r.plural },
+      );
     }
     if (r.group === '' && r.plural === 'namespaces' && PROTECTED_NAMESPACES.has(name)) {
       throw new ApiError('Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
@@ -158,7 +181,12 @@ export class RestStorage {
     return this.#delete(resourceKey(r), obj, opts.propagationPolicy ?? 'Background');
   }
 
-  deleteCollection(r: ResourceInfo, namespace: string | undefined, selectors: { labelSelector?: string; fieldSelector?: string }, opts: DeleteOptions = {}): KubeObject[] {
+  deleteCollection(
+    r: ResourceInfo,
+    namespace: string | undefined,
+    selectors: { labelSelector?: string; fieldSelector?: string },
+    opts: DeleteOptions = {},
+  ): KubeObject[] {
     const { items } = this.list(r, namespace, selectors);
     if (opts.dryRun) return items;
     return items.map((o) => this.#delete(resourceKey(r), o, opts.propagationPolicy ?? 'Background'));
@@ -172,7 +200,12 @@ export class RestStorage {
     }
     const pod = this.get(r, namespace, name);
     const spec = (pod.spec ?? {}) as Obj;
-    if (spec.nodeName) throw new ApiError('Conflict', `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${String(spec.nodeName)}"`, { name, kind: 'pods/binding' });
+    if (spec.nodeName)
+      throw new ApiError(
+        'Conflict',
+        `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${String(spec.nodeName)}"`,
+        { name, kind: 'pods/binding' },
+      );
     this.#update(r, pod, { ...pod, spec: { ...spec, nodeName: target.name } }, undefined, {});
   }
 
@@ -188,14 +221,24 @@ export class RestStorage {
       apiVersion: 'autoscaling/v1',
       metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
       spec: { replicas: spec.replicas ?? 0 },
-      status: { replicas: status.replicas ?? 0, selector: Object.entries(sel).map(([k, v]) => `${k}=${String(v)}`).join(',') },
+      status: {
+        replicas: status.replicas ?? 0,
+        selector: Object.entries(sel)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(','),
+      },
     };
   }
 
   setScale(r: ResourceInfo, namespace: string, name: string, scale: unknown, opts: WriteOptions = {}): KubeObject {
     const replicas = isObj(scale) && isObj(scale.spec) ? scale.spec.replicas : undefined;
     if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
-      throw invalid('Scale', name, [{ reason: 'FieldValueInvalid', field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0` }], 'autoscaling');
+      throw invalid(
+        'Scale',
+        name,
+        [{ reason: 'FieldValueInvalid', field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0` }],
+        'autoscaling',
+      );
     }
     const obj = this.get(r, namespace, name);
     const rv = isObj(scale) && isObj(scale.metadata) ? scale.metadata.resourceVersion : undefined;
@@ -296,7 +339,9 @@ export class RestStorage {
       const oldIp = (old.spec as Obj | undefined)?.clusterIP;
       if (!spec.clusterIP) spec.clusterIP = oldIp;
       if (spec.clusterIP !== oldIp) {
-        throw invalid('Service', svc.metadata.name ?? '', [{ reason: 'FieldValueInvalid', field: 'spec.clusterIP', message: `Invalid value: "${String(spec.clusterIP)}": field is immutable` }]);
+        throw invalid('Service', svc.metadata.name ?? '', [
+          { reason: 'FieldValueInvalid', field: 'spec.clusterIP', message: `Invalid value: "${String(spec.clusterIP)}": field is immutable` },
+        ]);
       }
     } else if (spec.type === 'ExternalName') {
       return;
@@ -317,7 +362,13 @@ export class RestStorage {
     const core = (plural: string): ResourceInfo => this.registry.lookup('', 'v1', plural)!;
     this.create(core('serviceaccounts'), ns, { metadata: { name: 'default' } });
     this.create(core('configmaps'), ns, {
-      metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } },
+      metadata: {
+        name: 'kube-root-ca.crt',
+        annotations: {
+          'kubernetes.io/description':
+            'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.',
+        },
+      },
       data: { 'ca.crt': this.#caCertPem },
     });
   }
@@ -339,7 +390,11 @@ export class RestStorage {
     if (key === NS) {
       const marked = current.metadata.deletionTimestamp
         ? current
-        : this.store.put(key, { ...current, metadata: { ...current.metadata, deletionTimestamp: this.#timestamp(), deletionGracePeriodSeconds: 0 }, status: { phase: 'Terminating' } });
+        : this.store.put(key, {
+            ...current,
+            metadata: { ...current.metadata, deletionTimestamp: this.#timestamp(), deletionGracePeriodSeconds: 0 },
+            status: { phase: 'Terminating' },
+          });
       for (const resource of this.store.resourcesIn(name)) {
         for (const o of this.store.list(resource, name).items) this.#delete(resource, o, 'Background');
       }
@@ -391,7 +446,9 @@ export class RestStorage {
   }
 
   #timestamp(): string {
-    return this.#now().toISOString().replace(/\.\d+Z$/, 'Z');
+    return this.#now()
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z');
   }
 }
 
@@ -448,9 +505,14 @@ function crdCauses(crd: KubeObject): StatusCause[] {
   if (!spec.group) causes.push({ reason: 'FieldValueRequired', field: 'spec.group', message: 'Required value' });
   if (!spec.names?.plural) causes.push({ reason: 'FieldValueRequired', field: 'spec.names.plural', message: 'Required value' });
   if (!spec.names?.kind) causes.push({ reason: 'FieldValueRequired', field: 'spec.names.kind', message: 'Required value' });
-  if (!Array.isArray(spec.versions) || spec.versions.length === 0) causes.push({ reason: 'FieldValueRequired', field: 'spec.versions', message: 'Required value' });
+  if (!Array.isArray(spec.versions) || spec.versions.length === 0)
+    causes.push({ reason: 'FieldValueRequired', field: 'spec.versions', message: 'Required value' });
   if (causes.length === 0 && crd.metadata.name !== expected) {
-    causes.push({ reason: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: "${crd.metadata.name}": must be spec.names.plural+"."+spec.group` });
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'metadata.name',
+      message: `Invalid value: "${crd.metadata.name}": must be spec.names.plural+"."+spec.group`,
+    });
   }
   return causes;
 }

@@ -61,9 +61,7 @@ export interface UserInfo {
   extra?: Record<string, string[]>;
 }
 
-export type ReviewResult =
-  | { authenticated: true; user: UserInfo; audiences: string[] }
-  | { authenticated: false; error: string };
+export type ReviewResult = { authenticated: true; user: UserInfo; audiences: string[] } | { authenticated: false; error: string };
 
 /** Looks up the live objects a token is bound to (undefined = gone). */
 export interface BindingLookup {

@@ -84,9 +84,7 @@ function fsyncDir(dir: string): void {
 
 export function loadState(dir: string): LoadedState {
   const snapPath = join(dir, SNAPSHOT);
-  const snapshot: Snapshot = existsSync(snapPath)
-    ? (JSON.parse(readFileSync(snapPath, 'utf8')) as Snapshot)
-    : { rv: 0, resources: {} };
+  const snapshot: Snapshot = existsSync(snapPath) ? (JSON.parse(readFileSync(snapPath, 'utf8')) as Snapshot) : { rv: 0, resources: {} };
   const logPath = join(dir, LOG);
   const entries = existsSync(logPath) ? parseLog(readFileSync(logPath, 'utf8'), snapshot.rv) : [];
   return { snapshot, entries };

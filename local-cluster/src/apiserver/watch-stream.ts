@@ -78,7 +78,11 @@ export function serveWatch(res: ServerResponse, store: Store, w: WatchRequest, o
   const encodeOwn = (type: string, object: unknown): string => JSON.stringify({ type, object }) + '\n';
   const sendObject = (type: StoreEventType, obj: KubeObject, event?: StoreEvent): void => {
     if (w.table) {
-      const table = toTable(w.resource, [obj], { includeObject: w.table.includeObject, now: new Date(), listMeta: { resourceVersion: obj.metadata.resourceVersion ?? '' } });
+      const table = toTable(w.resource, [obj], {
+        includeObject: w.table.includeObject,
+        now: new Date(),
+        listMeta: { resourceVersion: obj.metadata.resourceVersion ?? '' },
+      });
       send(encodeOwn(type, table));
     } else if (event) {
       send(event.encode(type, apiVersion));

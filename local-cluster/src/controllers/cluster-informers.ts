@@ -1,7 +1,16 @@
 // The shared caches all controllers read: one informer per kind, like a SharedInformerFactory.
 import {
-  AppsV1Api, CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesObject,
-  type V1DaemonSet, type V1Deployment, type V1EndpointSlice, type V1Node, type V1Pod, type V1Service,
+  AppsV1Api,
+  CoreV1Api,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1DaemonSet,
+  type V1Deployment,
+  type V1EndpointSlice,
+  type V1Node,
+  type V1Pod,
+  type V1Service,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ResilientInformer } from '@ambient/api/kube';
@@ -24,8 +33,12 @@ export class ClusterInformers {
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const make = <T extends KubernetesObject>(kind: Kind, path: string, list: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>) =>
       new ResilientInformer<T>(kc, {
-        path, list: list as never, logger,
-        onEvent: (event, obj) => { for (const l of this.#listeners) l(kind, event, obj); },
+        path,
+        list: list as never,
+        logger,
+        onEvent: (event, obj) => {
+          for (const l of this.#listeners) l(kind, event, obj);
+        },
       });
     this.pods = make('pods', '/api/v1/pods', () => core.listPodForAllNamespaces());
     this.nodes = make('nodes', '/api/v1/nodes', () => core.listNode());

@@ -50,7 +50,10 @@ export function computeServiceRules(services: V1Service[], slices: V1EndpointSli
   return rules.sort((a, b) => (a.clusterIp < b.clusterIp ? -1 : a.clusterIp > b.clusterIp ? 1 : a.port - b.port));
 }
 
-export interface HostsEntry { ip: string; names: string[] }
+export interface HostsEntry {
+  ip: string;
+  names: string[];
+}
 
 /** What a pod in `podNamespace` resolves: every Service as `<svc>.<ns>.svc.cluster.local`,
  *  `<svc>.<ns>.svc` and `<svc>.<ns>`, and Services of its own namespace also as `<svc>` —

@@ -22,12 +22,18 @@ export function makeDaemonSetController(ctx: ClusterContext, informers: ClusterI
     const plan = planDaemonSet(ds, informers.nodes.list(), expectations.adjust(uid, owned));
     for (const node of plan.createOn) await createOwnedPod(core, expectations, uid, daemonSetPod(ds, plan.templateHash, node, randomSuffix()));
     for (const podName of plan.deletePods) await deleteOwnedPod(core, expectations, uid, namespace, podName);
-    if (plan.createOn.length || plan.deletePods.length) logger.info({ daemonset: `${namespace}/${name}`, createOn: plan.createOn, deleted: plan.deletePods }, 'daemonset updated');
+    if (plan.createOn.length || plan.deletePods.length)
+      logger.info({ daemonset: `${namespace}/${name}`, createOn: plan.createOn, deleted: plan.deletePods }, 'daemonset updated');
     const s: Partial<NonNullable<V1DaemonSet['status']>> = ds.status ?? {};
     const current = {
-      observedGeneration: s.observedGeneration, desiredNumberScheduled: s.desiredNumberScheduled,
-      currentNumberScheduled: s.currentNumberScheduled, numberMisscheduled: s.numberMisscheduled, numberReady: s.numberReady,
-      updatedNumberScheduled: s.updatedNumberScheduled, numberAvailable: s.numberAvailable, numberUnavailable: s.numberUnavailable,
+      observedGeneration: s.observedGeneration,
+      desiredNumberScheduled: s.desiredNumberScheduled,
+      currentNumberScheduled: s.currentNumberScheduled,
+      numberMisscheduled: s.numberMisscheduled,
+      numberReady: s.numberReady,
+      updatedNumberScheduled: s.updatedNumberScheduled,
+      numberAvailable: s.numberAvailable,
+      numberUnavailable: s.numberUnavailable,
     };
     if (canonicalJson(current) !== canonicalJson(plan.status)) {
       try {

@@ -26,13 +26,30 @@ export function makeDeploymentController(ctx: ClusterContext, informers: Cluster
     for (let i = 0; i < plan.create; i++) {
       const pod = deploymentPod(d, plan.templateHash, randomSuffix());
       if (!(await createOwnedPod(core, expectations, uid, pod))) continue;
-      void recordEvent(core, logger, { kind: 'Deployment', apiVersion: 'apps/v1', name, namespace, uid }, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata!.name}`, 'deployment-controller');
+      void recordEvent(
+        core,
+        logger,
+        { kind: 'Deployment', apiVersion: 'apps/v1', name, namespace, uid },
+        'Normal',
+        'SuccessfulCreate',
+        `Created pod: ${pod.metadata!.name}`,
+        'deployment-controller',
+      );
     }
     for (const podName of plan.deletePods) {
       await deleteOwnedPod(core, expectations, uid, namespace, podName);
-      void recordEvent(core, logger, { kind: 'Deployment', apiVersion: 'apps/v1', name, namespace, uid }, 'Normal', 'SuccessfulDelete', `Deleted pod: ${podName}`, 'deployment-controller');
+      void recordEvent(
+        core,
+        logger,
+        { kind: 'Deployment', apiVersion: 'apps/v1', name, namespace, uid },
+        'Normal',
+        'SuccessfulDelete',
+        `Deleted pod: ${podName}`,
+        'deployment-controller',
+      );
     }
-    if (plan.create || plan.deletePods.length) logger.info({ deployment: `${namespace}/${name}`, created: plan.create, deleted: plan.deletePods }, 'deployment scaled');
+    if (plan.create || plan.deletePods.length)
+      logger.info({ deployment: `${namespace}/${name}`, created: plan.create, deleted: plan.deletePods }, 'deployment scaled');
     if (canonicalJson(plan.status) !== canonicalJson(pickStatus(d))) {
       try {
         await apps.patchNamespacedDeploymentStatus({ name, namespace, body: { status: plan.status } }, mergePatch);
@@ -59,8 +76,12 @@ export function makeDeploymentController(ctx: ClusterContext, informers: Cluster
 function pickStatus(d: V1Deployment): unknown {
   const s = d.status ?? {};
   return {
-    observedGeneration: s.observedGeneration, replicas: s.replicas, updatedReplicas: s.updatedReplicas,
-    readyReplicas: s.readyReplicas, availableReplicas: s.availableReplicas, unavailableReplicas: s.unavailableReplicas,
+    observedGeneration: s.observedGeneration,
+    replicas: s.replicas,
+    updatedReplicas: s.updatedReplicas,
+    readyReplicas: s.readyReplicas,
+    availableReplicas: s.availableReplicas,
+    unavailableReplicas: s.unavailableReplicas,
     conditions: JSON.parse(JSON.stringify(s.conditions ?? [])),
   };
 }

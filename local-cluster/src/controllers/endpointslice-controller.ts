@@ -9,7 +9,13 @@ import { canonicalJson } from './name-suffix.ts';
 import { computeEndpointSlices, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_NAME_LABEL } from './compute-endpoint-slices.ts';
 
 function sliceContent(s: V1EndpointSlice): string {
-  return canonicalJson({ labels: s.metadata?.labels, owners: s.metadata?.ownerReferences, addressType: s.addressType, ports: s.ports ?? [], endpoints: s.endpoints ?? [] });
+  return canonicalJson({
+    labels: s.metadata?.labels,
+    owners: s.metadata?.ownerReferences,
+    addressType: s.addressType,
+    ports: s.ports ?? [],
+    endpoints: s.endpoints ?? [],
+  });
 }
 
 export function makeEndpointSliceController(ctx: ClusterContext, informers: ClusterInformers, logger: Logger): () => Promise<void> {

@@ -33,7 +33,9 @@ export async function startControllers(ctx: ClusterContext): Promise<{ stop(): P
     deployments: ['deployments'],
     daemonsets: ['daemonsets'],
   };
-  informers.onChange((kind) => { for (const l of interest[kind] ?? []) loops[l].offer(); });
+  informers.onChange((kind) => {
+    for (const l of interest[kind] ?? []) loops[l].offer();
+  });
   await informers.start();
   for (const l of Object.values(loops)) l.offer();
   logger.info('controllers started');

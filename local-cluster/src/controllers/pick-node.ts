@@ -15,7 +15,16 @@ export function nodeFitsPod(node: V1Node, pod: V1Pod): boolean {
   const terms = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
   if (terms && terms.length > 0) {
     // Terms are ORed; expressions within a term ANDed, like label selector expressions.
-    const ok = terms.some((t) => matchesLabelSelector({ matchExpressions: (t.matchExpressions ?? []).map((e) => ({ key: e.key, operator: e.operator, values: e.values ?? [] })).filter((e) => ['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator)) }, labels));
+    const ok = terms.some((t) =>
+      matchesLabelSelector(
+        {
+          matchExpressions: (t.matchExpressions ?? [])
+            .map((e) => ({ key: e.key, operator: e.operator, values: e.values ?? [] }))
+            .filter((e) => ['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator)),
+        },
+        labels,
+      ),
+    );
     if (!ok) return false;
   }
   return true;

@@ -7,7 +7,12 @@
 // controllers built from the same ClusterContext meet without extra wiring.
 import type { ClusterNetwork, PodNet } from '../runtime/index.ts';
 
-export interface RunningPod { uid: string; namespace: string; name: string; net: PodNet }
+export interface RunningPod {
+  uid: string;
+  namespace: string;
+  name: string;
+  net: PodNet;
+}
 export type HostsWriter = (pod: RunningPod) => Promise<void>;
 
 export class PodRegistry {
@@ -36,6 +41,9 @@ const registries = new WeakMap<ClusterNetwork, PodRegistry>();
 
 export function podRegistryFor(network: ClusterNetwork): PodRegistry {
   let r = registries.get(network);
-  if (!r) { r = new PodRegistry(); registries.set(network, r); }
+  if (!r) {
+    r = new PodRegistry();
+    registries.set(network, r);
+  }
   return r;
 }

@@ -32,7 +32,10 @@ export function makeScheduler(ctx: ClusterContext, informers: ClusterInformers, 
       if (!needsScheduling(pod) || bound.has(pod.metadata!.uid!)) continue;
       const node = pickNode(pod, nodes, load);
       const { name, namespace, uid } = pod.metadata as { name: string; namespace: string; uid: string };
-      if (!node) { unschedulable++; continue; }
+      if (!node) {
+        unschedulable++;
+        continue;
+      }
       try {
         await core.patchNamespacedPod({ name, namespace, body: { spec: { nodeName: node } } }, mergePatch);
       } catch (err) {
@@ -42,8 +45,15 @@ export function makeScheduler(ctx: ClusterContext, informers: ClusterInformers, 
       bound.set(uid, node);
       load.set(node, (load.get(node) ?? 0) + 1);
       logger.info({ pod: `${namespace}/${name}`, node }, 'scheduled');
-      void recordEvent(core, logger, { kind: 'Pod', name, namespace, uid }, 'Normal', 'Scheduled',
-        `Successfully assigned ${namespace}/${name} to ${node}`, 'default-scheduler');
+      void recordEvent(
+        core,
+        logger,
+        { kind: 'Pod', name, namespace, uid },
+        'Normal',
+        'Scheduled',
+        `Successfully assigned ${namespace}/${name} to ${node}`,
+        'default-scheduler',
+      );
     }
     // Pods that fit nowhere wait for a node change, which triggers the loop again.
     if (unschedulable) logger.debug({ unschedulable }, 'pods waiting for a fitting node');

@@ -7,7 +7,10 @@ import { MeshError } from '@ambient/api';
 
 export const failAtEnv = 'AMBIENT_DEMO_FAIL_AT';
 
-export interface Step { id: string; title: string }
+export interface Step {
+  id: string;
+  title: string;
+}
 
 export class DemoStepError extends MeshError<'ERR_DEMO_STEP_FAILED'> {
   readonly step: Step;

@@ -30,11 +30,20 @@ const ambientLabel = 'istio.io/dataplane-mode';
 
 /** The policies the walkthrough applies and removes again. */
 const denyPolicy = {
-  apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'deny-demo', namespace },
-  spec: { selector: { matchLabels: { app: 'echo' } }, action: 'DENY', rules: [{ from: [{ source: { namespaces: [namespace] } }], to: [{ operation: { ports: ['8080'] } }] }] },
+  apiVersion: 'security.istio.io/v1',
+  kind: 'AuthorizationPolicy',
+  metadata: { name: 'deny-demo', namespace },
+  spec: {
+    selector: { matchLabels: { app: 'echo' } },
+    action: 'DENY',
+    rules: [{ from: [{ source: { namespaces: [namespace] } }], to: [{ operation: { ports: ['8080'] } }] }],
+  },
 };
 const strictPolicy = {
-  apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace }, spec: { mtls: { mode: 'STRICT' } },
+  apiVersion: 'security.istio.io/v1',
+  kind: 'PeerAuthentication',
+  metadata: { name: 'default', namespace },
+  spec: { mtls: { mode: 'STRICT' } },
 };
 const policies = [
   { object: denyPolicy, group: 'security.istio.io', plural: 'authorizationpolicies' },
@@ -42,7 +51,12 @@ const policies = [
 ];
 const legacyObjects: KubernetesObject[] = [
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'legacy' } },
-  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'curl', namespace: 'legacy' }, spec: { containers: [{ name: 'curl', image: 'ambient/echo:local', command: ['ambient-echo', 'serve', '--port', '9000'] }] } } as KubernetesObject,
+  {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'curl', namespace: 'legacy' },
+    spec: { containers: [{ name: 'curl', image: 'ambient/echo:local', command: ['ambient-echo', 'serve', '--port', '9000'] }] },
+  } as KubernetesObject,
 ];
 
 /** Deletes one of the walkthrough's policies; true when there was one. */
@@ -64,7 +78,10 @@ async function resetDemoState(d: Demo): Promise<string[]> {
   for (const p of policies) {
     if (await deletePolicy(d, p)) undone.push(`deleted ${p.object.kind} ${namespace}/${p.object.metadata.name}`);
   }
-  const ns = await core.readNamespace({ name: namespace }).catch((err: unknown) => { if (isNotFound(err)) return undefined; throw err; });
+  const ns = await core.readNamespace({ name: namespace }).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
   if (ns?.metadata?.labels?.[ambientLabel] !== undefined) {
     await core.patchNamespace({ name: namespace, body: { metadata: { labels: { [ambientLabel]: null } } } }, mergePatch);
     undone.push(`removed the label ${ambientLabel} from namespace ${namespace}`);
@@ -72,12 +89,19 @@ async function resetDemoState(d: Demo): Promise<string[]> {
   return undone;
 }
 
-interface CallOutcome { code: number; output: string }
+interface CallOutcome {
+  code: number;
+  output: string;
+}
 
 /** Runs `ambient-echo call` inside a pod's network namespace, as `local-cluster exec` does. */
 async function callFrom(d: Demo, pod: V1Pod, url: string, ...flags: string[]): Promise<CallOutcome> {
   const env = { ...process.env, PATH: [...podBinPath(), process.env.PATH ?? '/usr/bin:/bin'].join(':') };
-  const r = await execInNetns(podNetns(d.cluster.network.clusterId, pod.metadata!.uid!), ['ambient-echo', 'call', url, ...flags], { timeoutMs: 30_000, env, signal: d.signal });
+  const r = await execInNetns(podNetns(d.cluster.network.clusterId, pod.metadata!.uid!), ['ambient-echo', 'call', url, ...flags], {
+    timeoutMs: 30_000,
+    env,
+    signal: d.signal,
+  });
   return { code: r.code, output: `${r.stdout}${r.stderr}`.trim() };
 }
 
@@ -94,22 +118,30 @@ async function fetchOnNode(d: Demo, nodeName: string, url: string): Promise<stri
   return r.code === 0 ? r.stdout : '';
 }
 
-interface DemoPods { client: V1Pod; target: V1Pod; all: V1Pod[] }
+interface DemoPods {
+  client: V1Pod;
+  target: V1Pod;
+  all: V1Pod[];
+}
 
 /** Running, and started by this run's kubelet: a pod object kept from an earlier run still
  *  says Running until the restarted kubelet has started it again. */
 function runningSince(pod: V1Pod, since: Date): boolean {
   const statuses = pod.status?.containerStatuses ?? [];
-  return pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp && statuses.length > 0
-    && statuses.every((c) => c.state?.running?.startedAt !== undefined && new Date(c.state.running.startedAt).getTime() >= since.getTime());
+  return (
+    pod.status?.phase === 'Running' &&
+    !pod.metadata?.deletionTimestamp &&
+    statuses.length > 0 &&
+    statuses.every((c) => c.state?.running?.startedAt !== undefined && new Date(c.state.running.startedAt).getTime() >= since.getTime())
+  );
 }
 
 /** The sleep pod, and an echo pod on another node when there is one. */
 function demoPods(pods: V1Pod[], since: Date): DemoPods {
   const all = pods.filter((p) => runningSince(p, since));
   const client = all.find((p) => p.metadata?.labels?.app === 'sleep');
-  const target = all.find((p) => p.metadata?.labels?.app === 'echo' && p.spec?.nodeName !== client?.spec?.nodeName)
-    ?? all.find((p) => p.metadata?.labels?.app === 'echo');
+  const target =
+    all.find((p) => p.metadata?.labels?.app === 'echo' && p.spec?.nodeName !== client?.spec?.nodeName) ?? all.find((p) => p.metadata?.labels?.app === 'echo');
   if (!client || !target) throw new Error('the sample pods (app=sleep, app=echo) are not running');
   return { client, target, all };
 }
@@ -124,11 +156,22 @@ async function deployApps(d: Demo): Promise<DemoPods> {
     const apps = d.cluster.kubeConfig.makeApiClient(AppsV1Api);
     const replicas = new Map((await apps.listNamespacedDeployment({ namespace })).items.map((x) => [x.metadata!.name!, x.spec?.replicas ?? 1]));
     const running = (pods: V1Pod[], app: string): number => pods.filter((p) => p.metadata?.labels?.app === app && runningSince(p, d.since)).length;
-    const pods = demoPods(await watchUntil(d.cluster.kubeConfig, d.logger, {
-      what: `the pods of deployments ${[...replicas.keys()].join(', ')} in ${namespace} to run`, timeoutMs: apiWaitMs, signal: d.signal,
-      path: `/api/v1/namespaces/${namespace}/pods`, list: () => core.listNamespacedPod({ namespace }),
-      describe: (all) => [...replicas].map(([app, n]) => `${app} ${running(all, app)}/${n}`).join(', '),
-    }, (all) => [...replicas].every(([app, n]) => running(all, app) >= n)), d.since);
+    const pods = demoPods(
+      await watchUntil(
+        d.cluster.kubeConfig,
+        d.logger,
+        {
+          what: `the pods of deployments ${[...replicas.keys()].join(', ')} in ${namespace} to run`,
+          timeoutMs: apiWaitMs,
+          signal: d.signal,
+          path: `/api/v1/namespaces/${namespace}/pods`,
+          list: () => core.listNamespacedPod({ namespace }),
+          describe: (all) => [...replicas].map(([app, n]) => `${app} ${running(all, app)}/${n}`).join(', '),
+        },
+        (all) => [...replicas].every(([app, n]) => running(all, app) >= n),
+      ),
+      d.since,
+    );
     // The local kubelet runs no readiness probes: a pod runs before its server listens.
     for (const echo of pods.all.filter((p) => p.metadata?.labels?.app === 'echo')) {
       await callUntil(d, `${echo.metadata?.name} to answer on ${echo.status?.podIP}:8080`, pods.client, `http://${echo.status?.podIP}:8080/`, false);
@@ -160,7 +203,9 @@ async function plainCalls(d: Demo, { client, target }: DemoPods): Promise<void> 
   }
 }
 
-interface ModelView { workloads: { namespace: string; name: string; node: string; protocol: string; identity: string }[] }
+interface ModelView {
+  workloads: { namespace: string; name: string; node: string; protocol: string; identity: string }[];
+}
 
 async function joinMesh(d: Demo, pods: DemoPods, debugUrl: string): Promise<void> {
   await d.steps.run('mesh', 'deploying ztunnel (DaemonSet, one per node) and joining the mesh:', async () => {
@@ -173,13 +218,18 @@ async function joinMesh(d: Demo, pods: DemoPods, debugUrl: string): Promise<void
       const uids = new Set<string>();
       for (const node of nodes) {
         try {
-          for (const c of (JSON.parse(await fetchOnNode(d, node, 'http://127.0.0.1:15000/config_dump')) as { captured: { uid: string }[] }).captured) uids.add(c.uid);
-        } catch { /* that ztunnel is not answering yet */ }
+          for (const c of (JSON.parse(await fetchOnNode(d, node, 'http://127.0.0.1:15000/config_dump')) as { captured: { uid: string }[] }).captured)
+            uids.add(c.uid);
+        } catch {
+          /* that ztunnel is not answering yet */
+        }
       }
       return uids;
     };
-    await probeUntil({ what: 'ztunnel capturing the demo pods (its /config_dump lists them)', timeoutMs: dataPlaneWaitMs, signal: d.signal },
-      async () => { const uids = await captured(); return pods.all.every((p) => uids.has(p.metadata!.uid!)); });
+    await probeUntil({ what: 'ztunnel capturing the demo pods (its /config_dump lists them)', timeoutMs: dataPlaneWaitMs, signal: d.signal }, async () => {
+      const uids = await captured();
+      return pods.all.every((p) => uids.has(p.metadata!.uid!));
+    });
     const view = (await (await fetch(debugUrl, { signal: d.signal })).json()) as ModelView;
     d.say(`   istiod-lite (${debugUrl}) now sends them to ztunnel as HBONE workloads:`);
     for (const w of view.workloads.filter((x) => x.namespace === namespace)) d.say(`   ${w.name.padEnd(28)} ${w.node.padEnd(8)} ${w.identity}`);
@@ -192,7 +242,9 @@ async function mtlsCall(d: Demo, { client, target }: DemoPods): Promise<void> {
     const r = mustSucceed(`the call to ${url} through ztunnel`, await callFrom(d, client, url, '--count', '2'));
     d.say(`   ok: ${r.output.split('\n').length} replies`);
     const metrics = await fetchOnNode(d, target.spec!.nodeName!, 'http://127.0.0.1:15020/metrics');
-    const line = metrics.split('\n').find((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('reporter="destination"') && l.includes('mutual_tls'));
+    const line = metrics
+      .split('\n')
+      .find((l) => l.startsWith('istio_tcp_connections_opened_total{') && l.includes('reporter="destination"') && l.includes('mutual_tls'));
     if (!line) throw new Error(`${target.spec?.nodeName}'s ztunnel reports no mutual_tls connection in istio_tcp_connections_opened_total`);
     const label = (name: string): string => new RegExp(`${name}="([^"]*)"`).exec(line)?.[1] ?? '?';
     d.say(`   ${target.spec?.nodeName}'s ztunnel metrics: istio_tcp_connections_opened_total{source_principal="${label('source_principal')}",`);
@@ -202,8 +254,10 @@ async function mtlsCall(d: Demo, { client, target }: DemoPods): Promise<void> {
 
 /** Probes a call until its outcome (refused or answered) is the one wanted. */
 async function callUntil(d: Demo, what: string, pod: V1Pod, url: string, refused: boolean): Promise<void> {
-  await probeUntil({ what, timeoutMs: dataPlaneWaitMs, signal: d.signal },
-    async () => ((await callFrom(d, pod, url, '--timeout', '2000')).code !== 0) === refused);
+  await probeUntil(
+    { what, timeoutMs: dataPlaneWaitMs, signal: d.signal },
+    async () => ((await callFrom(d, pod, url, '--timeout', '2000')).code !== 0) === refused,
+  );
 }
 
 async function denyPolicyStep(d: Demo, { client, target }: DemoPods): Promise<void> {
@@ -228,10 +282,18 @@ async function strictStep(d: Demo, { client, target }: DemoPods): Promise<void> 
   await d.steps.run('strict', `a plaintext client outside the mesh (namespace legacy), then PeerAuthentication STRICT in ${namespace}`, async () => {
     const core = d.cluster.kubeConfig.makeApiClient(CoreV1Api);
     await applyManifests(d.cluster.kubeConfig, legacyObjects, fieldManager);
-    const [legacy] = await watchUntil(d.cluster.kubeConfig, d.logger, {
-      what: 'the legacy pod running', timeoutMs: apiWaitMs, signal: d.signal,
-      path: '/api/v1/namespaces/legacy/pods', list: () => core.listNamespacedPod({ namespace: 'legacy', fieldSelector: 'metadata.name=curl' }),
-    }, (pods) => pods.some((p) => p.metadata?.name === 'curl' && runningSince(p, d.since)));
+    const [legacy] = await watchUntil(
+      d.cluster.kubeConfig,
+      d.logger,
+      {
+        what: 'the legacy pod running',
+        timeoutMs: apiWaitMs,
+        signal: d.signal,
+        path: '/api/v1/namespaces/legacy/pods',
+        list: () => core.listNamespacedPod({ namespace: 'legacy', fieldSelector: 'metadata.name=curl' }),
+      },
+      (pods) => pods.some((p) => p.metadata?.name === 'curl' && runningSince(p, d.since)),
+    );
     mustSucceed('the plaintext call without PeerAuthentication (PERMISSIVE)', await callFrom(d, legacy!, url));
     d.say('   without PeerAuthentication (PERMISSIVE): admitted');
     try {
@@ -239,7 +301,7 @@ async function strictStep(d: Demo, { client, target }: DemoPods): Promise<void> 
       await callUntil(d, 'STRICT to reach ztunnel (the plaintext call to be refused)', legacy!, url, true);
       d.say('   with STRICT: refused by ztunnel; mesh clients still get through:');
       d.steps.failpoint('strict');
-      mustSucceed('the mesh client\'s call under STRICT', await callFrom(d, client, url));
+      mustSucceed("the mesh client's call under STRICT", await callFrom(d, client, url));
       d.say('   sleep → echo: ok');
     } finally {
       await deletePolicy(d, policies[1]!);

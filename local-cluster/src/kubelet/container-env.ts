@@ -47,15 +47,24 @@ export function resolveFieldRef(pod: V1Pod, facts: PodRuntimeFacts, fieldPath: s
     return map?.[mapKey[2]!] ?? '';
   }
   switch (fieldPath) {
-    case 'metadata.name': return meta.name ?? '';
-    case 'metadata.namespace': return meta.namespace ?? '';
-    case 'metadata.uid': return meta.uid ?? '';
-    case 'spec.nodeName': return pod.spec?.nodeName ?? '';
-    case 'spec.serviceAccountName': return pod.spec?.serviceAccountName ?? 'default';
-    case 'status.podIP': return facts.podIP;
-    case 'status.podIPs': return facts.podIP;
-    case 'status.hostIP': return facts.hostIP;
-    case 'status.hostIPs': return facts.hostIP;
+    case 'metadata.name':
+      return meta.name ?? '';
+    case 'metadata.namespace':
+      return meta.namespace ?? '';
+    case 'metadata.uid':
+      return meta.uid ?? '';
+    case 'spec.nodeName':
+      return pod.spec?.nodeName ?? '';
+    case 'spec.serviceAccountName':
+      return pod.spec?.serviceAccountName ?? 'default';
+    case 'status.podIP':
+      return facts.podIP;
+    case 'status.podIPs':
+      return facts.podIP;
+    case 'status.hostIP':
+      return facts.hostIP;
+    case 'status.hostIPs':
+      return facts.hostIP;
     default:
       throw new ContainerConfigError('CreateContainerConfigError', `unsupported fieldRef fieldPath '${fieldPath}'`);
   }
@@ -82,7 +91,7 @@ export function renderContainerLaunch(pod: V1Pod, container: V1Container, facts:
   }
   const env: Record<string, string> = {
     PATH: [...facts.binPath, DEFAULT_PATH].join(':'),
-    HOSTNAME: pod.spec?.hostNetwork ? '' : pod.metadata?.name ?? '',
+    HOSTNAME: pod.spec?.hostNetwork ? '' : (pod.metadata?.name ?? ''),
   };
   if (!env.HOSTNAME) delete env.HOSTNAME;
   if (facts.tokenFile) env[TOKEN_FILE_ENV] = facts.tokenFile;
@@ -90,8 +99,10 @@ export function renderContainerLaunch(pod: V1Pod, container: V1Container, facts:
     if (v.value !== undefined) env[v.name] = expandVars(v.value, env);
     else if (v.valueFrom?.fieldRef) env[v.name] = resolveFieldRef(pod, facts, v.valueFrom.fieldRef.fieldPath);
     else if (v.valueFrom) {
-      throw new ContainerConfigError('CreateContainerConfigError',
-        `${who}: env '${v.name}' uses a valueFrom source other than fieldRef, which the local cluster does not support`);
+      throw new ContainerConfigError(
+        'CreateContainerConfigError',
+        `${who}: env '${v.name}' uses a valueFrom source other than fieldRef, which the local cluster does not support`,
+      );
     } else env[v.name] = '';
   }
   if (facts.clusterId) env[clusterIdEnv] = facts.clusterId; // last: a container cannot unset it

@@ -82,7 +82,9 @@ export class Kubelet {
     this.#loop = reconcileLoop(`kubelet ${node.name}`, () => this.#reconcile(), this.#logger, { debounceMs: 20 });
   }
 
-  get nodeName(): string { return this.#node.name; }
+  get nodeName(): string {
+    return this.#node.name;
+  }
 
   async start(): Promise<void> {
     this.#stopped = false;
@@ -96,11 +98,13 @@ export class Kubelet {
     this.#stopped = true;
     await this.#informer.stop();
     await this.#loop.stop();
-    await Promise.all([...this.#pods.values()].map(async (e) => {
-      clearTimeout(e.writeTimer);
-      await e.worker.stop();
-      await e.writing;
-    }));
+    await Promise.all(
+      [...this.#pods.values()].map(async (e) => {
+        clearTimeout(e.writeTimer);
+        await e.worker.stop();
+        await e.writing;
+      }),
+    );
     this.#pods.clear();
   }
 
@@ -166,12 +170,23 @@ export class Kubelet {
       const tokenFile = pod.spec?.automountServiceAccountToken === false ? undefined : await this.#projectToken(pod, logDir, log);
       await this.#registry.add({ uid, name, namespace, net });
       const entry: RunningPodEntry = {
-        pod, net, writing: Promise.resolve(),
+        pod,
+        net,
+        writing: Promise.resolve(),
         worker: new PodWorker({
-          pod, netns: net.netns,
-          facts: { podIP: net.ip, hostIP: this.#node.ip, binPath: this.#ctx.binPath, clusterId: this.#ctx.network.clusterId, ...(tokenFile ? { tokenFile } : {}) },
+          pod,
+          netns: net.netns,
+          facts: {
+            podIP: net.ip,
+            hostIP: this.#node.ip,
+            binPath: this.#ctx.binPath,
+            clusterId: this.#ctx.network.clusterId,
+            ...(tokenFile ? { tokenFile } : {}),
+          },
           logDir,
-          spawn: this.#spawn, clock: this.#clock, logger: log,
+          spawn: this.#spawn,
+          clock: this.#clock,
+          logger: log,
           onChange: () => this.#scheduleStatus(uid),
         }),
       };
@@ -179,15 +194,30 @@ export class Kubelet {
       if (tokenFile) this.#refreshTokenLater(entry, logDir, log);
       if (!hostNetwork) {
         entry.info = {
-          uid, name, namespace, ip: net.ip, netns: net.netns, netnsPath: net.netnsPath,
-          labels: { ...pod.metadata?.labels }, annotations: { ...pod.metadata?.annotations },
+          uid,
+          name,
+          namespace,
+          ip: net.ip,
+          netns: net.netns,
+          netnsPath: net.netnsPath,
+          labels: { ...pod.metadata?.labels },
+          annotations: { ...pod.metadata?.annotations },
           serviceAccount: pod.spec?.serviceAccountName ?? 'default',
         };
         this.#hook.podAdded(entry.info);
       }
       entry.worker.start();
       log.info({ ip: net.ip, netns: net.netns }, 'pod started');
-      void recordEvent(this.#core, log, { kind: 'Pod', name, namespace, uid }, 'Normal', 'Started', `Started pod on ${this.#node.name} with IP ${net.ip}`, 'kubelet', this.#node.name);
+      void recordEvent(
+        this.#core,
+        log,
+        { kind: 'Pod', name, namespace, uid },
+        'Normal',
+        'Started',
+        `Started pod on ${this.#node.name} with IP ${net.ip}`,
+        'kubelet',
+        this.#node.name,
+      );
     } finally {
       this.#starting.delete(uid);
       if (!hostNetwork) this.#reservedIps.delete(ip);
@@ -203,7 +233,8 @@ export class Kubelet {
     const { uid, name, namespace } = pod.metadata as { uid: string; name: string; namespace: string };
     try {
       const review = await this.#core.createNamespacedServiceAccountToken({
-        name: pod.spec?.serviceAccountName ?? 'default', namespace,
+        name: pod.spec?.serviceAccountName ?? 'default',
+        namespace,
         body: { spec: { audiences: [], expirationSeconds: TOKEN_SECONDS, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name, uid } } },
       });
       const file = join(dir, 'token');
@@ -245,10 +276,12 @@ export class Kubelet {
     if (!entry || this.#stopped || entry.writeTimer) return;
     entry.writeTimer = setTimeout(() => {
       entry.writeTimer = undefined;
-      entry.writing = entry.writing.then(() => this.#writeStatus(entry)).catch((err: unknown) => {
-        this.#logger.warn({ err, pod: entry.pod.metadata?.name }, 'pod status not written; retrying');
-        setTimeout(() => this.#scheduleStatus(uid), 1_000).unref();
-      });
+      entry.writing = entry.writing
+        .then(() => this.#writeStatus(entry))
+        .catch((err: unknown) => {
+          this.#logger.warn({ err, pod: entry.pod.metadata?.name }, 'pod status not written; retrying');
+          setTimeout(() => this.#scheduleStatus(uid), 1_000).unref();
+        });
     }, 20);
   }
 

@@ -3,7 +3,11 @@ import os from 'node:os';
 
 export const KUBELET_VERSION = 'v1.34.0-local';
 
-export interface NodeFacts { name: string; ip: string; podCidr: string }
+export interface NodeFacts {
+  name: string;
+  ip: string;
+  podCidr: string;
+}
 
 export function nodeLabels(name: string): Record<string, string> {
   return {
@@ -22,10 +26,19 @@ export function goArch(nodeArch: string): string {
 
 export function nodeStatus(facts: NodeFacts, now: string, readySince: string): Record<string, unknown> {
   const capacity = { cpu: String(os.availableParallelism()), memory: `${Math.floor(os.totalmem() / 1024)}Ki`, pods: '110' };
-  const condition = (type: string, status: string, reason: string, message: string, since: string) =>
-    ({ type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: since });
+  const condition = (type: string, status: string, reason: string, message: string, since: string) => ({
+    type,
+    status,
+    reason,
+    message,
+    lastHeartbeatTime: now,
+    lastTransitionTime: since,
+  });
   return {
-    addresses: [{ type: 'InternalIP', address: facts.ip }, { type: 'Hostname', address: facts.name }],
+    addresses: [
+      { type: 'InternalIP', address: facts.ip },
+      { type: 'Hostname', address: facts.name },
+    ],
     capacity,
     allocatable: capacity,
     conditions: [
@@ -35,7 +48,9 @@ export function nodeStatus(facts: NodeFacts, now: string, readySince: string): R
       condition('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status', readySince),
     ],
     nodeInfo: {
-      machineID: '', systemUUID: '', bootID: '',
+      machineID: '',
+      systemUUID: '',
+      bootID: '',
       kernelVersion: os.release(),
       osImage: `local-cluster (${os.type()} ${os.release()})`,
       containerRuntimeVersion: 'local://netns',

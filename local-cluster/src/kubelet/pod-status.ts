@@ -26,7 +26,13 @@ export interface PodRuntimeState {
   failure?: { reason: string; message: string };
 }
 
-export interface PodCondition { type: string; status: 'True' | 'False'; lastTransitionTime: string; reason?: string; message?: string }
+export interface PodCondition {
+  type: string;
+  status: 'True' | 'False';
+  lastTransitionTime: string;
+  reason?: string;
+  message?: string;
+}
 
 export interface PodStatus {
   phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
@@ -53,8 +59,10 @@ export function podPhase(state: PodRuntimeState): PodStatus['phase'] {
 
 function renderState(s: ContainerState): Record<string, unknown> {
   switch (s.kind) {
-    case 'waiting': return { waiting: s.message ? { reason: s.reason, message: s.message } : { reason: s.reason } };
-    case 'running': return { running: { startedAt: s.startedAt } };
+    case 'waiting':
+      return { waiting: s.message ? { reason: s.reason, message: s.message } : { reason: s.reason } };
+    case 'running':
+      return { running: { startedAt: s.startedAt } };
     case 'terminated': {
       const t: Record<string, unknown> = { exitCode: s.exitCode, reason: s.reason, startedAt: s.startedAt, finishedAt: s.finishedAt };
       if (s.pid !== undefined) t.containerID = `local://${s.pid}`;
@@ -116,8 +124,14 @@ export function computePodStatus(state: PodRuntimeState, previous: PodCondition[
       return s;
     }),
   };
-  if (state.failure) { status.reason = state.failure.reason; status.message = state.failure.message; }
-  if (state.podIP) { status.podIP = state.podIP; status.podIPs = [{ ip: state.podIP }]; }
+  if (state.failure) {
+    status.reason = state.failure.reason;
+    status.message = state.failure.message;
+  }
+  if (state.podIP) {
+    status.podIP = state.podIP;
+    status.podIPs = [{ ip: state.podIP }];
+  }
   if (state.startTime) status.startTime = state.startTime;
   return status;
 }

@@ -52,12 +52,23 @@ export class PodWorker {
       spec,
       startedAtMs: 0,
       // Restart counts survive a kubelet restart, as they do across real kubelet restarts.
-      state: { name: spec.name, image: spec.image ?? '', restartCount: previous.get(spec.name)?.restartCount ?? 0, final: false, state: { kind: 'waiting', reason: 'ContainerCreating' } },
+      state: {
+        name: spec.name,
+        image: spec.image ?? '',
+        restartCount: previous.get(spec.name)?.restartCount ?? 0,
+        final: false,
+        state: { kind: 'waiting', reason: 'ContainerCreating' },
+      },
     }));
   }
 
   get state(): PodRuntimeState {
-    const s: PodRuntimeState = { podIP: this.#o.facts.podIP, hostIP: this.#o.facts.hostIP, startTime: this.#startTime, containers: this.#containers.map((c) => c.state) };
+    const s: PodRuntimeState = {
+      podIP: this.#o.facts.podIP,
+      hostIP: this.#o.facts.hostIP,
+      startTime: this.#startTime,
+      containers: this.#containers.map((c) => c.state),
+    };
     if (this.#failure) s.failure = this.#failure;
     return s;
   }
@@ -95,11 +106,16 @@ export class PodWorker {
     c.state = { ...c.state, state: { kind: 'running', startedAt: new Date(c.startedAtMs).toISOString(), pid: child.pid ?? 0 } };
     let done = false;
     // 'error' (e.g. a missing cwd) may come without 'exit'; count each run's end once.
-    child.once('error', (err) => { if (!done) { done = true; this.#exited(c, child, 128, err.message); } });
+    child.once('error', (err) => {
+      if (!done) {
+        done = true;
+        this.#exited(c, child, 128, err.message);
+      }
+    });
     child.once('exit', (code, signal) => {
       if (done) return;
       done = true;
-      const exitCode = code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0);
+      const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
       this.#exited(c, child, exitCode);
     });
   }
@@ -108,8 +124,11 @@ export class PodWorker {
     if (c.child === child) c.child = undefined;
     const now = this.#o.clock.now();
     const terminated = {
-      kind: 'terminated' as const, exitCode, reason: exitCode === 0 ? 'Completed' : message ? 'StartError' : 'Error',
-      startedAt: new Date(c.startedAtMs || now).toISOString(), finishedAt: new Date(now).toISOString(),
+      kind: 'terminated' as const,
+      exitCode,
+      reason: exitCode === 0 ? 'Completed' : message ? 'StartError' : 'Error',
+      startedAt: new Date(c.startedAtMs || now).toISOString(),
+      finishedAt: new Date(now).toISOString(),
       ...(child?.pid !== undefined ? { pid: child.pid } : {}),
     };
     if (this.#stopping) {
@@ -129,7 +148,11 @@ export class PodWorker {
     c.state = {
       ...c.state,
       lastTerminated: terminated,
-      state: { kind: 'waiting', reason: 'CrashLoopBackOff', message: `back-off ${delay / 1000}s restarting failed container=${c.spec.name} pod=${meta.name}_${meta.namespace}(${meta.uid})` },
+      state: {
+        kind: 'waiting',
+        reason: 'CrashLoopBackOff',
+        message: `back-off ${delay / 1000}s restarting failed container=${c.spec.name} pod=${meta.name}_${meta.namespace}(${meta.uid})`,
+      },
     };
     c.restartTimer = this.#o.clock.setTimeout(() => {
       c.restartTimer = undefined;
@@ -149,13 +172,21 @@ export class PodWorker {
       if (c.restartTimer !== undefined) this.#o.clock.clearTimeout(c.restartTimer);
       const child = c.child;
       if (!child || child.exitCode !== null || child.signalCode !== null) continue;
-      running.push(new Promise<void>((resolve) => {
-        const kill = setTimeout(() => { child.kill('SIGKILL'); }, this.#o.stopGraceMs ?? 5_000);
-        // A SIGKILLed process always exits; this bound only guards a lost 'exit' event.
-        const giveUp = setTimeout(resolve, (this.#o.stopGraceMs ?? 5_000) + 2_000);
-        child.once('exit', () => { clearTimeout(kill); clearTimeout(giveUp); resolve(); });
-        child.kill('SIGTERM');
-      }));
+      running.push(
+        new Promise<void>((resolve) => {
+          const kill = setTimeout(() => {
+            child.kill('SIGKILL');
+          }, this.#o.stopGraceMs ?? 5_000);
+          // A SIGKILLed process always exits; this bound only guards a lost 'exit' event.
+          const giveUp = setTimeout(resolve, (this.#o.stopGraceMs ?? 5_000) + 2_000);
+          child.once('exit', () => {
+            clearTimeout(kill);
+            clearTimeout(giveUp);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+      );
     }
     await Promise.all(running);
   }

@@ -11,9 +11,12 @@ export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 /** Whether a container that exited with `exitCode` is started again under `policy`. */
 export function shouldRestart(policy: string | undefined, exitCode: number): boolean {
   switch (policy ?? 'Always') {
-    case 'Never': return false;
-    case 'OnFailure': return exitCode !== 0;
-    default: return true;
+    case 'Never':
+      return false;
+    case 'OnFailure':
+      return exitCode !== 0;
+    default:
+      return true;
   }
 }
 

@@ -8,15 +8,41 @@ import { checkPrivileges } from './check-privileges.ts';
 import { ipBinary, mustRun, runCommand } from './exec.ts';
 import { deleteNetns, ensureNetns, netnsExists } from './netns.ts';
 import {
-  checkNodeIndex, checkPodIp, clusterIdFor, fabricBridgeIp, fabricNetns, netnsPath, nodeIp,
-  nodeNetns, nodeVeth, podCidr, podGateway, podKey, podNetns, podVeth, serviceCidr,
+  checkNodeIndex,
+  checkPodIp,
+  clusterIdFor,
+  fabricBridgeIp,
+  fabricNetns,
+  netnsPath,
+  nodeIp,
+  nodeNetns,
+  nodeVeth,
+  podCidr,
+  podGateway,
+  podKey,
+  podNetns,
+  podVeth,
+  serviceCidr,
 } from './network-plan.ts';
 import { initNetnsEtc, netnsEtcDir, removeNetnsEtc, writeNetnsHosts, type HostsEntry } from './pod-hosts.ts';
 import { parseIptablesSave, renderNodeBaseRules, renderServiceRules, type ServiceRule } from './service-rules.ts';
 import { teardownCluster } from './teardown-cluster.ts';
 
-export interface NodeNet { name: string; index: number; netns: string; ip: string; podCidr: string; gateway: string; }
-export interface PodNet { netns: string; netnsPath: string; ip: string; node: NodeNet; hostNetwork: boolean; }
+export interface NodeNet {
+  name: string;
+  index: number;
+  netns: string;
+  ip: string;
+  podCidr: string;
+  gateway: string;
+}
+export interface PodNet {
+  netns: string;
+  netnsPath: string;
+  ip: string;
+  node: NodeNet;
+  hostNetwork: boolean;
+}
 
 const nodeNameRe = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
 
@@ -49,7 +75,10 @@ async function ensureNetnsEtc(netns: string): Promise<void> {
  * CNI bridge plugin pins it for the same reason).
  */
 export function bridgeMac(ip: string): string {
-  return `02:00:${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`;
+  return `02:00:${ip
+    .split('.')
+    .map((o) => Number(o).toString(16).padStart(2, '0'))
+    .join(':')}`;
 }
 
 async function ensureBridge(netns: string, dev: string, cidr: string): Promise<void> {
@@ -104,7 +133,12 @@ export class ClusterNetwork {
     if (other) throw new Error(`node ${JSON.stringify(name)} already has index ${other.index}, not ${index}`);
     return this.#serial(`node:${index}`, async () => {
       const node: NodeNet = {
-        name, index, netns: nodeNetns(this.clusterId, index), ip: nodeIp(index), podCidr: podCidr(index), gateway: podGateway(index),
+        name,
+        index,
+        netns: nodeNetns(this.clusterId, index),
+        ip: nodeIp(index),
+        podCidr: podCidr(index),
+        gateway: podGateway(index),
       };
       const fabric = fabricNetns(this.clusterId);
       const uplink = nodeVeth(index);
@@ -121,8 +155,14 @@ export class ClusterNetwork {
       // for that would teach pods to skip the node (breaking DNAT) and eat the ICMP rate limit
       // that REJECT needs to refuse connections quickly.
       await inNetns(node.netns, [
-        'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.send_redirects=0',
-        'net.ipv4.conf.default.send_redirects=0', 'net.ipv4.conf.cni0.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0',
+        'sysctl',
+        '-q',
+        '-w',
+        'net.ipv4.ip_forward=1',
+        'net.ipv4.conf.all.send_redirects=0',
+        'net.ipv4.conf.default.send_redirects=0',
+        'net.ipv4.conf.cni0.send_redirects=0',
+        'net.ipv4.conf.eth0.send_redirects=0',
       ]);
       // Needed for the node's own connections to ClusterIPs: without a route, connect() fails
       // before the OUTPUT DNAT ever sees the packet.
@@ -151,7 +191,8 @@ export class ClusterNetwork {
     checkPodIp(pod.ip, node.podCidr);
     const key = podKey(pod.uid);
     const owner = this.#podKeys.get(key);
-    if (owner !== undefined && owner !== pod.uid) throw new Error(`pod uid ${pod.uid} collides with pod ${owner} on netns name ${podNetns(this.clusterId, pod.uid)}`);
+    if (owner !== undefined && owner !== pod.uid)
+      throw new Error(`pod uid ${pod.uid} collides with pod ${owner} on netns name ${podNetns(this.clusterId, pod.uid)}`);
     this.#podKeys.set(key, pod.uid);
     return this.#serial(`pod:${pod.uid}`, async () => {
       const netns = podNetns(this.clusterId, pod.uid);

@@ -64,7 +64,11 @@ export function clusterProcesses(clusterId: string): ProcessIdentity[] {
 function signal(ids: ProcessIdentity[], sig: NodeJS.Signals): void {
   for (const id of ids) {
     if (!isAlive(id)) continue;
-    try { process.kill(id.pid, sig); } catch { /* gone meanwhile */ }
+    try {
+      process.kill(id.pid, sig);
+    } catch {
+      /* gone meanwhile */
+    }
   }
 }
 
@@ -75,7 +79,10 @@ export async function stopProcesses(ids: ProcessIdentity[], graceMs = 5_000): Pr
   const count = alive.length;
   if (count === 0) return 0;
   signal(alive, 'SIGTERM');
-  for (const [sig, waitMs] of [['SIGKILL', graceMs], [undefined, 2_000]] as const) {
+  for (const [sig, waitMs] of [
+    ['SIGKILL', graceMs],
+    [undefined, 2_000],
+  ] as const) {
     const deadline = Date.now() + waitMs;
     while (alive.length > 0 && Date.now() < deadline) {
       await sleep(50);

@@ -4,7 +4,11 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { MeshError } from '@ambient/api';
 
-export interface RunResult { code: number; stdout: string; stderr: string; }
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export class CommandError extends MeshError<'ERR_COMMAND_FAILED'> {
   readonly exitCode: number;
@@ -36,8 +40,12 @@ export function runCommand(command: string[], opts: RunOptions = {}): Promise<Ru
       file,
       args,
       {
-        timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, encoding: 'utf8',
-        ...(opts.env ? { env: opts.env } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+        timeout: timeoutMs,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 * 1024 * 1024,
+        encoding: 'utf8',
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
       },
       (err, stdout, stderr) => {
         if (!err) return resolve({ code: 0, stdout, stderr });

@@ -6,7 +6,14 @@ export { clusterIdEnv, clusterProcesses, isAlive, processStartTicks, selfIdentit
 export { CommandError, type RunResult } from './exec.ts';
 export { execInNetns, killNetnsProcesses, listNetns, spawnInNetns } from './netns.ts';
 export {
-  clusterIdFor, fabricNetns, netnsPrefix, nodeNetns, podCidr, podGateway, podNetns, serviceCidr,
+  clusterIdFor,
+  fabricNetns,
+  netnsPrefix,
+  nodeNetns,
+  podCidr,
+  podGateway,
+  podNetns,
+  serviceCidr,
 } from './network-plan.ts';
 export { NodeAgentHook, nodeAgentSocketPath, type NodeAgentMessage, type PodInfo } from './node-agent-hook.ts';
 export { renderHostsFile, type HostsEntry } from './pod-hosts.ts';

@@ -15,7 +15,10 @@ export function netnsExists(netns: string): boolean {
 /** Names from `ip netns list` (lines look like `name` or `name (id: 3)`). */
 export async function listNetns(): Promise<string[]> {
   const out = await mustRun([ipBinary(), 'netns', 'list']);
-  return out.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((n) => n !== '');
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((n) => n !== '');
 }
 
 export async function ensureNetns(netns: string): Promise<void> {
@@ -27,11 +30,7 @@ export async function ensureNetns(netns: string): Promise<void> {
 
 /** Starts a process inside `netns`. `env` replaces the environment when given (the caller
  *  builds the whole of it, PATH included); stdout and stderr are appended to `logFile`. */
-export function spawnInNetns(
-  netns: string,
-  command: string[],
-  opts: { env?: Record<string, string>; cwd?: string; logFile?: string } = {},
-): ChildProcess {
+export function spawnInNetns(netns: string, command: string[], opts: { env?: Record<string, string>; cwd?: string; logFile?: string } = {}): ChildProcess {
   if (command.length === 0) throw new Error(`empty command for netns ${netns}`);
   let fd: number | undefined;
   if (opts.logFile) {
@@ -60,12 +59,19 @@ export async function netnsPids(netns: string): Promise<number[]> {
   if (!netnsExists(netns)) return [];
   const r = await runCommand([ipBinary(), 'netns', 'pids', netns]);
   if (r.code !== 0) return [];
-  return r.stdout.split('\n').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0 && n !== process.pid);
+  return r.stdout
+    .split('\n')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0 && n !== process.pid);
 }
 
 function signal(pids: number[], sig: NodeJS.Signals): void {
   for (const pid of pids) {
-    try { process.kill(pid, sig); } catch { /* already gone */ }
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
   }
 }
 

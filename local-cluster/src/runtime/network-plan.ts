@@ -12,15 +12,29 @@ export function clusterIdFor(dataDir: string): string {
   return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 6);
 }
 
-export function netnsPrefix(clusterId: string): string { return `lc${clusterId}-`; }
-export function fabricNetns(clusterId: string): string { return `lc${clusterId}-fabric`; }
-export function nodeNetns(clusterId: string, index: number): string { return `lc${clusterId}-node${index}`; }
-export function podNetns(clusterId: string, uid: string): string { return `lc${clusterId}-p${podKey(uid)}`; }
-export function netnsPath(netns: string): string { return `/run/netns/${netns}`; }
+export function netnsPrefix(clusterId: string): string {
+  return `lc${clusterId}-`;
+}
+export function fabricNetns(clusterId: string): string {
+  return `lc${clusterId}-fabric`;
+}
+export function nodeNetns(clusterId: string, index: number): string {
+  return `lc${clusterId}-node${index}`;
+}
+export function podNetns(clusterId: string, uid: string): string {
+  return `lc${clusterId}-p${podKey(uid)}`;
+}
+export function netnsPath(netns: string): string {
+  return `/run/netns/${netns}`;
+}
 /** The pod's veth end in the node netns (interface names are limited to 15 characters). */
-export function podVeth(uid: string): string { return `v${podKey(uid)}`; }
+export function podVeth(uid: string): string {
+  return `v${podKey(uid)}`;
+}
 /** The node's veth end in the fabric netns. */
-export function nodeVeth(index: number): string { return `n${index}`; }
+export function nodeVeth(index: number): string {
+  return `n${index}`;
+}
 
 /** 8 hex characters naming a pod: the uid's own prefix when it is a UUID (easy to match by
  *  eye in `ip netns list`), else a hash, so any uid string yields a valid interface name. */
@@ -30,9 +44,15 @@ export function podKey(uid: string): string {
   return createHash('sha256').update(uid).digest('hex').slice(0, 8);
 }
 
-export function nodeIp(index: number): string { return `10.250.0.${index}`; }
-export function podCidr(index: number): string { return `10.244.${index}.0/24`; }
-export function podGateway(index: number): string { return `10.244.${index}.1`; }
+export function nodeIp(index: number): string {
+  return `10.250.0.${index}`;
+}
+export function podCidr(index: number): string {
+  return `10.244.${index}.0/24`;
+}
+export function podGateway(index: number): string {
+  return `10.244.${index}.1`;
+}
 
 export function checkNodeIndex(index: number): void {
   if (!Number.isInteger(index) || index < 1 || index > maxNodeIndex) {

@@ -4,10 +4,15 @@ import { isIP } from 'node:net';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export interface HostsEntry { ip: string; names: string[]; }
+export interface HostsEntry {
+  ip: string;
+  names: string[];
+}
 
 export const netnsEtcRoot = '/etc/netns';
-export function netnsEtcDir(netns: string): string { return join(netnsEtcRoot, netns); }
+export function netnsEtcDir(netns: string): string {
+  return join(netnsEtcRoot, netns);
+}
 
 const hostnameRe = /^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$/;
 

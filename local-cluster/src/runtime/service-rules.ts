@@ -39,8 +39,12 @@ function hash16(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16).toUpperCase();
 }
 
-function serviceKey(s: ServiceRule): string { return `${s.protocol}:${s.clusterIp}:${s.port}`; }
-export function serviceChainName(s: ServiceRule): string { return svcPrefix + hash16(serviceKey(s)); }
+function serviceKey(s: ServiceRule): string {
+  return `${s.protocol}:${s.clusterIp}:${s.port}`;
+}
+export function serviceChainName(s: ServiceRule): string {
+  return svcPrefix + hash16(serviceKey(s));
+}
 export function endpointChainName(s: ServiceRule, ep: { ip: string; port: number }): string {
   return sepPrefix + hash16(`${serviceKey(s)}>${ep.ip}:${ep.port}`);
 }

@@ -34,8 +34,13 @@ describe('builtinResources', () => {
     }
     assert.deepEqual(find('tokenreviews').verbs, ['create']);
     assert.ok(find('pods').verbs.includes('watch'));
-    assert.deepEqual(builtinResources.filter((r) => r.categories.includes('all')).map((r) => r.plural).sort(),
-      ['daemonsets', 'deployments', 'pods', 'replicasets', 'services']);
+    assert.deepEqual(
+      builtinResources
+        .filter((r) => r.categories.includes('all'))
+        .map((r) => r.plural)
+        .sort(),
+      ['daemonsets', 'deployments', 'pods', 'replicasets', 'services'],
+    );
   });
 });
 
@@ -49,8 +54,14 @@ describe('resourcesFromCrd', () => {
       scope: 'Namespaced',
       names: { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', singular: 'authorizationpolicy', shortNames: ['ap'], categories: ['istio-io'] },
       versions: [
-        { name: 'v1', served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object' } } } },
-          additionalPrinterColumns: [{ name: 'Action', type: 'string', jsonPath: '.spec.action' }] },
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object' } } } },
+          additionalPrinterColumns: [{ name: 'Action', type: 'string', jsonPath: '.spec.action' }],
+        },
         { name: 'v1beta1', served: true, storage: false, schema: { openAPIV3Schema: { type: 'object' } } },
         { name: 'v1alpha1', served: false, storage: false },
       ],
@@ -62,13 +73,27 @@ describe('resourcesFromCrd', () => {
     assert.equal(rest.length, 0);
     assert.deepEqual(
       [v1!.group, v1!.version, v1!.kind, v1!.listKind, v1!.plural, v1!.singular, v1!.namespaced, v1!.shortNames, v1!.categories, v1!.subresources],
-      ['security.istio.io', 'v1', 'AuthorizationPolicy', 'AuthorizationPolicyList', 'authorizationpolicies', 'authorizationpolicy', true, ['ap'], ['istio-io'], ['status']],
+      [
+        'security.istio.io',
+        'v1',
+        'AuthorizationPolicy',
+        'AuthorizationPolicyList',
+        'authorizationpolicies',
+        'authorizationpolicy',
+        true,
+        ['ap'],
+        ['istio-io'],
+        ['status'],
+      ],
     );
     assert.deepEqual(v1!.printerColumns, [{ name: 'Action', type: 'string', jsonPath: '.spec.action' }]);
     assert.deepEqual(v1!.schema, { type: 'object', properties: { spec: { type: 'object' } } });
     assert.equal(beta!.version, 'v1beta1');
     assert.deepEqual(beta!.subresources, []);
-    assert.deepEqual(beta!.printerColumns!.map((c) => c.name), ['Age']);
+    assert.deepEqual(
+      beta!.printerColumns!.map((c) => c.name),
+      ['Age'],
+    );
   });
 
   it('marks cluster-scoped CRDs and defaults singular and listKind', () => {
@@ -83,6 +108,9 @@ describe('resourcesFromCrd', () => {
 
   it('rejects a CRD without names with BadRequest', () => {
     const bad = { ...crd, spec: { group: 'x.io', versions: [] } };
-    assert.throws(() => resourcesFromCrd(bad), (err: unknown) => err instanceof ApiError && err.reason === 'BadRequest');
+    assert.throws(
+      () => resourcesFromCrd(bad),
+      (err: unknown) => err instanceof ApiError && err.reason === 'BadRequest',
+    );
   });
 });

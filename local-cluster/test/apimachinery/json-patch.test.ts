@@ -8,21 +8,37 @@ describe('applyJsonPatch', () => {
   const doc = { metadata: { labels: { app: 'web' } }, spec: { replicas: 1, ports: [80, 443] } };
 
   const cases: [string, unknown[], unknown][] = [
-    ['add a member', [{ op: 'add', path: '/metadata/labels/tier', value: 'front' }],
-      { metadata: { labels: { app: 'web', tier: 'front' } }, spec: { replicas: 1, ports: [80, 443] } }],
-    ['add into an array', [{ op: 'add', path: '/spec/ports/1', value: 8080 }],
-      { metadata: { labels: { app: 'web' } }, spec: { replicas: 1, ports: [80, 8080, 443] } }],
-    ['append with -', [{ op: 'add', path: '/spec/ports/-', value: 9090 }],
-      { metadata: { labels: { app: 'web' } }, spec: { replicas: 1, ports: [80, 443, 9090] } }],
+    [
+      'add a member',
+      [{ op: 'add', path: '/metadata/labels/tier', value: 'front' }],
+      { metadata: { labels: { app: 'web', tier: 'front' } }, spec: { replicas: 1, ports: [80, 443] } },
+    ],
+    [
+      'add into an array',
+      [{ op: 'add', path: '/spec/ports/1', value: 8080 }],
+      { metadata: { labels: { app: 'web' } }, spec: { replicas: 1, ports: [80, 8080, 443] } },
+    ],
+    [
+      'append with -',
+      [{ op: 'add', path: '/spec/ports/-', value: 9090 }],
+      { metadata: { labels: { app: 'web' } }, spec: { replicas: 1, ports: [80, 443, 9090] } },
+    ],
     ['remove', [{ op: 'remove', path: '/spec/ports/0' }], { metadata: { labels: { app: 'web' } }, spec: { replicas: 1, ports: [443] } }],
-    ['replace', [{ op: 'replace', path: '/spec/replicas', value: 3 }],
-      { metadata: { labels: { app: 'web' } }, spec: { replicas: 3, ports: [80, 443] } }],
-    ['move', [{ op: 'move', from: '/spec/replicas', path: '/spec/count' }],
-      { metadata: { labels: { app: 'web' } }, spec: { count: 1, ports: [80, 443] } }],
-    ['copy', [{ op: 'copy', from: '/metadata/labels', path: '/spec/selector' }],
-      { metadata: { labels: { app: 'web' } }, spec: { replicas: 1, ports: [80, 443], selector: { app: 'web' } } }],
-    ['test then replace', [{ op: 'test', path: '/spec/replicas', value: 1 }, { op: 'replace', path: '/spec/replicas', value: 2 }],
-      { metadata: { labels: { app: 'web' } }, spec: { replicas: 2, ports: [80, 443] } }],
+    ['replace', [{ op: 'replace', path: '/spec/replicas', value: 3 }], { metadata: { labels: { app: 'web' } }, spec: { replicas: 3, ports: [80, 443] } }],
+    ['move', [{ op: 'move', from: '/spec/replicas', path: '/spec/count' }], { metadata: { labels: { app: 'web' } }, spec: { count: 1, ports: [80, 443] } }],
+    [
+      'copy',
+      [{ op: 'copy', from: '/metadata/labels', path: '/spec/selector' }],
+      { metadata: { labels: { app: 'web' } }, spec: { replicas: 1, ports: [80, 443], selector: { app: 'web' } } },
+    ],
+    [
+      'test then replace',
+      [
+        { op: 'test', path: '/spec/replicas', value: 1 },
+        { op: 'replace', path: '/spec/replicas', value: 2 },
+      ],
+      { metadata: { labels: { app: 'web' } }, spec: { replicas: 2, ports: [80, 443] } },
+    ],
     ['replace the whole document', [{ op: 'replace', path: '', value: { a: 1 } }], { a: 1 }],
   ];
   for (const [name, ops, expected] of cases) {
@@ -41,7 +57,11 @@ describe('applyJsonPatch', () => {
   it('rejects a failed test with 422 Invalid and applies nothing', () => {
     const before = structuredClone(doc);
     assert.throws(
-      () => applyJsonPatch(doc, [{ op: 'replace', path: '/spec/replicas', value: 5 }, { op: 'test', path: '/spec/replicas', value: 1 }]),
+      () =>
+        applyJsonPatch(doc, [
+          { op: 'replace', path: '/spec/replicas', value: 5 },
+          { op: 'test', path: '/spec/replicas', value: 1 },
+        ]),
       (err: unknown) => err instanceof ApiError && err.code === 422 && /testing value "\/spec\/replicas" failed/.test(err.message),
     );
     assert.deepEqual(doc, before);

@@ -108,7 +108,10 @@ describe('parseFieldSelector', () => {
 
   for (const selector of ['metadata.name', 'name~x', '=x', 'a=b=c']) {
     it(`rejects ${JSON.stringify(selector)} with BadRequest`, () => {
-      assert.throws(() => parseFieldSelector(selector), (err: unknown) => err instanceof ApiError && err.reason === 'BadRequest');
+      assert.throws(
+        () => parseFieldSelector(selector),
+        (err: unknown) => err instanceof ApiError && err.reason === 'BadRequest',
+      );
     });
   }
 

@@ -53,12 +53,29 @@ describe('serverSideApply', () => {
   });
 
   it('removes fields the manager applied before and omits now', () => {
-    const first = apply(undefined, config({ replicas: 2, paused: false, template: template([{ name: 'web', image: 'a' }, { name: 'log', image: 'b' }]) }, { app: 'web', tier: 'front' }), 'kubectl');
+    const first = apply(
+      undefined,
+      config(
+        {
+          replicas: 2,
+          paused: false,
+          template: template([
+            { name: 'web', image: 'a' },
+            { name: 'log', image: 'b' },
+          ]),
+        },
+        { app: 'web', tier: 'front' },
+      ),
+      'kubectl',
+    );
     const second = apply(first, config({ replicas: 2, template: template([{ name: 'web', image: 'a' }]) }), 'kubectl', false, t2);
     assert.deepEqual(second.metadata.labels, { app: 'web' });
     assert.equal('paused' in spec(second), false);
     const containers = (spec(second).template as { spec: { containers: { name: string }[] } }).spec.containers;
-    assert.deepEqual(containers.map((c) => c.name), ['web']);
+    assert.deepEqual(
+      containers.map((c) => c.name),
+      ['web'],
+    );
     assert.deepEqual(entry(second, 'kubectl')!.fieldsV1['f:metadata'], { 'f:labels': { 'f:app': {} } });
   });
 
@@ -124,7 +141,10 @@ describe('serverSideApply', () => {
     const first = apply(undefined, config({ template: template([{ name: 'web', image: 'a' }]) }), 'kubectl');
     const withSidecar = apply(first, { ...config({ template: { spec: { containers: [{ name: 'proxy', image: 'p' }] } } }, {}) }, 'injector');
     const containers = (spec(withSidecar).template as { spec: { containers: { name: string }[] } }).spec.containers;
-    assert.deepEqual(containers.map((c) => c.name), ['web', 'proxy']);
+    assert.deepEqual(
+      containers.map((c) => c.name),
+      ['web', 'proxy'],
+    );
   });
 
   it('does not mutate the live object', () => {
@@ -165,14 +185,22 @@ describe('serverSideApply on custom resources', () => {
       spec: {
         type: 'object',
         properties: {
-          listeners: { type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'], items: { type: 'object', properties: { name: { type: 'string' }, port: { type: 'integer' } } } },
+          listeners: {
+            type: 'array',
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': ['name'],
+            items: { type: 'object', properties: { name: { type: 'string' }, port: { type: 'integer' } } },
+          },
           hosts: { type: 'array', items: { type: 'string' } },
         },
       },
     },
   };
   const gateway = (listeners: unknown[], hosts: string[] = ['a']): KubeObject => ({
-    apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'shop' }, spec: { listeners, hosts },
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name: 'gw', namespace: 'shop' },
+    spec: { listeners, hosts },
   });
   const opts = (manager: string) => ({ manager, force: false, kind: 'Gateway', now: t1, schema });
 
@@ -183,7 +211,10 @@ describe('serverSideApply on custom resources', () => {
       'f:listeners': { 'k:{"name":"mesh"}': { '.': {}, 'f:name': {}, 'f:port': {} } },
     });
     const second = serverSideApply(first, { ...gateway([{ name: 'http', port: 80 }]), spec: { listeners: [{ name: 'http', port: 80 }] } }, opts('b'));
-    assert.deepEqual((second.spec as { listeners: { name: string }[] }).listeners.map((l) => l.name), ['mesh', 'http']);
+    assert.deepEqual(
+      (second.spec as { listeners: { name: string }[] }).listeners.map((l) => l.name),
+      ['mesh', 'http'],
+    );
   });
 
   it('replaces atomic lists and conflicts on them like any other field', () => {

@@ -13,7 +13,7 @@ function deployment(containers: unknown[], extra: Record<string, unknown> = {}):
 }
 
 const containersOf = (o: KubeObject): { name: string; image?: string; env?: unknown[]; ports?: unknown[] }[] =>
-  ((o.spec as { template: { spec: { containers: [] } } }).template.spec.containers);
+  (o.spec as { template: { spec: { containers: [] } } }).template.spec.containers;
 
 function assertNoDirectives(value: unknown): void {
   assert.doesNotMatch(JSON.stringify(value), /"\$(patch|retainKeys|setElementOrder|deleteFromPrimitiveList)/);
@@ -21,17 +21,33 @@ function assertNoDirectives(value: unknown): void {
 
 describe('applyStrategicMergePatch', () => {
   const live = deployment([
-    { name: 'web', image: 'nginx:1.25', ports: [{ containerPort: 80 }], env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] },
+    {
+      name: 'web',
+      image: 'nginx:1.25',
+      ports: [{ containerPort: 80 }],
+      env: [
+        { name: 'A', value: '1' },
+        { name: 'B', value: '2' },
+      ],
+    },
     { name: 'sidecar', image: 'envoy:1' },
   ]);
 
   it('changes one container image the way `kubectl apply` sends it, keeping the other container', () => {
     const patch = {
       metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } },
-      spec: { template: { spec: { '$setElementOrder/containers': [{ name: 'web' }, { name: 'sidecar' }], containers: [{ image: 'nginx:1.27', name: 'web' }] } } },
+      spec: {
+        template: { spec: { '$setElementOrder/containers': [{ name: 'web' }, { name: 'sidecar' }], containers: [{ image: 'nginx:1.27', name: 'web' }] } },
+      },
     };
     const result = applyStrategicMergePatch(live, patch, 'Deployment');
-    assert.deepEqual(containersOf(result).map((c) => [c.name, c.image]), [['web', 'nginx:1.27'], ['sidecar', 'envoy:1']]);
+    assert.deepEqual(
+      containersOf(result).map((c) => [c.name, c.image]),
+      [
+        ['web', 'nginx:1.27'],
+        ['sidecar', 'envoy:1'],
+      ],
+    );
     assert.deepEqual(containersOf(result)[0]!.ports, [{ containerPort: 80 }]);
     assert.equal(result.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], '{}');
     assertNoDirectives(result);
@@ -42,23 +58,36 @@ describe('applyStrategicMergePatch', () => {
       spec: { template: { spec: { '$setElementOrder/containers': [{ name: 'web' }], containers: [{ $patch: 'delete', name: 'sidecar' }] } } },
     };
     const result = applyStrategicMergePatch(live, patch, 'Deployment');
-    assert.deepEqual(containersOf(result).map((c) => c.name), ['web']);
+    assert.deepEqual(
+      containersOf(result).map((c) => c.name),
+      ['web'],
+    );
     assertNoDirectives(result);
   });
 
   // apimachinery interleaves server-only items by their live position relative to the patch items.
   it('reorders containers by $setElementOrder and keeps a server-only container before the item it preceded', () => {
-    const three = deployment([{ name: 'a', image: '1' }, { name: 'injected', image: 'x' }, { name: 'b', image: '2' }]);
+    const three = deployment([
+      { name: 'a', image: '1' },
+      { name: 'injected', image: 'x' },
+      { name: 'b', image: '2' },
+    ]);
     const patch = { spec: { template: { spec: { '$setElementOrder/containers': [{ name: 'b' }, { name: 'a' }], containers: [{ name: 'b', image: '3' }] } } } };
     const result = applyStrategicMergePatch(three, patch, 'Deployment');
-    assert.deepEqual(containersOf(result).map((c) => c.name), ['injected', 'b', 'a']);
+    assert.deepEqual(
+      containersOf(result).map((c) => c.name),
+      ['injected', 'b', 'a'],
+    );
   });
 
   // Without an order directive a new item has no known position and goes first, as in apimachinery.
   it('puts a new container first when the patch gives no order', () => {
     const patch = { spec: { template: { spec: { containers: [{ name: 'debug', image: 'busybox' }] } } } };
     const result = applyStrategicMergePatch(live, patch, 'Deployment');
-    assert.deepEqual(containersOf(result).map((c) => c.name), ['debug', 'web', 'sidecar']);
+    assert.deepEqual(
+      containersOf(result).map((c) => c.name),
+      ['debug', 'web', 'sidecar'],
+    );
   });
 
   it('adds and removes labels (kubectl label)', () => {
@@ -70,14 +99,29 @@ describe('applyStrategicMergePatch', () => {
 
   it('merges env by name and ports by containerPort', () => {
     const patch = {
-      spec: { template: { spec: { containers: [{
-        name: 'web',
-        env: [{ name: 'B', value: 'two' }, { name: 'A', $patch: 'delete' }, { name: 'C', value: '3' }],
-        ports: [{ containerPort: 80, name: 'http' }, { containerPort: 443 }],
-      }] } } },
+      spec: {
+        template: {
+          spec: {
+            containers: [
+              {
+                name: 'web',
+                env: [
+                  { name: 'B', value: 'two' },
+                  { name: 'A', $patch: 'delete' },
+                  { name: 'C', value: '3' },
+                ],
+                ports: [{ containerPort: 80, name: 'http' }, { containerPort: 443 }],
+              },
+            ],
+          },
+        },
+      },
     };
     const web = containersOf(applyStrategicMergePatch(live, patch, 'Deployment'))[0]!;
-    assert.deepEqual(web.env, [{ name: 'B', value: 'two' }, { name: 'C', value: '3' }]);
+    assert.deepEqual(web.env, [
+      { name: 'B', value: 'two' },
+      { name: 'C', value: '3' },
+    ]);
     assert.deepEqual(web.ports, [{ containerPort: 80, name: 'http' }, { containerPort: 443 }]);
   });
 
@@ -95,11 +139,19 @@ describe('applyStrategicMergePatch', () => {
   });
 
   it('switches a volume source with $retainKeys', () => {
-    const withVolume = deployment([{ name: 'web' }], { volumes: [{ name: 'data', emptyDir: {} }, { name: 'other', emptyDir: {} }] });
+    const withVolume = deployment([{ name: 'web' }], {
+      volumes: [
+        { name: 'data', emptyDir: {} },
+        { name: 'other', emptyDir: {} },
+      ],
+    });
     const patch = { spec: { template: { spec: { volumes: [{ $retainKeys: ['configMap', 'name'], name: 'data', configMap: { name: 'cfg' } }] } } } };
     const result = applyStrategicMergePatch(withVolume, patch, 'Deployment');
     const volumes = (result.spec as { template: { spec: { volumes: unknown[] } } }).template.spec.volumes;
-    assert.deepEqual(volumes, [{ name: 'data', configMap: { name: 'cfg' } }, { name: 'other', emptyDir: {} }]);
+    assert.deepEqual(volumes, [
+      { name: 'data', configMap: { name: 'cfg' } },
+      { name: 'other', emptyDir: {} },
+    ]);
     assertNoDirectives(result);
   });
 
@@ -112,17 +164,44 @@ describe('applyStrategicMergePatch', () => {
 
   it('merges status.conditions by type', () => {
     const pod: KubeObject = {
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' },
-      status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }, { type: 'Ready', status: 'False' }] },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p' },
+      status: {
+        phase: 'Pending',
+        conditions: [
+          { type: 'PodScheduled', status: 'True' },
+          { type: 'Ready', status: 'False' },
+        ],
+      },
     };
     const result = applyStrategicMergePatch(pod, { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }, 'Pod');
-    assert.deepEqual(result.status, { phase: 'Running', conditions: [{ type: 'PodScheduled', status: 'True' }, { type: 'Ready', status: 'True' }] });
+    assert.deepEqual(result.status, {
+      phase: 'Running',
+      conditions: [
+        { type: 'PodScheduled', status: 'True' },
+        { type: 'Ready', status: 'True' },
+      ],
+    });
   });
 
   it('merges Service ports by port', () => {
-    const svc: KubeObject = { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { ports: [{ port: 80, name: 'http' }, { port: 443, name: 'https' }] } };
+    const svc: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 's' },
+      spec: {
+        ports: [
+          { port: 80, name: 'http' },
+          { port: 443, name: 'https' },
+        ],
+      },
+    };
     const result = applyStrategicMergePatch(svc, { spec: { ports: [{ port: 443, targetPort: 8443 }] } }, 'Service');
-    assert.deepEqual((result.spec as { ports: unknown[] }).ports, [{ port: 80, name: 'http' }, { port: 443, name: 'https', targetPort: 8443 }]);
+    assert.deepEqual((result.spec as { ports: unknown[] }).ports, [
+      { port: 80, name: 'http' },
+      { port: 443, name: 'https', targetPort: 8443 },
+    ]);
   });
 
   it('replaces lists that have no merge key (EndpointSlice endpoints, container args)', () => {

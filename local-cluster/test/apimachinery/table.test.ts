@@ -21,9 +21,22 @@ const table = (resource: ResourceInfo, objects: KubeObject[], includeObject: 'No
 
 describe('humanDuration', () => {
   const cases: [number, string][] = [
-    [0, '0s'], [-1500, '0s'], [-3000, '<invalid>'], [5_000, '5s'], [119_000, '119s'], [120_000, '2m'], [182_000, '3m2s'],
-    [600_000, '10m'], [179 * 60_000, '179m'], [3 * 3600_000, '3h'], [(4 * 60 + 5) * 60_000, '4h5m'], [47 * 3600_000, '47h'],
-    [(2 * 24 + 3) * 3600_000, '2d3h'], [12 * 86400_000, '12d'], [400 * 86400_000, '400d'], [(2 * 365 + 10) * 86400_000, '2y10d'],
+    [0, '0s'],
+    [-1500, '0s'],
+    [-3000, '<invalid>'],
+    [5_000, '5s'],
+    [119_000, '119s'],
+    [120_000, '2m'],
+    [182_000, '3m2s'],
+    [600_000, '10m'],
+    [179 * 60_000, '179m'],
+    [3 * 3600_000, '3h'],
+    [(4 * 60 + 5) * 60_000, '4h5m'],
+    [47 * 3600_000, '47h'],
+    [(2 * 24 + 3) * 3600_000, '2d3h'],
+    [12 * 86400_000, '12d'],
+    [400 * 86400_000, '400d'],
+    [(2 * 365 + 10) * 86400_000, '2y10d'],
     [9 * 365 * 86400_000, '9y'],
   ];
   for (const [ms, expected] of cases) it(`${ms}ms → ${expected}`, () => assert.equal(humanDuration(ms), expected));
@@ -32,7 +45,12 @@ describe('humanDuration', () => {
 describe('evalJsonPath', () => {
   const obj = {
     spec: { replicas: 3, ports: [{ port: 80 }, { port: 443 }] },
-    status: { conditions: [{ type: 'Accepted', status: 'True' }, { type: 'Programmed', status: 'False', reason: 'Pending' }] },
+    status: {
+      conditions: [
+        { type: 'Accepted', status: 'True' },
+        { type: 'Programmed', status: 'False', reason: 'Pending' },
+      ],
+    },
     metadata: { labels: { 'app.kubernetes.io/name': 'web' } },
   };
   const cases: [string, unknown][] = [
@@ -66,7 +84,10 @@ describe('toTable', () => {
       names: { kind: 'Gateway', plural: 'gateways', shortNames: ['gtw'], categories: ['gateway-api'] },
       versions: [
         {
-          name: 'v1', served: true, storage: true, subresources: { status: {} },
+          name: 'v1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
           schema: { openAPIV3Schema: { type: 'object' } },
           additionalPrinterColumns: [
             { name: 'Class', type: 'string', jsonPath: '.spec.gatewayClassName' },
@@ -88,14 +109,22 @@ describe('toTable', () => {
     status: { addresses: [{ value: '10.96.0.10' }], conditions: [{ type: 'Programmed', status: 'True' }] },
   };
 
-  it('prints a CRD\'s printer columns after NAME, with ages and typed cells', () => {
+  it("prints a CRD's printer columns after NAME, with ages and typed cells", () => {
     const [resource] = resourcesFromCrd(gatewayCrd);
     const t = table(resource!, [waypoint]);
     assert.equal(t.kind, 'Table');
     assert.deepEqual(t.metadata, { resourceVersion: '42' });
-    assert.deepEqual(t.columnDefinitions.map((c) => [c.name, c.type, c.priority]), [
-      ['Name', 'string', 0], ['Class', 'string', 0], ['Address', 'string', 0], ['Programmed', 'string', 0], ['Listeners', 'integer', 1], ['Age', 'date', 0],
-    ]);
+    assert.deepEqual(
+      t.columnDefinitions.map((c) => [c.name, c.type, c.priority]),
+      [
+        ['Name', 'string', 0],
+        ['Class', 'string', 0],
+        ['Address', 'string', 0],
+        ['Programmed', 'string', 0],
+        ['Listeners', 'integer', 1],
+        ['Age', 'date', 0],
+      ],
+    );
     assert.equal(t.columnDefinitions[0]!.format, 'name');
     assert.deepEqual(t.rows[0]!.cells, ['waypoint', 'istio-waypoint', '10.96.0.10', 'True', 15008, '3m2s']);
     assert.deepEqual(t.rows[0]!.object, { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: waypoint.metadata });
@@ -109,10 +138,13 @@ describe('toTable', () => {
 
   it('gives a CRD without printer columns NAME and AGE', () => {
     const crd = structuredClone(gatewayCrd);
-    delete ((crd.spec as { versions: Record<string, unknown>[] }).versions[0]!).additionalPrinterColumns;
+    delete (crd.spec as { versions: Record<string, unknown>[] }).versions[0]!.additionalPrinterColumns;
     const [resource] = resourcesFromCrd(crd);
     const t = table(resource!, [waypoint]);
-    assert.deepEqual(t.columnDefinitions.map((c) => c.name), ['Name', 'Age']);
+    assert.deepEqual(
+      t.columnDefinitions.map((c) => c.name),
+      ['Name', 'Age'],
+    );
     assert.deepEqual(t.rows[0]!.cells, ['waypoint', '3m2s']);
   });
 
@@ -124,11 +156,13 @@ describe('toTable', () => {
 
   it('prints pods like kubectl: READY, STATUS, RESTARTS, AGE, then wide IP and NODE', () => {
     const pod: KubeObject = {
-      apiVersion: 'v1', kind: 'Pod',
+      apiVersion: 'v1',
+      kind: 'Pod',
       metadata: { name: 'web-1', creationTimestamp: ago(4 * 3600) },
       spec: { nodeName: 'node-1', containers: [{ name: 'a' }, { name: 'b' }] },
       status: {
-        phase: 'Running', podIP: '10.244.1.5',
+        phase: 'Running',
+        podIP: '10.244.1.5',
         containerStatuses: [
           { name: 'a', ready: true, restartCount: 2, state: { running: {} }, lastState: { terminated: { finishedAt: ago(300) } } },
           { name: 'b', ready: false, restartCount: 0, state: { waiting: { reason: 'CrashLoopBackOff' } } },
@@ -136,14 +170,21 @@ describe('toTable', () => {
       },
     };
     const t = table(builtin('Pod'), [pod]);
-    assert.deepEqual(t.columnDefinitions.filter((c) => c.priority === 0).map((c) => c.name), ['Name', 'Ready', 'Status', 'Restarts', 'Age']);
+    assert.deepEqual(
+      t.columnDefinitions.filter((c) => c.priority === 0).map((c) => c.name),
+      ['Name', 'Ready', 'Status', 'Restarts', 'Age'],
+    );
     assert.deepEqual(t.rows[0]!.cells.slice(0, 7), ['web-1', '1/2', 'CrashLoopBackOff', '2 (5m ago)', '4h', '10.244.1.5', 'node-1']);
   });
 
   it('shows Terminating for a pod being deleted and Init:0/1 while initialising', () => {
     const base = { apiVersion: 'v1', kind: 'Pod', spec: { containers: [{ name: 'a' }], initContainers: [{ name: 'i' }] } };
     const deleting = { ...base, metadata: { name: 'p', deletionTimestamp: ago(1) }, status: { phase: 'Running' } };
-    const init = { ...base, metadata: { name: 'q' }, status: { phase: 'Pending', initContainerStatuses: [{ name: 'i', state: { running: {} }, restartCount: 0 }] } };
+    const init = {
+      ...base,
+      metadata: { name: 'q' },
+      status: { phase: 'Pending', initContainerStatuses: [{ name: 'i', state: { running: {} }, restartCount: 0 }] },
+    };
     const t = table(builtin('Pod'), [deleting, init] as KubeObject[]);
     assert.equal(t.rows[0]!.cells[2], 'Terminating');
     assert.equal(t.rows[1]!.cells[2], 'Init:0/1');
@@ -152,36 +193,96 @@ describe('toTable', () => {
 
   it('prints services with ports and selector', () => {
     const svc: KubeObject = {
-      apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', creationTimestamp: ago(12 * 86400) },
-      spec: { type: 'ClusterIP', clusterIP: '10.96.0.20', selector: { tier: 'front', app: 'web' }, ports: [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }] },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', creationTimestamp: ago(12 * 86400) },
+      spec: {
+        type: 'ClusterIP',
+        clusterIP: '10.96.0.20',
+        selector: { tier: 'front', app: 'web' },
+        ports: [
+          { port: 80, protocol: 'TCP' },
+          { port: 53, protocol: 'UDP' },
+        ],
+      },
     };
     const t = table(builtin('Service'), [svc]);
-    assert.deepEqual(t.columnDefinitions.map((c) => c.name), ['Name', 'Type', 'Cluster-IP', 'External-IP', 'Port(s)', 'Age', 'Selector']);
+    assert.deepEqual(
+      t.columnDefinitions.map((c) => c.name),
+      ['Name', 'Type', 'Cluster-IP', 'External-IP', 'Port(s)', 'Age', 'Selector'],
+    );
     assert.deepEqual(t.rows[0]!.cells, ['web', 'ClusterIP', '10.96.0.20', '<none>', '80/TCP,53/UDP', '12d', 'app=web,tier=front']);
   });
 
   it('prints deployments, nodes, namespaces, config maps, events and leases', () => {
     const created = ago(30);
     const cases: [string, KubeObject, unknown[]][] = [
-      ['Deployment', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', creationTimestamp: created },
-        spec: { replicas: 3, selector: { matchLabels: { app: 'd' } }, template: { spec: { containers: [{ name: 'c', image: 'i' }] } } },
-        status: { readyReplicas: 2, updatedReplicas: 3, availableReplicas: 2 } },
-        ['d', '2/3', 3, 2, '30s', 'c', 'i', 'app=d']],
-      ['Node', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n', creationTimestamp: created, labels: { 'node-role.kubernetes.io/control-plane': '' } },
-        spec: { unschedulable: true }, status: { conditions: [{ type: 'Ready', status: 'True' }], nodeInfo: { kubeletVersion: 'v1.34.0' }, addresses: [{ type: 'InternalIP', address: '10.0.0.1' }] } },
-        ['n', 'Ready,SchedulingDisabled', 'control-plane', '30s', 'v1.34.0', '10.0.0.1', '<none>', '<none>', '<none>', '<none>']],
-      ['Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', creationTimestamp: created }, status: { phase: 'Active' } },
-        ['shop', 'Active', '30s']],
-      ['ConfigMap', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', creationTimestamp: created }, data: { a: '1', b: '2' } },
-        ['c', 2, '30s']],
-      ['Event', { apiVersion: 'v1', kind: 'Event', metadata: { name: 'e1' }, type: 'Warning', reason: 'BackOff', message: ' restarting \n',
-        involvedObject: { kind: 'Pod', name: 'web-1' }, firstTimestamp: ago(600), lastTimestamp: ago(60), count: 4, source: { component: 'kubelet', host: 'node-1' } },
-        ['60s', 'Warning', 'BackOff', 'pod/web-1', '', 'kubelet, node-1', 'restarting', '10m', 4, 'e1']],
-      ['Lease', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l', creationTimestamp: created }, spec: { holderIdentity: 'istiod-1' } },
-        ['l', 'istiod-1', '30s']],
-      ['EndpointSlice', { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 's', creationTimestamp: created }, addressType: 'IPv4',
-        ports: [{ port: 80 }], endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'] }, { addresses: ['10.0.0.3'] }, { addresses: ['10.0.0.4'] }] },
-        ['s', 'IPv4', '80', '10.0.0.1,10.0.0.2,10.0.0.3 + 1 more...', '30s']],
+      [
+        'Deployment',
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'd', creationTimestamp: created },
+          spec: { replicas: 3, selector: { matchLabels: { app: 'd' } }, template: { spec: { containers: [{ name: 'c', image: 'i' }] } } },
+          status: { readyReplicas: 2, updatedReplicas: 3, availableReplicas: 2 },
+        },
+        ['d', '2/3', 3, 2, '30s', 'c', 'i', 'app=d'],
+      ],
+      [
+        'Node',
+        {
+          apiVersion: 'v1',
+          kind: 'Node',
+          metadata: { name: 'n', creationTimestamp: created, labels: { 'node-role.kubernetes.io/control-plane': '' } },
+          spec: { unschedulable: true },
+          status: {
+            conditions: [{ type: 'Ready', status: 'True' }],
+            nodeInfo: { kubeletVersion: 'v1.34.0' },
+            addresses: [{ type: 'InternalIP', address: '10.0.0.1' }],
+          },
+        },
+        ['n', 'Ready,SchedulingDisabled', 'control-plane', '30s', 'v1.34.0', '10.0.0.1', '<none>', '<none>', '<none>', '<none>'],
+      ],
+      [
+        'Namespace',
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', creationTimestamp: created }, status: { phase: 'Active' } },
+        ['shop', 'Active', '30s'],
+      ],
+      ['ConfigMap', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', creationTimestamp: created }, data: { a: '1', b: '2' } }, ['c', 2, '30s']],
+      [
+        'Event',
+        {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { name: 'e1' },
+          type: 'Warning',
+          reason: 'BackOff',
+          message: ' restarting \n',
+          involvedObject: { kind: 'Pod', name: 'web-1' },
+          firstTimestamp: ago(600),
+          lastTimestamp: ago(60),
+          count: 4,
+          source: { component: 'kubelet', host: 'node-1' },
+        },
+        ['60s', 'Warning', 'BackOff', 'pod/web-1', '', 'kubelet, node-1', 'restarting', '10m', 4, 'e1'],
+      ],
+      [
+        'Lease',
+        { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l', creationTimestamp: created }, spec: { holderIdentity: 'istiod-1' } },
+        ['l', 'istiod-1', '30s'],
+      ],
+      [
+        'EndpointSlice',
+        {
+          apiVersion: 'discovery.k8s.io/v1',
+          kind: 'EndpointSlice',
+          metadata: { name: 's', creationTimestamp: created },
+          addressType: 'IPv4',
+          ports: [{ port: 80 }],
+          endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'] }, { addresses: ['10.0.0.3'] }, { addresses: ['10.0.0.4'] }],
+        },
+        ['s', 'IPv4', '80', '10.0.0.1,10.0.0.2,10.0.0.3 + 1 more...', '30s'],
+      ],
     ];
     for (const [kind, obj, cells] of cases) {
       const t = table(builtin(kind), [obj]);
@@ -191,8 +292,13 @@ describe('toTable', () => {
   });
 
   it('prints CRDs with CREATED AT and unknown kinds with NAME AGE', () => {
-    const crdRow = table(builtin('CustomResourceDefinition'), [{ ...gatewayCrd, metadata: { ...gatewayCrd.metadata, creationTimestamp: '2025-01-01T00:00:00Z' } }]);
-    assert.deepEqual(crdRow.columnDefinitions.map((c) => c.name), ['Name', 'Created At']);
+    const crdRow = table(builtin('CustomResourceDefinition'), [
+      { ...gatewayCrd, metadata: { ...gatewayCrd.metadata, creationTimestamp: '2025-01-01T00:00:00Z' } },
+    ]);
+    assert.deepEqual(
+      crdRow.columnDefinitions.map((c) => c.name),
+      ['Name', 'Created At'],
+    );
     assert.deepEqual(crdRow.rows[0]!.cells, ['gateways.gateway.networking.k8s.io', '2025-01-01T00:00:00Z']);
     const other = { ...builtin('Pod'), kind: 'Mystery' };
     assert.deepEqual(table(other, [{ apiVersion: 'v1', kind: 'Mystery', metadata: { name: 'm', creationTimestamp: ago(5) } }]).rows[0]!.cells, ['m', '5s']);

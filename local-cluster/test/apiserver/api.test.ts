@@ -53,7 +53,10 @@ describe('api server over https', function () {
     await call(t.server, 'PATCH', `${CM}/sel`, { metadata: { labels: { app: 'b' } } }, { contentType: 'application/merge-patch+json' });
     await call(t.server, 'PATCH', `${CM}/sel`, { metadata: { labels: { app: 'a' } } }, { contentType: 'application/merge-patch+json' });
     const events = await watchLines(t.server, `${CM}?watch=true&labelSelector=app%3Da&resourceVersion=${start}&timeoutSeconds=1`);
-    assert.deepEqual(events.map((e) => `${e.type} ${e.object.metadata.labels.app}`), ['ADDED a', 'DELETED b', 'ADDED a']);
+    assert.deepEqual(
+      events.map((e) => `${e.type} ${e.object.metadata.labels.app}`),
+      ['ADDED a', 'DELETED b', 'ADDED a'],
+    );
   });
 
   it('validates CRD-served objects with 422 and causes, and prunes unknown fields', async () => {
@@ -65,18 +68,36 @@ describe('api server over https', function () {
         group: 'example.com',
         scope: 'Namespaced',
         names: { plural: 'gadgets', kind: 'Gadget' },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { replicas: { type: 'integer' } } } } } } }],
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { replicas: { type: 'integer' } } } } } },
+          },
+        ],
       },
     };
     assert.equal((await call(t.server, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status, 201);
     const discovery = (await call(t.server, 'GET', '/apis/example.com/v1')).json;
-    assert.deepEqual(discovery.resources.map((r: { name: string }) => r.name), ['gadgets']);
+    assert.deepEqual(
+      discovery.resources.map((r: { name: string }) => r.name),
+      ['gadgets'],
+    );
     const path = '/apis/example.com/v1/namespaces/default/gadgets';
     const bad = await call(t.server, 'POST', path, { apiVersion: 'example.com/v1', kind: 'Gadget', metadata: { name: 'g' }, spec: { replicas: 'two' } });
     assert.equal(bad.status, 422);
     assert.equal(bad.json.reason, 'Invalid');
-    assert.deepEqual(bad.json.details.causes.map((c: { field: string }) => c.field), ['spec.replicas']);
-    const good = await call(t.server, 'POST', path, { apiVersion: 'example.com/v1', kind: 'Gadget', metadata: { name: 'g' }, spec: { replicas: 2, extra: true } });
+    assert.deepEqual(
+      bad.json.details.causes.map((c: { field: string }) => c.field),
+      ['spec.replicas'],
+    );
+    const good = await call(t.server, 'POST', path, {
+      apiVersion: 'example.com/v1',
+      kind: 'Gadget',
+      metadata: { name: 'g' },
+      spec: { replicas: 2, extra: true },
+    });
     assert.equal(good.status, 201);
     assert.deepEqual(good.json.spec, { replicas: 2 });
     const smp = await call(t.server, 'PATCH', `${path}/g`, { spec: { replicas: 3 } }, { contentType: 'application/strategic-merge-patch+json' });
@@ -112,13 +133,20 @@ describe('api server over https', function () {
     const held = (await call(t.server, 'GET', '/api/v1/namespaces/shop/configmaps/held')).json;
     assert.ok(held.metadata.deletionTimestamp);
     assert.equal((await call(t.server, 'POST', '/api/v1/namespaces/shop/configmaps', { metadata: { name: 'late' } })).status, 403);
-    await call(t.server, 'PATCH', '/api/v1/namespaces/shop/configmaps/held', [{ op: 'remove', path: '/metadata/finalizers' }], { contentType: 'application/json-patch+json' });
+    await call(t.server, 'PATCH', '/api/v1/namespaces/shop/configmaps/held', [{ op: 'remove', path: '/metadata/finalizers' }], {
+      contentType: 'application/json-patch+json',
+    });
     assert.equal((await call(t.server, 'GET', '/api/v1/namespaces/shop')).status, 404, 'namespace gone once empty');
   });
 
   it('issues bound ServiceAccount tokens that TokenReview and the API accept', async () => {
     await call(t.server, 'POST', '/api/v1/nodes', { metadata: { name: 'node-1' } });
-    const pod = (await call(t.server, 'POST', '/api/v1/namespaces/default/pods', { metadata: { name: 'p' }, spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'x:1' }] } })).json;
+    const pod = (
+      await call(t.server, 'POST', '/api/v1/namespaces/default/pods', {
+        metadata: { name: 'p' },
+        spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'x:1' }] },
+      })
+    ).json;
     const tr = await call(t.server, 'POST', '/api/v1/namespaces/default/serviceaccounts/default/token', {
       spec: { audiences: ['istio-ca'], expirationSeconds: 600, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'p', uid: pod.metadata.uid } },
     });
@@ -130,7 +158,13 @@ describe('api server over https', function () {
     assert.equal(claims['kubernetes.io'].node.name, 'node-1');
 
     const review = async (tok: string, audiences?: string[]) =>
-      (await call(t.server, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: tok, audiences } })).json.status;
+      (
+        await call(t.server, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token: tok, audiences },
+        })
+      ).json.status;
     const ok = await review(token, ['istio-ca']);
     assert.equal(ok.authenticated, true);
     assert.equal(ok.user.username, 'system:serviceaccount:default:default');
@@ -156,14 +190,25 @@ describe('service account token review', () => {
   const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'sa', namespace: 'ns', uid: 'sa-uid' } };
   const lookup = { serviceAccount: () => sa, pod: () => undefined };
   const now = new Date('2030-01-01T00:00:00Z');
-  const claims = (exp: number) => ({ iss: 'https://kubernetes.default.svc.cluster.local', aud: ['x'], exp, iat: 0, nbf: 0, sub: 'system:serviceaccount:ns:sa', 'kubernetes.io': { namespace: 'ns', serviceaccount: { name: 'sa', uid: 'sa-uid' } } });
+  const claims = (exp: number) => ({
+    iss: 'https://kubernetes.default.svc.cluster.local',
+    aud: ['x'],
+    exp,
+    iat: 0,
+    nbf: 0,
+    sub: 'system:serviceaccount:ns:sa',
+    'kubernetes.io': { namespace: 'ns', serviceaccount: { name: 'sa', uid: 'sa-uid' } },
+  });
 
   it('accepts a token within its lifetime and rejects it after expiry', () => {
     const exp = now.getTime() / 1000 + 600;
     const token = signJwt(claims(exp), privateKey, key.kid);
     assert.equal(reviewToken(token, { key, audiences: ['x'], now, lookup }).authenticated, true);
     const later = new Date((exp + 1) * 1000);
-    assert.deepEqual(reviewToken(token, { key, audiences: ['x'], now: later, lookup }), { authenticated: false, error: 'invalid bearer token: token has expired' });
+    assert.deepEqual(reviewToken(token, { key, audiences: ['x'], now: later, lookup }), {
+      authenticated: false,
+      error: 'invalid bearer token: token has expired',
+    });
   });
 
   it('rejects a token signed by another key', () => {
@@ -186,5 +231,9 @@ async function watchLines(server: ApiServer, path: string): Promise<any[]> {
     req.setTimeout(10_000, () => req.destroy(new Error('watch timed out')));
     req.end();
   });
-  return text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }

@@ -58,7 +58,12 @@ describe('client-node informers against the api server', function () {
     await t.server.close();
     // Written while the server is down, straight into its store.
     const offline = new Store({ dir: join(t.dataDir, 'store') });
-    offline.put('/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'offline', namespace: 'default', uid: 'u-offline', creationTimestamp: new Date().toISOString() }, data: { k: 'x' } });
+    offline.put('/configmaps', {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'offline', namespace: 'default', uid: 'u-offline', creationTimestamp: new Date().toISOString() },
+      data: { k: 'x' },
+    });
     offline.close();
     const restarted = await t.restart();
     assert.equal(new URL(restarted.url).port, port);

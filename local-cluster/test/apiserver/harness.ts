@@ -47,7 +47,13 @@ export interface Reply {
 }
 
 /** One HTTPS request to the server (admin token unless `token` is given; '' = none). */
-export function call(server: ApiServer, method: string, path: string, body?: unknown, opts: { token?: string; contentType?: string; accept?: string } = {}): Promise<Reply> {
+export function call(
+  server: ApiServer,
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { token?: string; contentType?: string; accept?: string } = {},
+): Promise<Reply> {
   const url = new URL(path, server.url);
   const token = opts.token ?? server.adminToken;
   const headers: Record<string, string> = {};
@@ -92,9 +98,13 @@ export function kubectl(version: string, server: ApiServer, args: string[], opts
     const child = execFile(
       kubectlPath(version),
       args,
-      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(server.kubeconfigPath, '..'), KUBECONFIG: server.kubeconfigPath }, timeout: opts.timeoutMs ?? 20_000, killSignal: 'SIGKILL' },
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(server.kubeconfigPath, '..'), KUBECONFIG: server.kubeconfigPath },
+        timeout: opts.timeoutMs ?? 20_000,
+        killSignal: 'SIGKILL',
+      },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
         resolvePromise({ code, stdout, stderr });
       },
     );

@@ -109,7 +109,7 @@ for (const version of KUBECTL_VERSIONS) {
       }
     });
 
-    it('shows a CRD\'s printer columns and reports schema violations', async () => {
+    it("shows a CRD's printer columns and reports schema violations", async () => {
       assert.equal((await k('apply', '-f', file('crd.yaml', CRD))).code, 0);
       const applied = await k('apply', '-f', file('w1.yaml', 'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3, color: red}\n'));
       assert.equal(applied.code, 0, applied.stderr);

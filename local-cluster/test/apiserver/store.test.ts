@@ -26,7 +26,10 @@ describe('store persistence', () => {
     // No close(): the process "crashed"; then a half-written line from a write in flight.
     appendFileSync(join(dir, 'changes.log'), '{"rv":5,"r":"/configmaps","k":"default/z","o":{"apiVer');
     const b = new Store({ dir });
-    assert.deepEqual(b.list('/configmaps').items.map((o) => `${o.metadata.name}=${(o.data as { v: string }).v}`), ['x=2']);
+    assert.deepEqual(
+      b.list('/configmaps').items.map((o) => `${o.metadata.name}=${(o.data as { v: string }).v}`),
+      ['x=2'],
+    );
     assert.equal(b.revision, 4);
     assert.equal(b.put('/configmaps', cm('z', '1')).metadata.resourceVersion, '5');
     b.close();
@@ -48,6 +51,9 @@ describe('store persistence', () => {
     const stop = s.watch('/configmaps', 3, (e: StoreEvent) => seen.push(`${e.type} ${e.object.metadata.name}`));
     stop();
     assert.deepEqual(seen, ['ADDED c3', 'ADDED c4']);
-    assert.throws(() => s.watch('/configmaps', 1, () => {}), (err: { code?: number }) => err.code === 410);
+    assert.throws(
+      () => s.watch('/configmaps', 1, () => {}),
+      (err: { code?: number }) => err.code === 410,
+    );
   });
 });

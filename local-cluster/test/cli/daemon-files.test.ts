@@ -8,7 +8,9 @@ import { processStartTicks } from '../../src/runtime/cluster-processes.ts';
 
 describe('the owner of a data directory (cluster.pid)', () => {
   let dataDir: string;
-  beforeEach(() => { dataDir = mkdtempSync(join(tmpdir(), 'lc-owner-')); });
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'lc-owner-'));
+  });
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('a stale pid file whose pid now belongs to another process names no running cluster', () => {

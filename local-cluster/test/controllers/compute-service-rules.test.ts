@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { computeServiceRules, serviceHostsEntries } from '../../src/controllers/compute-service-rules.ts';
 
-const svc = (name: string, ns: string, clusterIP: string, ports: { name?: string; port: number; protocol?: string }[]): V1Service =>
-  ({ metadata: { name, namespace: ns }, spec: { clusterIP, ports } });
+const svc = (name: string, ns: string, clusterIP: string, ports: { name?: string; port: number; protocol?: string }[]): V1Service => ({
+  metadata: { name, namespace: ns },
+  spec: { clusterIP, ports },
+});
 const slice = (svcName: string, ns: string, ports: { name: string; port: number }[], eps: [string, boolean][]): V1EndpointSlice => ({
   metadata: { name: `${svcName}-x`, namespace: ns, labels: { 'kubernetes.io/service-name': svcName } },
   addressType: 'IPv4',
@@ -14,14 +16,48 @@ const slice = (svcName: string, ns: string, ports: { name: string; port: number 
 describe('service rules and hosts entries', () => {
   it('maps each service port to the ready endpoints of its slices, matched by port name', () => {
     const rules = computeServiceRules(
-      [svc('echo', 'demo', '10.96.0.10', [{ name: 'http', port: 80 }, { name: 'admin', port: 9000 }])],
       [
-        slice('echo', 'demo', [{ name: 'http', port: 8080 }, { name: 'admin', port: 9090 }], [['10.244.2.2', true], ['10.244.1.2', true], ['10.244.1.3', false]]),
+        svc('echo', 'demo', '10.96.0.10', [
+          { name: 'http', port: 80 },
+          { name: 'admin', port: 9000 },
+        ]),
+      ],
+      [
+        slice(
+          'echo',
+          'demo',
+          [
+            { name: 'http', port: 8080 },
+            { name: 'admin', port: 9090 },
+          ],
+          [
+            ['10.244.2.2', true],
+            ['10.244.1.2', true],
+            ['10.244.1.3', false],
+          ],
+        ),
         slice('echo', 'other', [{ name: 'http', port: 1 }], [['10.244.9.9', true]]),
-      ]);
+      ],
+    );
     assert.deepEqual(rules, [
-      { clusterIp: '10.96.0.10', port: 80, protocol: 'TCP', endpoints: [{ ip: '10.244.1.2', port: 8080 }, { ip: '10.244.2.2', port: 8080 }] },
-      { clusterIp: '10.96.0.10', port: 9000, protocol: 'TCP', endpoints: [{ ip: '10.244.1.2', port: 9090 }, { ip: '10.244.2.2', port: 9090 }] },
+      {
+        clusterIp: '10.96.0.10',
+        port: 80,
+        protocol: 'TCP',
+        endpoints: [
+          { ip: '10.244.1.2', port: 8080 },
+          { ip: '10.244.2.2', port: 8080 },
+        ],
+      },
+      {
+        clusterIp: '10.96.0.10',
+        port: 9000,
+        protocol: 'TCP',
+        endpoints: [
+          { ip: '10.244.1.2', port: 9090 },
+          { ip: '10.244.2.2', port: 9090 },
+        ],
+      },
     ]);
   });
 

@@ -27,7 +27,9 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>
     try {
       const v = await fn();
       if (v) return v;
-    } catch (err) { last = err; }
+    } catch (err) {
+      last = err;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
@@ -45,8 +47,7 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
   let apps: AppsV1Api;
   const hookEvents: string[] = [];
 
-  const podsOf = async (selector: string) =>
-    (await core.listNamespacedPod({ namespace: NS, labelSelector: selector })).items;
+  const podsOf = async (selector: string) => (await core.listNamespacedPod({ namespace: NS, labelSelector: selector })).items;
   const kubectl = async (...args: string[]) =>
     (await promisify(execFile)(KUBECTL, args, { env: { ...process.env, KUBECONFIG: server!.kubeconfigPath }, timeout: 10_000 })).stdout;
   const running = (p: V1Pod) => p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
@@ -54,7 +55,8 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     const r = await execInNetns(podNetns(network!.clusterId, pod.metadata!.uid!), [process.execPath, '-e', code], { timeoutMs: 5_000 });
     return r;
   };
-  const fetchCode = (url: string) => `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(2000) }).then(r => r.text()).then(t => console.log(t), e => { console.error(String(e.cause ?? e)); process.exit(1); })`;
+  const fetchCode = (url: string) =>
+    `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(2000) }).then(r => r.text()).then(t => console.log(t), e => { console.error(String(e.cause ?? e)); process.exit(1); })`;
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'lc-b2-'));
@@ -66,7 +68,10 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     apps = kc.makeApiClient(AppsV1Api);
     network = await ClusterNetwork.create({ dataDir, logger });
     ctx = { kubeConfig: kc, network, dataDir, logger, binPath: [] };
-    for (const [i, name] of [[1, 'node1'], [2, 'node2']] as const) {
+    for (const [i, name] of [
+      [1, 'node1'],
+      [2, 'node2'],
+    ] as const) {
       const node = await network.addNode(i, name);
       const hook = new NodeAgentHook();
       hook.on('add', (p: PodInfo) => hookEvents.push(`add ${p.name}`));
@@ -97,21 +102,37 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
   });
 
   it('runs a Deployment behind a Service reachable by name and ClusterIP from another pod', async () => {
-    await apps.createNamespacedDeployment({ namespace: NS, body: {
-      metadata: { name: 'echo' },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: { app: 'echo' } },
-        template: { metadata: { labels: { app: 'echo' } }, spec: { containers: [{
-          name: 'echo', image: 'ignored', command: [process.execPath, '-e', SERVER],
-          ports: [{ name: 'http', containerPort: 8080 }],
-          env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-        }] } },
+    await apps.createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: { name: 'echo' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'echo' } },
+          template: {
+            metadata: { labels: { app: 'echo' } },
+            spec: {
+              containers: [
+                {
+                  name: 'echo',
+                  image: 'ignored',
+                  command: [process.execPath, '-e', SERVER],
+                  ports: [{ name: 'http', containerPort: 8080 }],
+                  env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+                },
+              ],
+            },
+          },
+        },
       },
-    } });
-    const svc = await core.createNamespacedService({ namespace: NS, body: {
-      metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] },
-    } });
+    });
+    const svc = await core.createNamespacedService({
+      namespace: NS,
+      body: {
+        metadata: { name: 'echo' },
+        spec: { selector: { app: 'echo' }, ports: [{ name: 'web', port: 80, targetPort: 'http' }] },
+      },
+    });
     const pods = await waitFor('2 running echo pods', async () => {
       const ps = await podsOf('app=echo');
       return ps.length === 2 && ps.every(running) && ps;
@@ -121,10 +142,13 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     await waitFor('deployment status ready 2', async () => (await apps.readNamespacedDeployment({ name: 'echo', namespace: NS })).status?.readyReplicas === 2);
     assert.match(await kubectl('get', 'deploy', 'echo', '-n', NS, '--no-headers'), /^echo\s+2\/2\s+2\s+2\s/);
 
-    await core.createNamespacedPod({ namespace: NS, body: {
-      metadata: { name: 'client', labels: { app: 'client' } },
-      spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', IDLE] }] },
-    } });
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'client', labels: { app: 'client' } },
+        spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', IDLE] }] },
+      },
+    });
     const client = await waitFor('client pod running', async () => {
       const p = await core.readNamespacedPod({ name: 'client', namespace: NS });
       return running(p) && p;
@@ -152,9 +176,13 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
   });
 
   it('shows restarts of a container that keeps exiting 1', async () => {
-    await core.createNamespacedPod({ namespace: NS, body: {
-      metadata: { name: 'crasher' }, spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', 'process.exit(1)'] }] },
-    } });
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'crasher' },
+        spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', 'process.exit(1)'] }] },
+      },
+    });
     const p = await waitFor('a restart', async () => {
       const pod = await core.readNamespacedPod({ name: 'crasher', namespace: NS });
       return (pod.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && pod;
@@ -183,12 +211,21 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
   });
 
   it('runs one DaemonSet pod per node and reports its status', async () => {
-    await apps.createNamespacedDaemonSet({ namespace: NS, body: {
-      metadata: { name: 'agent' },
-      spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: {
-        containers: [{ name: 'a', image: 'local', command: [process.execPath, '-e', IDLE] }],
-      } } },
-    } });
+    await apps.createNamespacedDaemonSet({
+      namespace: NS,
+      body: {
+        metadata: { name: 'agent' },
+        spec: {
+          selector: { matchLabels: { app: 'agent' } },
+          template: {
+            metadata: { labels: { app: 'agent' } },
+            spec: {
+              containers: [{ name: 'a', image: 'local', command: [process.execPath, '-e', IDLE] }],
+            },
+          },
+        },
+      },
+    });
     const pods = await waitFor('2 agent pods running', async () => {
       const ps = await podsOf('app=agent');
       return ps.length === 2 && ps.every(running) && ps;
@@ -229,19 +266,30 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     await server!.close();
     server = await startApiServer({ dataDir, port, logger: pino({ level: 'silent' }) });
     await waitFor('the API server answering', async () => (await core.listNode()).items.length === 2);
-    await core.createNamespacedPod({ namespace: NS, body: {
-      metadata: { name: 'late' }, spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', IDLE] }] },
-    } });
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'late' },
+        spec: { containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', IDLE] }] },
+      },
+    });
     await waitFor('the pod created after the restart running', async () => running(await core.readNamespacedPod({ name: 'late', namespace: NS })));
   });
 
   it('projects a pod-bound ServiceAccount token whose review names the pod and its node', async () => {
     // The container prints the token it finds through $AMBIENT_SA_TOKEN_FILE.
     const code = `process.stdout.write(require('fs').readFileSync(process.env.AMBIENT_SA_TOKEN_FILE, 'utf8')); setInterval(() => {}, 1 << 30)`;
-    await core.createNamespacedPod({ namespace: NS, body: {
-      metadata: { name: 'tokened' }, spec: { nodeName: 'node2', containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', code] }] },
-    } });
-    const pod = await waitFor('the pod running', async () => { const p = await core.readNamespacedPod({ name: 'tokened', namespace: NS }); return running(p) && p; });
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'tokened' },
+        spec: { nodeName: 'node2', containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', code] }] },
+      },
+    });
+    const pod = await waitFor('the pod running', async () => {
+      const p = await core.readNamespacedPod({ name: 'tokened', namespace: NS });
+      return running(p) && p;
+    });
     const token = await waitFor('the token in its log', async () => {
       const text = await core.readNamespacedPodLog({ name: 'tokened', namespace: NS }).catch(() => '');
       return text.split('.').length === 3 && text;

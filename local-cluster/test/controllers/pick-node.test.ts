@@ -15,9 +15,29 @@ describe('scheduling choice', () => {
     ['the first name on a tie', pod(), [node('b'), node('a')], {}, 'a'],
     ['only Ready nodes', pod(), [node('a', { ready: false }), node('b')], { b: 9 }, 'b'],
     ['not cordoned nodes', pod(), [node('a', { unschedulable: true }), node('b')], { b: 9 }, 'b'],
-    ['nodes matching the nodeSelector', pod({ nodeSelector: { zone: 'z2' } }), [node('a', { labels: { zone: 'z1' } }), node('b', { labels: { zone: 'z2' } })], { b: 5 }, 'b'],
+    [
+      'nodes matching the nodeSelector',
+      pod({ nodeSelector: { zone: 'z2' } }),
+      [node('a', { labels: { zone: 'z1' } }), node('b', { labels: { zone: 'z2' } })],
+      { b: 5 },
+      'b',
+    ],
     ['no node when the nodeSelector matches none', pod({ nodeSelector: { zone: 'z9' } }), [node('a')], {}, undefined],
-    ['nodes matching required node affinity', pod({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['b'] }] }] } } } }), [node('a'), node('b')], { b: 3 }, 'b'],
+    [
+      'nodes matching required node affinity',
+      pod({
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['b'] }] }],
+            },
+          },
+        },
+      }),
+      [node('a'), node('b')],
+      { b: 3 },
+      'b',
+    ],
     ['no node when none exists', pod(), [], {}, undefined],
   ];
   for (const [what, p, nodes, load, expected] of cases) {

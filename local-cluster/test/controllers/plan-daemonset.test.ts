@@ -4,10 +4,17 @@ import { DAEMONSET_HASH_LABEL, daemonSetPod, planDaemonSet } from '../../src/con
 import { templateHash } from '../../src/controllers/plan-deployment.ts';
 
 const node = (name: string, labels: Record<string, string> = {}, ready = true): V1Node => ({
-  metadata: { name, labels }, status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+  metadata: { name, labels },
+  status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
 });
-const tpl = (nodeSelector?: Record<string, string>) => ({ metadata: { labels: { app: 'zt' } }, spec: { nodeSelector, containers: [{ name: 'zt', command: ['zt'] }] } });
-const ds = (t = tpl()): V1DaemonSet => ({ metadata: { name: 'ztunnel', namespace: 'istio-system', uid: 'ds-uid', generation: 2 }, spec: { selector: { matchLabels: { app: 'zt' } }, template: t } });
+const tpl = (nodeSelector?: Record<string, string>) => ({
+  metadata: { labels: { app: 'zt' } },
+  spec: { nodeSelector, containers: [{ name: 'zt', command: ['zt'] }] },
+});
+const ds = (t = tpl()): V1DaemonSet => ({
+  metadata: { name: 'ztunnel', namespace: 'istio-system', uid: 'ds-uid', generation: 2 },
+  spec: { selector: { matchLabels: { app: 'zt' } }, template: t },
+});
 const pod = (name: string, nodeName: string, hash: string, ready = true): V1Pod => ({
   metadata: { name, labels: { app: 'zt', [DAEMONSET_HASH_LABEL]: hash } },
   spec: { nodeName, containers: [] },

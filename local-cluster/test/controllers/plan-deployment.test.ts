@@ -75,7 +75,14 @@ describe('deployment plan', () => {
     const p = deploymentPod(deploy(1), h, 'abcde');
     assert.equal(p.metadata?.name, `web-${h}-abcde`);
     assert.equal(p.metadata?.labels?.['pod-template-hash'], h);
-    assert.deepEqual(p.metadata?.ownerReferences?.[0], { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'd-uid', controller: true, blockOwnerDeletion: true });
+    assert.deepEqual(p.metadata?.ownerReferences?.[0], {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'web',
+      uid: 'd-uid',
+      controller: true,
+      blockOwnerDeletion: true,
+    });
     assert.deepEqual(p.spec?.containers[0]?.command, ['serve']);
   });
 });

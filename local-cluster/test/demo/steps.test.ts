@@ -6,7 +6,11 @@ describe('demo steps', () => {
   it('names the step a failure happened in', async () => {
     const lines: string[] = [];
     const steps = new StepRunner((l) => lines.push(l), '');
-    const err = await steps.run('deny', 'a policy', async () => { throw new Error('refused'); }).catch((e: unknown) => e);
+    const err = await steps
+      .run('deny', 'a policy', async () => {
+        throw new Error('refused');
+      })
+      .catch((e: unknown) => e);
     assert.ok(err instanceof DemoStepError);
     assert.equal(err.code, 'ERR_DEMO_STEP_FAILED');
     assert.deepEqual(err.step, { id: 'deny', title: 'a policy' });
@@ -32,7 +36,9 @@ describe('probeUntil', () => {
   });
 
   it('gives up at its ceiling, naming what it waited for', async () => {
-    const err = await probeUntil({ what: 'the policy to reach ztunnel', timeoutMs: 0, signal: new AbortController().signal }, async () => false).catch((e: unknown) => e);
+    const err = await probeUntil({ what: 'the policy to reach ztunnel', timeoutMs: 0, signal: new AbortController().signal }, async () => false).catch(
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof WaitTimeoutError);
     assert.match(err.message, /timed out after 0 s waiting for the policy to reach ztunnel/);
   });
@@ -41,6 +47,9 @@ describe('probeUntil', () => {
     const abort = new AbortController();
     const reason = new Error('SIGINT');
     setTimeout(() => abort.abort(reason), 10);
-    await assert.rejects(probeUntil({ what: 'x', timeoutMs: 60_000, signal: abort.signal }, async () => false), (e: unknown) => e === reason);
+    await assert.rejects(
+      probeUntil({ what: 'x', timeoutMs: 60_000, signal: abort.signal }, async () => false),
+      (e: unknown) => e === reason,
+    );
   });
 });

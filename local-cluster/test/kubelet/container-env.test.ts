@@ -33,16 +33,26 @@ describe('container launch rendering', () => {
     assert.deepEqual(launch.command, ['/bin/app', '--name=web-1', '$(literal)', '$(UNDEFINED)']);
     assert.equal(launch.cwd, '/srv');
     assert.deepEqual(launch.env, {
-      PATH: `/opt/lc/bin:${DEFAULT_PATH}`, HOSTNAME: 'web-1',
-      POD_NAME: 'web-1', POD_NAMESPACE: 'shop', POD_UID: 'u-1', NODE: 'node1', SA: 'web-sa',
-      IP: '10.244.1.5', HOST_IP: '10.250.0.1', APP: 'web', GREETING: 'hello web-1',
+      PATH: `/opt/lc/bin:${DEFAULT_PATH}`,
+      HOSTNAME: 'web-1',
+      POD_NAME: 'web-1',
+      POD_NAMESPACE: 'shop',
+      POD_UID: 'u-1',
+      NODE: 'node1',
+      SA: 'web-sa',
+      IP: '10.244.1.5',
+      HOST_IP: '10.250.0.1',
+      APP: 'web',
+      GREETING: 'hello web-1',
     });
   });
 
   it('fails a container without command with reason NoCommand', () => {
     const p = pod({ image: 'nginx' });
-    assert.throws(() => renderContainerLaunch(p, p.spec!.containers[0]!, facts),
-      (e: unknown) => e instanceof ContainerConfigError && e.reason === 'NoCommand' && /container 'app' of pod 'shop\/web-1' has no command/.test(e.message));
+    assert.throws(
+      () => renderContainerLaunch(p, p.spec!.containers[0]!, facts),
+      (e: unknown) => e instanceof ContainerConfigError && e.reason === 'NoCommand' && /container 'app' of pod 'shop\/web-1' has no command/.test(e.message),
+    );
   });
 
   it('rejects an unsupported fieldRef with the offending path', () => {

@@ -3,17 +3,35 @@ import { computePodStatus, podPhase, type ContainerRuntimeState, type PodRuntime
 
 const T0 = '2026-01-01T00:00:00Z';
 const T1 = '2026-01-01T00:01:00Z';
-const running = (name: string, restartCount = 0): ContainerRuntimeState =>
-  ({ name, image: 'img', restartCount, final: false, state: { kind: 'running', startedAt: T0, pid: 42 } });
-const terminated = (name: string, exitCode: number, final: boolean): ContainerRuntimeState =>
-  ({ name, image: 'img', restartCount: 0, final, state: { kind: 'terminated', exitCode, reason: exitCode ? 'Error' : 'Completed', startedAt: T0, finishedAt: T1, pid: 7 } });
+const running = (name: string, restartCount = 0): ContainerRuntimeState => ({
+  name,
+  image: 'img',
+  restartCount,
+  final: false,
+  state: { kind: 'running', startedAt: T0, pid: 42 },
+});
+const terminated = (name: string, exitCode: number, final: boolean): ContainerRuntimeState => ({
+  name,
+  image: 'img',
+  restartCount: 0,
+  final,
+  state: { kind: 'terminated', exitCode, reason: exitCode ? 'Error' : 'Completed', startedAt: T0, finishedAt: T1, pid: 7 },
+});
 const base = (containers: ContainerRuntimeState[]): PodRuntimeState => ({ podIP: '10.244.1.2', hostIP: '10.250.0.1', startTime: T0, containers });
 
 describe('pod status', () => {
   const phases: [string, PodRuntimeState, string][] = [
-    ['no container started yet', base([{ name: 'a', image: 'i', restartCount: 0, final: false, state: { kind: 'waiting', reason: 'ContainerCreating' } }]), 'Pending'],
+    [
+      'no container started yet',
+      base([{ name: 'a', image: 'i', restartCount: 0, final: false, state: { kind: 'waiting', reason: 'ContainerCreating' } }]),
+      'Pending',
+    ],
     ['all running', base([running('a'), running('b')]), 'Running'],
-    ['one in back-off', base([running('a'), { ...terminated('b', 1, false), restartCount: 1, state: { kind: 'waiting', reason: 'CrashLoopBackOff' } }]), 'Running'],
+    [
+      'one in back-off',
+      base([running('a'), { ...terminated('b', 1, false), restartCount: 1, state: { kind: 'waiting', reason: 'CrashLoopBackOff' } }]),
+      'Running',
+    ],
     ['all exited 0 for good', base([terminated('a', 0, true)]), 'Succeeded'],
     ['one exited 1 for good', base([terminated('a', 0, true), terminated('b', 1, true)]), 'Failed'],
     ['exited but will restart', base([terminated('a', 1, false)]), 'Running'],
@@ -29,17 +47,36 @@ describe('pod status', () => {
     assert.deepEqual(s.podIPs, [{ ip: '10.244.1.2' }]);
     assert.equal(s.conditions.find((c) => c.type === 'Ready')?.status, 'True');
     assert.deepEqual(s.containerStatuses[0], {
-      name: 'a', image: 'img', imageID: '', ready: true, started: true, restartCount: 3,
-      state: { running: { startedAt: T0 } }, lastState: {}, containerID: 'local://42',
+      name: 'a',
+      image: 'img',
+      imageID: '',
+      ready: true,
+      started: true,
+      restartCount: 3,
+      state: { running: { startedAt: T0 } },
+      lastState: {},
+      containerID: 'local://42',
     });
   });
 
   it('explains not-ready containers and keeps transition times of unchanged conditions', () => {
     const first = computePodStatus(base([running('a')]), undefined, T0);
-    const backoff: ContainerRuntimeState = { name: 'b', image: 'img', restartCount: 2, final: false, state: { kind: 'waiting', reason: 'CrashLoopBackOff', message: 'back-off 2s' } };
+    const backoff: ContainerRuntimeState = {
+      name: 'b',
+      image: 'img',
+      restartCount: 2,
+      final: false,
+      state: { kind: 'waiting', reason: 'CrashLoopBackOff', message: 'back-off 2s' },
+    };
     const second = computePodStatus(base([running('a'), backoff]), first.conditions, T1);
     const ready = second.conditions.find((c) => c.type === 'Ready')!;
-    assert.deepEqual(ready, { type: 'Ready', status: 'False', lastTransitionTime: T1, reason: 'ContainersNotReady', message: 'containers with unready status: [b]' });
+    assert.deepEqual(ready, {
+      type: 'Ready',
+      status: 'False',
+      lastTransitionTime: T1,
+      reason: 'ContainersNotReady',
+      message: 'containers with unready status: [b]',
+    });
     assert.equal(second.conditions.find((c) => c.type === 'PodScheduled')!.lastTransitionTime, T0);
     assert.deepEqual(second.containerStatuses[1]!.state, { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 2s' } });
   });

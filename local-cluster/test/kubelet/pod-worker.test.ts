@@ -12,18 +12,36 @@ class FakeChild extends EventEmitter {
   readonly pid: number;
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
-  constructor(pid: number) { super(); this.pid = pid; }
-  exit(code: number): void { this.exitCode = code; this.emit('exit', code, null); }
-  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean { this.signalCode = signal; this.emit('exit', null, signal); return true; }
+  constructor(pid: number) {
+    super();
+    this.pid = pid;
+  }
+  exit(code: number): void {
+    this.exitCode = code;
+    this.emit('exit', code, null);
+  }
+  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    this.signalCode = signal;
+    this.emit('exit', null, signal);
+    return true;
+  }
 }
 
 class ManualClock implements Clock {
   t = Date.parse('2026-01-01T00:00:00Z');
   timers: { at: number; fn: () => void; id: number }[] = [];
   #next = 1;
-  now(): number { return this.t; }
-  setTimeout(fn: () => void, ms: number): unknown { const id = this.#next++; this.timers.push({ at: this.t + ms, fn, id }); return id; }
-  clearTimeout(h: unknown): void { this.timers = this.timers.filter((x) => x.id !== h); }
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.timers = this.timers.filter((x) => x.id !== h);
+  }
   advance(ms: number): void {
     const until = this.t + ms;
     for (let i = 0; i < 1000; i++) {
@@ -43,9 +61,20 @@ function setup(restartPolicy: string, containers: V1Container[] = [{ name: 'app'
   let changes = 0;
   const pod: V1Pod = { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { restartPolicy, containers } };
   const worker = new PodWorker({
-    pod, netns: 'lcx-pu', facts: { podIP: '10.244.1.2', hostIP: '10.250.0.1', binPath: [] }, logDir: '/nonexistent',
-    spawn: () => { const c = new FakeChild(100 + children.length); children.push(c); return c as unknown as ChildProcess; },
-    clock, logger: pino({ level: 'silent' }), onChange: () => { changes++; },
+    pod,
+    netns: 'lcx-pu',
+    facts: { podIP: '10.244.1.2', hostIP: '10.250.0.1', binPath: [] },
+    logDir: '/nonexistent',
+    spawn: () => {
+      const c = new FakeChild(100 + children.length);
+      children.push(c);
+      return c as unknown as ChildProcess;
+    },
+    clock,
+    logger: pino({ level: 'silent' }),
+    onChange: () => {
+      changes++;
+    },
   });
   return { clock, children, worker, changes: () => changes };
 }
@@ -85,7 +114,10 @@ describe('pod worker', () => {
   });
 
   it('fails the whole pod without starting anything when a container has no command', () => {
-    const { children, worker } = setup('Always', [{ name: 'ok', command: ['run'] }, { name: 'bad', image: 'nginx' }]);
+    const { children, worker } = setup('Always', [
+      { name: 'ok', command: ['run'] },
+      { name: 'bad', image: 'nginx' },
+    ]);
     worker.start();
     assert.equal(children.length, 0);
     assert.equal(worker.state.failure?.reason, 'NoCommand');
@@ -103,9 +135,18 @@ describe('pod worker', () => {
   it('continues the restart count of a pod it takes over after a restart', () => {
     const clock = new ManualClock();
     const worker = new PodWorker({
-      pod: { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers: [{ name: 'app', command: ['run'] }] }, status: { containerStatuses: [{ name: 'app', restartCount: 4, image: '', imageID: '', ready: false }] } },
-      netns: 'x', facts: { podIP: '10.244.1.2', hostIP: '10.250.0.1', binPath: [] }, logDir: '/nonexistent',
-      spawn: () => new FakeChild(1) as unknown as ChildProcess, clock, logger: pino({ level: 'silent' }), onChange: () => {},
+      pod: {
+        metadata: { name: 'p', namespace: 'ns', uid: 'u' },
+        spec: { containers: [{ name: 'app', command: ['run'] }] },
+        status: { containerStatuses: [{ name: 'app', restartCount: 4, image: '', imageID: '', ready: false }] },
+      },
+      netns: 'x',
+      facts: { podIP: '10.244.1.2', hostIP: '10.250.0.1', binPath: [] },
+      logDir: '/nonexistent',
+      spawn: () => new FakeChild(1) as unknown as ChildProcess,
+      clock,
+      logger: pino({ level: 'silent' }),
+      onChange: () => {},
     });
     worker.start();
     assert.equal(worker.state.containers[0]!.restartCount, 4);

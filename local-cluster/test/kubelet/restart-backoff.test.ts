@@ -5,7 +5,10 @@ describe('restart back-off', () => {
   it('doubles from 1 s to a 30 s cap for a crash-looping container', () => {
     const delays: number[] = [];
     let d: number | undefined;
-    for (let i = 0; i < 8; i++) { d = nextRestartDelay(d, 100); delays.push(d); }
+    for (let i = 0; i < 8; i++) {
+      d = nextRestartDelay(d, 100);
+      delays.push(d);
+    }
     assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
   });
 
@@ -15,8 +18,13 @@ describe('restart back-off', () => {
   });
 
   const table: [string | undefined, number, boolean][] = [
-    [undefined, 0, true], ['Always', 0, true], ['Always', 1, true],
-    ['OnFailure', 0, false], ['OnFailure', 2, true], ['Never', 0, false], ['Never', 1, false],
+    [undefined, 0, true],
+    ['Always', 0, true],
+    ['Always', 1, true],
+    ['OnFailure', 0, false],
+    ['OnFailure', 2, true],
+    ['Never', 0, false],
+    ['Never', 1, false],
   ];
   for (const [policy, code, restart] of table) {
     it(`restartPolicy ${policy ?? '(default)'} with exit code ${code} ${restart ? 'restarts' : 'does not restart'}`, () => {

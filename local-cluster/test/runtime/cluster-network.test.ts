@@ -8,8 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  ClusterNetwork, checkPrivileges, execInNetns, listNetns, netnsPrefix, spawnInNetns, teardownCluster,
-  type NodeNet, type PodNet, type ServiceRule,
+  ClusterNetwork,
+  checkPrivileges,
+  execInNetns,
+  listNetns,
+  netnsPrefix,
+  spawnInNetns,
+  teardownCluster,
+  type NodeNet,
+  type PodNet,
+  type ServiceRule,
 } from '../../src/runtime/index.ts';
 import { bridgeMac } from '../../src/runtime/cluster-network.ts';
 
@@ -59,7 +67,10 @@ async function askPort(netns: string, host: string, port: number, count = 1): Pr
 
 function hostIptables(): string {
   // Drop the "# Generated ... on <date>" lines: only the rules matter.
-  return execFileSync('iptables-save', { encoding: 'utf8' }).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  return execFileSync('iptables-save', { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
 }
 
 describe('ClusterNetwork (root, real network namespaces)', function () {
@@ -107,7 +118,10 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
     it('names every netns after the cluster and gives pods their address and gateway', async () => {
       const names = (await listNetns()).filter((n) => n.startsWith(netnsPrefix(net.clusterId)));
       assert.deepEqual(names.sort(), [`lc${net.clusterId}-fabric`, node1.netns, node2.netns, pods.a.netns, pods.b.netns, pods.c.netns].sort());
-      assert.deepEqual(net.nodes().map((n) => n.name), ['node1', 'node2']);
+      assert.deepEqual(
+        net.nodes().map((n) => n.name),
+        ['node1', 'node2'],
+      );
       const route = await execInNetns(pods.c.netns, ['ip', 'route', 'show', 'default']);
       assert.match(route.stdout, /default via 10\.244\.2\.1 dev eth0/);
       assert.equal(pods.a.netnsPath, `/run/netns/${pods.a.netns}`);
@@ -132,7 +146,10 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
       assert.deepEqual(await net.addPod(node1, { uid: uids.a, ip: '10.244.1.2' }), pods.a);
       assert.deepEqual(await ask(pods.c.netns, pods.a.ip), ['a']);
       await assert.rejects(net.addNode(1, 'other'), /node index 1 is already used by node "node1"/);
-      await assert.rejects(net.addPod(node1, { uid: randomUUID(), ip: '10.244.2.9' }), /pod ip "10.244.2.9" is not a usable address of pod cidr 10.244.1.0\/24/);
+      await assert.rejects(
+        net.addPod(node1, { uid: randomUUID(), ip: '10.244.2.9' }),
+        /pod ip "10.244.2.9" is not a usable address of pod cidr 10.244.1.0\/24/,
+      );
     });
     it('is picked up again by a new ClusterNetwork on the same data dir (a restart)', async () => {
       await net.setPodHosts(pods.a, [{ ip: '10.96.0.10', names: ['kept'] }]);
@@ -148,7 +165,15 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
   });
 
   describe('service rules', () => {
-    const web: ServiceRule = { clusterIp: '10.96.0.10', port: 80, protocol: 'TCP', endpoints: [{ ip: '10.244.1.2', port: 8080 }, { ip: '10.244.1.3', port: 8080 }] };
+    const web: ServiceRule = {
+      clusterIp: '10.96.0.10',
+      port: 80,
+      protocol: 'TCP',
+      endpoints: [
+        { ip: '10.244.1.2', port: 8080 },
+        { ip: '10.244.1.3', port: 8080 },
+      ],
+    };
     const empty: ServiceRule = { clusterIp: '10.96.0.11', port: 80, protocol: 'TCP', endpoints: [] };
 
     before(async () => {
@@ -272,7 +297,10 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
     it('teardownCluster removes every netns, /etc/netns dir and rule, and can run twice', async () => {
       const prefix = netnsPrefix(net.clusterId);
       await net.destroy();
-      assert.deepEqual((await listNetns()).filter((n) => n.startsWith(prefix)), []);
+      assert.deepEqual(
+        (await listNetns()).filter((n) => n.startsWith(prefix)),
+        [],
+      );
       assert.deepEqual(existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((n) => n.startsWith(prefix)) : [], []);
       assert.equal(hostIptables(), iptablesBefore);
       await teardownCluster(net.clusterId);

@@ -13,7 +13,9 @@ async function marked(id: string, ignoreTerm = false): Promise<ChildProcess> {
 
 describe('cluster processes (found by LOCAL_CLUSTER_ID in /proc)', () => {
   const children: ChildProcess[] = [];
-  afterEach(() => { for (const c of children.splice(0)) c.kill('SIGKILL'); });
+  afterEach(() => {
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+  });
 
   it('finds exactly the processes marked with its cluster id', async () => {
     const mine = await marked('a1b2c3');

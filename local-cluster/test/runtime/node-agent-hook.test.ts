@@ -7,8 +7,15 @@ import { NodeAgentHook, nodeAgentSocketPath, type NodeAgentMessage, type PodInfo
 
 function pod(uid: string): PodInfo {
   return {
-    uid, name: `pod-${uid}`, namespace: 'shop', ip: '10.244.1.2', netns: `lcabc123-p${uid}`, netnsPath: `/run/netns/lcabc123-p${uid}`,
-    labels: { app: 'web' }, annotations: {}, serviceAccount: 'default',
+    uid,
+    name: `pod-${uid}`,
+    namespace: 'shop',
+    ip: '10.244.1.2',
+    netns: `lcabc123-p${uid}`,
+    netnsPath: `/run/netns/lcabc123-p${uid}`,
+    labels: { app: 'web' },
+    annotations: {},
+    serviceAccount: 'default',
   };
 }
 
@@ -33,7 +40,10 @@ function reader(socket: Socket): () => Promise<NodeAgentMessage> {
     if (m) return Promise.resolve(m);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no message within 2 s')), 2000);
-      waiting.push((msg) => { clearTimeout(timer); resolve(msg); });
+      waiting.push((msg) => {
+        clearTimeout(timer);
+        resolve(msg);
+      });
     });
   };
 }

@@ -1,9 +1,22 @@
 import assert from 'node:assert/strict';
 import {
-  endpointChainName, parseIptablesSave, renderNodeBaseRules, renderServiceRules, serviceChainName, type ServiceRule,
+  endpointChainName,
+  parseIptablesSave,
+  renderNodeBaseRules,
+  renderServiceRules,
+  serviceChainName,
+  type ServiceRule,
 } from '../../src/runtime/service-rules.ts';
 
-const web: ServiceRule = { clusterIp: '10.96.0.10', port: 80, protocol: 'TCP', endpoints: [{ ip: '10.244.1.2', port: 8080 }, { ip: '10.244.2.2', port: 8080 }] };
+const web: ServiceRule = {
+  clusterIp: '10.96.0.10',
+  port: 80,
+  protocol: 'TCP',
+  endpoints: [
+    { ip: '10.244.1.2', port: 8080 },
+    { ip: '10.244.2.2', port: 8080 },
+  ],
+};
 const svc = serviceChainName(web);
 const sep = (ip: string): string => endpointChainName(web, { ip, port: 8080 });
 
@@ -17,22 +30,38 @@ describe('renderServiceRules', () => {
       name: 'declares its chains and the base jumps when nothing exists yet',
       services: [],
       want: [
-        '*nat', ':LC-SERVICES - [0:0]', '-A PREROUTING -j LC-SERVICES', '-A OUTPUT -j LC-SERVICES', 'COMMIT',
-        '*filter', ':LC-SERVICES - [0:0]', '-A FORWARD -j LC-SERVICES', '-A OUTPUT -j LC-SERVICES', 'COMMIT',
+        '*nat',
+        ':LC-SERVICES - [0:0]',
+        '-A PREROUTING -j LC-SERVICES',
+        '-A OUTPUT -j LC-SERVICES',
+        'COMMIT',
+        '*filter',
+        ':LC-SERVICES - [0:0]',
+        '-A FORWARD -j LC-SERVICES',
+        '-A OUTPUT -j LC-SERVICES',
+        'COMMIT',
       ],
     },
     {
       name: 'picks one of two endpoints with probability 1/2 and DNATs to it',
       services: [web],
-      saved: '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j LC-SERVICES\n-A OUTPUT -j LC-SERVICES\nCOMMIT\n*filter\n-A FORWARD -j LC-SERVICES\n-A OUTPUT -j LC-SERVICES\nCOMMIT\n',
+      saved:
+        '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j LC-SERVICES\n-A OUTPUT -j LC-SERVICES\nCOMMIT\n*filter\n-A FORWARD -j LC-SERVICES\n-A OUTPUT -j LC-SERVICES\nCOMMIT\n',
       want: [
-        '*nat', ':LC-SERVICES - [0:0]', `:${svc} - [0:0]`, `:${sep('10.244.1.2')} - [0:0]`, `:${sep('10.244.2.2')} - [0:0]`,
+        '*nat',
+        ':LC-SERVICES - [0:0]',
+        `:${svc} - [0:0]`,
+        `:${sep('10.244.1.2')} - [0:0]`,
+        `:${sep('10.244.2.2')} - [0:0]`,
         `-A LC-SERVICES -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j ${svc}`,
         `-A ${svc} -m statistic --mode random --probability 0.5000000000 -j ${sep('10.244.1.2')}`,
         `-A ${sep('10.244.1.2')} -p tcp -m tcp -j DNAT --to-destination 10.244.1.2:8080`,
         `-A ${svc} -j ${sep('10.244.2.2')}`,
         `-A ${sep('10.244.2.2')} -p tcp -m tcp -j DNAT --to-destination 10.244.2.2:8080`,
-        'COMMIT', '*filter', ':LC-SERVICES - [0:0]', 'COMMIT',
+        'COMMIT',
+        '*filter',
+        ':LC-SERVICES - [0:0]',
+        'COMMIT',
       ],
     },
     {
@@ -40,8 +69,13 @@ describe('renderServiceRules', () => {
       services: [{ clusterIp: '10.96.0.11', port: 53, protocol: 'UDP', endpoints: [] }],
       saved: '*nat\n-A PREROUTING -j LC-SERVICES\n-A OUTPUT -j LC-SERVICES\nCOMMIT\n*filter\n-A FORWARD -j LC-SERVICES\n-A OUTPUT -j LC-SERVICES\nCOMMIT\n',
       want: [
-        '*nat', ':LC-SERVICES - [0:0]', 'COMMIT', '*filter', ':LC-SERVICES - [0:0]',
-        '-A LC-SERVICES -d 10.96.0.11/32 -p udp -m udp --dport 53 -j REJECT --reject-with icmp-port-unreachable', 'COMMIT',
+        '*nat',
+        ':LC-SERVICES - [0:0]',
+        'COMMIT',
+        '*filter',
+        ':LC-SERVICES - [0:0]',
+        '-A LC-SERVICES -d 10.96.0.11/32 -p udp -m udp --dport 53 -j REJECT --reject-with icmp-port-unreachable',
+        'COMMIT',
       ],
     },
     {
@@ -58,9 +92,19 @@ describe('renderServiceRules', () => {
   }
 
   it('spreads three endpoints uniformly: 1/3, then 1/2, then the rest', () => {
-    const three: ServiceRule = { ...web, endpoints: [{ ip: '10.244.1.2', port: 1 }, { ip: '10.244.1.3', port: 1 }, { ip: '10.244.1.4', port: 1 }] };
+    const three: ServiceRule = {
+      ...web,
+      endpoints: [
+        { ip: '10.244.1.2', port: 1 },
+        { ip: '10.244.1.3', port: 1 },
+        { ip: '10.244.1.4', port: 1 },
+      ],
+    };
     const picks = lines(renderServiceRules([three])).filter((l) => l.startsWith(`-A ${serviceChainName(three)} `));
-    assert.deepEqual(picks.map((l) => /--probability (\S+)/.exec(l)?.[1] ?? 'rest'), ['0.3333333333', '0.5000000000', 'rest']);
+    assert.deepEqual(
+      picks.map((l) => /--probability (\S+)/.exec(l)?.[1] ?? 'rest'),
+      ['0.3333333333', '0.5000000000', 'rest'],
+    );
   });
 
   it('renders the same text whatever the order of services and endpoints', () => {

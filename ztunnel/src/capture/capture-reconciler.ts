@@ -29,9 +29,12 @@ export class CaptureReconciler {
     this.#timers = timers;
     // A rotated certificate reaches the pods that present it; live connections keep theirs.
     deps.secrets.on('certificate', ({ identity }) => {
-      void deps.secrets.fetch(identity).then((cert) => {
-        for (const p of this.#proxies.values()) if (p.pod.identity === identity) p.setContext(cert.secureContext);
-      }, () => undefined);
+      void deps.secrets.fetch(identity).then(
+        (cert) => {
+          for (const p of this.#proxies.values()) if (p.pod.identity === identity) p.setContext(cert.secureContext);
+        },
+        () => undefined,
+      );
     });
   }
 
@@ -58,8 +61,7 @@ export class CaptureReconciler {
   }
 
   reconcile(): void {
-    this.#running = this.#running.then(() => this.#pass())
-      .catch((err: unknown) => this.#deps.logger.error({ err }, 'reconciling captured pods failed'));
+    this.#running = this.#running.then(() => this.#pass()).catch((err: unknown) => this.#deps.logger.error({ err }, 'reconciling captured pods failed'));
   }
 
   /** Stops reconciling and drains every captured pod's connections for up to `drainMs`. */

@@ -5,23 +5,37 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { CaptureError } from './capture-error.ts';
 import {
-  defaultCaptureConfig, emptyTables, hasCaptureRules, parseIptablesSave, renderCaptureRemoval, renderCaptureUpdate,
-  type CaptureConfig, type SavedRules,
+  defaultCaptureConfig,
+  emptyTables,
+  hasCaptureRules,
+  parseIptablesSave,
+  renderCaptureRemoval,
+  renderCaptureUpdate,
+  type CaptureConfig,
+  type SavedRules,
 } from './render-capture-rules.ts';
 
 export { defaultCaptureConfig, renderCaptureRules, type CaptureConfig } from './render-capture-rules.ts';
 
 const commandTimeoutMs = 10_000;
 
-interface RunResult { code: number | null; stdout: string; stderr: string; }
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function run(argv: string[], input?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], timeout: commandTimeoutMs });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.on('error', () => {}); // a child that exits early closes its stdin; 'close' reports it
@@ -65,7 +79,9 @@ function serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
   const result = (locks.get(key) ?? Promise.resolve()).then(fn, fn);
   const tail = result.catch(() => {});
   locks.set(key, tail);
-  void tail.then(() => { if (locks.get(key) === tail) locks.delete(key); });
+  void tail.then(() => {
+    if (locks.get(key) === tail) locks.delete(key);
+  });
   return result;
 }
 

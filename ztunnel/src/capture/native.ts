@@ -14,7 +14,10 @@ export interface NativeSocketOptions {
   freebind?: boolean;
 }
 
-export interface OriginalDst { address: string; port: number; }
+export interface OriginalDst {
+  address: string;
+  port: number;
+}
 
 /** The addon's surface. Each call throws an Error whose message names the syscall and the
  *  value (`setns /run/netns/x: ENOENT (...)`) and whose `code` is the errno name. */

@@ -31,7 +31,9 @@ export async function listenInNetns(server: net.Server, netnsPath: string, optio
   return await new Promise((resolveListen, reject) => {
     const onError = (err: Error): void => {
       server.off('listening', onListening);
-      reject(new CaptureError('ERR_NETNS_SOCKET', `cannot serve fd ${fd} listening on ${host}:${options.port} in ${netnsPath}: ${err.message}`, { cause: err }));
+      reject(
+        new CaptureError('ERR_NETNS_SOCKET', `cannot serve fd ${fd} listening on ${host}:${options.port} in ${netnsPath}: ${err.message}`, { cause: err }),
+      );
     };
     const onListening = (): void => {
       server.off('error', onError);
@@ -61,7 +63,9 @@ export function connectInNetns(netnsPath: string, options: NetnsConnectOptions):
     });
   } catch (cause) {
     if (cause instanceof CaptureError) throw cause;
-    throw new CaptureError('ERR_NETNS_SOCKET', `cannot create a socket in ${netnsPath} for ${options.host}:${options.port}: ${(cause as Error).message}`, { cause });
+    throw new CaptureError('ERR_NETNS_SOCKET', `cannot create a socket in ${netnsPath} for ${options.host}:${options.port}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   // allowHalfOpen: a reply written after the peer's FIN must still go out.
   const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
@@ -74,7 +78,10 @@ export function socketFd(socket: net.Socket): number {
   const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
   const fd = handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {
-    throw new CaptureError('ERR_SOCKET_FD', `socket ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} has no file descriptor (closed, or not a TCP socket)`);
+    throw new CaptureError(
+      'ERR_SOCKET_FD',
+      `socket ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} has no file descriptor (closed, or not a TCP socket)`,
+    );
   }
   return fd;
 }
@@ -86,7 +93,11 @@ export function originalDestination(socket: net.Socket): OriginalDst {
     return loadNative().originalDst(fd);
   } catch (cause) {
     if (cause instanceof CaptureError) throw cause;
-    throw new CaptureError('ERR_ORIGINAL_DST', `no original destination for connection from ${socket.remoteAddress}:${socket.remotePort}: ${(cause as Error).message}`, { cause });
+    throw new CaptureError(
+      'ERR_ORIGINAL_DST',
+      `no original destination for connection from ${socket.remoteAddress}:${socket.remotePort}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
 }
 

@@ -12,7 +12,10 @@ export interface CaptureConfig {
 }
 
 export const defaultCaptureConfig: Readonly<CaptureConfig> = Object.freeze({
-  mark: ztunnelMark, outboundPort: ports.outbound, inboundPlaintextPort: ports.inboundPlaintext, hbonePort: ports.hbone,
+  mark: ztunnelMark,
+  outboundPort: ports.outbound,
+  inboundPlaintextPort: ports.inboundPlaintext,
+  hbonePort: ports.hbone,
 });
 
 /** Connections ztunnel makes into the pod are tagged with this connmark, so the app's replies
@@ -41,7 +44,9 @@ export function checkCaptureConfig(config: CaptureConfig): void {
   }
 }
 
-function hex(n: number): string { return `0x${n.toString(16)}`; }
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
 
 /** Istio matches the mark under 0xfff so bits other agents use don't matter; a wider mark
  *  is matched whole. */
@@ -50,7 +55,7 @@ function markMatch(mark: number): string {
 }
 
 /** The rules for one table (no `*table`/COMMIT), in iptables-restore syntax. */
-function tableRules(table: typeof tables[number], c: CaptureConfig): string[] {
+function tableRules(table: (typeof tables)[number], c: CaptureConfig): string[] {
   const mark = markMatch(c.mark);
   const conn = `${hex(connectionMark)}/0xfff`;
   const head = [
@@ -88,7 +93,10 @@ export function renderCaptureRules(config: CaptureConfig = defaultCaptureConfig)
   return renderCaptureUpdate(config, new Map());
 }
 
-export interface SavedTable { chains: Map<string, string>; rules: string[]; }
+export interface SavedTable {
+  chains: Map<string, string>;
+  rules: string[];
+}
 /** `iptables-save` output: table -> chains (name -> policy, `-` for user chains) and rules. */
 export type SavedRules = Map<string, SavedTable>;
 
@@ -123,10 +131,7 @@ function removalLines(saved: SavedTable | undefined): string[] {
     const chain = r.split(/\s+/)[1] ?? '';
     return !chain.startsWith(chainPrefix) && new RegExp(`\\s-[jg]\\s+${chainPrefix}`).test(r);
   });
-  return [
-    ...jumps.map((r) => `-D ${r.slice(3)}`),
-    ...ours.flatMap((c) => [`-F ${c}`, `-X ${c}`]),
-  ];
+  return [...jumps.map((r) => `-D ${r.slice(3)}`), ...ours.flatMap((c) => [`-F ${c}`, `-X ${c}`])];
 }
 
 /** iptables-restore --noflush input that replaces whatever capture rules `saved` shows with a
@@ -153,9 +158,10 @@ export function hasCaptureRules(saved: SavedRules): boolean {
 /** Tables left with nothing but their built-in chains at policy ACCEPT: as good as absent.
  *  Removal deletes those it emptied, so the netns looks exactly as before capture. */
 export function emptyTables(saved: SavedRules): string[] {
-  return [...saved].filter(([name, t]) => {
-    const builtin = builtinChains[name];
-    return builtin !== undefined && t.rules.length === 0 &&
-      [...t.chains].every(([chain, policy]) => builtin.includes(chain) && policy === 'ACCEPT');
-  }).map(([name]) => name);
+  return [...saved]
+    .filter(([name, t]) => {
+      const builtin = builtinChains[name];
+      return builtin !== undefined && t.rules.length === 0 && [...t.chains].every(([chain, policy]) => builtin.includes(chain) && policy === 'ACCEPT');
+    })
+    .map(([name]) => name);
 }

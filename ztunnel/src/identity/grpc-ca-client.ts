@@ -23,9 +23,7 @@ export interface GrpcCaClientOptions {
 }
 
 // Statuses that say "this request will not be granted as sent" rather than "try again later".
-const DENIED = new Set<number>([
-  grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION,
-]);
+const DENIED = new Set<number>([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED, grpc.status.INVALID_ARGUMENT, grpc.status.FAILED_PRECONDITION]);
 
 export function grpcCaClient(opts: GrpcCaClientOptions): CaClient & { close(): void } {
   const servername = opts.servername ?? 'istiod.istio-system.svc';
@@ -41,7 +39,11 @@ export function grpcCaClient(opts: GrpcCaClientOptions): CaClient & { close(): v
     try {
       token = await opts.token();
     } catch (err) {
-      throw new IdentityError('ERR_CA_UNAVAILABLE', `cannot read the serviceaccount token for the ca at ${opts.address}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      throw new IdentityError(
+        'ERR_CA_UNAVAILABLE',
+        `cannot read the serviceaccount token for the ca at ${opts.address}: ${(err as Error)?.message ?? String(err)}`,
+        { cause: err },
+      );
     }
     const metadata = new grpc.Metadata();
     metadata.set('authorization', `Bearer ${token}`);

@@ -94,7 +94,8 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     this.#ca = opts.ca;
     this.#rootCertPem = opts.rootCertPem;
     this.#roots = splitPemCertificates(opts.rootCertPem);
-    if (this.#roots.length === 0) throw new IdentityError('ERR_CERT_INVALID', `root certificate is not a pem certificate: ${JSON.stringify(opts.rootCertPem.slice(0, 40))}`);
+    if (this.#roots.length === 0)
+      throw new IdentityError('ERR_CERT_INVALID', `root certificate is not a pem certificate: ${JSON.stringify(opts.rootCertPem.slice(0, 40))}`);
     this.#ttlSeconds = opts.ttlSeconds ?? 24 * 60 * 60;
     if (!(Number.isInteger(this.#ttlSeconds) && this.#ttlSeconds > 0)) throw new RangeError(`ttlSeconds must be a positive integer, got ${opts.ttlSeconds}`);
     this.#timers = opts.timers ?? unrefTimers;
@@ -149,10 +150,16 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
 
   #createEntry(identity: string): Entry {
     let settleFirst!: Entry['settleFirst'];
-    const first = new Promise<WorkloadCertificate>((resolve, reject) => { settleFirst = { resolve, reject }; });
+    const first = new Promise<WorkloadCertificate>((resolve, reject) => {
+      settleFirst = { resolve, reject };
+    });
     first.catch(() => {}); // a caller may never ask again; its rejection is reported to the callers who did
     return {
-      identity, state: 'initializing', first, settleFirst, inflight: false,
+      identity,
+      state: 'initializing',
+      first,
+      settleFirst,
+      inflight: false,
       backoff: new Backoff({ ...this.#backoff, random: this.#random }),
     };
   }
@@ -186,11 +193,20 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     const chainPem = await this.#ca.createCertificate(csrPem, this.#ttlSeconds, identity);
     const issued = verifyIssuedChain({ identity, chainPem, rootsPem: this.#roots, privateKey, now: this.#now() });
     const secureContext = tls.createSecureContext({
-      key: keyPem, cert: issued.certChainPem.join(''), ca: this.#rootCertPem, minVersion: 'TLSv1.3',
+      key: keyPem,
+      cert: issued.certChainPem.join(''),
+      ca: this.#rootCertPem,
+      minVersion: 'TLSv1.3',
     });
     return {
-      identity, certChainPem: issued.certChainPem, keyPem, rootCertPem: this.#rootCertPem,
-      notBefore: issued.notBefore, notAfter: issued.notAfter, serial: issued.leaf.serialNumber, secureContext,
+      identity,
+      certChainPem: issued.certChainPem,
+      keyPem,
+      rootCertPem: this.#rootCertPem,
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      serial: issued.leaf.serialNumber,
+      secureContext,
     };
   }
 
@@ -207,8 +223,10 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     this.#at(entry, 'expiryTimer', cert.notAfter.getTime(), () => this.#markUnavailable(entry));
     entry.settleFirst?.resolve(cert);
     entry.settleFirst = undefined;
-    this.#log.info({ identity: entry.identity, serial: cert.serial, notAfter: cert.notAfter.toISOString(), nextRefresh: new Date(at).toISOString(), rotated },
-      rotated ? 'certificate rotated' : 'certificate issued');
+    this.#log.info(
+      { identity: entry.identity, serial: cert.serial, notAfter: cert.notAfter.toISOString(), nextRefresh: new Date(at).toISOString(), rotated },
+      rotated ? 'certificate rotated' : 'certificate issued',
+    );
     this.emit('certificate', { identity: entry.identity, serial: cert.serial, rotated });
   }
 
@@ -224,7 +242,8 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
 
   #markUnavailable(entry: Entry): void {
     if (entry.cert !== undefined && this.#now() < entry.cert.notAfter.getTime()) return; // still usable
-    if (entry.state !== 'unavailable' && entry.cert !== undefined) this.#log.error({ identity: entry.identity, serial: entry.cert.serial }, 'certificate expired without a successful refresh');
+    if (entry.state !== 'unavailable' && entry.cert !== undefined)
+      this.#log.error({ identity: entry.identity, serial: entry.cert.serial }, 'certificate expired without a successful refresh');
     entry.state = 'unavailable';
     const why = entry.lastError ? `: ${entry.lastError.message}` : '';
     entry.settleFirst?.reject(new IdentityError('ERR_CERT_UNAVAILABLE', `no certificate for ${entry.identity}${why}`, { cause: entry.lastError }));
@@ -242,7 +261,13 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
   #at(entry: Entry, slot: 'refreshTimer' | 'expiryTimer', at: number, fn: () => void): void {
     const delay = at - this.#now();
     if (delay <= MAX_TIMER_MS) {
-      entry[slot] = this.#timers.setTimeout(() => { entry[slot] = undefined; fn(); }, Math.max(0, delay));
+      entry[slot] = this.#timers.setTimeout(
+        () => {
+          entry[slot] = undefined;
+          fn();
+        },
+        Math.max(0, delay),
+      );
     } else {
       entry[slot] = this.#timers.setTimeout(() => this.#at(entry, slot, at, fn), MAX_TIMER_MS);
     }
@@ -268,7 +293,13 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
       info.serial = entry.cert.serial;
       info.chain = [...entry.cert.certChainPem, ...splitPemCertificates(entry.cert.rootCertPem)].map((pem) => {
         const c = new crypto.X509Certificate(pem);
-        return { subject: c.subject ?? '', uris: uriSans(c), serial: c.serialNumber, notBefore: new Date(c.validFrom).toISOString(), notAfter: new Date(c.validTo).toISOString() };
+        return {
+          subject: c.subject ?? '',
+          uris: uriSans(c),
+          serial: c.serialNumber,
+          notBefore: new Date(c.validFrom).toISOString(),
+          notAfter: new Date(c.validTo).toISOString(),
+        };
       });
     }
     if (entry.nextRefresh !== undefined) info.nextRefresh = new Date(entry.nextRefresh).toISOString();

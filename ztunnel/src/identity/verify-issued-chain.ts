@@ -64,7 +64,9 @@ export function verifyIssuedChain(opts: { identity: string; chainPem: string[]; 
     const from = Date.parse(cert.validFrom);
     const to = Date.parse(cert.validTo);
     if (!(opts.now >= from && opts.now < to)) {
-      throw invalid(`${describe(cert)} is not valid at ${new Date(opts.now).toISOString()} (valid ${new Date(from).toISOString()} to ${new Date(to).toISOString()})`);
+      throw invalid(
+        `${describe(cert)} is not valid at ${new Date(opts.now).toISOString()} (valid ${new Date(from).toISOString()} to ${new Date(to).toISOString()})`,
+      );
     }
   }
   return {
@@ -77,7 +79,10 @@ export function verifyIssuedChain(opts: { identity: string; chainPem: string[]; 
 
 /** The URI SANs of a certificate; Node quotes values with special characters, which then never match. */
 export function uriSans(cert: crypto.X509Certificate): string[] {
-  return (cert.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:')).map((n) => n.slice(4));
+  return (cert.subjectAltName ?? '')
+    .split(', ')
+    .filter((n) => n.startsWith('URI:'))
+    .map((n) => n.slice(4));
 }
 
 function signedBy(cert: crypto.X509Certificate, issuer: crypto.X509Certificate): boolean {

@@ -39,7 +39,15 @@ export function parseNodeAgentMessage(line: string): NodeAgentMessage {
   const m = msg as Partial<NodeAgentMessage> & { pods?: unknown; pod?: unknown };
   const isPod = (p: unknown): p is PodInfo => {
     const q = p as Partial<PodInfo> | null;
-    return typeof q === 'object' && q !== null && typeof q.uid === 'string' && typeof q.netnsPath === 'string' && typeof q.ip === 'string' && typeof q.namespace === 'string' && typeof q.name === 'string';
+    return (
+      typeof q === 'object' &&
+      q !== null &&
+      typeof q.uid === 'string' &&
+      typeof q.netnsPath === 'string' &&
+      typeof q.ip === 'string' &&
+      typeof q.namespace === 'string' &&
+      typeof q.name === 'string'
+    );
   };
   if (m.type === 'snapshot' && Array.isArray(m.pods) && m.pods.every(isPod)) return m as NodeAgentMessage;
   if ((m.type === 'add' || m.type === 'remove') && isPod(m.pod)) return m as NodeAgentMessage;

@@ -30,7 +30,7 @@ export interface Decision {
 
 /** What a match is evaluated against: derived once per connection. */
 interface Subject {
-  principal?: string;    // without "spiffe://"
+  principal?: string; // without "spiffe://"
   namespace?: string;
   sourceIp: string;
   destinationIp: string;
@@ -89,11 +89,13 @@ function policyMatches(policy: Authorization, subject: Subject): boolean {
 }
 
 function matchMatches(m: Match, s: Subject): boolean {
-  return field(m.namespaces, m.notNamespaces, (v) => stringMatches(v, s.namespace))
-    && field(m.principals, m.notPrincipals, (v) => stringMatches(v, s.principal))
-    && field(m.sourceIps, m.notSourceIps, (v) => cidrMatches(v, s.sourceIp))
-    && field(m.destinationIps, m.notDestinationIps, (v) => cidrMatches(v, s.destinationIp))
-    && field(m.destinationPorts, m.notDestinationPorts, (v) => v === s.destinationPort);
+  return (
+    field(m.namespaces, m.notNamespaces, (v) => stringMatches(v, s.namespace)) &&
+    field(m.principals, m.notPrincipals, (v) => stringMatches(v, s.principal)) &&
+    field(m.sourceIps, m.notSourceIps, (v) => cidrMatches(v, s.sourceIp)) &&
+    field(m.destinationIps, m.notDestinationIps, (v) => cidrMatches(v, s.destinationIp)) &&
+    field(m.destinationPorts, m.notDestinationPorts, (v) => v === s.destinationPort)
+  );
 }
 
 /** A field with no values does not constrain; with values one must match; no negated value may. */
@@ -107,7 +109,7 @@ function stringMatches(m: StringMatch, value: string | undefined): boolean {
   if ('exact' in m) return value === m.exact;
   if ('prefix' in m) return value.startsWith(m.prefix);
   if ('suffix' in m) return value.endsWith(m.suffix);
-  return true;   // presence: any non-empty value (Istio ignores the flag's value)
+  return true; // presence: any non-empty value (Istio ignores the flag's value)
 }
 
 function cidrMatches(c: Cidr, ip: string): boolean {

@@ -94,15 +94,18 @@ function direct(state: ProxyState, workload: Workload, ip: string, port: number,
     if (isRefusal(request)) return request;
     return withService({ ...request, destinationWorkload: workload }, service);
   }
-  return withService({
-    protocol: 'HBONE',
-    actualDestination: { ip, port: ports.hbone },
-    hboneTarget: { ip, port },
-    expectedIdentities: [workload.identity],
-    finalIdentity: workload.identity,
-    destinationWorkload: workload,
-    viaWaypoint: false,
-  }, service);
+  return withService(
+    {
+      protocol: 'HBONE',
+      actualDestination: { ip, port: ports.hbone },
+      hboneTarget: { ip, port },
+      expectedIdentities: [workload.identity],
+      finalIdentity: workload.identity,
+      destinationWorkload: workload,
+      viaWaypoint: false,
+    },
+    service,
+  );
 }
 
 function passthrough(state: ProxyState, ip: string, target: SocketAddress): Request | Refusal {
@@ -116,7 +119,10 @@ function passthrough(state: ProxyState, ip: string, target: SocketAddress): Requ
 }
 
 function viaWaypoint(
-  state: ProxyState, gateway: GatewayAddress, target: SocketAddress, pick: Picker,
+  state: ProxyState,
+  gateway: GatewayAddress,
+  target: SocketAddress,
+  pick: Picker,
   extra: { destinationService?: Service; finalIdentity?: string },
 ): Request | Refusal {
   const hop = resolveWaypoint(state, gateway, pick);
@@ -166,18 +172,19 @@ function healthyEndpoints(state: ProxyState, service: Service, servicePort: numb
     const ip = endpoint.address ?? workload.addresses?.[0];
     if (ip === undefined) continue;
     // Most specific first: the endpoint's own mapping, then the workload's view of the service.
-    const port = endpoint.ports?.[String(servicePort)]
-      || workload.services?.[key]?.ports?.find((p) => p.servicePort === servicePort)?.targetPort
-      || defaultTarget;
+    const port =
+      endpoint.ports?.[String(servicePort)] || workload.services?.[key]?.ports?.find((p) => p.servicePort === servicePort)?.targetPort || defaultTarget;
     out.push({ workload, ip, port });
   }
   return out;
 }
 
 function isFromWaypoint(source: Workload, gateway: GatewayAddress): boolean {
-  return source.identity === gateway.identity
-    || (source.addresses ?? []).includes(gateway.address)
-    || (gateway.hostname !== '' && source.services?.[gateway.hostname] !== undefined);
+  return (
+    source.identity === gateway.identity ||
+    (source.addresses ?? []).includes(gateway.address) ||
+    (gateway.hostname !== '' && source.services?.[gateway.hostname] !== undefined)
+  );
 }
 
 function withService(request: Request, service: Service | undefined): Request {

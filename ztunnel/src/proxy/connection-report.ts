@@ -33,8 +33,17 @@ export interface ConnectionReport {
 // Refused before there was a destination to report on: Istio's connection metrics leave such
 // connections out (ztunnel's own refused counter has them).
 const BEFORE_ANY_DESTINATION: ReadonlySet<ConnectionOutcome> = new Set<ConnectionOutcome>([
-  'no_original_destination', 'unknown_source', 'no_route', 'unknown_destination',
-  'tls_handshake', 'handshake_timeout', 'tls_version', 'no_h2', 'untrusted_chain', 'bad_identity', 'foreign_trust_domain',
+  'no_original_destination',
+  'unknown_source',
+  'no_route',
+  'unknown_destination',
+  'tls_handshake',
+  'handshake_timeout',
+  'tls_version',
+  'no_h2',
+  'untrusted_chain',
+  'bad_identity',
+  'foreign_trust_domain',
 ]);
 
 const RELAYED: ReadonlySet<ConnectionOutcome> = new Set<ConnectionOutcome>(['ok', 'reset', 'policy_closed']);
@@ -49,7 +58,11 @@ export function accessLogFields(r: ConnectionReport): Record<string, unknown> {
     response_flags: row.responseFlags,
     ...(row.status !== undefined ? { status: row.status } : {}),
     src: endpoint(r.src.addr, r.src.workload, r.src.identity),
-    dst: { ...endpoint(r.dst.addr, r.dst.workload, r.dst.identity), ...(r.dst.hboneAddr ? { hbone_addr: r.dst.hboneAddr } : {}), ...(r.dst.service ? { service: r.dst.service.hostname } : {}) },
+    dst: {
+      ...endpoint(r.dst.addr, r.dst.workload, r.dst.identity),
+      ...(r.dst.hboneAddr ? { hbone_addr: r.dst.hboneAddr } : {}),
+      ...(r.dst.service ? { service: r.dst.service.hostname } : {}),
+    },
     bytes_sent: r.sent,
     bytes_recv: r.received,
     duration_ms: Math.round(r.durationMs),
@@ -81,7 +94,10 @@ export function connectionLabels(r: ConnectionReport): ConnectionLabels {
   };
 }
 
-export interface ReportSink { logger: Logger; metrics: ZtunnelMetrics; }
+export interface ReportSink {
+  logger: Logger;
+  metrics: ZtunnelMetrics;
+}
 
 /** Counts a connection opened when its relay starts, so live connections show in the metrics. */
 export function reportOpened(sink: ReportSink, r: ConnectionReport): void {

@@ -32,9 +32,14 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
     logger: sink.logger,
     authorize: (req) => {
       const destination = deps.state.workloadByUid(pod.uid);
-      if (req.target.ip !== pod.ip || !destination) return { allow: false, outcome: 'unknown_destination', detail: `${req.authority} is not a workload in this pod` };
+      if (req.target.ip !== pod.ip || !destination)
+        return { allow: false, outcome: 'unknown_destination', detail: `${req.authority} is not a workload in this pod` };
       const decision = authorize(deps.state, {
-        sourceIdentity: req.sourceIdentity, sourceIp: req.sourceAddress, destinationWorkload: destination, destinationIp: pod.ip, destinationPort: req.target.port,
+        sourceIdentity: req.sourceIdentity,
+        sourceIp: req.sourceAddress,
+        destinationWorkload: destination,
+        destinationIp: pod.ip,
+        destinationPort: req.target.port,
       });
       return decision.allow ? { allow: true } : { allow: false, outcome: 'denied', detail: decision.reason };
     },
@@ -42,16 +47,29 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
     onStreamClosed: (record: InboundRecord) => {
       const destination = deps.state.workloadByUid(pod.uid);
       reportConnection(sink, {
-        direction: 'inbound', protocol: 'HBONE', outcome: record.outcome,
+        direction: 'inbound',
+        protocol: 'HBONE',
+        outcome: record.outcome,
         src: { addr: record.request.sourceAddress, workload: deps.state.workloadByIp(record.request.sourceAddress), identity: record.request.sourceIdentity },
         dst: { addr: record.request.authority, workload: destination, identity: destination?.identity },
-        sent: record.sent, received: record.received, durationMs: record.durationMs, detail: record.detail, error: record.error,
+        sent: record.sent,
+        received: record.received,
+        durationMs: record.durationMs,
+        detail: record.detail,
+        error: record.error,
       });
     },
     onConnectionRefused: (refusal) => {
       reportConnection(sink, {
-        direction: 'inbound', protocol: 'HBONE', outcome: refusal.outcome, src: { addr: refusal.peer },
-        dst: { addr: formatSocketAddress({ ip: pod.ip, port: ports.hbone }) }, sent: 0, received: 0, durationMs: 0, detail: refusal.detail,
+        direction: 'inbound',
+        protocol: 'HBONE',
+        outcome: refusal.outcome,
+        src: { addr: refusal.peer },
+        dst: { addr: formatSocketAddress({ ip: pod.ip, port: ports.hbone }) },
+        sent: 0,
+        received: 0,
+        durationMs: 0,
+        detail: refusal.detail,
       });
     },
   });
@@ -73,9 +91,14 @@ export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPod
   const sourceIp = downstream.remoteAddress ?? '';
   const destination = deps.state.workloadByUid(pod.uid);
   const report: ConnectionReport = {
-    direction: 'inbound', protocol: 'TCP', outcome: 'ok',
+    direction: 'inbound',
+    protocol: 'TCP',
+    outcome: 'ok',
     src: { addr: formatSocketAddress({ ip: sourceIp, port: downstream.remotePort ?? 0 }), workload: deps.state.workloadByIp(sourceIp) },
-    dst: { addr: pod.ip, workload: destination, identity: destination?.identity }, sent: 0, received: 0, durationMs: 0,
+    dst: { addr: pod.ip, workload: destination, identity: destination?.identity },
+    sent: 0,
+    received: 0,
+    durationMs: 0,
   };
   const fail = (outcome: ConnectionReport['outcome'], detail: string, error?: string): void => {
     downstream.destroy();
@@ -103,8 +126,17 @@ export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPod
   reportOpened(sink, report);
   const result = await relay(downstream, upstream);
   live.delete(entry);
-  reportConnection(sink, {
-    ...report, outcome: entry.closedBy !== undefined ? 'policy_closed' : result.error ? 'reset' : 'ok', detail: entry.closedBy,
-    sent: result.sent, received: result.received, durationMs: performance.now() - started, error: result.error?.message,
-  }, true);
+  reportConnection(
+    sink,
+    {
+      ...report,
+      outcome: entry.closedBy !== undefined ? 'policy_closed' : result.error ? 'reset' : 'ok',
+      detail: entry.closedBy,
+      sent: result.sent,
+      received: result.received,
+      durationMs: performance.now() - started,
+      error: result.error?.message,
+    },
+    true,
+  );
 }

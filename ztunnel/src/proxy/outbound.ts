@@ -27,9 +27,18 @@ export async function handleOutbound(deps: OutboundDeps, pod: CapturedPodRef, do
   const log = deps.logger.child({ pod: pod.uid });
   const source = deps.state.workloadByUid(pod.uid);
   const report: ConnectionReport = {
-    direction: 'outbound', protocol: 'TCP', outcome: 'ok',
-    src: { addr: formatSocketAddress({ ip: downstream.remoteAddress ?? pod.ip, port: downstream.remotePort ?? 0 }), workload: source, identity: source?.identity },
-    dst: { addr: '' }, sent: 0, received: 0, durationMs: 0,
+    direction: 'outbound',
+    protocol: 'TCP',
+    outcome: 'ok',
+    src: {
+      addr: formatSocketAddress({ ip: downstream.remoteAddress ?? pod.ip, port: downstream.remotePort ?? 0 }),
+      workload: source,
+      identity: source?.identity,
+    },
+    dst: { addr: '' },
+    sent: 0,
+    received: 0,
+    durationMs: 0,
   };
   const fail = (outcome: ConnectionOutcome, detail: string, error?: string): void => {
     downstream.destroy();
@@ -49,8 +58,10 @@ export async function handleOutbound(deps: OutboundDeps, pod: CapturedPodRef, do
 
   report.protocol = request.protocol;
   report.dst = {
-    addr: report.dst.addr, workload: request.destinationWorkload, service: request.destinationService,
-    identity: request.protocol === 'HBONE' ? request.finalIdentity ?? request.expectedIdentities[0] : undefined,
+    addr: report.dst.addr,
+    workload: request.destinationWorkload,
+    service: request.destinationService,
+    identity: request.protocol === 'HBONE' ? (request.finalIdentity ?? request.expectedIdentities[0]) : undefined,
     hboneAddr: request.protocol === 'HBONE' ? formatSocketAddress(request.actualDestination) : undefined,
   };
   let upstream: Duplex;
@@ -68,13 +79,25 @@ export async function handleOutbound(deps: OutboundDeps, pod: CapturedPodRef, do
     }
   } catch (err) {
     // The transport's own outcome when it has one (a 401 from the peer is a denial), else: could not connect.
-    return fail(err instanceof HboneError ? err.outcome : 'connect_failed', `upstream ${formatSocketAddress(request.actualDestination)} failed`, (err as Error).message);
+    return fail(
+      err instanceof HboneError ? err.outcome : 'connect_failed',
+      `upstream ${formatSocketAddress(request.actualDestination)} failed`,
+      (err as Error).message,
+    );
   }
   const sink = { logger: log, metrics: deps.metrics };
   reportOpened(sink, report);
   const result = await relay(downstream, upstream);
-  reportConnection(sink, {
-    ...report, outcome: result.error ? 'reset' : 'ok', sent: result.sent, received: result.received,
-    durationMs: performance.now() - started, error: result.error?.message,
-  }, true);
+  reportConnection(
+    sink,
+    {
+      ...report,
+      outcome: result.error ? 'reset' : 'ok',
+      sent: result.sent,
+      received: result.received,
+      durationMs: performance.now() - started,
+      error: result.error?.message,
+    },
+    true,
+  );
 }

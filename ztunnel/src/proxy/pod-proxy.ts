@@ -39,10 +39,13 @@ export class PodProxy {
     const servers: [number, (s: net.Socket) => void][] = [
       [ports.hbone, (s) => hbone.handleConnection(s)],
       [ports.inboundPlaintext, (s) => void handleInboundPlaintext(deps, pod, s, self.#plaintext)],
-      [ports.outbound, (s) => {
-        self.#outbound++;
-        void handleOutbound(deps, pod, s).finally(() => self.#outbound--);
-      }],
+      [
+        ports.outbound,
+        (s) => {
+          self.#outbound++;
+          void handleOutbound(deps, pod, s).finally(() => self.#outbound--);
+        },
+      ],
     ];
     try {
       for (const [port, onConnection] of servers) {
@@ -69,7 +72,12 @@ export class PodProxy {
     const destination = state.workloadByUid(this.pod.uid);
     if (!destination) return 0;
     const streams = this.#hbone.activeStreams.map((s) => ({
-      stream: s, sourceIdentity: s.request.sourceIdentity, sourceIp: s.request.sourceAddress, destinationWorkload: destination, destinationIp: this.pod.ip, destinationPort: s.request.target.port,
+      stream: s,
+      sourceIdentity: s.request.sourceIdentity,
+      sourceIp: s.request.sourceAddress,
+      destinationWorkload: destination,
+      destinationIp: this.pod.ip,
+      destinationPort: s.request.target.port,
     }));
     for (const { connection, decision } of recheck(state, streams)) {
       connection.stream.close('policy_closed', decision.reason);
@@ -93,7 +101,10 @@ export class PodProxy {
   async drain(graceMs: number): Promise<void> {
     for (const server of this.#servers.splice(0)) server.close();
     const deadline = Date.now() + graceMs;
-    const busy = (): boolean => { const c = this.connections(); return c.hbone + c.plaintext + c.outbound > 0; };
+    const busy = (): boolean => {
+      const c = this.connections();
+      return c.hbone + c.plaintext + c.outbound > 0;
+    };
     while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await this.stop();
   }

@@ -47,7 +47,8 @@ function toStringMatch(v: unknown, path: string): StringMatch {
   const set = Object.entries(o).filter(([key, value]) => key !== 'matchType' && value !== undefined && value !== null);
   if (set.length !== 1) throw new FieldError(`${path} must set exactly one of exact, prefix, suffix, presence, got ${JSON.stringify(o)}`);
   const [kind, value] = set[0]!;
-  if (o.matchType !== undefined && o.matchType !== kind) throw new FieldError(`${path}.matchType ${JSON.stringify(o.matchType)} disagrees with the field set (${kind})`);
+  if (o.matchType !== undefined && o.matchType !== kind)
+    throw new FieldError(`${path}.matchType ${JSON.stringify(o.matchType)} disagrees with the field set (${kind})`);
   if (kind === 'presence') {
     if (typeof value !== 'boolean') throw new FieldError(`${path}.presence must be a boolean, got ${JSON.stringify(value)}`);
     return { presence: value };
@@ -61,7 +62,7 @@ function toCidr(v: unknown, path: string): Cidr {
   const o = asObject(v, path);
   const address = ip(o.address, `${path}.address`);
   const max = address.includes(':') ? 128 : 32;
-  const length = o.length ?? 0;   // proto3: absent is 0, i.e. the whole address family
+  const length = o.length ?? 0; // proto3: absent is 0, i.e. the whole address family
   if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > max) {
     throw new FieldError(`${path}.length ${JSON.stringify(length)} is not a prefix length 0-${max}`);
   }

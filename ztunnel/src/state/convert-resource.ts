@@ -6,9 +6,7 @@ import { toAddress } from './convert-address.ts';
 import { toAuthorization } from './convert-authorization.ts';
 import { InvalidResourceError } from './invalid-resource-error.ts';
 
-export type Converted =
-  | { typeUrl: typeof typeUrls.address; value: Address }
-  | { typeUrl: typeof typeUrls.authorization; value: Authorization };
+export type Converted = { typeUrl: typeof typeUrls.address; value: Address } | { typeUrl: typeof typeUrls.authorization; value: Authorization };
 
 export function convertResource(typeUrl: string, name: string, payload: unknown): Converted {
   try {

@@ -29,9 +29,9 @@ export interface StateDump {
 }
 
 export class ProxyState {
-  readonly #workloads = new Map<string, Workload>();            // by uid
-  readonly #services = new Map<string, Service>();              // by "<namespace>/<hostname>"
-  readonly #policies = new Map<string, Authorization>();        // by "<namespace>/<name>"
+  readonly #workloads = new Map<string, Workload>(); // by uid
+  readonly #services = new Map<string, Service>(); // by "<namespace>/<hostname>"
+  readonly #policies = new Map<string, Authorization>(); // by "<namespace>/<name>"
   // IP → uids holding it, most recently written last: during a pod restart two pods can briefly
   // claim one IP, and the newest one is the one traffic is for.
   readonly #workloadsByIp = new Map<string, Set<string>>();
@@ -184,7 +184,7 @@ export class ProxyState {
 function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
   let set = index.get(key);
   if (set === undefined) index.set(key, (set = new Set()));
-  set.delete(value);   // re-adding moves it to the end: the newest claim wins
+  set.delete(value); // re-adding moves it to the end: the newest claim wins
   set.add(value);
 }
 

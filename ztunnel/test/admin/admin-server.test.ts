@@ -4,13 +4,19 @@ import { startAdminServers, type AdminServers } from '../../src/admin/admin-serv
 
 describe('admin servers', () => {
   let admin: AdminServers | undefined;
-  afterEach(async () => { await admin?.close(); admin = undefined; });
+  afterEach(async () => {
+    await admin?.close();
+    admin = undefined;
+  });
 
   it('serves each port only its own paths, and readiness once ready', async () => {
     let why: string | undefined = 'discovery pending, node agent synced';
     admin = await startAdminServers({
-      host: '127.0.0.1', ports: { admin: 0, metrics: 0, readiness: 0 }, registry: new Registry(),
-      configDump: () => ({ node: 'n1' }), notReady: () => why,
+      host: '127.0.0.1',
+      ports: { admin: 0, metrics: 0, readiness: 0 },
+      registry: new Registry(),
+      configDump: () => ({ node: 'n1' }),
+      notReady: () => why,
     });
     assert.deepEqual(await (await fetch(admin.adminUrl)).json(), { node: 'n1' });
     assert.equal((await fetch(admin.metricsUrl)).status, 200);

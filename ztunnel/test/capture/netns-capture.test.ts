@@ -6,8 +6,19 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import {
-  CaptureError, captureRulesInstalled, connectInNetns, defaultCaptureConfig, emptyTables, installCaptureRules, iptablesSave,
-  listenInNetns, loadNative, markSocket, originalDestination, parseIptablesSave, removeCaptureRules,
+  CaptureError,
+  captureRulesInstalled,
+  connectInNetns,
+  defaultCaptureConfig,
+  emptyTables,
+  installCaptureRules,
+  iptablesSave,
+  listenInNetns,
+  loadNative,
+  markSocket,
+  originalDestination,
+  parseIptablesSave,
+  removeCaptureRules,
 } from '../../src/capture/index.ts';
 
 const a = `ztcap${process.pid}a`;
@@ -18,7 +29,11 @@ const ipA = '10.77.0.1';
 const ipB = '10.77.0.2';
 const mark = defaultCaptureConfig.mark;
 
-const strip = (t: string): string => t.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+const strip = (t: string): string =>
+  t
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
 const sh = (...argv: string[]): string => execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
 
 /** A server that answers every connection with `<name> <local addr>:<port> <original dst>` and
@@ -27,7 +42,12 @@ const sh = (...argv: string[]): string => execFileSync(argv[0]!, argv.slice(1), 
 async function tagServer(name: string, netnsPath: string, host: string, port: number): Promise<net.Server> {
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
     let dst = '-';
-    try { const d = originalDestination(s); if (d.address !== s.localAddress || d.port !== s.localPort) dst = `${d.address}:${d.port}`; } catch { /* not redirected */ }
+    try {
+      const d = originalDestination(s);
+      if (d.address !== s.localAddress || d.port !== s.localPort) dst = `${d.address}:${d.port}`;
+    } catch {
+      /* not redirected */
+    }
     s.end(`${name} ${s.localAddress}:${s.localPort} ${dst}`);
   });
   await listenInNetns(server, netnsPath, { host, port });
@@ -38,22 +58,38 @@ async function tagServer(name: string, netnsPath: string, host: string, port: nu
 function exchange(socket: net.Socket): Promise<string> {
   return new Promise((resolve, reject) => {
     let data = '';
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error('no answer within 5s')); }, 5000);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no answer within 5s'));
+    }, 5000);
     socket.setEncoding('utf8');
-    socket.on('data', (d: string) => { data += d; });
-    socket.on('end', () => { socket.end(); });
-    socket.on('close', () => { clearTimeout(timer); resolve(data); });
-    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.on('data', (d: string) => {
+      data += d;
+    });
+    socket.on('end', () => {
+      socket.end();
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
 }
 
 /** Runs a tiny client with `ip netns exec` (a process wholly inside the netns). */
 async function clientInNetns(netns: string, host: string, port: number): Promise<string> {
-  const code = `const s=require('net').connect(${port},'${host}');let d='';s.setEncoding('utf8');s.on('data',x=>d+=x);` +
+  const code =
+    `const s=require('net').connect(${port},'${host}');let d='';s.setEncoding('utf8');s.on('data',x=>d+=x);` +
     `s.on('end',()=>{process.stdout.write(d);s.end()});s.on('error',e=>{process.stdout.write('ERR '+e.code);process.exit(0)})`;
   const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 10_000 });
   let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
   await once(child, 'close');
   return out;
 }
@@ -63,7 +99,10 @@ describe('capture in a network namespace (root)', () => {
   // Closing a server waits for its connections: destroy them so a failed test cannot hang.
   const track = (server: net.Server): void => {
     const open = new Set<net.Socket>();
-    server.on('connection', (c: net.Socket) => { open.add(c); c.on('close', () => open.delete(c)); });
+    server.on('connection', (c: net.Socket) => {
+      open.add(c);
+      c.on('close', () => open.delete(c));
+    });
     servers.push({ server, open });
   };
   const serve = async (...args: Parameters<typeof tagServer>): Promise<net.Server> => {
@@ -77,7 +116,10 @@ describe('capture in a network namespace (root)', () => {
     sh('ip', 'netns', 'add', a);
     sh('ip', 'netns', 'add', b);
     sh('ip', '-n', a, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', b);
-    for (const [ns, ip] of [[a, ipA], [b, ipB]] as const) {
+    for (const [ns, ip] of [
+      [a, ipA],
+      [b, ipB],
+    ] as const) {
       sh('ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
       sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up');
       sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
@@ -85,15 +127,24 @@ describe('capture in a network namespace (root)', () => {
   });
 
   afterEach(async () => {
-    await Promise.all(servers.splice(0).map(({ server, open }) => new Promise((r) => {
-      server.close(r);
-      for (const c of open) c.destroy();
-    })));
+    await Promise.all(
+      servers.splice(0).map(
+        ({ server, open }) =>
+          new Promise((r) => {
+            server.close(r);
+            for (const c of open) c.destroy();
+          }),
+      ),
+    );
   });
 
   after(() => {
     for (const ns of [a, b]) {
-      try { sh('ip', 'netns', 'del', ns); } catch { /* already gone */ }
+      try {
+        sh('ip', 'netns', 'del', ns);
+      } catch {
+        /* already gone */
+      }
     }
   });
 
@@ -105,8 +156,16 @@ describe('capture in a network namespace (root)', () => {
     const host = await new Promise<string>((resolve) => {
       const s = net.connect(port, '127.0.0.1');
       s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-      s.on('data', (d) => { resolve(String(d)); s.destroy(); });
-      s.on('connect', () => setTimeout(() => { resolve('connected'); s.destroy(); }, 200));
+      s.on('data', (d) => {
+        resolve(String(d));
+        s.destroy();
+      });
+      s.on('connect', () =>
+        setTimeout(() => {
+          resolve('connected');
+          s.destroy();
+        }, 200),
+      );
     });
     assert.ok(!host.startsWith('a '), `host netns reached the netns server: ${host}`);
   });
@@ -125,11 +184,51 @@ describe('capture in a network namespace (root)', () => {
   it('reads the original destination after a REDIRECT', async () => {
     const server = await serve('a', pathA, '0.0.0.0', 0);
     const { port } = server.address() as net.AddressInfo;
-    sh('ip', 'netns', 'exec', a, 'iptables', '-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-d', '10.77.0.3', '--dport', '80', '-j', 'REDIRECT', '--to-ports', String(port));
+    sh(
+      'ip',
+      'netns',
+      'exec',
+      a,
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'OUTPUT',
+      '-p',
+      'tcp',
+      '-d',
+      '10.77.0.3',
+      '--dport',
+      '80',
+      '-j',
+      'REDIRECT',
+      '--to-ports',
+      String(port),
+    );
     try {
       assert.equal(await exchange(connectInNetns(pathA, { host: '10.77.0.3', port: 80 })), `a 127.0.0.1:${port} 10.77.0.3:80`);
     } finally {
-      sh('ip', 'netns', 'exec', a, 'iptables', '-t', 'nat', '-D', 'OUTPUT', '-p', 'tcp', '-d', '10.77.0.3', '--dport', '80', '-j', 'REDIRECT', '--to-ports', String(port));
+      sh(
+        'ip',
+        'netns',
+        'exec',
+        a,
+        'iptables',
+        '-t',
+        'nat',
+        '-D',
+        'OUTPUT',
+        '-p',
+        'tcp',
+        '-d',
+        '10.77.0.3',
+        '--dport',
+        '80',
+        '-j',
+        'REDIRECT',
+        '--to-ports',
+        String(port),
+      );
     }
   });
 
@@ -212,18 +311,27 @@ describe('capture in a network namespace (root)', () => {
   });
 
   it('names the netns and the errno when it cannot enter the netns', async () => {
-    assert.throws(() => connectInNetns('/run/netns/ztcap-missing', { host: ipB, port: 1 }), (err: unknown) => {
-      assert.ok(err instanceof CaptureError);
-      assert.equal(err.code, 'ERR_NETNS_SOCKET');
-      assert.match(err.message, /open \/run\/netns\/ztcap-missing: ENOENT/);
-      assert.equal((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
-      return true;
-    });
+    assert.throws(
+      () => connectInNetns('/run/netns/ztcap-missing', { host: ipB, port: 1 }),
+      (err: unknown) => {
+        assert.ok(err instanceof CaptureError);
+        assert.equal(err.code, 'ERR_NETNS_SOCKET');
+        assert.match(err.message, /open \/run\/netns\/ztcap-missing: ENOENT/);
+        assert.equal((err.cause as NodeJS.ErrnoException).code, 'ENOENT');
+        return true;
+      },
+    );
     await assert.rejects(listenInNetns(net.createServer(), pathA, { host: '10.99.99.99', port: 1 }), /bind 10.99.99.99:1: EADDRNOTAVAIL/);
-    await assert.rejects(installCaptureRules('/run/netns/ztcap-missing'), { code: 'ERR_CAPTURE_RULES', message: /netns \/run\/netns\/ztcap-missing does not exist/ });
+    await assert.rejects(installCaptureRules('/run/netns/ztcap-missing'), {
+      code: 'ERR_CAPTURE_RULES',
+      message: /netns \/run\/netns\/ztcap-missing does not exist/,
+    });
   });
 
   it('says how to build the addon when it is missing', () => {
-    assert.throws(() => loadNative('/nonexistent/ztunnel_native.node'), { code: 'ERR_NATIVE_NOT_BUILT', message: /missing; build it with `npm run build:native -w ztunnel`/ });
+    assert.throws(() => loadNative('/nonexistent/ztunnel_native.node'), {
+      code: 'ERR_NATIVE_NOT_BUILT',
+      message: /missing; build it with `npm run build:native -w ztunnel`/,
+    });
   });
 });

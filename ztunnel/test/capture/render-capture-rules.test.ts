@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import {
-  CaptureError, defaultCaptureConfig, emptyTables, hasCaptureRules, parseIptablesSave, renderCaptureRemoval, renderCaptureRules,
+  CaptureError,
+  defaultCaptureConfig,
+  emptyTables,
+  hasCaptureRules,
+  parseIptablesSave,
+  renderCaptureRemoval,
+  renderCaptureRules,
   renderCaptureUpdate,
 } from '../../src/capture/index.ts';
 
@@ -51,7 +57,7 @@ describe('renderCaptureRules', () => {
     ['leaves HBONE (15008) alone', '-A ZTUNNEL-PREROUTING -p tcp -m tcp --dport 15008 -j RETURN'],
     ['leaves traffic from loopback alone', '-A ZTUNNEL-PREROUTING -s 127.0.0.0/8 -j RETURN'],
     ['redirects other inbound TCP to 15006', '-A ZTUNNEL-PREROUTING -p tcp ! -d 127.0.0.1/32 -j REDIRECT --to-ports 15006'],
-    ['exempts ztunnel\'s marked sockets outbound', '-A ZTUNNEL-OUTPUT -m mark --mark 0x539/0xfff -j RETURN'],
+    ["exempts ztunnel's marked sockets outbound", '-A ZTUNNEL-OUTPUT -m mark --mark 0x539/0xfff -j RETURN'],
     ['exempts replies to connections ztunnel opened', '-A ZTUNNEL-OUTPUT -m connmark --mark 0x111/0xfff -j RETURN'],
     ['leaves loopback traffic alone', '-A ZTUNNEL-OUTPUT -o lo -j RETURN'],
     ['redirects other outbound TCP to 15001', '-A ZTUNNEL-OUTPUT -p tcp -j REDIRECT --to-ports 15001'],
@@ -98,12 +104,15 @@ describe('renderCaptureRules', () => {
   ];
   for (const [what, patch, message] of bad) {
     it(`rejects ${what} with ERR_CAPTURE_CONFIG`, () => {
-      assert.throws(() => renderCaptureRules({ ...defaultCaptureConfig, ...patch }), (err: unknown) => {
-        assert.ok(err instanceof CaptureError);
-        assert.equal(err.code, 'ERR_CAPTURE_CONFIG');
-        assert.match(err.message, message);
-        return true;
-      });
+      assert.throws(
+        () => renderCaptureRules({ ...defaultCaptureConfig, ...patch }),
+        (err: unknown) => {
+          assert.ok(err instanceof CaptureError);
+          assert.equal(err.code, 'ERR_CAPTURE_CONFIG');
+          assert.match(err.message, message);
+          return true;
+        },
+      );
     });
   }
 });
@@ -126,12 +135,28 @@ describe('renderCaptureRemoval', () => {
   const saved = parseIptablesSave(installedSave);
 
   it('deletes exactly our jumps and chains and nothing else', () => {
-    assert.equal(renderCaptureRemoval(saved), [
-      '*mangle', '-D PREROUTING -j ZTUNNEL-PREROUTING', '-D OUTPUT -j ZTUNNEL-OUTPUT',
-      '-F ZTUNNEL-OUTPUT', '-X ZTUNNEL-OUTPUT', '-F ZTUNNEL-PREROUTING', '-X ZTUNNEL-PREROUTING', 'COMMIT',
-      '*nat', '-D PREROUTING -j ZTUNNEL-PREROUTING', '-D OUTPUT -j ZTUNNEL-OUTPUT',
-      '-F ZTUNNEL-OUTPUT', '-X ZTUNNEL-OUTPUT', '-F ZTUNNEL-PREROUTING', '-X ZTUNNEL-PREROUTING', 'COMMIT', '',
-    ].join('\n'));
+    assert.equal(
+      renderCaptureRemoval(saved),
+      [
+        '*mangle',
+        '-D PREROUTING -j ZTUNNEL-PREROUTING',
+        '-D OUTPUT -j ZTUNNEL-OUTPUT',
+        '-F ZTUNNEL-OUTPUT',
+        '-X ZTUNNEL-OUTPUT',
+        '-F ZTUNNEL-PREROUTING',
+        '-X ZTUNNEL-PREROUTING',
+        'COMMIT',
+        '*nat',
+        '-D PREROUTING -j ZTUNNEL-PREROUTING',
+        '-D OUTPUT -j ZTUNNEL-OUTPUT',
+        '-F ZTUNNEL-OUTPUT',
+        '-X ZTUNNEL-OUTPUT',
+        '-F ZTUNNEL-PREROUTING',
+        '-X ZTUNNEL-PREROUTING',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('renders nothing when there is nothing of ours', () => {
@@ -151,11 +176,21 @@ describe('renderCaptureRemoval', () => {
 
 describe('emptyTables', () => {
   it('lists tables holding only built-in chains at ACCEPT and no rules', () => {
-    const saved = parseIptablesSave([
-      '*nat', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', 'COMMIT',
-      '*mangle', ':PREROUTING ACCEPT [0:0]', ':KEEP - [0:0]', 'COMMIT',
-      '*filter', ':INPUT DROP [0:0]', 'COMMIT',
-    ].join('\n'));
+    const saved = parseIptablesSave(
+      [
+        '*nat',
+        ':PREROUTING ACCEPT [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+        'COMMIT',
+        '*mangle',
+        ':PREROUTING ACCEPT [0:0]',
+        ':KEEP - [0:0]',
+        'COMMIT',
+        '*filter',
+        ':INPUT DROP [0:0]',
+        'COMMIT',
+      ].join('\n'),
+    );
     assert.deepEqual(emptyTables(saved), ['nat']);
   });
 });

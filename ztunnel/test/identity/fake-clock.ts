@@ -2,7 +2,11 @@
 // the test calls advance(), firing due timers in order.
 import type { Timers } from '@ambient/api';
 
-interface Pending { id: number; at: number; fn: () => void; }
+interface Pending {
+  id: number;
+  at: number;
+  fn: () => void;
+}
 
 export class FakeClock {
   #now: number;
@@ -21,7 +25,9 @@ export class FakeClock {
       this.#pending.set(id, { id, at: this.#now + Math.max(0, ms), fn });
       return id;
     },
-    clearTimeout: (handle) => { this.#pending.delete(handle as number); },
+    clearTimeout: (handle) => {
+      this.#pending.delete(handle as number);
+    },
   };
 
   /** Moves time forward by `ms`, running every timer that falls due on the way, earliest first. */

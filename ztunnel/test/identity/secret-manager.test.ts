@@ -43,13 +43,22 @@ describe('SecretManager', () => {
 
   function newManager(opts: { ttlSeconds?: number; random?: () => number } = {}): SecretManager {
     return new SecretManager({
-      ca: client, rootCertPem: caServer.ca.certPem, ttlSeconds: opts.ttlSeconds ?? TTL,
-      timers: clock.timers, now: clock.now, random: opts.random ?? (() => 0.5), logger: pino({ level: 'silent' }),
+      ca: client,
+      rootCertPem: caServer.ca.certPem,
+      ttlSeconds: opts.ttlSeconds ?? TTL,
+      timers: clock.timers,
+      now: clock.now,
+      random: opts.random ?? (() => 0.5),
+      logger: pino({ level: 'silent' }),
     });
   }
 
-  before(async () => { await caServer.start(); });
-  after(async () => { await caServer.stop(); });
+  before(async () => {
+    await caServer.start();
+  });
+  after(async () => {
+    await caServer.stop();
+  });
 
   beforeEach(() => {
     clock = new FakeClock();
@@ -84,7 +93,10 @@ describe('SecretManager', () => {
     assert.equal(info!.identity, ALICE);
     assert.equal(info!.state, 'available');
     assert.equal(info!.serial, cert.serial);
-    assert.deepEqual(info!.chain.map((c) => c.uris), [[ALICE], []]);
+    assert.deepEqual(
+      info!.chain.map((c) => c.uris),
+      [[ALICE], []],
+    );
     assert.ok(!JSON.stringify(manager.list()).includes('PRIVATE KEY'), 'list() never shows keys');
   });
 
@@ -101,7 +113,10 @@ describe('SecretManager', () => {
   it('reads the token for every request', async () => {
     await manager.fetch(ALICE);
     await manager.fetch(BOB);
-    assert.deepEqual(caServer.calls.map((c) => c.authorization), ['Bearer token-1', 'Bearer token-2']);
+    assert.deepEqual(
+      caServer.calls.map((c) => c.authorization),
+      ['Bearer token-1', 'Bearer token-2'],
+    );
   });
 
   it('refreshes at half-life with a new key and a new secure context', async () => {
@@ -192,7 +207,7 @@ describe('SecretManager', () => {
   for (const [name, behaviour, pattern] of [
     ['another identity', { kind: 'wrong-identity', uri: BOB }, /uri sans are \["spiffe:\/\/cluster.local\/ns\/shop\/sa\/bob"\]/],
     ['another root', { kind: 'other-root' }, /does not chain to the configured root/],
-    ['a key other than the csr\'s', { kind: 'other-key' }, /does not carry the key of our csr/],
+    ["a key other than the csr's", { kind: 'other-key' }, /does not carry the key of our csr/],
   ] as const) {
     it(`rejects a certificate for ${name}`, async () => {
       caServer.behaviour = behaviour;
@@ -249,13 +264,21 @@ describe('SecretManager', () => {
       sockets = [];
       peerSerials = [];
       const serving = issueCertificate({ ca: caServer.ca, commonName: '', uris: [BOB], validityDays: 1 });
-      server = tls.createServer({
-        key: serving.keyPem, cert: serving.certPem, ca: caServer.ca.certPem, requestCert: true, rejectUnauthorized: true,
-        minVersion: 'TLSv1.3', allowHalfOpen: true,
-      }, (socket) => {
-        peerSerials.push(socket.getPeerCertificate().serialNumber.toUpperCase());
-        socket.pipe(socket);
-      });
+      server = tls.createServer(
+        {
+          key: serving.keyPem,
+          cert: serving.certPem,
+          ca: caServer.ca.certPem,
+          requestCert: true,
+          rejectUnauthorized: true,
+          minVersion: 'TLSv1.3',
+          allowHalfOpen: true,
+        },
+        (socket) => {
+          peerSerials.push(socket.getPeerCertificate().serialNumber.toUpperCase());
+          socket.pipe(socket);
+        },
+      );
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');
     });
@@ -267,7 +290,9 @@ describe('SecretManager', () => {
 
     async function connect(cert: WorkloadCertificate): Promise<tls.TLSSocket> {
       const socket = tls.connect({
-        host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, secureContext: cert.secureContext,
+        host: '127.0.0.1',
+        port: (server.address() as net.AddressInfo).port,
+        secureContext: cert.secureContext,
         // The mesh checks the peer's SPIFFE ID itself; Node's hostname check ignores URI SANs.
         checkServerIdentity: () => undefined,
       });
@@ -304,7 +329,11 @@ describe('SecretManager', () => {
 
 describe('refreshAt', () => {
   const receivedAt = 1_000_000;
-  for (const [random, expected] of [[0.5, 50_000], [0, 40_000], [0.999999, 59_999]] as const) {
+  for (const [random, expected] of [
+    [0.5, 50_000],
+    [0, 40_000],
+    [0.999999, 59_999],
+  ] as const) {
     it(`refreshes a 100 s certificate after ${expected} ms when random() is ${random}`, () => {
       assert.equal(refreshAt({ receivedAt, notAfter: receivedAt + 100_000, random: () => random }) - receivedAt, expected);
     });
@@ -335,7 +364,13 @@ describe('grpcCaClient', () => {
 
   it('fails with ERR_CA_UNAVAILABLE when the token cannot be read', async () => {
     const { ca } = new TestCaServer();
-    const client = grpcCaClient({ address: '127.0.0.1:1', rootCertPem: ca.certPem, token: () => { throw new Error('ENOENT: /var/run/secrets/token'); } });
+    const client = grpcCaClient({
+      address: '127.0.0.1:1',
+      rootCertPem: ca.certPem,
+      token: () => {
+        throw new Error('ENOENT: /var/run/secrets/token');
+      },
+    });
     try {
       const err = await rejection(client.createCertificate('csr', 60, ALICE));
       assert.equal(err.code, 'ERR_CA_UNAVAILABLE');

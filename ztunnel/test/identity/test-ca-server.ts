@@ -11,7 +11,10 @@ export type CaBehaviour =
   | { kind: 'other-root' }
   | { kind: 'other-key' };
 
-export interface CaCall { request: CaCertificateRequest; authorization: string | undefined; }
+export interface CaCall {
+  request: CaCertificateRequest;
+  authorization: string | undefined;
+}
 
 export class TestCaServer {
   readonly ca: KeyCertPair;
@@ -54,14 +57,18 @@ export class TestCaServer {
     const validitySeconds = Number(request.validityDuration ?? 0) || 86400;
     const uris = [request.impersonatedIdentity ?? ''];
     switch (b.kind) {
-      case 'fail': throw Object.assign(new Error(b.message), { code: b.code });
-      case 'wrong-identity': return [signCsr({ ca: this.ca, csrPem, uris: [b.uri], validitySeconds }), this.ca.certPem];
-      case 'other-root': return [signCsr({ ca: this.otherCa, csrPem, uris, validitySeconds }), this.otherCa.certPem];
+      case 'fail':
+        throw Object.assign(new Error(b.message), { code: b.code });
+      case 'wrong-identity':
+        return [signCsr({ ca: this.ca, csrPem, uris: [b.uri], validitySeconds }), this.ca.certPem];
+      case 'other-root':
+        return [signCsr({ ca: this.otherCa, csrPem, uris, validitySeconds }), this.otherCa.certPem];
       case 'other-key': {
         parseCsr(csrPem);
         return [issueCertificate({ ca: this.ca, commonName: '', uris, validitySeconds }).certPem, this.ca.certPem];
       }
-      case 'sign': return [signCsr({ ca: this.ca, csrPem, uris, validitySeconds: b.validitySeconds ?? validitySeconds }), this.ca.certPem];
+      case 'sign':
+        return [signCsr({ ca: this.ca, csrPem, uris, validitySeconds: b.validitySeconds ?? validitySeconds }), this.ca.certPem];
     }
   }
 

@@ -5,7 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeAgentClient, NodeAgentProtocolError, parseNodeAgentMessage, type PodInfo } from '../../src/node-agent/node-agent-client.ts';
 
-const pod = (uid: string): PodInfo => ({ uid, name: `p-${uid}`, namespace: 'shop', ip: '10.244.1.2', netns: `lc-${uid}`, netnsPath: `/run/netns/lc-${uid}`, labels: {}, annotations: {}, serviceAccount: 'default' });
+const pod = (uid: string): PodInfo => ({
+  uid,
+  name: `p-${uid}`,
+  namespace: 'shop',
+  ip: '10.244.1.2',
+  netns: `lc-${uid}`,
+  netnsPath: `/run/netns/lc-${uid}`,
+  labels: {},
+  annotations: {},
+  serviceAccount: 'default',
+});
 
 describe('NodeAgentClient', () => {
   let dir: string;
@@ -45,7 +55,13 @@ describe('NodeAgentClient', () => {
     const removed = next<PodInfo>('remove');
     peer.write(`${JSON.stringify({ type: 'add', pod: pod('c') })}\n${JSON.stringify({ type: 'remove', pod: pod('a') })}\n`);
     assert.equal((await removed).uid, 'a');
-    assert.deepEqual(client.pods().map((p) => p.uid).sort(), ['b', 'c']);
+    assert.deepEqual(
+      client
+        .pods()
+        .map((p) => p.uid)
+        .sort(),
+      ['b', 'c'],
+    );
   });
 
   it('reconciles on reconnect: pods missing from the new snapshot are removed', async () => {
@@ -63,7 +79,13 @@ describe('NodeAgentClient', () => {
     peer.write(`${JSON.stringify({ type: 'snapshot', pods: [pod('b'), pod('d')] })}\n`);
     assert.equal((await removed).uid, 'a');
     await synced;
-    assert.deepEqual(client.pods().map((p) => p.uid).sort(), ['b', 'd']);
+    assert.deepEqual(
+      client
+        .pods()
+        .map((p) => p.uid)
+        .sort(),
+      ['b', 'd'],
+    );
   });
 
   it('reports a malformed line and keeps going', async () => {

@@ -17,7 +17,10 @@ function policy(name: string, action: 'ALLOW' | 'DENY', matches: Match[] | null,
 }
 
 const strictPolicy: Authorization = {
-  name: 'istio_converted_static_strict', namespace: 'istio-system', scope: 'WORKLOAD_SELECTOR', action: 'DENY',
+  name: 'istio_converted_static_strict',
+  namespace: 'istio-system',
+  scope: 'WORKLOAD_SELECTOR',
+  action: 'DENY',
   rules: [{ clauses: [{ matches: [{ notPrincipals: [{ presence: true }] }] }] }],
 };
 
@@ -26,7 +29,14 @@ function stateWith(policies: Authorization[], workloadPolicies: string[] = []): 
 }
 
 function conn(state: ProxyState, over: Partial<ConnectionAttributes> = {}): ConnectionAttributes {
-  return { sourceIdentity: CLIENT, sourceIp: '10.244.1.2', destinationWorkload: state.workloadByUid('b')!, destinationIp: '10.244.2.2', destinationPort: 8080, ...over };
+  return {
+    sourceIdentity: CLIENT,
+    sourceIp: '10.244.1.2',
+    destinationWorkload: state.workloadByUid('b')!,
+    destinationIp: '10.244.2.2',
+    destinationPort: 8080,
+    ...over,
+  };
 }
 
 function decide(policies: Authorization[], over: Partial<ConnectionAttributes> = {}, workloadPolicies: string[] = []): Decision {
@@ -34,7 +44,10 @@ function decide(policies: Authorization[], over: Partial<ConnectionAttributes> =
   return authorize(state, conn(state, over));
 }
 
-const allowOnly = (m: Match) => (over: Partial<ConnectionAttributes> = {}): boolean => decide([policy('allow', 'ALLOW', [m])], over).allow;
+const allowOnly =
+  (m: Match) =>
+  (over: Partial<ConnectionAttributes> = {}): boolean =>
+    decide([policy('allow', 'ALLOW', [m])], over).allow;
 
 describe('authorize', () => {
   it('allows when no policy applies', () => {
@@ -97,8 +110,11 @@ describe('authorize', () => {
 
   describe('evaluation order', () => {
     it('any matching DENY denies, even when an ALLOW matches, and names the policy', () => {
-      assert.deepEqual(decide([policy('allow-all', 'ALLOW', [{}]), policy('deny-client', 'DENY', [{ principals: [{ suffix: '/sa/client' }] }])]),
-        { allow: false, policy: 'shop/deny-client', reason: 'denied by policy shop/deny-client' });
+      assert.deepEqual(decide([policy('allow-all', 'ALLOW', [{}]), policy('deny-client', 'DENY', [{ principals: [{ suffix: '/sa/client' }] }])]), {
+        allow: false,
+        policy: 'shop/deny-client',
+        reason: 'denied by policy shop/deny-client',
+      });
     });
 
     it('a DENY that does not match leaves the decision to the ALLOWs (none here: allow)', () => {
@@ -106,9 +122,16 @@ describe('authorize', () => {
     });
 
     it('with ALLOW policies, one must match', () => {
-      const policies = [policy('allow-web', 'ALLOW', [{ namespaces: [{ exact: 'web' }] }]), policy('allow-admin', 'ALLOW', [{ principals: [{ suffix: '/sa/admin' }] }])];
+      const policies = [
+        policy('allow-web', 'ALLOW', [{ namespaces: [{ exact: 'web' }] }]),
+        policy('allow-admin', 'ALLOW', [{ principals: [{ suffix: '/sa/admin' }] }]),
+      ];
       assert.deepEqual(decide(policies), { allow: false, reason: 'no allow policy matched (shop/allow-web, shop/allow-admin)' });
-      assert.deepEqual(decide(policies, { sourceIdentity: id('shop', 'admin') }), { allow: true, policy: 'shop/allow-admin', reason: 'allowed by policy shop/allow-admin' });
+      assert.deepEqual(decide(policies, { sourceIdentity: id('shop', 'admin') }), {
+        allow: true,
+        policy: 'shop/allow-admin',
+        reason: 'allowed by policy shop/allow-admin',
+      });
     });
   });
 
@@ -162,6 +185,9 @@ describe('recheck', () => {
     const live = [conn(state, { sourceIdentity: undefined }), conn(state)];
     assert.deepEqual(recheck(state, live), []);
     state.apply(addressTypeUrl, { upserts: new Map([['b', wireWorkload({ uid: 'b', ip: '10.244.2.2', sa: 'server', policies: [STRICT] })]]), removals: [] });
-    assert.deepEqual(recheck(state, live).map((d) => d.connection), [live[0]]);
+    assert.deepEqual(
+      recheck(state, live).map((d) => d.connection),
+      [live[0]],
+    );
   });
 });

@@ -11,18 +11,40 @@ import { gateway, id, loadState, serviceKey, wireService, wireWorkload } from '.
 function mesh(): ProxyState {
   return loadState([
     wireWorkload({ uid: 'a', ip: '10.244.1.2', sa: 'client' }),
-    wireWorkload({ uid: 'wp', ip: '10.244.1.5', sa: 'waypoint', services: { [serviceKey('waypoint')]: { ports: [{ servicePort: 15008, targetPort: 15008 }] } } }),
+    wireWorkload({
+      uid: 'wp',
+      ip: '10.244.1.5',
+      sa: 'waypoint',
+      services: { [serviceKey('waypoint')]: { ports: [{ servicePort: 15008, targetPort: 15008 }] } },
+    }),
     wireWorkload({ uid: 'b1', ip: '10.244.2.2', node: 'node-2', sa: 'server' }),
     wireWorkload({ uid: 'b2', ip: '10.244.2.3', node: 'node-2', sa: 'server' }),
     wireWorkload({ uid: 'b3', ip: '10.244.2.8', node: 'node-2', sa: 'server', status: 'UNHEALTHY' }),
     wireWorkload({ uid: 'r1', ip: '10.244.2.4', node: 'node-2', sa: 'reviews' }),
     wireWorkload({ uid: 'w', ip: '10.244.2.6', node: 'node-2', sa: 'db', waypoint: gateway('waypoint', '10.96.0.50') }),
     wireWorkload({ uid: 'p', ip: '10.244.2.9', node: 'node-2', namespace: 'legacy', hbone: false }),
-    wireService({ name: 'server', vip: '10.96.0.10', ports: [[80, 8080], [81, 0]], endpoints: [
-      { uid: 'b1', ip: '10.244.2.2', ports: { 80: 8080 } }, { uid: 'b2', ip: '10.244.2.3', ports: { 80: 9090 } },
-      { uid: 'b3', ip: '10.244.2.8' }, { uid: 'not-yet-received', ip: '10.244.2.77' }, { uid: 'b1', ip: '10.244.2.2', ready: false },
-    ] }),
-    wireService({ name: 'reviews', vip: '10.96.0.20', ports: [[9080, 9080]], waypoint: gateway('waypoint', '10.96.0.50'), endpoints: [{ uid: 'r1', ip: '10.244.2.4' }] }),
+    wireService({
+      name: 'server',
+      vip: '10.96.0.10',
+      ports: [
+        [80, 8080],
+        [81, 0],
+      ],
+      endpoints: [
+        { uid: 'b1', ip: '10.244.2.2', ports: { 80: 8080 } },
+        { uid: 'b2', ip: '10.244.2.3', ports: { 80: 9090 } },
+        { uid: 'b3', ip: '10.244.2.8' },
+        { uid: 'not-yet-received', ip: '10.244.2.77' },
+        { uid: 'b1', ip: '10.244.2.2', ready: false },
+      ],
+    }),
+    wireService({
+      name: 'reviews',
+      vip: '10.96.0.20',
+      ports: [[9080, 9080]],
+      waypoint: gateway('waypoint', '10.96.0.50'),
+      endpoints: [{ uid: 'r1', ip: '10.244.2.4' }],
+    }),
     wireService({ name: 'waypoint', vip: '10.96.0.50', ports: [[15008, 15008]], endpoints: [{ uid: 'wp', ip: '10.244.1.5' }] }),
     wireService({ name: 'legacy', namespace: 'legacy', vip: '10.96.0.40', ports: [[80, 8000]], endpoints: [{ uid: 'p', ip: '10.244.2.9' }] }),
     wireService({ name: 'empty', vip: '10.96.0.30', ports: [[80, 80]], endpoints: [{ uid: 'b1', ip: '10.244.2.2', ready: false }] }),
@@ -39,27 +61,54 @@ function request(state: ProxyState, source: string, ip: string, port: number, pi
 
 function summary(r: Request): object {
   return {
-    protocol: r.protocol, actualDestination: r.actualDestination, hboneTarget: r.hboneTarget, expectedIdentities: r.expectedIdentities,
-    viaWaypoint: r.viaWaypoint, destinationWorkload: r.destinationWorkload?.uid, destinationService: r.destinationService?.name, finalIdentity: r.finalIdentity,
+    protocol: r.protocol,
+    actualDestination: r.actualDestination,
+    hboneTarget: r.hboneTarget,
+    expectedIdentities: r.expectedIdentities,
+    viaWaypoint: r.viaWaypoint,
+    destinationWorkload: r.destinationWorkload?.uid,
+    destinationService: r.destinationService?.name,
+    finalIdentity: r.finalIdentity,
   };
 }
 
 describe('buildRequest', () => {
   it('build_request_destination_hbone_pod: pod ip → HBONE to pod:15008, authority pod:port, its identity', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '10.244.2.2', 8080)), {
-      protocol: 'HBONE', actualDestination: { ip: '10.244.2.2', port: 15008 }, hboneTarget: { ip: '10.244.2.2', port: 8080 }, expectedIdentities: [id('shop', 'server')],
-      viaWaypoint: false, destinationWorkload: 'b1', destinationService: undefined, finalIdentity: id('shop', 'server'),
+      protocol: 'HBONE',
+      actualDestination: { ip: '10.244.2.2', port: 15008 },
+      hboneTarget: { ip: '10.244.2.2', port: 8080 },
+      expectedIdentities: [id('shop', 'server')],
+      viaWaypoint: false,
+      destinationWorkload: 'b1',
+      destinationService: undefined,
+      finalIdentity: id('shop', 'server'),
     });
   });
 
   it('build_request_service_to_hbone_pod: VIP → healthy endpoint, port mapped by the endpoint', () => {
     const seen: EndpointCandidate[][] = [];
-    const r = request(mesh(), 'a', '10.96.0.10', 80, (eps) => { seen.push([...eps]); return 1; });
+    const r = request(mesh(), 'a', '10.96.0.10', 80, (eps) => {
+      seen.push([...eps]);
+      return 1;
+    });
     // Unready, unhealthy and not-yet-received workloads are never candidates.
-    assert.deepEqual(seen[0]!.map((c) => [c.workload.uid, c.ip, c.port]), [['b1', '10.244.2.2', 8080], ['b2', '10.244.2.3', 9090]]);
+    assert.deepEqual(
+      seen[0]!.map((c) => [c.workload.uid, c.ip, c.port]),
+      [
+        ['b1', '10.244.2.2', 8080],
+        ['b2', '10.244.2.3', 9090],
+      ],
+    );
     assert.deepEqual(summary(r), {
-      protocol: 'HBONE', actualDestination: { ip: '10.244.2.3', port: 15008 }, hboneTarget: { ip: '10.244.2.3', port: 9090 }, expectedIdentities: [id('shop', 'server')],
-      viaWaypoint: false, destinationWorkload: 'b2', destinationService: 'server', finalIdentity: id('shop', 'server'),
+      protocol: 'HBONE',
+      actualDestination: { ip: '10.244.2.3', port: 15008 },
+      hboneTarget: { ip: '10.244.2.3', port: 9090 },
+      expectedIdentities: [id('shop', 'server')],
+      viaWaypoint: false,
+      destinationWorkload: 'b2',
+      destinationService: 'server',
+      finalIdentity: id('shop', 'server'),
     });
   });
 
@@ -69,22 +118,40 @@ describe('buildRequest', () => {
 
   it('build_request_service_waypoint: VIP of a service with a waypoint → HBONE to a waypoint pod, authority the ORIGINAL vip:port', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '10.96.0.20', 9080)), {
-      protocol: 'HBONE', actualDestination: { ip: '10.244.1.5', port: 15008 }, hboneTarget: { ip: '10.96.0.20', port: 9080 }, expectedIdentities: [id('shop', 'waypoint')],
-      viaWaypoint: true, destinationWorkload: 'wp', destinationService: 'reviews', finalIdentity: undefined,
+      protocol: 'HBONE',
+      actualDestination: { ip: '10.244.1.5', port: 15008 },
+      hboneTarget: { ip: '10.96.0.20', port: 9080 },
+      expectedIdentities: [id('shop', 'waypoint')],
+      viaWaypoint: true,
+      destinationWorkload: 'wp',
+      destinationService: 'reviews',
+      finalIdentity: undefined,
     });
   });
 
   it('build_request_from_waypoint_no_loop: the waypoint itself calling the service goes to the endpoint', () => {
     assert.deepEqual(summary(request(mesh(), 'wp', '10.96.0.20', 9080)), {
-      protocol: 'HBONE', actualDestination: { ip: '10.244.2.4', port: 15008 }, hboneTarget: { ip: '10.244.2.4', port: 9080 }, expectedIdentities: [id('shop', 'reviews')],
-      viaWaypoint: false, destinationWorkload: 'r1', destinationService: 'reviews', finalIdentity: id('shop', 'reviews'),
+      protocol: 'HBONE',
+      actualDestination: { ip: '10.244.2.4', port: 15008 },
+      hboneTarget: { ip: '10.244.2.4', port: 9080 },
+      expectedIdentities: [id('shop', 'reviews')],
+      viaWaypoint: false,
+      destinationWorkload: 'r1',
+      destinationService: 'reviews',
+      finalIdentity: id('shop', 'reviews'),
     });
   });
 
   it('build_request_destination_waypoint: pod ip of a workload with a waypoint → HBONE to the waypoint, authority the pod ip:port', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '10.244.2.6', 5432)), {
-      protocol: 'HBONE', actualDestination: { ip: '10.244.1.5', port: 15008 }, hboneTarget: { ip: '10.244.2.6', port: 5432 }, expectedIdentities: [id('shop', 'waypoint')],
-      viaWaypoint: true, destinationWorkload: 'wp', destinationService: undefined, finalIdentity: id('shop', 'db'),
+      protocol: 'HBONE',
+      actualDestination: { ip: '10.244.1.5', port: 15008 },
+      hboneTarget: { ip: '10.244.2.6', port: 5432 },
+      expectedIdentities: [id('shop', 'waypoint')],
+      viaWaypoint: true,
+      destinationWorkload: 'wp',
+      destinationService: undefined,
+      finalIdentity: id('shop', 'db'),
     });
   });
 
@@ -98,23 +165,35 @@ describe('buildRequest', () => {
       wireWorkload({ uid: 'w', ip: '10.244.2.6', waypoint: gateway('elsewhere', '10.96.0.99') }),
     ]);
     const r = request(state, 'a', '10.244.2.6', 80);
-    assert.deepEqual([r.actualDestination, r.hboneTarget, r.expectedIdentities], [{ ip: '10.96.0.99', port: 15008 }, { ip: '10.244.2.6', port: 80 }, [id('shop', 'elsewhere')]]);
+    assert.deepEqual(
+      [r.actualDestination, r.hboneTarget, r.expectedIdentities],
+      [{ ip: '10.96.0.99', port: 15008 }, { ip: '10.244.2.6', port: 80 }, [id('shop', 'elsewhere')]],
+    );
   });
 
   it('build_request_waypoint_without_endpoints: refused, naming the waypoint', () => {
     const state = loadState([
-      wireWorkload({ uid: 'a', ip: '10.244.1.2' }), wireWorkload({ uid: 'r1', ip: '10.244.2.4' }),
+      wireWorkload({ uid: 'a', ip: '10.244.1.2' }),
+      wireWorkload({ uid: 'r1', ip: '10.244.2.4' }),
       wireService({ name: 'waypoint', vip: '10.96.0.50', ports: [[15008, 15008]] }),
       wireService({ name: 'reviews', vip: '10.96.0.20', ports: [[9080, 9080]], waypoint: gateway('waypoint', '10.96.0.50'), endpoints: [{ uid: 'r1' }] }),
     ]);
-    assert.deepEqual(buildRequest(state, { source: state.workloadByUid('a')!, originalDst: { ip: '10.96.0.20', port: 9080 } }),
-      { refused: true, reason: `no healthy endpoints for waypoint ${serviceKey('waypoint')}` });
+    assert.deepEqual(buildRequest(state, { source: state.workloadByUid('a')!, originalDst: { ip: '10.96.0.20', port: 9080 } }), {
+      refused: true,
+      reason: `no healthy endpoints for waypoint ${serviceKey('waypoint')}`,
+    });
   });
 
   it('build_request_passthrough_unknown_ip: an address outside the mesh → plain TCP to it', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '192.0.2.10', 443)), {
-      protocol: 'TCP', actualDestination: { ip: '192.0.2.10', port: 443 }, hboneTarget: undefined, expectedIdentities: [],
-      viaWaypoint: false, destinationWorkload: undefined, destinationService: undefined, finalIdentity: undefined,
+      protocol: 'TCP',
+      actualDestination: { ip: '192.0.2.10', port: 443 },
+      hboneTarget: undefined,
+      expectedIdentities: [],
+      viaWaypoint: false,
+      destinationWorkload: undefined,
+      destinationService: undefined,
+      finalIdentity: undefined,
     });
   });
 
@@ -130,8 +209,10 @@ describe('buildRequest', () => {
 
   it('build_request_no_healthy_endpoints: refused with the service named', () => {
     const state = mesh();
-    assert.deepEqual(buildRequest(state, { source: state.workloadByUid('a')!, originalDst: { ip: '10.96.0.30', port: 80 } }),
-      { refused: true, reason: `no healthy endpoints for service ${serviceKey('empty')}` });
+    assert.deepEqual(buildRequest(state, { source: state.workloadByUid('a')!, originalDst: { ip: '10.96.0.30', port: 80 } }), {
+      refused: true,
+      reason: `no healthy endpoints for service ${serviceKey('empty')}`,
+    });
   });
 
   it('build_request_service_unknown_port: a VIP port the service does not expose is refused', () => {
@@ -168,7 +249,8 @@ describe('buildRequest', () => {
     const state = mesh();
     const source = state.workloadByUid('a')!;
     const seen = new Set<string>();
-    for (let i = 0; i < 200 && seen.size < 2; i++) seen.add(formatSocketAddress((buildRequest(state, { source, originalDst: { ip: '10.96.0.10', port: 80 } }) as Request).actualDestination));
+    for (let i = 0; i < 200 && seen.size < 2; i++)
+      seen.add(formatSocketAddress((buildRequest(state, { source, originalDst: { ip: '10.96.0.10', port: 80 } }) as Request).actualDestination));
     assert.deepEqual([...seen].sort(), ['10.244.2.2:15008', '10.244.2.3:15008']);
     assert.throws(() => buildRequest(state, { source, originalDst: { ip: '10.96.0.10', port: 80 } }, () => 5), /endpoint picker returned 5 for 2 candidates/);
   });

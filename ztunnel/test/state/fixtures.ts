@@ -10,15 +10,29 @@ export const TD = 'cluster.local';
 export const id = (ns: string, sa: string): string => `spiffe://${TD}/ns/${ns}/sa/${sa}`;
 
 export interface WireWorkloadInput {
-  uid: string; name?: string; namespace?: string; ip?: string; node?: string; sa?: string;
-  hbone?: boolean; waypoint?: object; status?: string; services?: Record<string, object>; policies?: string[];
+  uid: string;
+  name?: string;
+  namespace?: string;
+  ip?: string;
+  node?: string;
+  sa?: string;
+  hbone?: boolean;
+  waypoint?: object;
+  status?: string;
+  services?: Record<string, object>;
+  policies?: string[];
 }
 
 export function wireWorkload(w: WireWorkloadInput): { workload: Record<string, unknown> } {
   const namespace = w.namespace ?? 'shop';
   const sa = w.sa ?? 'default';
   const o: Record<string, unknown> = {
-    uid: w.uid, name: w.name ?? w.uid, namespace, node: w.node ?? 'node-1', serviceAccount: sa, trustDomain: TD,
+    uid: w.uid,
+    name: w.name ?? w.uid,
+    namespace,
+    node: w.node ?? 'node-1',
+    serviceAccount: sa,
+    trustDomain: TD,
     identity: id(namespace, sa),
   };
   if (w.ip !== undefined) o.addresses = [w.ip];
@@ -31,7 +45,11 @@ export function wireWorkload(w: WireWorkloadInput): { workload: Record<string, u
 }
 
 export interface WireServiceInput {
-  name: string; namespace?: string; vip: string; ports: [number, number][]; waypoint?: object;
+  name: string;
+  namespace?: string;
+  vip: string;
+  ports: [number, number][];
+  waypoint?: object;
   endpoints?: { uid: string; ip?: string; ports?: Record<string, number>; ready?: boolean }[];
 }
 
@@ -41,7 +59,10 @@ export const serviceKey = (name: string, ns = 'shop'): string => `${ns}/${hostna
 export function wireService(s: WireServiceInput): { service: Record<string, unknown> } {
   const namespace = s.namespace ?? 'shop';
   const o: Record<string, unknown> = {
-    name: s.name, namespace, hostname: hostname(s.name, namespace), addresses: [s.vip],
+    name: s.name,
+    namespace,
+    hostname: hostname(s.name, namespace),
+    addresses: [s.vip],
     ports: s.ports.map(([servicePort, targetPort]) => ({ servicePort, targetPort })),
     endpoints: (s.endpoints ?? []).map((e) => {
       const ep: Record<string, unknown> = { workloadUid: e.uid };
@@ -59,7 +80,10 @@ export function gateway(name: string, vip: string, ns = 'shop'): object {
   return { address: vip, hostname: serviceKey(name, ns), hboneMtlsPort: 15008, identity: id(ns, name) };
 }
 
-export function loadState(addresses: ({ workload: Record<string, unknown> } | { service: Record<string, unknown> })[], policies: Record<string, unknown>[] = []): ProxyState {
+export function loadState(
+  addresses: ({ workload: Record<string, unknown> } | { service: Record<string, unknown> })[],
+  policies: Record<string, unknown>[] = [],
+): ProxyState {
   const state = new ProxyState();
   const upserts = new Map<string, unknown>();
   for (const a of addresses) {

@@ -16,14 +16,20 @@ const policy = (name: string, namespace: string, scope?: string, action?: string
 describe('ProxyState', () => {
   describe('apply', () => {
     it('indexes workloads by uid, ip and node, filling proto3 defaults', () => {
-      const state = loadState([wireWorkload({ uid: 'a', ip: '10.244.1.2', node: 'node-1' }), wireWorkload({ uid: 'p', ip: '10.244.2.9', node: 'node-2', hbone: false })]);
+      const state = loadState([
+        wireWorkload({ uid: 'a', ip: '10.244.1.2', node: 'node-1' }),
+        wireWorkload({ uid: 'p', ip: '10.244.2.9', node: 'node-2', hbone: false }),
+      ]);
       const a = state.workloadByUid('a')!;
       assert.equal(state.workloadByIp('10.244.1.2'), a);
       assert.equal(a.tunnelProtocol, 'HBONE');
       assert.equal(a.status, 'HEALTHY');
       assert.deepEqual(a.authorizationPolicies, []);
       assert.equal(state.workloadByIp('10.244.2.9')!.tunnelProtocol, 'NONE');
-      assert.deepEqual(state.workloadsOnNode('node-2').map((w) => w.uid), ['p']);
+      assert.deepEqual(
+        state.workloadsOnNode('node-2').map((w) => w.uid),
+        ['p'],
+      );
       assert.equal(state.workloadByIp('10.244.9.9'), undefined);
     });
 
@@ -38,13 +44,25 @@ describe('ProxyState', () => {
     });
 
     it('indexes services by vip (and port), key and hostname, resolving target port 0 to the service port', () => {
-      const state = loadState([wireService({ name: 'server', vip: '10.96.0.10', ports: [[80, 8080], [81, 0]] })]);
+      const state = loadState([
+        wireService({
+          name: 'server',
+          vip: '10.96.0.10',
+          ports: [
+            [80, 8080],
+            [81, 0],
+          ],
+        }),
+      ]);
       const svc = state.serviceByHostname(serviceKey('server'))!;
       assert.equal(state.serviceByHostname('server.shop.svc.cluster.local'), svc);
       assert.equal(state.serviceByVip('10.96.0.10'), svc);
       assert.equal(state.serviceByVip('10.96.0.10', 80), svc);
       assert.equal(state.serviceByVip('10.96.0.10', 443), undefined);
-      assert.deepEqual(svc.ports!.map((p) => p.targetPort), [8080, 81]);
+      assert.deepEqual(
+        svc.ports!.map((p) => p.targetPort),
+        [8080, 81],
+      );
     });
 
     it('applies the valid part of a batch and reports each malformed resource with its name', () => {
@@ -57,7 +75,10 @@ describe('ProxyState', () => {
       ]);
       const result = state.apply(addressTypeUrl, { upserts, removals: [] });
       assert.deepEqual(result.applied, ['a']);
-      assert.deepEqual(result.rejected.map((r) => r.name), ['bad-ip', 'mismatch', 'both']);
+      assert.deepEqual(
+        result.rejected.map((r) => r.name),
+        ['bad-ip', 'mismatch', 'both'],
+      );
       for (const { error } of result.rejected) {
         assert.ok(error instanceof InvalidResourceError);
         assert.equal(error.code, 'ERR_INVALID_RESOURCE');
@@ -112,35 +133,78 @@ describe('ProxyState', () => {
 
   describe('validate', () => {
     const cases: [string, string, string, unknown, RegExp][] = [
-      ['a service whose key is not its namespace/hostname', addressTypeUrl, 'shop/wrong',
-        wireService({ name: 'server', vip: '10.96.0.10', ports: [[80, 8080]] }), /service key "shop\/server\.shop\.svc\.cluster\.local" does not match/],
-      ['a service port out of range', addressTypeUrl, serviceKey('server'),
-        wireService({ name: 'server', vip: '10.96.0.10', ports: [[70000, 8080]] }), /service\.ports\[0\]\.servicePort 70000 is not a port number/],
-      ['an endpoint port map with a non-numeric key', addressTypeUrl, serviceKey('server'),
-        wireService({ name: 'server', vip: '10.96.0.10', ports: [[80, 8080]], endpoints: [{ uid: 'b', ports: { http: 8080 } }] }), /ports key "http" is not a port number/],
-      ['an unknown tunnel protocol', addressTypeUrl, 'a',
-        { workload: { ...wireWorkload({ uid: 'a' }).workload, tunnelProtocol: 'GRE' } }, /tunnelProtocol "GRE" is not one of NONE, HBONE/],
-      ['a waypoint without a spiffe identity', addressTypeUrl, 'a',
-        wireWorkload({ uid: 'a', waypoint: { address: '10.96.0.50', identity: 'waypoint' } }), /waypoint\.identity "waypoint" is not a workload spiffe id/],
+      [
+        'a service whose key is not its namespace/hostname',
+        addressTypeUrl,
+        'shop/wrong',
+        wireService({ name: 'server', vip: '10.96.0.10', ports: [[80, 8080]] }),
+        /service key "shop\/server\.shop\.svc\.cluster\.local" does not match/,
+      ],
+      [
+        'a service port out of range',
+        addressTypeUrl,
+        serviceKey('server'),
+        wireService({ name: 'server', vip: '10.96.0.10', ports: [[70000, 8080]] }),
+        /service\.ports\[0\]\.servicePort 70000 is not a port number/,
+      ],
+      [
+        'an endpoint port map with a non-numeric key',
+        addressTypeUrl,
+        serviceKey('server'),
+        wireService({ name: 'server', vip: '10.96.0.10', ports: [[80, 8080]], endpoints: [{ uid: 'b', ports: { http: 8080 } }] }),
+        /ports key "http" is not a port number/,
+      ],
+      [
+        'an unknown tunnel protocol',
+        addressTypeUrl,
+        'a',
+        { workload: { ...wireWorkload({ uid: 'a' }).workload, tunnelProtocol: 'GRE' } },
+        /tunnelProtocol "GRE" is not one of NONE, HBONE/,
+      ],
+      [
+        'a waypoint without a spiffe identity',
+        addressTypeUrl,
+        'a',
+        wireWorkload({ uid: 'a', waypoint: { address: '10.96.0.50', identity: 'waypoint' } }),
+        /waypoint\.identity "waypoint" is not a workload spiffe id/,
+      ],
       ['a payload that is not an object', addressTypeUrl, 'a', 'nope', /address must be an object, got "nope"/],
       ['a policy named differently from its key', authorizationTypeUrl, 'shop/x', policy('y', 'shop'), /key "shop\/y" does not match/],
       ['an unknown action', authorizationTypeUrl, 'shop/x', policy('x', 'shop', 'NAMESPACE', 'AUDIT'), /action "AUDIT" is not one of ALLOW, DENY/],
-      ['a string match with two kinds', authorizationTypeUrl, 'shop/x',
-        { name: 'x', namespace: 'shop', rules: [{ clauses: [{ matches: [{ principals: [{ exact: 'a', prefix: 'b' }] }] }] }] }, /principals\[0\] must set exactly one/],
-      ['a cidr with a bad prefix length', authorizationTypeUrl, 'shop/x',
-        { name: 'x', namespace: 'shop', rules: [{ clauses: [{ matches: [{ sourceIps: [{ address: '10.0.0.0', length: 33 }] }] }] }] }, /sourceIps\[0\]\.length 33 is not a prefix length 0-32/],
-      ['a destination port of 0', authorizationTypeUrl, 'shop/x',
-        { name: 'x', namespace: 'shop', rules: [{ clauses: [{ matches: [{ destinationPorts: [0] }] }] }] }, /destinationPorts\[0\] 0 is not a port number/],
+      [
+        'a string match with two kinds',
+        authorizationTypeUrl,
+        'shop/x',
+        { name: 'x', namespace: 'shop', rules: [{ clauses: [{ matches: [{ principals: [{ exact: 'a', prefix: 'b' }] }] }] }] },
+        /principals\[0\] must set exactly one/,
+      ],
+      [
+        'a cidr with a bad prefix length',
+        authorizationTypeUrl,
+        'shop/x',
+        { name: 'x', namespace: 'shop', rules: [{ clauses: [{ matches: [{ sourceIps: [{ address: '10.0.0.0', length: 33 }] }] }] }] },
+        /sourceIps\[0\]\.length 33 is not a prefix length 0-32/,
+      ],
+      [
+        'a destination port of 0',
+        authorizationTypeUrl,
+        'shop/x',
+        { name: 'x', namespace: 'shop', rules: [{ clauses: [{ matches: [{ destinationPorts: [0] }] }] }] },
+        /destinationPorts\[0\] 0 is not a port number/,
+      ],
     ];
     for (const [what, typeUrl, name, payload, message] of cases) {
       it(`rejects ${what}`, () => {
-        assert.throws(() => new ProxyState().validate(typeUrl, name, payload), (err: unknown) => {
-          assert.ok(err instanceof InvalidResourceError);
-          assert.equal(err.resourceName, name);
-          assert.match(err.message, message);
-          assert.ok(err.cause instanceof Error);
-          return true;
-        });
+        assert.throws(
+          () => new ProxyState().validate(typeUrl, name, payload),
+          (err: unknown) => {
+            assert.ok(err instanceof InvalidResourceError);
+            assert.equal(err.resourceName, name);
+            assert.match(err.message, message);
+            assert.ok(err.cause instanceof Error);
+            return true;
+          },
+        );
       });
     }
 
@@ -156,16 +220,25 @@ describe('ProxyState', () => {
 
   describe('policiesFor', () => {
     it('collects global, same-namespace and listed selector policies, nothing else', () => {
-      const state = loadState([], [
-        policy('mesh', 'istio-system', 'GLOBAL'),
-        policy('ns-shop', 'shop', 'NAMESPACE'),
-        policy('ns-other', 'other', 'NAMESPACE'),
-        policy('sel-mine', 'shop', 'WORKLOAD_SELECTOR'),
-        policy('sel-other', 'shop', 'WORKLOAD_SELECTOR'),
-      ]);
+      const state = loadState(
+        [],
+        [
+          policy('mesh', 'istio-system', 'GLOBAL'),
+          policy('ns-shop', 'shop', 'NAMESPACE'),
+          policy('ns-other', 'other', 'NAMESPACE'),
+          policy('sel-mine', 'shop', 'WORKLOAD_SELECTOR'),
+          policy('sel-other', 'shop', 'WORKLOAD_SELECTOR'),
+        ],
+      );
       state.apply(addressTypeUrl, { upserts: new Map([['a', wireWorkload({ uid: 'a', policies: ['shop/sel-mine', 'shop/missing'] })]]), removals: [] });
       const a = state.workloadByUid('a')!;
-      assert.deepEqual(state.policiesFor(a).map((p) => `${p.namespace}/${p.name}`).sort(), ['istio-system/mesh', 'shop/ns-shop', 'shop/sel-mine']);
+      assert.deepEqual(
+        state
+          .policiesFor(a)
+          .map((p) => `${p.namespace}/${p.name}`)
+          .sort(),
+        ['istio-system/mesh', 'shop/ns-shop', 'shop/sel-mine'],
+      );
       assert.deepEqual(state.unknownPoliciesFor(a), ['shop/missing']);
     });
 

@@ -13,29 +13,62 @@ const onTheWire = (typeUrl: string, payload: object): unknown => unpackAny(packA
 
 describe('ProxyState with protobuf-decoded payloads', () => {
   it('converts workloads, services and policies that went through the wire', () => {
-    const workload: Address = { workload: {
-      uid: 'uid-b', name: 'b', namespace: 'shop', node: 'node-2', addresses: ['10.244.2.2'], serviceAccount: 'server',
-      trustDomain: 'cluster.local', identity: id('shop', 'server'), tunnelProtocol: 'HBONE', status: 'HEALTHY',
-      canonicalName: 'server', canonicalRevision: 'v1', workloadName: 'server', workloadType: 'deployment',
-      services: { [serviceKey('server')]: { ports: [{ servicePort: 80, targetPort: 8080, name: 'http', appProtocol: '' }] } },
-      authorizationPolicies: ['istio-system/istio_converted_static_strict'], hostNetwork: false,
-      waypoint: { address: '10.96.0.50', hostname: serviceKey('waypoint'), hboneMtlsPort: 15008, identity: id('shop', 'waypoint') },
-    } };
-    const service: Address = { service: {
-      name: 'server', namespace: 'shop', hostname: 'server.shop.svc.cluster.local', addresses: ['10.96.0.10'],
-      ports: [{ servicePort: 80, targetPort: 0, name: 'http', appProtocol: '' }],
-      endpoints: [{ workloadUid: 'uid-b', address: '10.244.2.2', ports: { 80: 8080 }, ready: true }, { workloadUid: 'uid-c', address: '', ports: {}, ready: false }],
-    } };
+    const workload: Address = {
+      workload: {
+        uid: 'uid-b',
+        name: 'b',
+        namespace: 'shop',
+        node: 'node-2',
+        addresses: ['10.244.2.2'],
+        serviceAccount: 'server',
+        trustDomain: 'cluster.local',
+        identity: id('shop', 'server'),
+        tunnelProtocol: 'HBONE',
+        status: 'HEALTHY',
+        canonicalName: 'server',
+        canonicalRevision: 'v1',
+        workloadName: 'server',
+        workloadType: 'deployment',
+        services: { [serviceKey('server')]: { ports: [{ servicePort: 80, targetPort: 8080, name: 'http', appProtocol: '' }] } },
+        authorizationPolicies: ['istio-system/istio_converted_static_strict'],
+        hostNetwork: false,
+        waypoint: { address: '10.96.0.50', hostname: serviceKey('waypoint'), hboneMtlsPort: 15008, identity: id('shop', 'waypoint') },
+      },
+    };
+    const service: Address = {
+      service: {
+        name: 'server',
+        namespace: 'shop',
+        hostname: 'server.shop.svc.cluster.local',
+        addresses: ['10.96.0.10'],
+        ports: [{ servicePort: 80, targetPort: 0, name: 'http', appProtocol: '' }],
+        endpoints: [
+          { workloadUid: 'uid-b', address: '10.244.2.2', ports: { 80: 8080 }, ready: true },
+          { workloadUid: 'uid-c', address: '', ports: {}, ready: false },
+        ],
+      },
+    };
     const strict: Authorization = {
-      name: 'istio_converted_static_strict', namespace: 'istio-system', scope: 'WORKLOAD_SELECTOR', action: 'DENY',
-      rules: [{ clauses: [{ matches: [{ notPrincipals: [{ presence: true }], sourceIps: [{ address: '0.0.0.0', length: 0 }], destinationPorts: [8080] }] }] }], warnings: [],
+      name: 'istio_converted_static_strict',
+      namespace: 'istio-system',
+      scope: 'WORKLOAD_SELECTOR',
+      action: 'DENY',
+      rules: [{ clauses: [{ matches: [{ notPrincipals: [{ presence: true }], sourceIps: [{ address: '0.0.0.0', length: 0 }], destinationPorts: [8080] }] }] }],
+      warnings: [],
     };
     const state = new ProxyState();
-    const addresses = state.apply(addressTypeUrl, { upserts: new Map([
-      ['uid-b', onTheWire(addressTypeUrl, workload)], [serviceKey('server'), onTheWire(addressTypeUrl, service)],
-    ]), removals: [] });
+    const addresses = state.apply(addressTypeUrl, {
+      upserts: new Map([
+        ['uid-b', onTheWire(addressTypeUrl, workload)],
+        [serviceKey('server'), onTheWire(addressTypeUrl, service)],
+      ]),
+      removals: [],
+    });
     assert.deepEqual(addresses.rejected, []);
-    const policies = state.apply(authorizationTypeUrl, { upserts: new Map([['istio-system/istio_converted_static_strict', onTheWire(authorizationTypeUrl, strict)]]), removals: [] });
+    const policies = state.apply(authorizationTypeUrl, {
+      upserts: new Map([['istio-system/istio_converted_static_strict', onTheWire(authorizationTypeUrl, strict)]]),
+      removals: [],
+    });
     assert.deepEqual(policies.rejected, []);
 
     const b = state.workloadByIp('10.244.2.2')!;
