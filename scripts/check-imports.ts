@@ -3,12 +3,10 @@
 // architecture forbids: ztunnel, waypoint and istiod-lite never import each other (they share
 // only @ambient/api and, for the two proxies, @ambient/hbone); hbone imports only @ambient/api;
 // and the per-folder "never" rules below.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { root, tsFiles, workspaces } from './workspace-files.ts';
 
-const root = resolve(import.meta.dirname, '..');
-// The npm workspaces, in package.json's order (the cross-package e2e tests come last).
-const workspaces = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
 const isolated = new Set(['istiod-lite', 'ztunnel', 'waypoint']);
 /** Workspaces that may import only the listed ones of ours. */
 const allowedImports: Record<string, string[]> = { api: [], hbone: ['api'] };
@@ -21,19 +19,7 @@ const never: { from: string; to: string; why: string }[] = [
 ];
 const importRe = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
-function walk(dir: string, out: string[]): string[] {
-  let entries: string[];
-  try { entries = readdirSync(dir); } catch { return out; }
-  for (const e of entries) {
-    if (e === 'node_modules' || e.startsWith('.')) continue;
-    const p = join(dir, e);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
-}
-
-const files = workspaces.flatMap((ws) => walk(join(root, ws), []));
+const files = workspaces.flatMap((ws) => tsFiles(join(root, ws)));
 const graph = new Map<string, string[]>();
 const problems: string[] = [];
 
@@ -59,7 +45,8 @@ for (const file of files) {
         problems.push(`${from} imports ${spec}: ${ws} and ${targetWs} share code only through @ambient/api (and @ambient/hbone)`);
       }
       const allowed = allowedImports[ws];
-      if (allowed && targetWs !== ws && !allowed.includes(targetWs)) problems.push(`${from} imports ${spec}: ${ws} may import only ${allowed.map((w) => `@ambient/${w}`).join(', ') || 'nothing of ours'}`);
+      if (allowed && targetWs !== ws && !allowed.includes(targetWs))
+        problems.push(`${from} imports ${spec}: ${ws} may import only ${allowed.map((w) => `@ambient/${w}`).join(', ') || 'nothing of ours'}`);
     }
   }
   graph.set(file, edges);
@@ -75,7 +62,10 @@ function visit(f: string): void {
     if (!graph.has(t)) continue;
     const s = state.get(t);
     if (s === 1) {
-      const cycle = stack.slice(stack.indexOf(t)).concat(t).map((p) => relative(root, p));
+      const cycle = stack
+        .slice(stack.indexOf(t))
+        .concat(t)
+        .map((p) => relative(root, p));
       problems.push(`import cycle: ${cycle.join(' -> ')}`);
     } else if (s === undefined) visit(t);
   }

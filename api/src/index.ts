@@ -6,3 +6,4 @@ export * from './node-agent.ts';
 export * from './backoff.ts';
 export * from './timers.ts';
 export * from './well-known.ts';
+export * from './binary.ts';

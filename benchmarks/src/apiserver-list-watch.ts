@@ -8,20 +8,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { numberFlags } from './number-flags.ts';
 
-const { values } = parseArgs({
-  options: {
-    pods: { type: 'string', default: '10000' },
-    watchers: { type: 'string', default: '100' },
-    updates: { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '32' },
-  },
-});
-const podCount = Number(values.pods);
-const watcherCount = Number(values.watchers);
-const updateCount = Number(values.updates);
-const concurrency = Number(values.concurrency);
+const {
+  pods: podCount,
+  watchers: watcherCount,
+  updates: updateCount,
+  concurrency,
+} = numberFlags({ pods: 10000, watchers: 100, updates: 2000, concurrency: 32 });
 
 // The server runs in its own process so that its CPU and memory are its own, not the load
 // generator's.
@@ -60,9 +54,11 @@ const pod = (i: number): unknown => ({
 
 async function pooled(n: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
 }
 
 const rows: [string, string][] = [];
@@ -76,7 +72,10 @@ await pooled(podCount, async (i) => {
 const s = (performance.now() - t) / 1000;
 rows.push([`create ${podCount} pods (${concurrency} in flight)`, `${(podCount / s).toFixed(0)} creates/s (${s.toFixed(2)} s)`]);
 
-for (const [label, headers] of [['list', {}], ['list as Table', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }]] as const) {
+for (const [label, headers] of [
+  ['list', {}],
+  ['list as Table', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }],
+] as const) {
   const times: number[] = [];
   let bytes = 0;
   for (let k = 0; k < 5; k++) {
@@ -98,34 +97,45 @@ const sentAt = new Map<string, number>();
 const latencies: number[] = [];
 let delivered = 0;
 const watchAgent = new Agent({ keepAlive: false, maxSockets: watcherCount + 1, ca: server.ca });
-const watches = await Promise.all(Array.from({ length: watcherCount }, () => new Promise<import('node:http').ClientRequest>((ready, fail) => {
-  const req = request(`${server.url}/api/v1/pods?watch=true&resourceVersion=${listRv}`, { agent: watchAgent, headers: auth }, (res) => {
-    let buf = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const ev = JSON.parse(line) as { type: string; object: { metadata: { resourceVersion: string } } };
-        if (ev.type !== 'MODIFIED') continue;
-        delivered++;
-        const sent = sentAt.get(ev.object.metadata.resourceVersion);
-        if (sent !== undefined) latencies.push(performance.now() - sent);
-      }
-    });
-    ready(req);
-  });
-  req.on('error', fail);
-  req.end();
-})));
+const watches = await Promise.all(
+  Array.from(
+    { length: watcherCount },
+    () =>
+      new Promise<import('node:http').ClientRequest>((ready, fail) => {
+        const req = request(`${server.url}/api/v1/pods?watch=true&resourceVersion=${listRv}`, { agent: watchAgent, headers: auth }, (res) => {
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buf += chunk;
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              const ev = JSON.parse(line) as { type: string; object: { metadata: { resourceVersion: string } } };
+              if (ev.type !== 'MODIFIED') continue;
+              delivered++;
+              const sent = sentAt.get(ev.object.metadata.resourceVersion);
+              if (sent !== undefined) latencies.push(performance.now() - sent);
+            }
+          });
+          ready(req);
+        });
+        req.on('error', fail);
+        req.end();
+      }),
+  ),
+);
 const watchRss = serverRssMiB();
 
 t = performance.now();
 await pooled(updateCount, async (i) => {
   const sent = performance.now();
-  const r = await call('PATCH', `/api/v1/namespaces/default/pods/p-${i % podCount}`, { metadata: { labels: { round: String(i) } } }, { 'content-type': 'application/merge-patch+json' });
+  const r = await call(
+    'PATCH',
+    `/api/v1/namespaces/default/pods/p-${i % podCount}`,
+    { metadata: { labels: { round: String(i) } } },
+    { 'content-type': 'application/merge-patch+json' },
+  );
   if (r.status !== 200) throw new Error(`patch: ${r.status} ${r.body}`);
   sentAt.set(JSON.parse(r.body).metadata.resourceVersion, sent);
 });
@@ -139,7 +149,10 @@ const pct = (p: number): string => (latencies.length ? latencies[Math.min(latenc
 rows.push([`${updateCount} pod patches with ${watcherCount} watchers`, `${(updateCount / updateSeconds).toFixed(0)} patches/s`]);
 rows.push(['watch events delivered', `${delivered}/${expected} in ${fanoutSeconds.toFixed(2)} s = ${(delivered / fanoutSeconds).toFixed(0)} events/s`]);
 rows.push(['patch sent → event parsed by a watcher (p50 / p99)', `${pct(50)} / ${pct(99)} ms (under full load)`]);
-rows.push([`API server RSS: empty → ${podCount} pods + ${watcherCount} watchers → after the patches`, `${rss0.toFixed(0)} → ${watchRss.toFixed(0)} → ${serverRssMiB().toFixed(0)} MiB`]);
+rows.push([
+  `API server RSS: empty → ${podCount} pods + ${watcherCount} watchers → after the patches`,
+  `${rss0.toFixed(0)} → ${watchRss.toFixed(0)} → ${serverRssMiB().toFixed(0)} MiB`,
+]);
 
 for (const w of watches) w.destroy();
 agent.destroy();

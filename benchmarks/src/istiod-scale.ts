@@ -11,25 +11,18 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { createCsr, type Address } from '@ambient/api';
 import { CertificateServiceClient, DeltaXdsClient } from '@ambient/api/grpc';
+import { numberFlags } from './number-flags.ts';
 
-const { values } = parseArgs({
-  options: {
-    pods: { type: 'string', default: '10000' },
-    services: { type: 'string', default: '1000' },
-    subscribers: { type: 'string', default: '100' },
-    changes: { type: 'string', default: '30' },
-    certs: { type: 'string', default: '500' },
-  },
-});
-const podCount = Number(values.pods);
-const serviceCount = Number(values.services);
-const subscriberCount = Number(values.subscribers);
-const changeCount = Number(values.changes);
-const certCount = Number(values.certs);
+const {
+  pods: podCount,
+  services: serviceCount,
+  subscribers: subscriberCount,
+  changes: changeCount,
+  certs: certCount,
+} = numberFlags({ pods: 10000, services: 1000, subscribers: 100, changes: 30, certs: 500 });
 const namespaces = Math.max(1, Math.ceil(podCount / 1000));
 const addressType = 'type.googleapis.com/ambient.workload.v1.Address';
 
@@ -75,47 +68,83 @@ try {
     });
   const pooled = async (n: number, fn: (i: number) => Promise<unknown>): Promise<void> => {
     let next = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => { while (next < n) await fn(next++); }));
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < n) await fn(next++);
+      }),
+    );
   };
 
   // The cluster: namespaces in the mesh, services, pods (Running, with IPs) spread over 2 nodes.
   let t = performance.now();
-  for (let n = 0; n < namespaces; n++) await call('POST', '/api/v1/namespaces', { metadata: { name: `ns-${n}`, labels: { 'istio.io/dataplane-mode': 'ambient' } } });
+  for (let n = 0; n < namespaces; n++)
+    await call('POST', '/api/v1/namespaces', { metadata: { name: `ns-${n}`, labels: { 'istio.io/dataplane-mode': 'ambient' } } });
   await call('POST', '/api/v1/namespaces', { metadata: { name: 'istio-system' } });
-  await pooled(serviceCount, (i) => call('POST', `/api/v1/namespaces/ns-${i % namespaces}/services`, { metadata: { name: `svc-${i}` }, spec: { selector: { app: `app-${i}` }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } }));
+  await pooled(serviceCount, (i) =>
+    call('POST', `/api/v1/namespaces/ns-${i % namespaces}/services`, {
+      metadata: { name: `svc-${i}` },
+      spec: { selector: { app: `app-${i}` }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+    }),
+  );
   await pooled(podCount, async (i) => {
     const ns = `ns-${(i % serviceCount) % namespaces}`;
-    const pod = await call('POST', `/api/v1/namespaces/${ns}/pods`, { metadata: { name: `pod-${i}`, labels: { app: `app-${i % serviceCount}` } }, spec: { nodeName: `node-${(i % 2) + 1}`, containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 8080 }] }] } });
-    pod.status = { phase: 'Running', podIP: `10.${64 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`, conditions: [{ type: 'Ready', status: 'True' }] };
+    const pod = await call('POST', `/api/v1/namespaces/${ns}/pods`, {
+      metadata: { name: `pod-${i}`, labels: { app: `app-${i % serviceCount}` } },
+      spec: { nodeName: `node-${(i % 2) + 1}`, containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 8080 }] }] },
+    });
+    pod.status = {
+      phase: 'Running',
+      podIP: `10.${64 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`,
+      conditions: [{ type: 'Ready', status: 'True' }],
+    };
     await call('PUT', `/api/v1/namespaces/${ns}/pods/pod-${i}/status`, pod);
   });
-  rows.push([`setup: ${podCount} running pods, ${serviceCount} services in ${namespaces} ambient namespaces`, `${((performance.now() - t) / 1000).toFixed(1)} s`]);
+  rows.push([
+    `setup: ${podCount} running pods, ${serviceCount} services in ${namespaces} ambient namespaces`,
+    `${((performance.now() - t) / 1000).toFixed(1)} s`,
+  ]);
 
   // istiod-lite, in its own process.
   t = performance.now();
-  const istiod = await startProcess(join(import.meta.dirname, '../../istiod-lite/src/main.ts'), ['--kubeconfig', join(dataDir, 'kubeconfig'), '--host', '127.0.0.1', '--grpc-port', '0', '--metrics-port', '0', '--install-crds', '--log-level', 'warn'], /"msg":"ready"/);
+  const istiod = await startProcess(
+    join(import.meta.dirname, '../../istiod-lite/src/main.ts'),
+    ['--kubeconfig', join(dataDir, 'kubeconfig'), '--host', '127.0.0.1', '--grpc-port', '0', '--metrics-port', '0', '--install-crds', '--log-level', 'warn'],
+    /"msg":"ready"/,
+  );
   rows.push(['istiod-lite start (CRDs, CA, informers list everything, first model)', `${((performance.now() - t) / 1000).toFixed(2)} s`]);
   const grpcAddress = String(istiod.line.grpc);
-  const root = (await call('GET', '/api/v1/namespaces/istio-system/configmaps/istio-ca-root-cert').catch(async () => {
-    await new Promise((r) => setTimeout(r, 500));
-    return call('GET', '/api/v1/namespaces/istio-system/configmaps/istio-ca-root-cert');
-  })).data['root-cert.pem'] as string;
+  const root = (
+    await call('GET', '/api/v1/namespaces/istio-system/configmaps/istio-ca-root-cert').catch(async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      return call('GET', '/api/v1/namespaces/istio-system/configmaps/istio-ca-root-cert');
+    })
+  ).data['root-cert.pem'] as string;
 
   // Subscribers authenticate with a ServiceAccount token each would get in a real cluster.
   await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts', { metadata: { name: 'bench' } });
-  const subToken = (await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts/bench/token', { spec: { expirationSeconds: 7200 } })).status.token as string;
+  const subToken = (await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts/bench/token', { spec: { expirationSeconds: 7200 } })).status
+    .token as string;
   const expected = podCount + serviceCount;
   t = performance.now();
-  const clients = Array.from({ length: subscriberCount }, (_, i) => new DeltaXdsClient({
-    address: grpcAddress, rootCertPem: root, token: () => subToken,
-    node: { id: `bench~${i}`, type: 'test', nodeName: `node-${(i % 2) + 1}` },
-    subscriptions: [{ typeUrl: addressType }],
-  }));
+  const clients = Array.from(
+    { length: subscriberCount },
+    (_, i) =>
+      new DeltaXdsClient({
+        address: grpcAddress,
+        rootCertPem: root,
+        token: () => subToken,
+        node: { id: `bench~${i}`, type: 'test', nodeName: `node-${(i % 2) + 1}` },
+        subscriptions: [{ typeUrl: addressType }],
+      }),
+  );
   for (const c of clients) c.start();
   const deadline = Date.now() + 300_000;
   while (clients.some((c) => c.resources(addressType).size < expected) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const synced = clients.filter((c) => c.resources(addressType).size >= expected).length;
-  rows.push([`initial sync: ${subscriberCount} subscribers × ${expected} resources`, `${((performance.now() - t) / 1000).toFixed(2)} s (${synced}/${subscriberCount} complete)`]);
+  rows.push([
+    `initial sync: ${subscriberCount} subscribers × ${expected} resources`,
+    `${((performance.now() - t) / 1000).toFixed(2)} s (${synced}/${subscriberCount} complete)`,
+  ]);
   rows.push(['istiod-lite RSS after the sync', `${rssMiB(istiod.child.pid!).toFixed(0)} MiB (API server: ${rssMiB(api.child.pid!).toFixed(0)} MiB)`]);
 
   // One pod change at a time: a new version label changes its canonical revision.
@@ -129,33 +158,55 @@ try {
     const sent = performance.now();
     await call('PATCH', `/api/v1/namespaces/${ns}/pods/pod-${i}`, { metadata: { labels: { version: revision } } }, 'application/merge-patch+json');
     const uid = pod.metadata.uid as string;
-    const seen = (c: DeltaXdsClient): boolean => ((c.resources(addressType).get(uid)?.payload as Address | undefined)?.workload?.canonicalRevision === revision);
+    const seen = (c: DeltaXdsClient): boolean => (c.resources(addressType).get(uid)?.payload as Address | undefined)?.workload?.canonicalRevision === revision;
     const until = Date.now() + 30_000;
     while (!clients.every(seen) && Date.now() < until) await new Promise((r) => setImmediate(r));
     if (clients.every(seen)) latencies.push(performance.now() - sent);
     else missed++;
   }
-  rows.push([`one pod change → all ${subscriberCount} subscribers (${changeCount} changes) p50 / p99`, latencies.length ? `${pct(latencies, 50).toFixed(0)} / ${pct(latencies, 99).toFixed(0)} ms${missed ? ` (${missed} not delivered in 30 s)` : ''}` : `none delivered in 30 s`]);
+  rows.push([
+    `one pod change → all ${subscriberCount} subscribers (${changeCount} changes) p50 / p99`,
+    latencies.length
+      ? `${pct(latencies, 50).toFixed(0)} / ${pct(latencies, 99).toFixed(0)} ms${missed ? ` (${missed} not delivered in 30 s)` : ''}`
+      : `none delivered in 30 s`,
+  ]);
   failed = missed > 0 || synced < subscriberCount;
   for (const c of clients) c.close();
 
   // Certificates: ztunnel on node-1 asking for a workload identity with a pod on node-1.
   await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts', { metadata: { name: 'ztunnel' } });
-  const zpod = await call('POST', '/api/v1/namespaces/istio-system/pods', { metadata: { name: 'ztunnel-node-1' }, spec: { nodeName: 'node-1', serviceAccountName: 'ztunnel', containers: [{ name: 'z', image: 'x' }] } });
+  const zpod = await call('POST', '/api/v1/namespaces/istio-system/pods', {
+    metadata: { name: 'ztunnel-node-1' },
+    spec: { nodeName: 'node-1', serviceAccountName: 'ztunnel', containers: [{ name: 'z', image: 'x' }] },
+  });
   zpod.status = { phase: 'Running' };
   await call('PUT', '/api/v1/namespaces/istio-system/pods/ztunnel-node-1/status', zpod);
-  const ztoken = (await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts/ztunnel/token', { spec: { expirationSeconds: 7200, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'ztunnel-node-1', uid: zpod.metadata.uid } } })).status.token as string;
+  const ztoken = (
+    await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts/ztunnel/token', {
+      spec: { expirationSeconds: 7200, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'ztunnel-node-1', uid: zpod.metadata.uid } },
+    })
+  ).status.token as string;
   const identity = 'spiffe://cluster.local/ns/ns-0/sa/default';
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const csr = createCsr({ keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, uris: [identity] });
-  const caClient = new CertificateServiceClient(grpcAddress, grpc.credentials.createSsl(Buffer.from(root)), { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc', 'grpc.default_authority': 'istiod.istio-system.svc' });
+  const caClient = new CertificateServiceClient(grpcAddress, grpc.credentials.createSsl(Buffer.from(root)), {
+    'grpc.ssl_target_name_override': 'istiod.istio-system.svc',
+    'grpc.default_authority': 'istiod.istio-system.svc',
+  });
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${ztoken}`);
-  const sign = (): Promise<void> => new Promise((done, fail) => caClient.CreateCertificate({ csr, validityDuration: 3600, impersonatedIdentity: identity }, md, (err) => (err ? fail(err) : done())));
+  const sign = (): Promise<void> =>
+    new Promise((done, fail) =>
+      caClient.CreateCertificate({ csr, validityDuration: 3600, impersonatedIdentity: identity }, md, (err) => (err ? fail(err) : done())),
+    );
   await sign(); // warm: token review cached
   t = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: 16 }, async () => { while (next++ < certCount) await sign(); }));
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next++ < certCount) await sign();
+    }),
+  );
   const certSeconds = (performance.now() - t) / 1000;
   rows.push([`certificates signed (${certCount}, 16 in flight, ECDSA P-256)`, `${(certCount / certSeconds).toFixed(0)} certs/s`]);
   caClient.close();

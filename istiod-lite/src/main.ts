@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { ports } from '@ambient/api';
+import { portFlag, ports, runUntilSignal } from '@ambient/api';
 import { startIstiod } from './app.ts';
 
 const { values } = parseArgs({
@@ -20,39 +20,23 @@ const { values } = parseArgs({
   },
 });
 
-const port = (flag: string, v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--${flag} must be a port number, got '${v}'`);
-  return n;
-};
-
 const logger = pino({ level: values['log-level'], base: { component: 'istiod-lite' } });
 const kubeConfig = new KubeConfig();
 // In a pod: the ServiceAccount token; elsewhere: --kubeconfig or $KUBECONFIG.
 if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
 else kubeConfig.loadFromDefault();
 
-try {
+await runUntilSignal('istiod-lite', logger, async () => {
   const istiod = await startIstiod({
     kubeConfig,
     logger,
     host: values.host,
-    grpcPort: port('grpc-port', values['grpc-port']),
+    grpcPort: portFlag('grpc-port', values['grpc-port']),
     ...(values.uds ? { udsPath: values.uds } : {}),
-    metricsPort: port('metrics-port', values['metrics-port']),
+    metricsPort: portFlag('metrics-port', values['metrics-port']),
     mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
     installCrds: values['install-crds'],
     ...(values.identity ? { identity: values.identity } : {}),
   });
-  // One line on stdout that supervisors (the local cluster, benchmarks) can wait for.
-  process.stdout.write(`${JSON.stringify({ msg: 'ready', grpc: istiod.grpcAddress, uds: istiod.udsAddress, metrics: istiod.metricsUrl })}\n`);
-  const shutdown = (): void => {
-    logger.info('draining');
-    istiod.stop().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
-} catch (err) {
-  logger.fatal({ err }, 'istiod-lite failed to start');
-  process.exit(1);
-}
+  return { ready: { grpc: istiod.grpcAddress, uds: istiod.udsAddress, metrics: istiod.metricsUrl }, stop: () => istiod.stop() };
+});

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ports } from '@ambient/api';
+import { portFlag, ports, requiredFlag, runUntilSignal } from '@ambient/api';
 import { startZtunnel, tokenFromFile } from './app.ts';
 
 const env = process.env;
@@ -25,45 +25,21 @@ const { values } = parseArgs({
 });
 
 const logger = pino({ level: values['log-level'], base: { component: 'ztunnel', node: values.node } });
-const required = (name: string, v: string | undefined): string => {
-  if (!v) {
-    logger.fatal(`--${name} is required`);
-    process.exit(2);
-  }
-  return v;
-};
-const port = (name: string, v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    logger.fatal(`--${name} must be a port number, got '${v}'`);
-    process.exit(2);
-  }
-  return n;
-};
-
-try {
+await runUntilSignal('ztunnel', logger, async () => {
   const ztunnel = await startZtunnel({
-    nodeName: required('node', values.node),
-    nodeAgentSocket: required('node-agent-socket', values['node-agent-socket']),
+    nodeName: requiredFlag('node', values.node),
+    nodeAgentSocket: requiredFlag('node-agent-socket', values['node-agent-socket']),
     istiodAddress: values.istiod,
     rootCertPem: readFileSync(values['root-cert'], 'utf8'),
     token: tokenFromFile(values['token-file']),
     trustDomain: values['trust-domain'],
     certTtlSeconds: Number(values['cert-ttl']),
     host: values.host,
-    adminPort: port('admin-port', values['admin-port']),
-    metricsPort: port('metrics-port', values['metrics-port']),
-    readinessPort: port('readiness-port', values['readiness-port']),
+    adminPort: portFlag('admin-port', values['admin-port']),
+    metricsPort: portFlag('metrics-port', values['metrics-port']),
+    readinessPort: portFlag('readiness-port', values['readiness-port']),
     logger,
   });
-  process.stdout.write(`${JSON.stringify({ msg: 'ready', admin: ztunnel.adminUrl, metrics: ztunnel.metricsUrl, readiness: ztunnel.readyUrl })}\n`);
-  const shutdown = (): void => {
-    logger.info({ seconds: Number(values['drain-seconds']) }, 'draining');
-    ztunnel.stop({ drainMs: Number(values['drain-seconds']) * 1000 }).then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
-} catch (err) {
-  logger.fatal({ err }, 'ztunnel failed to start');
-  process.exit(1);
-}
+  const drainMs = Number(values['drain-seconds']) * 1000;
+  return { ready: { admin: ztunnel.adminUrl, metrics: ztunnel.metricsUrl, readiness: ztunnel.readyUrl }, stop: () => ztunnel.stop({ drainMs }) };
+});

@@ -2,14 +2,10 @@
 // ztunnel cannot see: HTTP attributes make a policy stricter, never looser, and the policy's
 // ZtunnelAccepted condition says so in Istio's words.
 import type { Authorization, AuthorizationAction, Clause, Match, Rule } from '@ambient/api';
-import { condition } from './conditions.ts';
-import type { KubeObject, MeshOptions } from './inputs.ts';
-import { generationOf, nameOf, namespaceOf } from './kube-object.ts';
-import type { ObjectStatus } from './object-status.ts';
-import {
-  compact, InvalidPolicyError, serviceAccountPrincipals, toCidrs, toPorts, toPrincipalMatches, toStringMatches,
-} from './policy-values.ts';
-import type { Manifest } from './inputs.ts';
+import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
+import { nameOf, namespaceOf } from './kube-object.ts';
+import { conditionStatusOf, type ObjectStatus } from './object-status.ts';
+import { compact, InvalidPolicyError, serviceAccountPrincipals, toCidrs, toPorts, toPrincipalMatches, toStringMatches } from './policy-values.ts';
 
 export const ztunnelAcceptedCondition = 'ZtunnelAccepted';
 
@@ -39,15 +35,18 @@ export function compileL4Policy(policy: KubeObject, opts: MeshOptions): Compiled
   if (hasTargetRefs(policy)) return {};
   const namespace = namespaceOf(policy);
   const name = nameOf(policy);
-  const status = (ok: boolean, reason: string, message: string): ObjectStatus => ({
-    apiVersion: policy.apiVersion ?? 'security.istio.io/v1', kind: 'AuthorizationPolicy', namespace, name,
-    conditions: [condition(ztunnelAcceptedCondition, ok, reason, message, generationOf(policy))],
-  });
+  const status = conditionStatusOf(policy, 'AuthorizationPolicy', 'security.istio.io/v1', ztunnelAcceptedCondition);
   const spec = policy.spec ?? {};
   const actionName = spec.action ?? 'ALLOW';
   if (actionName !== 'ALLOW' && actionName !== 'DENY') {
     const known = actionName === 'AUDIT' || actionName === 'CUSTOM';
-    return { status: status(false, known ? 'UnsupportedValue' : 'Invalid', known ? `ztunnel does not support the ${actionName} action` : `invalid action "${actionName}": expected ALLOW, DENY, AUDIT or CUSTOM`) };
+    return {
+      status: status(
+        false,
+        known ? 'UnsupportedValue' : 'Invalid',
+        known ? `ztunnel does not support the ${actionName} action` : `invalid action "${actionName}": expected ALLOW, DENY, AUDIT or CUSTOM`,
+      ),
+    };
   }
   const action = actionName as AuthorizationAction;
   const selector = spec.selector?.matchLabels;
@@ -88,39 +87,48 @@ function compileRule(rule: Manifest, path: string, action: AuthorizationAction, 
     if (matches.length > 0 && !matches.some((m) => Object.keys(m).length === 0)) clauses.push({ matches });
   };
   const to: Manifest[] = listOf(rule.to, `${path}.to`);
-  addClause(to.map((t, j) => {
-    const op = t?.operation ?? {};
-    const p = `${path}.to[${j}].operation`;
-    requireSomething(op, p);
-    for (const f of l7OperationFields) if (nonEmpty(op[f])) { usesL7 = true; found.add(f); }
-    return compact<Match>({ destinationPorts: toPorts(op.ports, `${p}.ports`), notDestinationPorts: toPorts(op.notPorts, `${p}.notPorts`) });
-  }));
+  addClause(
+    to.map((t, j) => {
+      const op = t?.operation ?? {};
+      const p = `${path}.to[${j}].operation`;
+      requireSomething(op, p);
+      for (const f of l7OperationFields)
+        if (nonEmpty(op[f])) {
+          usesL7 = true;
+          found.add(f);
+        }
+      return compact<Match>({ destinationPorts: toPorts(op.ports, `${p}.ports`), notDestinationPorts: toPorts(op.notPorts, `${p}.notPorts`) });
+    }),
+  );
   const from: Manifest[] = listOf(rule.from, `${path}.from`);
-  addClause(from.map((f, j) => {
-    const src = f?.source ?? {};
-    const p = `${path}.from[${j}].source`;
-    requireSomething(src, p);
-    for (const field of l7SourceFields) if (nonEmpty(src[field])) { usesL7 = true; found.add(field); }
-    if (nonEmpty(src.principals) && nonEmpty(src.serviceAccounts)) {
-      throw new InvalidPolicyError(`invalid ${p}: principals and serviceAccounts together are not supported`);
-    }
-    return compact<Match>({
-      principals: [...toPrincipalMatches(src.principals, `${p}.principals`), ...serviceAccountPrincipals(src.serviceAccounts, `${p}.serviceAccounts`, namespace, opts.trustDomain)],
-      notPrincipals: [...toPrincipalMatches(src.notPrincipals, `${p}.notPrincipals`), ...serviceAccountPrincipals(src.notServiceAccounts, `${p}.notServiceAccounts`, namespace, opts.trustDomain)],
-      namespaces: toStringMatches(src.namespaces, `${p}.namespaces`),
-      notNamespaces: toStringMatches(src.notNamespaces, `${p}.notNamespaces`),
-      sourceIps: toCidrs(src.ipBlocks, `${p}.ipBlocks`),
-      notSourceIps: toCidrs(src.notIpBlocks, `${p}.notIpBlocks`),
-    });
-  }));
+  addClause(
+    from.map((f, j) => {
+      const src = f?.source ?? {};
+      const p = `${path}.from[${j}].source`;
+      requireSomething(src, p);
+      for (const field of l7SourceFields)
+        if (nonEmpty(src[field])) {
+          usesL7 = true;
+          found.add(field);
+        }
+      return compact<Match>(sourceMatch(src, p, namespace, opts.trustDomain));
+    }),
+  );
   for (const [j, when] of listOf(rule.when, `${path}.when`).entries()) {
     const key = when?.key;
     const p = `${path}.when[${j}]`;
     if (typeof key !== 'string' || key === '') throw new InvalidPolicyError(`invalid ${p}.key: expected a non-empty string`);
     if (!nonEmpty(when.values) && !nonEmpty(when.notValues)) throw new InvalidPolicyError(`invalid ${p}: key "${key}" needs values or notValues`);
-    if (!l4WhenKeys.has(key)) { usesL7 = true; found.add(key); continue; }
-    addClause([whenMatch(key, when.values, false, `${p}.values`), whenMatch(key, when.notValues, true, `${p}.notValues`)]
-      .filter((m) => Object.keys(m).length > 0).reduce<Match[]>((acc, m) => (acc.length === 0 ? [m] : [{ ...acc[0], ...m }]), []));
+    if (!l4WhenKeys.has(key)) {
+      usesL7 = true;
+      found.add(key);
+      continue;
+    }
+    addClause(
+      [whenMatch(key, when.values, false, `${p}.values`), whenMatch(key, when.notValues, true, `${p}.notValues`)]
+        .filter((m) => Object.keys(m).length > 0)
+        .reduce<Match[]>((acc, m) => (acc.length === 0 ? [m] : [{ ...acc[0], ...m }]), []),
+    );
   }
   if (usesL7 && action === 'ALLOW') return undefined;
   return { clauses };
@@ -128,11 +136,16 @@ function compileRule(rule: Manifest, path: string, action: AuthorizationAction, 
 
 function whenMatch(key: string, values: unknown, negate: boolean, field: string): Match {
   switch (key) {
-    case 'source.ip': return compact<Match>(negate ? { notSourceIps: toCidrs(values, field) } : { sourceIps: toCidrs(values, field) });
-    case 'source.namespace': return compact<Match>(negate ? { notNamespaces: toStringMatches(values, field) } : { namespaces: toStringMatches(values, field) });
-    case 'source.principal': return compact<Match>(negate ? { notPrincipals: toPrincipalMatches(values, field) } : { principals: toPrincipalMatches(values, field) });
-    case 'destination.ip': return compact<Match>(negate ? { notDestinationIps: toCidrs(values, field) } : { destinationIps: toCidrs(values, field) });
-    default: return compact<Match>(negate ? { notDestinationPorts: toPorts(values, field) } : { destinationPorts: toPorts(values, field) });
+    case 'source.ip':
+      return compact<Match>(negate ? { notSourceIps: toCidrs(values, field) } : { sourceIps: toCidrs(values, field) });
+    case 'source.namespace':
+      return compact<Match>(negate ? { notNamespaces: toStringMatches(values, field) } : { namespaces: toStringMatches(values, field) });
+    case 'source.principal':
+      return compact<Match>(negate ? { notPrincipals: toPrincipalMatches(values, field) } : { principals: toPrincipalMatches(values, field) });
+    case 'destination.ip':
+      return compact<Match>(negate ? { notDestinationIps: toCidrs(values, field) } : { destinationIps: toCidrs(values, field) });
+    default:
+      return compact<Match>(negate ? { notDestinationPorts: toPorts(values, field) } : { destinationPorts: toPorts(values, field) });
   }
 }
 
@@ -149,4 +162,25 @@ function requireSomething(o: Manifest, field: string): void {
 
 function nonEmpty(v: unknown): boolean {
   return Array.isArray(v) && v.length > 0;
+}
+
+/** The source fields ztunnel (L4) and waypoints (L7) both read, as Match fields. */
+export function sourceMatch(src: Manifest, p: string, namespace: string, trustDomain: string): Match {
+  if (nonEmpty(src.principals) && nonEmpty(src.serviceAccounts)) {
+    throw new InvalidPolicyError(`invalid ${p}: principals and serviceAccounts together are not supported`);
+  }
+  return {
+    principals: [
+      ...toPrincipalMatches(src.principals, `${p}.principals`),
+      ...serviceAccountPrincipals(src.serviceAccounts, `${p}.serviceAccounts`, namespace, trustDomain),
+    ],
+    notPrincipals: [
+      ...toPrincipalMatches(src.notPrincipals, `${p}.notPrincipals`),
+      ...serviceAccountPrincipals(src.notServiceAccounts, `${p}.notServiceAccounts`, namespace, trustDomain),
+    ],
+    namespaces: toStringMatches(src.namespaces, `${p}.namespaces`),
+    notNamespaces: toStringMatches(src.notNamespaces, `${p}.notNamespaces`),
+    sourceIps: toCidrs(src.ipBlocks, `${p}.ipBlocks`),
+    notSourceIps: toCidrs(src.notIpBlocks, `${p}.notIpBlocks`),
+  };
 }

@@ -1,17 +1,20 @@
 // DestinationRule trafficPolicy → the waypoint's per-service TrafficPolicy (connection pool,
 // outlier detection, load balancer). Several rules for one host: the oldest wins, as in Istio.
 import type { ConnectionPool, LoadBalancer, OutlierDetection, TrafficPolicy } from '@ambient/api';
-import { condition } from './conditions.ts';
 import { parseDurationMs } from './duration.ts';
-import type { KubeObject, MeshOptions } from './inputs.ts';
-import { generationOf, keyOf, nameOf, namespaceOf, oldestFirst } from './kube-object.ts';
-import type { ObjectStatus } from './object-status.ts';
+import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
+import { keyOf, namespaceOf, oldestFirst } from './kube-object.ts';
+import { conditionStatusOf, type ObjectStatus } from './object-status.ts';
 import { compact } from './policy-values.ts';
-import type { Manifest } from './inputs.ts';
 import { MeshError } from '@ambient/api';
 
 const loadBalancers: Record<string, LoadBalancer> = {
-  UNSPECIFIED: 'LB_UNSPECIFIED', ROUND_ROBIN: 'ROUND_ROBIN', LEAST_REQUEST: 'LEAST_REQUEST', LEAST_CONN: 'LEAST_REQUEST', RANDOM: 'RANDOM', PASSTHROUGH: 'PASSTHROUGH',
+  UNSPECIFIED: 'LB_UNSPECIFIED',
+  ROUND_ROBIN: 'ROUND_ROBIN',
+  LEAST_REQUEST: 'LEAST_REQUEST',
+  LEAST_CONN: 'LEAST_REQUEST',
+  RANDOM: 'RANDOM',
+  PASSTHROUGH: 'PASSTHROUGH',
 };
 
 /** A rule the model leaves out; its message becomes the object's Invalid condition. */
@@ -26,16 +29,20 @@ export function compileDestinationRules(rules: readonly KubeObject[], opts: Mesh
   const policies = new Map<string, TrafficPolicy>();
   const statuses: ObjectStatus[] = [];
   for (const dr of [...rules].sort(oldestFirst)) {
-    const status = (ok: boolean, reason: string, message: string): void => {
-      statuses.push({ apiVersion: dr.apiVersion ?? 'networking.istio.io/v1', kind: 'DestinationRule', namespace: namespaceOf(dr), name: nameOf(dr),
-        conditions: [condition('WaypointAccepted', ok, reason, message, generationOf(dr))] });
-    };
+    const toStatus = conditionStatusOf(dr, 'DestinationRule', 'networking.istio.io/v1', 'WaypointAccepted');
+    const status = (ok: boolean, reason: string, message: string): void => void statuses.push(toStatus(ok, reason, message));
     const host = dr.spec?.host;
-    if (typeof host !== 'string' || host === '') { status(false, 'Invalid', 'spec.host is required'); continue; }
+    if (typeof host !== 'string' || host === '') {
+      status(false, 'Invalid', 'spec.host is required');
+      continue;
+    }
     const hostname = host.includes('.') ? host : `${host}.${namespaceOf(dr)}.svc.${opts.clusterDomain}`;
     try {
       const policy = trafficPolicy(dr.spec?.trafficPolicy ?? {}, keyOf(dr));
-      if (policies.has(hostname)) { status(false, 'Conflicted', `host ${hostname} already has DestinationRule ${policies.get(hostname)!.name}, which is older`); continue; }
+      if (policies.has(hostname)) {
+        status(false, 'Conflicted', `host ${hostname} already has DestinationRule ${policies.get(hostname)!.name}, which is older`);
+        continue;
+      }
       policies.set(hostname, policy);
       status(true, 'Accepted', `applies to ${hostname}`);
     } catch (err) {
@@ -82,7 +89,8 @@ function trafficPolicy(tp: Manifest, name: string): TrafficPolicy {
 
 function count(v: unknown, field: string): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidRuleError(`invalid trafficPolicy.${field} ${JSON.stringify(v)}: expected a non-negative integer`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+    throw new InvalidRuleError(`invalid trafficPolicy.${field} ${JSON.stringify(v)}: expected a non-negative integer`);
   return v;
 }
 

@@ -19,7 +19,10 @@ export function gatewayStatus(wp: Waypoint, attachedRoutes: number): ObjectStatu
       : condition('Programmed', false, 'Pending', `waiting for Service ${wp.namespace}/${wp.name} to get a ClusterIP`, gen);
   const listeners: Manifest[] = Array.isArray(wp.gateway.spec?.listeners) ? wp.gateway.spec.listeners : [];
   return {
-    apiVersion: wp.gateway.apiVersion ?? 'gateway.networking.k8s.io/v1', kind: 'Gateway', namespace: wp.namespace, name: wp.name,
+    apiVersion: wp.gateway.apiVersion ?? 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    namespace: wp.namespace,
+    name: wp.name,
     conditions: [
       accepted ? condition('Accepted', true, 'Accepted', 'resource accepted', gen) : condition('Accepted', false, acceptedReason, wp.problem!, gen),
       programmedCondition,
@@ -29,11 +32,22 @@ export function gatewayStatus(wp: Waypoint, attachedRoutes: number): ObjectStatu
       listeners: listeners.map((l) => {
         const ok = l?.protocol === 'HBONE' && l?.port === ports.hbone;
         const conditions: Condition[] = ok
-          ? [condition('Accepted', true, 'Accepted', 'listener accepted', gen), condition('ResolvedRefs', true, 'ResolvedRefs', 'no references to resolve', gen),
-            { ...programmedCondition, type: 'Programmed' }]
-          : [condition('Accepted', false, 'UnsupportedProtocol', `listener ${l?.name} must be protocol HBONE on port ${ports.hbone}, got ${l?.protocol} on ${l?.port}`, gen),
-            condition('ResolvedRefs', true, 'ResolvedRefs', 'no references to resolve', gen),
-            condition('Programmed', false, 'Invalid', 'listener is not accepted', gen)];
+          ? [
+              condition('Accepted', true, 'Accepted', 'listener accepted', gen),
+              condition('ResolvedRefs', true, 'ResolvedRefs', 'no references to resolve', gen),
+              { ...programmedCondition, type: 'Programmed' },
+            ]
+          : [
+              condition(
+                'Accepted',
+                false,
+                'UnsupportedProtocol',
+                `listener ${l?.name} must be protocol HBONE on port ${ports.hbone}, got ${l?.protocol} on ${l?.port}`,
+                gen,
+              ),
+              condition('ResolvedRefs', true, 'ResolvedRefs', 'no references to resolve', gen),
+              condition('Programmed', false, 'Invalid', 'listener is not accepted', gen),
+            ];
         return { name: String(l?.name ?? ''), attachedRoutes: ok ? attachedRoutes : 0, conditions, supportedKinds: [] };
       }),
     },

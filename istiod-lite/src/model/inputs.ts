@@ -44,8 +44,18 @@ export const defaultMeshOptions: MeshOptions = { trustDomain: 'cluster.local', r
 
 export function emptyInputs(): MeshInputs {
   return {
-    namespaces: [], nodes: [], pods: [], services: [], endpointSlices: [], serviceAccounts: [],
-    gateways: [], httpRoutes: [], grpcRoutes: [], authorizationPolicies: [], peerAuthentications: [],
-    destinationRules: [], extensions: [],
+    namespaces: [],
+    nodes: [],
+    pods: [],
+    services: [],
+    endpointSlices: [],
+    serviceAccounts: [],
+    gateways: [],
+    httpRoutes: [],
+    grpcRoutes: [],
+    authorizationPolicies: [],
+    peerAuthentications: [],
+    destinationRules: [],
+    extensions: [],
   };
 }

@@ -2,16 +2,13 @@
 // target (a waypoint Gateway, or a Service bound to a waypoint), and the WaypointAccepted
 // condition saying where it was attached or why not.
 import type { AuthorizationAction, L7Authorization, L7Clause, L7Match, L7Rule } from '@ambient/api';
-import { condition } from './conditions.ts';
-import type { KubeObject, MeshOptions } from './inputs.ts';
-import { generationOf, nameOf, namespaceOf } from './kube-object.ts';
+import { nameOf, namespaceOf } from './kube-object.ts';
 import { gatewayApiGroup } from './labels.ts';
-import type { ObjectStatus } from './object-status.ts';
-import {
-  compact, InvalidPolicyError, serviceAccountPrincipals, stringList, toCidrs, toPorts, toPrincipalMatches, toStringMatches,
-} from './policy-values.ts';
+import { conditionStatusOf, type ObjectStatus } from './object-status.ts';
+import { sourceMatch } from './authorization-policy.ts';
+import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
+import { compact, InvalidPolicyError, stringList, toCidrs, toPorts, toPrincipalMatches, toStringMatches } from './policy-values.ts';
 import type { Waypoint, WaypointBinding } from './waypoints.ts';
-import type { Manifest } from './inputs.ts';
 
 export const waypointAcceptedCondition = 'WaypointAccepted';
 
@@ -31,13 +28,14 @@ export function compileL7Policies(policies: readonly KubeObject[], ctx: L7Contex
     const refs: Manifest[] = Array.isArray(spec.targetRefs) && spec.targetRefs.length > 0 ? spec.targetRefs : spec.targetRef ? [spec.targetRef] : [];
     if (refs.length === 0) continue;
     const ns = namespaceOf(policy);
-    const status = (ok: boolean, reason: string, message: string): void => {
-      statuses.push({ apiVersion: policy.apiVersion ?? 'security.istio.io/v1', kind: 'AuthorizationPolicy', namespace: ns, name: nameOf(policy),
-        conditions: [condition(waypointAcceptedCondition, ok, reason, message, generationOf(policy))] });
-    };
+    const toStatus = conditionStatusOf(policy, 'AuthorizationPolicy', 'security.istio.io/v1', waypointAcceptedCondition);
+    const status = (ok: boolean, reason: string, message: string): void => void statuses.push(toStatus(ok, reason, message));
     let rules: L7Rule[];
     const action = spec.action ?? 'ALLOW';
-    if (action !== 'ALLOW' && action !== 'DENY') { status(false, 'Invalid', `action ${action} is not supported by waypoints (use ALLOW or DENY)`); continue; }
+    if (action !== 'ALLOW' && action !== 'DENY') {
+      status(false, 'Invalid', `action ${action} is not supported by waypoints (use ALLOW or DENY)`);
+      continue;
+    }
     try {
       if (spec.rules !== undefined && spec.rules !== null && !Array.isArray(spec.rules)) throw new InvalidPolicyError('invalid rules: expected a list');
       rules = (spec.rules ?? []).map((r: Manifest, i: number) => compileRule(r ?? {}, `rules[${i}]`, ns, ctx.opts));
@@ -51,7 +49,10 @@ export function compileL7Policies(policies: readonly KubeObject[], ctx: L7Contex
     const problems: { reason: string; message: string }[] = [];
     for (const ref of refs) {
       const t = resolveTarget(ref, ns, ctx);
-      if ('error' in t) { problems.push(t.error); continue; }
+      if ('error' in t) {
+        problems.push(t.error);
+        continue;
+      }
       const set = targets.get(t.waypoint) ?? new Set();
       set.add(t.target);
       targets.set(t.waypoint, set);
@@ -100,10 +101,14 @@ function compileRule(rule: Manifest, path: string, ns: string, opts: MeshOptions
 
 function operation(op: Manifest, p: string): L7Match {
   const m = compact<L7Match>({
-    hosts: toStringMatches(op.hosts, `${p}.hosts`), notHosts: toStringMatches(op.notHosts, `${p}.notHosts`),
-    methods: toStringMatches(op.methods, `${p}.methods`), notMethods: toStringMatches(op.notMethods, `${p}.notMethods`),
-    paths: toStringMatches(op.paths, `${p}.paths`), notPaths: toStringMatches(op.notPaths, `${p}.notPaths`),
-    destinationPorts: toPorts(op.ports, `${p}.ports`), notDestinationPorts: toPorts(op.notPorts, `${p}.notPorts`),
+    hosts: toStringMatches(op.hosts, `${p}.hosts`),
+    notHosts: toStringMatches(op.notHosts, `${p}.notHosts`),
+    methods: toStringMatches(op.methods, `${p}.methods`),
+    notMethods: toStringMatches(op.notMethods, `${p}.notMethods`),
+    paths: toStringMatches(op.paths, `${p}.paths`),
+    notPaths: toStringMatches(op.notPaths, `${p}.notPaths`),
+    destinationPorts: toPorts(op.ports, `${p}.ports`),
+    notDestinationPorts: toPorts(op.notPorts, `${p}.notPorts`),
   });
   if (Object.keys(m).length === 0) throw new InvalidPolicyError(`invalid ${p}: must not be empty`);
   return m;
@@ -111,14 +116,8 @@ function operation(op: Manifest, p: string): L7Match {
 
 function source(src: Manifest, p: string, ns: string, opts: MeshOptions): L7Match {
   if (src.remoteIpBlocks || src.notRemoteIpBlocks) throw new InvalidPolicyError(`invalid ${p}: remoteIpBlocks is not supported by waypoints`);
-  if (Array.isArray(src.principals) && src.principals.length > 0 && Array.isArray(src.serviceAccounts) && src.serviceAccounts.length > 0) {
-    throw new InvalidPolicyError(`invalid ${p}: principals and serviceAccounts together are not supported`);
-  }
   const m = compact<L7Match>({
-    principals: [...toPrincipalMatches(src.principals, `${p}.principals`), ...serviceAccountPrincipals(src.serviceAccounts, `${p}.serviceAccounts`, ns, opts.trustDomain)],
-    notPrincipals: [...toPrincipalMatches(src.notPrincipals, `${p}.notPrincipals`), ...serviceAccountPrincipals(src.notServiceAccounts, `${p}.notServiceAccounts`, ns, opts.trustDomain)],
-    namespaces: toStringMatches(src.namespaces, `${p}.namespaces`), notNamespaces: toStringMatches(src.notNamespaces, `${p}.notNamespaces`),
-    sourceIps: toCidrs(src.ipBlocks, `${p}.ipBlocks`), notSourceIps: toCidrs(src.notIpBlocks, `${p}.notIpBlocks`),
+    ...sourceMatch(src, p, ns, opts.trustDomain),
     requestPrincipals: toStringMatches(src.requestPrincipals, `${p}.requestPrincipals`),
     notRequestPrincipals: toStringMatches(src.notRequestPrincipals, `${p}.notRequestPrincipals`),
   });
@@ -130,7 +129,8 @@ function when(w: Manifest, p: string): L7Match {
   const key = w.key;
   const values = stringList(w.values, `${p}.values`);
   const notValues = stringList(w.notValues, `${p}.notValues`);
-  if (typeof key !== 'string' || (values.length === 0 && notValues.length === 0)) throw new InvalidPolicyError(`invalid ${p}: needs a key and values or notValues`);
+  if (typeof key !== 'string' || (values.length === 0 && notValues.length === 0))
+    throw new InvalidPolicyError(`invalid ${p}: needs a key and values or notValues`);
   const header = /^request\.headers\[(.+)\]$/.exec(key);
   if (header) {
     const name = header[1]!.toLowerCase();
@@ -150,4 +150,3 @@ function when(w: Manifest, p: string): L7Match {
   if (!f) throw new InvalidPolicyError(`invalid ${p}.key "${key}": not supported by waypoints`);
   return compact<L7Match>({ [f[0]]: f[2](values, `${p}.values`), [f[1]]: f[2](notValues, `${p}.notValues`) } as L7Match);
 }
-

@@ -18,10 +18,10 @@ export type { ObjectStatus, RouteParentStatus } from './object-status.ts';
 export type { MeshInputs, MeshOptions } from './inputs.ts';
 
 export interface MeshModel {
-  workloads: Map<string, Workload>;            // by pod uid
-  services: Map<string, Service>;              // by "<namespace>/<hostname>"
-  authorizations: Map<string, Authorization>;  // by "<namespace>/<name>"
-  waypoints: Map<string, WaypointConfig>;      // by "<namespace>/<gateway name>"
+  workloads: Map<string, Workload>; // by pod uid
+  services: Map<string, Service>; // by "<namespace>/<hostname>"
+  authorizations: Map<string, Authorization>; // by "<namespace>/<name>"
+  waypoints: Map<string, WaypointConfig>; // by "<namespace>/<gateway name>"
   /** Every Gateway that is a waypoint (usable or not), by "<namespace>/<name>": the one rule
    *  the waypoint controller deploys from. */
   waypointGateways: Map<string, Waypoint>;
@@ -74,14 +74,19 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel
   for (const pod of inputs.pods) {
     if (podAddress(pod) === undefined) continue;
     const workload = buildWorkload(pod, {
-      opts, namespaces, waypoints,
+      opts,
+      namespaces,
+      waypoints,
       servicesOf: (p) => servicesOfPod.get(p) ?? new Map(),
       policiesOf: (p) => {
         const labels = labelsOf(p);
         const names = selectorPolicies
           .filter((sp) => (sp.namespace === namespaceOf(p) || sp.namespace === opts.rootNamespace) && matchesLabelMap(sp.selector, labels))
           .map((sp) => sp.key);
-        if (peerAuthn.isStrict(p)) { names.push(strictKey); anyStrict = true; }
+        if (peerAuthn.isStrict(p)) {
+          names.push(strictKey);
+          anyStrict = true;
+        }
         return names.sort();
       },
     });
@@ -142,7 +147,8 @@ function groupByNamespace(objects: readonly KubeObject[]): Map<string, KubeObjec
   for (const o of objects) {
     const ns = namespaceOf(o);
     const list = m.get(ns);
-    if (list) list.push(o); else m.set(ns, [o]);
+    if (list) list.push(o);
+    else m.set(ns, [o]);
   }
   return m;
 }

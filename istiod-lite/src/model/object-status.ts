@@ -1,5 +1,7 @@
 // The status the model wants on each Kubernetes object; the status writer applies it.
-import type { Condition } from './conditions.ts';
+import { condition, type Condition } from './conditions.ts';
+import type { KubeObject } from './inputs.ts';
+import { generationOf, nameOf, namespaceOf } from './kube-object.ts';
 
 export interface RouteParentStatus {
   parentRef: { group?: string; kind?: string; namespace?: string; name: string; port?: number; sectionName?: string };
@@ -21,4 +23,16 @@ export interface ObjectStatus {
   };
   /** HTTPRoute/GRPCRoute only: status.parents, one entry per parentRef (Gateway API shape). */
   parents?: RouteParentStatus[];
+}
+
+/** For an object whose status is one condition (ZtunnelAccepted, WaypointAccepted): a function
+ *  from the verdict to the status to write. `apiVersion` is the default when the object has none. */
+export function conditionStatusOf(object: KubeObject, kind: string, apiVersion: string, type: string): (ok: boolean, reason: string, message: string) => ObjectStatus {
+  return (ok, reason, message) => ({
+    apiVersion: object.apiVersion ?? apiVersion,
+    kind,
+    namespace: namespaceOf(object),
+    name: nameOf(object),
+    conditions: [condition(type, ok, reason, message, generationOf(object))],
+  });
 }

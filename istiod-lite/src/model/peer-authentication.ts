@@ -4,19 +4,21 @@
 // precedence selector > namespace > mesh is decided here, per workload.
 import type { Authorization } from '@ambient/api';
 import { matchesLabelMap } from '@ambient/api/kube';
-import { condition } from './conditions.ts';
-import type { KubeObject, MeshOptions } from './inputs.ts';
-import { generationOf, labelsOf, nameOf, namespaceOf, oldestFirst } from './kube-object.ts';
-import type { ObjectStatus } from './object-status.ts';
+import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
+import { labelsOf, namespaceOf, oldestFirst } from './kube-object.ts';
+import { conditionStatusOf, type ObjectStatus } from './object-status.ts';
 import { ztunnelAcceptedCondition } from './authorization-policy.ts';
-import type { Manifest } from './inputs.ts';
 
 export const staticStrictPolicyName = 'istio_converted_static_strict';
 
 type Mode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | 'UNSET';
 const modes: readonly Mode[] = ['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET'];
 
-interface ParsedPeerAuthentication { object: KubeObject; mode: Mode; selector?: Record<string, string> }
+interface ParsedPeerAuthentication {
+  object: KubeObject;
+  mode: Mode;
+  selector?: Record<string, string>;
+}
 
 export interface PeerAuthenticationIndex {
   /** Whether the pod must refuse plaintext (its effective mode is STRICT). */
@@ -26,8 +28,12 @@ export interface PeerAuthenticationIndex {
 
 export function staticStrictAuthorization(opts: MeshOptions): Authorization {
   return {
-    name: staticStrictPolicyName, namespace: opts.rootNamespace, scope: 'WORKLOAD_SELECTOR', action: 'DENY',
-    rules: [{ clauses: [{ matches: [{ notPrincipals: [{ presence: true }] }] }] }], warnings: [],
+    name: staticStrictPolicyName,
+    namespace: opts.rootNamespace,
+    scope: 'WORKLOAD_SELECTOR',
+    action: 'DENY',
+    rules: [{ clauses: [{ matches: [{ notPrincipals: [{ presence: true }] }] }] }],
+    warnings: [],
   };
 }
 
@@ -37,14 +43,13 @@ export function indexPeerAuthentications(objects: readonly KubeObject[], opts: M
   const byNamespace = new Map<string, ParsedPeerAuthentication>();
   const selectors = new Map<string, ParsedPeerAuthentication[]>();
   for (const object of [...objects].sort(oldestFirst)) {
-    const status = (ok: boolean, reason: string, message: string): void => {
-      statuses.push({
-        apiVersion: object.apiVersion ?? 'security.istio.io/v1', kind: 'PeerAuthentication', namespace: namespaceOf(object), name: nameOf(object),
-        conditions: [condition(ztunnelAcceptedCondition, ok, reason, message, generationOf(object))],
-      });
-    };
+    const toStatus = conditionStatusOf(object, 'PeerAuthentication', 'security.istio.io/v1', ztunnelAcceptedCondition);
+    const status = (ok: boolean, reason: string, message: string): void => void statuses.push(toStatus(ok, reason, message));
     const parsed = parse(object);
-    if (typeof parsed === 'string') { status(false, 'Invalid', parsed); continue; }
+    if (typeof parsed === 'string') {
+      status(false, 'Invalid', parsed);
+      continue;
+    }
     if (parsed.portLevelNote !== undefined) status(true, 'UnsupportedValue', parsed.portLevelNote);
     else status(true, 'Accepted', 'attached to ztunnel');
     const ns = namespaceOf(object);
@@ -53,7 +58,7 @@ export function indexPeerAuthentications(objects: readonly KubeObject[], opts: M
       // Istio ignores selector policies in the root namespace for ambient.
       if (ns !== opts.rootNamespace) selectors.set(ns, [...(selectors.get(ns) ?? []), pa]);
     } else if (ns === opts.rootNamespace) {
-      mesh ??= pa;                                  // oldest wins
+      mesh ??= pa; // oldest wins
     } else if (!byNamespace.has(ns)) {
       byNamespace.set(ns, pa);
     }

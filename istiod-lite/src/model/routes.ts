@@ -8,12 +8,11 @@
 import type { BackendRef, Filter, HeaderModifier, PathModifier, Retry, Route, RouteMatch, RouteRule, Service, Timeouts, ValueMatch } from '@ambient/api';
 import { condition } from './conditions.ts';
 import { parseDurationMs } from './duration.ts';
-import type { KubeObject, MeshOptions } from './inputs.ts';
+import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
 import { createdAt, generationOf, keyOf, nameOf, namespaceOf } from './kube-object.ts';
 import { gatewayApiGroup, gatewayControllerName } from './labels.ts';
 import type { ObjectStatus, RouteParentStatus } from './object-status.ts';
 import type { WaypointBinding } from './waypoints.ts';
-import type { Manifest } from './inputs.ts';
 import { MeshError } from '@ambient/api';
 
 export interface RouteContext {
@@ -43,13 +42,22 @@ class RouteError extends MeshError<'ERR_INVALID_POLICY'> {
   }
 }
 
-interface Entry { route: Route; sortKey: number[]; created: number; key: string; order: number }
+interface Entry {
+  route: Route;
+  sortKey: number[];
+  created: number;
+  key: string;
+  order: number;
+}
 
 export function compileRoutes(httpRoutes: readonly KubeObject[], grpcRoutes: readonly KubeObject[], ctx: RouteContext): CompiledRoutes {
   const entries = new Map<string, Entry[]>();
   const attachedRoutes = new Map<string, number>();
   const statuses: ObjectStatus[] = [];
-  for (const [kind, list] of [['HTTPRoute', httpRoutes], ['GRPCRoute', grpcRoutes]] as const) {
+  for (const [kind, list] of [
+    ['HTTPRoute', httpRoutes],
+    ['GRPCRoute', grpcRoutes],
+  ] as const) {
     for (const obj of list) {
       const { status, targets, rules } = compileRoute(obj, kind, ctx);
       statuses.push(status);
@@ -58,7 +66,13 @@ export function compileRoutes(httpRoutes: readonly KubeObject[], grpcRoutes: rea
         for (const serviceKey of t.services) {
           const list = entries.get(serviceKey) ?? [];
           for (const [order, r] of rules.entries()) {
-            list.push({ route: { name: keyOf(obj), kind, port: t.port, rules: [r.rule] }, sortKey: r.sortKey, created: createdAt(obj), key: keyOf(obj), order });
+            list.push({
+              route: { name: keyOf(obj), kind, port: t.port, rules: [r.rule] },
+              sortKey: r.sortKey,
+              created: createdAt(obj),
+              key: keyOf(obj),
+              order,
+            });
           }
           entries.set(serviceKey, list);
         }
@@ -68,7 +82,10 @@ export function compileRoutes(httpRoutes: readonly KubeObject[], grpcRoutes: rea
   const byService = new Map<string, Route[]>();
   for (const [k, list] of entries) {
     list.sort((a, b) => compareKeys(b.sortKey, a.sortKey) || a.created - b.created || a.key.localeCompare(b.key) || a.order - b.order);
-    byService.set(k, list.map((e) => e.route));
+    byService.set(
+      k,
+      list.map((e) => e.route),
+    );
   }
   return { byService, attachedRoutes, statuses };
 }
@@ -78,9 +95,17 @@ function compareKeys(a: number[], b: number[]): number {
   return 0;
 }
 
-interface Target { services: string[]; port: number; waypoint?: string }
+interface Target {
+  services: string[];
+  port: number;
+  waypoint?: string;
+}
 
-function compileRoute(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: RouteContext): { status: ObjectStatus; targets: Target[]; rules: { rule: RouteRule; sortKey: number[] }[] } {
+function compileRoute(
+  obj: KubeObject,
+  kind: 'HTTPRoute' | 'GRPCRoute',
+  ctx: RouteContext,
+): { status: ObjectStatus; targets: Target[]; rules: { rule: RouteRule; sortKey: number[] }[] } {
   const ns = namespaceOf(obj);
   const gen = generationOf(obj);
   const parentRefs: Manifest[] = Array.isArray(obj.spec?.parentRefs) ? obj.spec.parentRefs : [];
@@ -106,9 +131,11 @@ function compileRoute(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: Rou
       targets.push(parent.target);
       conditions.push(condition('Accepted', true, 'Accepted', 'route accepted', gen));
     }
-    conditions.push(unresolved
-      ? condition('ResolvedRefs', false, unresolved.reason, unresolved.message, gen)
-      : condition('ResolvedRefs', true, 'ResolvedRefs', 'all references resolved', gen));
+    conditions.push(
+      unresolved
+        ? condition('ResolvedRefs', false, unresolved.reason, unresolved.message, gen)
+        : condition('ResolvedRefs', true, 'ResolvedRefs', 'all references resolved', gen),
+    );
     return { parentRef, controllerName: gatewayControllerName, conditions };
   });
   const status: ObjectStatus = { apiVersion: obj.apiVersion ?? `${gatewayApiGroup}/v1`, kind, namespace: ns, name: nameOf(obj), conditions: [], parents };
@@ -126,20 +153,27 @@ function resolveParent(ref: Manifest, route: KubeObject, ctx: RouteContext): { t
     const key = `${ns}/${name}.${ns}.svc.${ctx.opts.clusterDomain}`;
     const svc = ctx.services.get(key);
     if (!svc) return { error: { reason: 'NoMatchingParent', message: `service ${ns}/${name} not found` } };
-    if (port !== 0 && !(svc.ports ?? []).some((p) => p.servicePort === port)) return { error: { reason: 'NoMatchingParent', message: `service ${ns}/${name} has no port ${port}` } };
+    if (port !== 0 && !(svc.ports ?? []).some((p) => p.servicePort === port))
+      return { error: { reason: 'NoMatchingParent', message: `service ${ns}/${name} has no port ${port}` } };
     const binding = ctx.bindings.get(key);
-    if (!binding?.waypoint) return { error: { reason: 'NoMatchingParent', message: `service ${ns}/${name} is not bound to a waypoint${binding?.error ? `: ${binding.error.message}` : ''}` } };
+    if (!binding?.waypoint)
+      return {
+        error: { reason: 'NoMatchingParent', message: `service ${ns}/${name} is not bound to a waypoint${binding?.error ? `: ${binding.error.message}` : ''}` },
+      };
     return { target: { services: [key], port } };
   }
   if (kind === 'Gateway' && group === gatewayApiGroup) {
     const wpKey = `${ns}/${name}`;
     if (!ctx.waypointKeys.has(wpKey)) return { error: { reason: 'NoMatchingParent', message: `gateway ${wpKey} not found or not an istio-waypoint gateway` } };
     const hostnames: string[] = Array.isArray(route.spec?.hostnames) ? route.spec.hostnames : [];
-    const services = [...ctx.bindings].filter(([k, b]) => b.waypoint && `${b.waypoint.namespace}/${b.waypoint.name}` === wpKey && hostMatches(hostnames, ctx.services.get(k)!))
+    const services = [...ctx.bindings]
+      .filter(([k, b]) => b.waypoint && `${b.waypoint.namespace}/${b.waypoint.name}` === wpKey && hostMatches(hostnames, ctx.services.get(k)!))
       .map(([k]) => k);
     return { target: { services, port, waypoint: wpKey } };
   }
-  return { error: { reason: 'NotAllowedByListeners', message: `unsupported parentRef kind ${group}/${kind}: expected a Service or an istio-waypoint Gateway` } };
+  return {
+    error: { reason: 'NotAllowedByListeners', message: `unsupported parentRef kind ${group}/${kind}: expected a Service or an istio-waypoint Gateway` },
+  };
 }
 
 /** Route hostnames select the bound services they name (any of name, name.ns, name.ns.svc, FQDN, "*.suffix"). */
@@ -149,7 +183,11 @@ function hostMatches(hostnames: string[], svc: Service): boolean {
   return hostnames.some((h) => (h.startsWith('*.') ? svc.hostname.endsWith(h.slice(1)) : names.includes(h)));
 }
 
-function compileRules(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: RouteContext): { rules: { rule: RouteRule; sortKey: number[] }[]; unresolved?: { reason: string; message: string } } {
+function compileRules(
+  obj: KubeObject,
+  kind: 'HTTPRoute' | 'GRPCRoute',
+  ctx: RouteContext,
+): { rules: { rule: RouteRule; sortKey: number[] }[]; unresolved?: { reason: string; message: string } } {
   const specRules: Manifest[] = Array.isArray(obj.spec?.rules) ? obj.spec.rules : [];
   const out: { rule: RouteRule; sortKey: number[] }[] = [];
   let unresolved: { reason: string; message: string } | undefined;
@@ -168,7 +206,8 @@ function compileRules(obj: KubeObject, kind: 'HTTPRoute' | 'GRPCRoute', ctx: Rou
     const backends: BackendRef[] = [];
     for (const [j, ref] of refs.entries()) {
       const b = resolveBackend(ref, obj, ctx, `${path}.backendRefs[${j}]`);
-      if ('error' in b) unresolved ??= b.error; else backends.push(b.backend);
+      if ('error' in b) unresolved ??= b.error;
+      else backends.push(b.backend);
     }
     if (backends.length > 0) base.backends = backends;
     // Gateway API: a rule whose backends all failed to resolve answers 500 instead of guessing.
@@ -189,30 +228,44 @@ function precedence(m: RouteMatch): number[] {
   return [rank, (m.path?.value ?? '/').length, m.method || m.grpcMethod ? 1 : 0, m.headers?.length ?? 0, m.queryParams?.length ?? 0];
 }
 
-function resolveBackend(ref: Manifest, route: KubeObject, ctx: RouteContext, field: string): { backend: BackendRef } | { error: { reason: string; message: string } } {
+function resolveBackend(
+  ref: Manifest,
+  route: KubeObject,
+  ctx: RouteContext,
+  field: string,
+): { backend: BackendRef } | { error: { reason: string; message: string } } {
   const kind = ref?.kind ?? 'Service';
   const group = ref?.group ?? '';
   const ns = ref?.namespace ?? namespaceOf(route);
-  if (kind !== 'Service' || (group !== '' && group !== 'core')) return { error: { reason: 'InvalidKind', message: `${field}: unsupported backend kind ${group}/${kind}` } };
-  if (ns !== namespaceOf(route)) return { error: { reason: 'RefNotPermitted', message: `${field}: backend ${ns}/${ref?.name} is in another namespace (ReferenceGrant is not supported)` } };
+  if (kind !== 'Service' || (group !== '' && group !== 'core'))
+    return { error: { reason: 'InvalidKind', message: `${field}: unsupported backend kind ${group}/${kind}` } };
+  if (ns !== namespaceOf(route))
+    return { error: { reason: 'RefNotPermitted', message: `${field}: backend ${ns}/${ref?.name} is in another namespace (ReferenceGrant is not supported)` } };
   const key = `${ns}/${ref?.name}.${ns}.svc.${ctx.opts.clusterDomain}`;
   const svc = ctx.services.get(key);
   if (!svc) return { error: { reason: 'BackendNotFound', message: `${field}: service ${ns}/${ref?.name} not found` } };
   if (!Number.isInteger(ref?.port)) return { error: { reason: 'BackendNotFound', message: `${field}: backend ${ns}/${ref?.name} needs a port` } };
-  if (!(svc.ports ?? []).some((p) => p.servicePort === ref.port)) return { error: { reason: 'BackendNotFound', message: `${field}: service ${ns}/${ref.name} has no port ${ref.port}` } };
+  if (!(svc.ports ?? []).some((p) => p.servicePort === ref.port))
+    return { error: { reason: 'BackendNotFound', message: `${field}: service ${ns}/${ref.name} has no port ${ref.port}` } };
   const weight = ref.weight ?? 1;
-  if (!Number.isInteger(weight) || weight < 0) throw new RouteError('UnsupportedValue', `${field}.weight ${JSON.stringify(weight)}: expected a non-negative integer`);
+  if (!Number.isInteger(weight) || weight < 0)
+    throw new RouteError('UnsupportedValue', `${field}.weight ${JSON.stringify(weight)}: expected a non-negative integer`);
   return { backend: { hostname: svc.hostname, port: ref.port, weight } };
 }
 
 function compileHttpMatch(m: Manifest, field: string): RouteMatch {
   const out: RouteMatch = {};
   if (m.path !== undefined) {
-    const types: Record<string, 'EXACT' | 'PATH_PREFIX' | 'REGULAR_EXPRESSION'> = { Exact: 'EXACT', PathPrefix: 'PATH_PREFIX', RegularExpression: 'REGULAR_EXPRESSION' };
+    const types: Record<string, 'EXACT' | 'PATH_PREFIX' | 'REGULAR_EXPRESSION'> = {
+      Exact: 'EXACT',
+      PathPrefix: 'PATH_PREFIX',
+      RegularExpression: 'REGULAR_EXPRESSION',
+    };
     const type = types[m.path.type ?? 'PathPrefix'];
     if (!type) throw new RouteError('UnsupportedValue', `${field}.path.type "${m.path.type}" is not supported`);
     const value = m.path.value ?? '/';
-    if (typeof value !== 'string' || (type !== 'REGULAR_EXPRESSION' && !value.startsWith('/'))) throw new RouteError('UnsupportedValue', `${field}.path.value ${JSON.stringify(value)} must start with "/"`);
+    if (typeof value !== 'string' || (type !== 'REGULAR_EXPRESSION' && !value.startsWith('/')))
+      throw new RouteError('UnsupportedValue', `${field}.path.value ${JSON.stringify(value)} must start with "/"`);
     if (type === 'REGULAR_EXPRESSION') checkRegex(value, `${field}.path.value`);
     out.path = { type, value };
   }
@@ -221,7 +274,8 @@ function compileHttpMatch(m: Manifest, field: string): RouteMatch {
   const query = valueMatches(m.queryParams, `${field}.queryParams`, false);
   if (query.length > 0) out.queryParams = query;
   if (m.method !== undefined) {
-    if (typeof m.method !== 'string' || !/^[A-Z]+$/.test(m.method)) throw new RouteError('UnsupportedValue', `${field}.method ${JSON.stringify(m.method)} is not an HTTP method`);
+    if (typeof m.method !== 'string' || !/^[A-Z]+$/.test(m.method))
+      throw new RouteError('UnsupportedValue', `${field}.method ${JSON.stringify(m.method)} is not an HTTP method`);
     out.method = m.method;
   }
   return out;
@@ -230,7 +284,8 @@ function compileHttpMatch(m: Manifest, field: string): RouteMatch {
 function compileGrpcMatch(m: Manifest, field: string): RouteMatch {
   const out: RouteMatch = {};
   if (m.method !== undefined) {
-    if ((m.method.type ?? 'Exact') !== 'Exact') throw new RouteError('UnsupportedValue', `${field}.method.type "${m.method.type}" is not supported (only Exact)`);
+    if ((m.method.type ?? 'Exact') !== 'Exact')
+      throw new RouteError('UnsupportedValue', `${field}.method.type "${m.method.type}" is not supported (only Exact)`);
     if (m.method.service) out.grpcService = String(m.method.service);
     if (m.method.method) out.grpcMethod = String(m.method.method);
   }
@@ -245,7 +300,8 @@ function valueMatches(list: unknown, field: string, lowerName: boolean): ValueMa
   return list.map((h: Manifest, i: number) => {
     const type = h?.type ?? 'Exact';
     if (type !== 'Exact' && type !== 'RegularExpression') throw new RouteError('UnsupportedValue', `${field}[${i}].type "${type}" is not supported`);
-    if (typeof h?.name !== 'string' || h.name === '' || typeof h?.value !== 'string') throw new RouteError('UnsupportedValue', `${field}[${i}] needs a name and a value`);
+    if (typeof h?.name !== 'string' || h.name === '' || typeof h?.value !== 'string')
+      throw new RouteError('UnsupportedValue', `${field}[${i}] needs a name and a value`);
     if (type === 'RegularExpression') checkRegex(h.value, `${field}[${i}].value`);
     return { name: lowerName ? h.name.toLowerCase() : h.name, type: type === 'Exact' ? 'VALUE_EXACT' : 'VALUE_REGULAR_EXPRESSION', value: h.value };
   });
@@ -261,8 +317,10 @@ function checkRegex(v: string, field: string): void {
 
 function compileFilter(f: Manifest, kind: 'HTTPRoute' | 'GRPCRoute', field: string): Filter {
   switch (f?.type) {
-    case 'RequestHeaderModifier': return { requestHeaderModifier: headerModifier(f.requestHeaderModifier, `${field}.requestHeaderModifier`) };
-    case 'ResponseHeaderModifier': return { responseHeaderModifier: headerModifier(f.responseHeaderModifier, `${field}.responseHeaderModifier`) };
+    case 'RequestHeaderModifier':
+      return { requestHeaderModifier: headerModifier(f.requestHeaderModifier, `${field}.requestHeaderModifier`) };
+    case 'ResponseHeaderModifier':
+      return { responseHeaderModifier: headerModifier(f.responseHeaderModifier, `${field}.responseHeaderModifier`) };
     case 'RequestRedirect':
       if (kind === 'HTTPRoute') {
         const r = f.requestRedirect ?? {};
@@ -290,10 +348,11 @@ function compileFilter(f: Manifest, kind: 'HTTPRoute' | 'GRPCRoute', field: stri
 }
 
 function headerModifier(m: Manifest, field: string): HeaderModifier {
-  const pairs = (l: unknown, f: string) => (Array.isArray(l) ? l : []).map((h: Manifest, i: number) => {
-    if (typeof h?.name !== 'string' || h.name === '') throw new RouteError('UnsupportedValue', `${f}[${i}] needs a name`);
-    return { name: h.name.toLowerCase(), value: String(h.value ?? '') };
-  });
+  const pairs = (l: unknown, f: string) =>
+    (Array.isArray(l) ? l : []).map((h: Manifest, i: number) => {
+      if (typeof h?.name !== 'string' || h.name === '') throw new RouteError('UnsupportedValue', `${f}[${i}] needs a name`);
+      return { name: h.name.toLowerCase(), value: String(h.value ?? '') };
+    });
   const out: HeaderModifier = {};
   const set = pairs(m?.set, `${field}.set`);
   const add = pairs(m?.add, `${field}.add`);
@@ -313,7 +372,10 @@ function pathModifier(p: Manifest, field: string): PathModifier {
 function compileTimeouts(t: Manifest, field: string): Timeouts | undefined {
   if (!t) return undefined;
   const out: Timeouts = {};
-  for (const [k, target] of [['request', 'requestMs'], ['backendRequest', 'backendRequestMs']] as const) {
+  for (const [k, target] of [
+    ['request', 'requestMs'],
+    ['backendRequest', 'backendRequestMs'],
+  ] as const) {
     if (t[k] === undefined) continue;
     const ms = parseDurationMs(t[k]);
     if (ms === undefined) throw new RouteError('UnsupportedValue', `${field}.${k} ${JSON.stringify(t[k])} is not a duration`);
@@ -326,7 +388,8 @@ function compileRetry(r: Manifest, field: string): Retry | undefined {
   if (!r) return undefined;
   const out: Retry = {};
   if (r.attempts !== undefined) {
-    if (!Number.isInteger(r.attempts) || r.attempts < 0) throw new RouteError('UnsupportedValue', `${field}.attempts ${JSON.stringify(r.attempts)}: expected a non-negative integer`);
+    if (!Number.isInteger(r.attempts) || r.attempts < 0)
+      throw new RouteError('UnsupportedValue', `${field}.attempts ${JSON.stringify(r.attempts)}: expected a non-negative integer`);
     out.attempts = r.attempts;
   }
   if (r.backoff !== undefined) {
@@ -335,7 +398,8 @@ function compileRetry(r: Manifest, field: string): Retry | undefined {
     out.backoffMs = ms;
   }
   if (Array.isArray(r.codes)) {
-    for (const c of r.codes) if (!Number.isInteger(c) || c < 400 || c > 599) throw new RouteError('UnsupportedValue', `${field}.codes: ${JSON.stringify(c)} is not a 4xx/5xx status`);
+    for (const c of r.codes)
+      if (!Number.isInteger(c) || c < 400 || c > 599) throw new RouteError('UnsupportedValue', `${field}.codes: ${JSON.stringify(c)} is not a 4xx/5xx status`);
     out.codes = r.codes;
   }
   return out;

@@ -17,8 +17,17 @@ export interface WaypointConfigContext {
   bindings: Map<string, WaypointBinding>;
 }
 
-export function buildWaypointConfigs(inputs: MeshInputs, opts: MeshOptions, ctx: WaypointConfigContext): { configs: Map<string, WaypointConfig>; statuses: ObjectStatus[] } {
-  const routes = compileRoutes(inputs.httpRoutes, inputs.grpcRoutes, { opts, services: ctx.services, bindings: ctx.bindings, waypointKeys: new Set(ctx.waypoints.keys()) });
+export function buildWaypointConfigs(
+  inputs: MeshInputs,
+  opts: MeshOptions,
+  ctx: WaypointConfigContext,
+): { configs: Map<string, WaypointConfig>; statuses: ObjectStatus[] } {
+  const routes = compileRoutes(inputs.httpRoutes, inputs.grpcRoutes, {
+    opts,
+    services: ctx.services,
+    bindings: ctx.bindings,
+    waypointKeys: new Set(ctx.waypoints.keys()),
+  });
   const drs = compileDestinationRules(inputs.destinationRules, opts);
   const l7 = compileL7Policies(inputs.authorizationPolicies, { opts, waypoints: ctx.waypoints, bindings: ctx.bindings });
   const statuses: ObjectStatus[] = [...routes.statuses, ...drs.statuses, ...l7.statuses];
@@ -27,7 +36,14 @@ export function buildWaypointConfigs(inputs: MeshInputs, opts: MeshOptions, ctx:
   for (const [key, binding] of ctx.bindings) {
     if (!binding.waypoint) continue;
     const svc = ctx.services.get(key)!;
-    const sc: ServiceConfig = { name: svc.name, namespace: svc.namespace, hostname: svc.hostname, addresses: svc.addresses ?? [], ports: svc.ports ?? [], routes: routes.byService.get(key) ?? [] };
+    const sc: ServiceConfig = {
+      name: svc.name,
+      namespace: svc.namespace,
+      hostname: svc.hostname,
+      addresses: svc.addresses ?? [],
+      ports: svc.ports ?? [],
+      routes: routes.byService.get(key) ?? [],
+    };
     const tp = drs.policies.get(svc.hostname);
     if (tp) sc.trafficPolicy = tp;
     const wpKey = `${binding.waypoint.namespace}/${binding.waypoint.name}`;
@@ -39,7 +55,10 @@ export function buildWaypointConfigs(inputs: MeshInputs, opts: MeshOptions, ctx:
     statuses.push(gatewayStatus(wp, routes.attachedRoutes.get(key) ?? 0));
     if (wp.problem !== undefined) continue;
     const config: WaypointConfig = {
-      namespace: wp.namespace, name: wp.name, identity: wp.identity, waypointFor: wp.waypointFor,
+      namespace: wp.namespace,
+      name: wp.name,
+      identity: wp.identity,
+      waypointFor: wp.waypointFor,
       services: (boundServices.get(key) ?? []).sort((a, b) => a.hostname.localeCompare(b.hostname)),
       authorizations: l7.byWaypoint.get(key) ?? [],
       extensions: extensionsFor(inputs, wp),
@@ -52,7 +71,13 @@ export function buildWaypointConfigs(inputs: MeshInputs, opts: MeshOptions, ctx:
 
 /** Project policy-attachment CRDs in the waypoint's namespace, passed through untouched for now. */
 function extensionsFor(inputs: MeshInputs, wp: Waypoint): Extension[] {
-  return inputs.extensions.filter((e) => namespaceOf(e) === wp.namespace).map((e) => ({
-    apiVersion: e.apiVersion ?? '', kind: e.kind ?? '', namespace: namespaceOf(e), name: nameOf(e), specJson: JSON.stringify(e.spec ?? {}),
-  }));
+  return inputs.extensions
+    .filter((e) => namespaceOf(e) === wp.namespace)
+    .map((e) => ({
+      apiVersion: e.apiVersion ?? '',
+      kind: e.kind ?? '',
+      namespace: namespaceOf(e),
+      name: nameOf(e),
+      specJson: JSON.stringify(e.spec ?? {}),
+    }));
 }

@@ -1,10 +1,9 @@
 // Which Gateways are waypoints, and which waypoint (if any) an object is bound to through the
 // istio.io/use-waypoint labels.
 import { ports, type GatewayAddress, type WaypointFor } from '@ambient/api';
-import type { KubeObject, MeshInputs, MeshOptions } from './inputs.ts';
+import type { KubeObject, Manifest, MeshInputs, MeshOptions } from './inputs.ts';
 import { keyOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { useWaypointLabel, useWaypointNamespaceLabel, waypointForLabel, waypointGatewayClass } from './labels.ts';
-import type { Manifest } from './inputs.ts';
 
 export interface Waypoint {
   namespace: string;
@@ -87,6 +86,7 @@ export function bindWaypoint(object: KubeObject, namespace: KubeObject | undefin
   if (!(wp.waypointFor === kind || wp.waypointFor === 'all')) {
     return { requested, error: { reason: 'InvalidWaypoint', message: `waypoint ${requested} is for ${wp.waypointFor} traffic, not ${kind} traffic` } };
   }
-  if (wp.address === undefined) return { requested, error: { reason: 'WaypointNotReady', message: `waypoint ${requested} has no address yet (its Service has no ClusterIP)` } };
+  if (wp.address === undefined)
+    return { requested, error: { reason: 'WaypointNotReady', message: `waypoint ${requested} has no address yet (its Service has no ClusterIP)` } };
   return { requested, waypoint: wp };
 }

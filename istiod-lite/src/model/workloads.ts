@@ -1,10 +1,9 @@
 // Pods → Workloads: identity, enrollment (HBONE or not), health, waypoint, telemetry names.
 import type { Port, Workload } from '@ambient/api';
-import type { KubeObject, MeshOptions } from './inputs.ts';
+import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
 import { labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { dataplaneModeLabel, gatewayNameLabel } from './labels.ts';
 import { bindWaypoint, type Waypoint } from './waypoints.ts';
-import type { Manifest } from './inputs.ts';
 
 export interface WorkloadContext {
   opts: MeshOptions;

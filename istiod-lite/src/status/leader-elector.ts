@@ -132,7 +132,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     if (!lease) {
       try {
         await this.#client.post(collectionPath(this.#ref), {
-          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.#ref.name, namespace: this.#ref.namespace },
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.#ref.name, namespace: this.#ref.namespace },
           spec: { holderIdentity: this.identity, leaseDurationSeconds: this.#leaseSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
         });
       } catch (err) {

@@ -8,7 +8,14 @@ import type { ObjectStatus, RouteParentStatus } from '../model/object-status.ts'
 import type { Manifest } from '../model/inputs.ts';
 
 /** Condition types this control plane owns: removed when no longer desired; any other type is left alone. */
-export const meshConditionTypes: ReadonlySet<string> = new Set(['Accepted', 'Programmed', 'ResolvedRefs', 'istio.io/WaypointBound', 'ZtunnelAccepted', 'WaypointAccepted']);
+export const meshConditionTypes: ReadonlySet<string> = new Set([
+  'Accepted',
+  'Programmed',
+  'ResolvedRefs',
+  'istio.io/WaypointBound',
+  'ZtunnelAccepted',
+  'WaypointAccepted',
+]);
 
 export interface WrittenCondition extends Condition {
   lastTransitionTime: string;
@@ -32,8 +39,13 @@ export function mergeConditions(current: unknown, desired: readonly Condition[],
 }
 
 const sameParentRef = (a: RouteParentStatus['parentRef'], b: Json | undefined): boolean =>
-  !!b && a.name === b.name && (a.namespace ?? '') === (b.namespace ?? '') && (a.kind ?? 'Gateway') === (b.kind ?? 'Gateway') &&
-  (a.group ?? 'gateway.networking.k8s.io') === (b.group ?? 'gateway.networking.k8s.io') && (a.sectionName ?? '') === (b.sectionName ?? '') && (a.port ?? 0) === (b.port ?? 0);
+  !!b &&
+  a.name === b.name &&
+  (a.namespace ?? '') === (b.namespace ?? '') &&
+  (a.kind ?? 'Gateway') === (b.kind ?? 'Gateway') &&
+  (a.group ?? 'gateway.networking.k8s.io') === (b.group ?? 'gateway.networking.k8s.io') &&
+  (a.sectionName ?? '') === (b.sectionName ?? '') &&
+  (a.port ?? 0) === (b.port ?? 0);
 
 /** The `status` fields to merge-patch, or undefined when the object already shows `desired`. */
 export function statusPatch(currentStatus: unknown, desired: ObjectStatus, now: string): Json | undefined {

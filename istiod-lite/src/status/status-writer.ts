@@ -4,19 +4,16 @@
 // the rest still go out.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiErrorMessage, isNotFound, LatestWins } from '@ambient/api/kube';
+import { apiErrorMessage, isNotFound } from '@ambient/api/kube';
 import type { ObjectStatus } from '../model/object-status.ts';
 import { RawClient } from '../kube/raw-client.ts';
 import { objectPath } from '../kube/resource-path.ts';
+import { LeaderWrites, type LeaderWritesOptions } from './leader-writes.ts';
 import { kubeTime, statusPatch } from './status-patch.ts';
 
-export interface StatusWriterOptions {
+export interface StatusWriterOptions extends LeaderWritesOptions {
   logger: Logger;
-  /** Writes happen only while this returns true (e.g. `() => elector.isLeader`). Default: until stop(). */
-  isLeader?: () => boolean;
   now?: () => number;
-  /** Delay before failed writes are retried by update(). Default 2 s. */
-  retryMs?: number;
 }
 
 export interface StatusWriteResult {
@@ -31,66 +28,37 @@ export interface StatusWriteResult {
 
 const key = (s: ObjectStatus): string => `${s.apiVersion}/${s.kind}/${s.namespace ?? ''}/${s.name}`;
 
-export class StatusWriter {
+export class StatusWriter extends LeaderWrites<readonly ObjectStatus[], StatusWriteResult> {
   readonly #client: RawClient;
   readonly #opts: StatusWriterOptions;
   readonly #logger: Logger;
-  /** What was last confirmed on each object, so an unchanged model costs no API call. */
-  readonly #confirmed = new Map<string, string>();
-  readonly #isLeader: () => boolean;
-  #queue: Promise<unknown> = Promise.resolve();
-  #stopped = false;
-  readonly #background: LatestWins<readonly ObjectStatus[]>;
 
   constructor(kc: KubeConfig, opts: StatusWriterOptions) {
+    super(opts);
     this.#client = RawClient.create(kc);
     this.#opts = opts;
     this.#logger = opts.logger.child({ component: 'status-writer' });
-    const leader = opts.isLeader ?? (() => true);
-    this.#isLeader = () => !this.#stopped && leader();
-    this.#background = new LatestWins((input) => this.write(input), { retryMs: opts.retryMs ?? 2_000 });
   }
 
-  /**
-   * Fire and forget: writes `statuses` in the background. While a write runs, only the newest
-   * pending model is kept (older ones are superseded); failures are retried after retryMs.
-   */
-  update(statuses: readonly ObjectStatus[]): void {
-    this.#background.offer(statuses);
-  }
-
-  /** No writes after this (in-flight requests finish). */
-  stop(): void {
-    this.#stopped = true;
-    void this.#background.stop();
-  }
-
-  /** Forget what was confirmed (call on becoming leader: another replica may have written since). */
-  reset(): void {
-    this.#confirmed.clear();
-  }
-
-  /** Applies `statuses`; calls are serialized so an older model never overwrites a newer one. */
+  /** Applies `statuses` now (serialized with the background writes). */
   write(statuses: readonly ObjectStatus[]): Promise<StatusWriteResult> {
-    const run = this.#queue.then(() => this.#write(statuses));
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.run(statuses);
   }
 
-  async #write(statuses: readonly ObjectStatus[]): Promise<StatusWriteResult> {
+  protected override async writeAll(statuses: readonly ObjectStatus[]): Promise<StatusWriteResult> {
     const result: StatusWriteResult = { written: 0, unchanged: 0, missing: 0, failed: 0, notLeader: false };
     for (const desired of statuses) {
-      if (!this.#isLeader()) return { ...result, notLeader: true };
+      if (!this.isLeader()) return { ...result, notLeader: true };
       const k = key(desired);
       const wanted = JSON.stringify(desired);
-      if (this.#confirmed.get(k) === wanted) {
+      if (this.confirmed.get(k) === wanted) {
         result.unchanged++;
         continue;
       }
       try {
         const outcome = await this.#writeOne(desired);
         result[outcome]++;
-        if (outcome !== 'missing') this.#confirmed.set(k, wanted);
+        if (outcome !== 'missing') this.confirmed.set(k, wanted);
       } catch (err) {
         result.failed++;
         this.#logger.warn({ object: k, err: apiErrorMessage(err) }, 'status write failed');

@@ -43,11 +43,21 @@ export class FieldSet {
   }
 }
 
-// Metadata the server owns; never part of what a manager sets.
-const systemMetadata = new Set([
-  'name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
-  'deletionGracePeriodSeconds', 'managedFields', 'selfLink', 'generateName',
+/** Metadata the server sets: an applied configuration's values for these are ignored. */
+export const serverOwnedMetadata: ReadonlySet<string> = new Set([
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'managedFields',
+  'selfLink',
 ]);
+
+// Never part of what a manager owns: the server's metadata, and the object's identity (an
+// applied configuration names it, but nobody owns it).
+const systemMetadata = new Set([...serverOwnedMetadata, 'name', 'namespace', 'generateName']);
 
 export function isSystemField(path: FieldPath): boolean {
   if (path.length === 1) return path[0] === 'f:apiVersion' || path[0] === 'f:kind';
@@ -142,7 +152,9 @@ export function pathString(path: FieldPath): string {
       if (element.startsWith('f:')) return `.${body}`;
       if (element.startsWith('k:')) {
         const key = JSON.parse(body) as JsonObject;
-        return `[${Object.entries(key).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',')}]`;
+        return `[${Object.entries(key)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(',')}]`;
       }
       if (element.startsWith('v:')) return `[=${body}]`;
       return `[${body}]`;

@@ -5,7 +5,18 @@
 // metadata.managedFields in the FieldsV1 form Kubernetes uses, so kubectl shows it as usual.
 
 import { ApiError } from './errors.ts';
-import { FieldSet, fieldSetFromValue, fromFieldsV1, isSystemField, pathString, removeAt, toFieldsV1, valueAt, type FieldPath } from './field-set.ts';
+import {
+  FieldSet,
+  fieldSetFromValue,
+  fromFieldsV1,
+  isSystemField,
+  pathString,
+  serverOwnedMetadata,
+  removeAt,
+  toFieldsV1,
+  valueAt,
+  type FieldPath,
+} from './field-set.ts';
 import { clone, deepEqual, isObject, type JsonObject } from './json-value.ts';
 import { fieldMeta, patchMetaForKind, patchMetaFromSchema, type PatchMeta } from './patch-meta.ts';
 import type { KubeObject, ManagedFieldsEntry } from './types.ts';
@@ -60,8 +71,6 @@ function conflictError(unsorted: Conflict[]): ApiError {
   return new ApiError('Conflict', message, { causes });
 }
 
-const systemMetadataKeys = new Set(['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'managedFields', 'selfLink']);
-
 /** Merges applied configuration into `target` (owned, mutated): maps recursively, keyed lists by key. */
 function mergeApplied(target: JsonObject, applied: JsonObject, meta: PatchMeta | undefined, atRoot: boolean): void {
   for (const [key, value] of Object.entries(applied)) {
@@ -89,7 +98,7 @@ function mergeApplied(target: JsonObject, applied: JsonObject, meta: PatchMeta |
 }
 
 function withoutSystemMetadata(metadata: JsonObject): JsonObject {
-  return Object.fromEntries(Object.entries(metadata).filter(([k]) => !systemMetadataKeys.has(k)));
+  return Object.fromEntries(Object.entries(metadata).filter(([k]) => !serverOwnedMetadata.has(k)));
 }
 
 function isValuePath(path: FieldPath): boolean {

@@ -5,13 +5,18 @@
 import type { V1Endpoint, V1EndpointSlice, V1Pod, V1Service } from '@kubernetes/client-node';
 import { matchesLabelMap } from '@ambient/api/kube';
 import { stableHash } from './name-suffix.ts';
-import { isPodReady, isPodTerminal, isPodTerminating } from './pod-facts.ts';
+import { controllerRef, isPodReady, isPodTerminal, isPodTerminating } from './pod-facts.ts';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 export const MANAGED_BY = 'endpointslice-controller.local';
 
-export interface SlicePort { name: string; port: number; protocol: string; appProtocol?: string }
+export interface SlicePort {
+  name: string;
+  port: number;
+  protocol: string;
+  appProtocol?: string;
+}
 
 /** The target port number of `servicePort` on `pod`, or undefined when a named port is not
  *  declared by any of the pod's containers (with the service port's protocol). */
@@ -33,7 +38,9 @@ export function computeEndpointSlices(service: V1Service, pods: V1Pod[]): V1Endp
   const svcName = service.metadata!.name!;
   const groups = new Map<string, { ports: SlicePort[]; pods: V1Pod[] }>();
   const candidates = pods
-    .filter((p) => p.metadata?.namespace === ns && matchesLabelMap(selector, p.metadata?.labels) && p.status?.podIP && !isPodTerminal(p) && !isPodTerminating(p))
+    .filter(
+      (p) => p.metadata?.namespace === ns && matchesLabelMap(selector, p.metadata?.labels) && p.status?.podIP && !isPodTerminal(p) && !isPodTerminating(p),
+    )
     .sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1));
   for (const pod of candidates) {
     const ports: SlicePort[] = [];
@@ -60,7 +67,7 @@ export function computeEndpointSlices(service: V1Service, pods: V1Pod[]): V1Endp
       name: `${svcName}-${stableHash(key, 5)}`,
       namespace: ns,
       labels: { [SERVICE_NAME_LABEL]: svcName, [MANAGED_BY_LABEL]: MANAGED_BY },
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: svcName, uid: service.metadata!.uid!, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [controllerRef('v1', 'Service', service)],
     },
     addressType: 'IPv4',
     ports: g.ports,

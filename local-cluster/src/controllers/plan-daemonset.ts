@@ -4,7 +4,7 @@
 // while every other pod of the set is ready (RollingUpdate with maxUnavailable 1).
 import type { V1DaemonSet, V1Node, V1Pod } from '@kubernetes/client-node';
 import { isNodeReady, nodeFitsPod } from './pick-node.ts';
-import { deletionOrder, isPodReady } from './pod-facts.ts';
+import { controllerRef, deletionOrder, isPodReady } from './pod-facts.ts';
 import { templateHash } from './plan-deployment.ts';
 
 export interface DaemonSetStatus {
@@ -90,10 +90,7 @@ export function daemonSetPod(ds: V1DaemonSet, hash: string, nodeName: string, su
       namespace: ds.metadata?.namespace,
       labels: { ...template.metadata?.labels, [DAEMONSET_HASH_LABEL]: hash },
       annotations: { ...template.metadata?.annotations },
-      ownerReferences: [{
-        apiVersion: 'apps/v1', kind: 'DaemonSet', name: ds.metadata!.name!, uid: ds.metadata!.uid!,
-        controller: true, blockOwnerDeletion: true,
-      }],
+      ownerReferences: [controllerRef('apps/v1', 'DaemonSet', ds)],
     },
     spec: { ...structuredClone(template.spec ?? { containers: [] }), nodeName },
   };

@@ -7,9 +7,16 @@
 // Failed pods (e.g. no command) count as present: replacing them would only hot-loop.
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { stableHash } from './name-suffix.ts';
-import { deletionOrder, isPodReady } from './pod-facts.ts';
+import { controllerRef, deletionOrder, isPodReady } from './pod-facts.ts';
 
-export interface Condition { type: string; status: 'True' | 'False'; reason: string; message: string; lastTransitionTime: string; lastUpdateTime?: string }
+export interface Condition {
+  type: string;
+  status: 'True' | 'False';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  lastUpdateTime?: string;
+}
 
 export interface DeploymentStatus {
   observedGeneration: number;
@@ -40,7 +47,12 @@ export function maxUnavailable(deploy: V1Deployment, desired: number): number {
   return m ? Math.floor((desired * Number(m[1])) / 100) : Number(v) || 0;
 }
 
-export function updateCondition(previous: Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime' | 'lastUpdateTime'>, now: string, withUpdateTime: boolean): Condition {
+export function updateCondition(
+  previous: Condition[] | undefined,
+  next: Omit<Condition, 'lastTransitionTime' | 'lastUpdateTime'>,
+  now: string,
+  withUpdateTime: boolean,
+): Condition {
   const before = previous?.find((c) => c.type === next.type);
   const sameStatus = before?.status === next.status;
   const same = sameStatus && before?.reason === next.reason && before?.message === next.message;
@@ -60,11 +72,21 @@ export function planDeployment(deploy: V1Deployment, pods: V1Pod[], now: string)
   const deletePods: string[] = [];
   const create = Math.max(0, desired - current.length);
   if (current.length > desired) {
-    deletePods.push(...[...current].sort(deletionOrder).slice(0, current.length - desired).map((p) => p.metadata!.name!));
+    deletePods.push(
+      ...[...current]
+        .sort(deletionOrder)
+        .slice(0, current.length - desired)
+        .map((p) => p.metadata!.name!),
+    );
   }
   const oldToKeep = Math.max(0, desired - readyCurrent);
   if (old.length > oldToKeep) {
-    deletePods.push(...[...old].sort(deletionOrder).slice(0, old.length - oldToKeep).map((p) => p.metadata!.name!));
+    deletePods.push(
+      ...[...old]
+        .sort(deletionOrder)
+        .slice(0, old.length - oldToKeep)
+        .map((p) => p.metadata!.name!),
+    );
   }
 
   const ready = pods.filter(isPodReady).length;
@@ -81,12 +103,22 @@ export function planDeployment(deploy: V1Deployment, pods: V1Pod[], now: string)
     availableReplicas: available,
     unavailableReplicas: Math.max(0, desired - available),
     conditions: [
-      updateCondition(prev, available >= minAvailable
-        ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
-        : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' }, now, true),
-      updateCondition(prev, progressed
-        ? { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${rsName}" has successfully progressed.` }
-        : { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${rsName}" is progressing.` }, now, true),
+      updateCondition(
+        prev,
+        available >= minAvailable
+          ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
+          : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' },
+        now,
+        true,
+      ),
+      updateCondition(
+        prev,
+        progressed
+          ? { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${rsName}" has successfully progressed.` }
+          : { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${rsName}" is progressing.` },
+        now,
+        true,
+      ),
     ],
   };
   return { templateHash: hash, create, deletePods, status };
@@ -104,10 +136,7 @@ export function deploymentPod(deploy: V1Deployment, hash: string, suffix: string
       namespace: deploy.metadata?.namespace,
       labels: { ...template.metadata?.labels, 'pod-template-hash': hash },
       annotations: { ...template.metadata?.annotations },
-      ownerReferences: [{
-        apiVersion: 'apps/v1', kind: 'Deployment', name: deploy.metadata!.name!, uid: deploy.metadata!.uid!,
-        controller: true, blockOwnerDeletion: true,
-      }],
+      ownerReferences: [controllerRef('apps/v1', 'Deployment', deploy)],
     },
     spec: structuredClone(template.spec ?? { containers: [] }),
   };

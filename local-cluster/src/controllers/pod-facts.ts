@@ -1,5 +1,5 @@
 // Small pure questions about pods that several controllers ask.
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 
 export function isPodReady(pod: V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -11,6 +11,11 @@ export function isPodTerminating(pod: V1Pod): boolean {
 
 export function isPodTerminal(pod: V1Pod): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+}
+
+/** The reference a controller puts on what it creates (its own apiVersion/kind). */
+export function controllerRef(apiVersion: string, kind: string, owner: { metadata?: { name?: string; uid?: string } }): V1OwnerReference {
+  return { apiVersion, kind, name: owner.metadata!.name!, uid: owner.metadata!.uid!, controller: true, blockOwnerDeletion: true };
 }
 
 export function isControlledBy(pod: V1Pod, ownerUid: string | undefined): boolean {
