@@ -27,7 +27,12 @@ export interface ObjectStatus {
 
 /** For an object whose status is one condition (ZtunnelAccepted, WaypointAccepted): a function
  *  from the verdict to the status to write. `apiVersion` is the default when the object has none. */
-export function conditionStatusOf(object: KubeObject, kind: string, apiVersion: string, type: string): (ok: boolean, reason: string, message: string) => ObjectStatus {
+export function conditionStatusOf(
+  object: KubeObject,
+  kind: string,
+  apiVersion: string,
+  type: string,
+): (ok: boolean, reason: string, message: string) => ObjectStatus {
   return (ok, reason, message) => ({
     apiVersion: object.apiVersion ?? apiVersion,
     kind,
