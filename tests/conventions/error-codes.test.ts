@@ -6,7 +6,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
-const workspaces = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+// `tests/` is test code throughout: it raises no codes of its own.
+const workspaces = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces.filter((ws) => ws !== 'tests');
 // Codes are ERR_* (quoted in code, back-quoted in READMEs). Node's own codes that our code
 // compares against are not ours to document.
 const codeRe = /'(ERR_[A-Z0-9_]+)'/g;

@@ -83,7 +83,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     agentSynced = true;
     capture.reconcile();
   });
-  agent.on('error', (err) => logger.warn({ err: err.message }, 'node agent'));
+  agent.on('error', (err) => logger.warn({ err }, 'node agent'));
   xds.start();
   agent.start();
 
