@@ -307,6 +307,27 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
     assert.ok((await call(await pod('mesh', 'client'), `http://${target.status!.podIP}:8080/`)).ok);
   });
 
+  it("refuses connections to ztunnel's own ports in a pod instead of connecting ztunnel to itself", async () => {
+    // A plaintext connection to <pod>:15006 (or 15001, 15008's neighbours) used to be redirected
+    // into ztunnel, which dialled the same address from inside the pod, reaching its own
+    // listener again: a loop that ends only when the node's ztunnel runs out of descriptors.
+    const outsider = await pod('plain', 'outsider');
+    const ip = target.status!.podIP!;
+    const attempts = `const net = require('net'); let left = 6; const done = () => { if (--left === 0) process.exit(0); };
+      for (const port of [15001, 15006, 15000, 15001, 15006, 15021]) { const s = net.connect(port, '${ip}', () => s.write('GET / HTTP/1.1\\r\\n\\r\\n')); s.on('error', () => {}); s.on('close', done); s.setTimeout(5000, () => { console.error('port ' + port + ' still open after 5 s'); process.exit(1); }); }`;
+    const r = await execInNetns(netnsOf(outsider), [process.execPath, '-e', attempts], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const node = target.spec!.nodeName === 'node-2' ? 2 : 1;
+    const refused = (await metrics(node))
+      .split('\n')
+      .filter((l) => l.startsWith('ztunnel_connections_refused_total{') && l.includes('reason="own_port"'))
+      .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+    assert.ok(refused >= 6, `expected the 6 attempts refused as own_port, got ${refused}`);
+    assert.match(await fromNode(node, "fetch('http://127.0.0.1:15021/healthz/ready').then(r => process.stdout.write(String(r.status)))"), /200/);
+    assert.ok(!(await call(await pod('mesh', 'client'), `http://${ip}:15006/`)).ok, 'a mesh client cannot reach them either');
+    assert.ok((await call(await pod('mesh', 'client'), `http://${ip}:8080/`)).ok, 'other connections are unaffected');
+  });
+
   it('rotates certificates under continuous traffic with no failed request', async () => {
     const client = await pod('mesh', 'client');
     const serial = async (): Promise<string> =>

@@ -197,6 +197,15 @@ describe('buildRequest', () => {
     });
   });
 
+  it("build_request_ztunnel_own_port: a mesh pod's 15001/15006/15008/15000/15020/15021 are refused (ztunnel would loop into itself)", () => {
+    for (const port of [15001, 15006, 15008, 15000, 15020, 15021]) {
+      const r = buildRequest(mesh(), { source: mesh().workloadByUid('a')!, originalDst: { ip: '10.244.2.2', port } });
+      assert.ok(isRefusal(r) && /ztunnel's own/.test(r.reason), `port ${port}: ${JSON.stringify(r)}`);
+    }
+    // A pod outside the mesh has no ztunnel listening in it: its ports are its own.
+    assert.equal(request(mesh(), 'a', '10.244.2.9', 15006).protocol, 'TCP');
+  });
+
   it('build_request_destination_none_protocol: a workload not in the mesh → plain TCP', () => {
     const r = request(mesh(), 'a', '10.244.2.9', 8000);
     assert.deepEqual([r.protocol, r.actualDestination, r.destinationWorkload?.uid], ['TCP', { ip: '10.244.2.9', port: 8000 }, 'p']);
