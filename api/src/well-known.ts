@@ -21,6 +21,20 @@ export const ports = {
   istiodMetrics: 15014,
 } as const;
 
+/**
+ * Ports that are ztunnel's inside a pod's netns (its listeners) or beside it (admin, metrics,
+ * readiness). Traffic addressed to one of them is never forwarded: ztunnel would dial its own
+ * listener from inside the pod and loop until it runs out of descriptors.
+ */
+export const ztunnelReservedPorts: ReadonlySet<number> = new Set([
+  ports.outbound,
+  ports.inboundPlaintext,
+  ports.hbone,
+  ports.admin,
+  ports.metrics,
+  ports.readiness,
+]);
+
 /** SO_MARK on ztunnel's own sockets, so a pod's capture rules let them through (Istio's 0x539). */
 export const ztunnelMark = 0x539;
 

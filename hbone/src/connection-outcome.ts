@@ -31,6 +31,12 @@ export const connectionOutcomes = {
   not_connect: { status: 400, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_BAD_REQUEST', meaning: 'the request is not a CONNECT' },
   bad_authority: { status: 400, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_BAD_REQUEST', meaning: 'the :authority is not an ip:port' },
   unknown_destination: { status: 400, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_BAD_REQUEST', meaning: 'the destination is not a local workload' },
+  own_port: {
+    status: 400,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_BAD_REQUEST',
+    meaning: "the target port is one of ztunnel's own (15001, 15006, 15008, 15000, 15020, 15021): forwarding it would loop",
+  },
   denied: { status: 401, responseFlags: 'DENY', errorCode: 'ERR_HBONE_DENIED', meaning: 'an authorization policy denies it' },
   unavailable: {
     status: 503,
@@ -106,7 +112,7 @@ export type HboneOutcome = { [K in ConnectionOutcome]: (typeof connectionOutcome
 export type HboneErrorCode = (typeof connectionOutcomes)[HboneOutcome]['errorCode'];
 
 /** The outcomes the HBONE server answers with a 4xx/5xx status (what `authorize` may return). */
-export type RefusalStatusOutcome = 'not_connect' | 'bad_authority' | 'unknown_destination' | 'denied' | 'unavailable';
+export type RefusalStatusOutcome = 'not_connect' | 'bad_authority' | 'unknown_destination' | 'own_port' | 'denied' | 'unavailable';
 
 export function outcomeRow(outcome: ConnectionOutcome): OutcomeRow {
   return connectionOutcomes[outcome];

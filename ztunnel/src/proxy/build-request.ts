@@ -8,7 +8,7 @@
 //   3. anything else is outside the mesh → plain TCP passthrough.
 // A destination reached directly goes over HBONE to <pod>:15008 when it is enrolled, plaintext
 // otherwise; plaintext is never sent to an address a mesh (HBONE) workload holds.
-import { ports, type GatewayAddress, type Service, type Workload } from '@ambient/api';
+import { ports, ztunnelReservedPorts, type GatewayAddress, type Service, type Workload } from '@ambient/api';
 import { formatSocketAddress, type SocketAddress } from '@ambient/hbone';
 import { normalizeIp } from '../state/ip-address.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
@@ -89,6 +89,9 @@ export function isRefusal(r: Request | Refusal): r is Refusal {
 }
 
 function direct(state: ProxyState, workload: Workload, ip: string, port: number, service?: Service): Request | Refusal {
+  // In a mesh workload that port is ztunnel's own listener: the destination would refuse it.
+  if (ztunnelReservedPorts.has(port) && workload.tunnelProtocol === 'HBONE')
+    return refuse(`port ${port} of ${workload.namespace}/${workload.name} is ztunnel's own`);
   if (workload.tunnelProtocol !== 'HBONE') {
     const request = passthrough(state, ip, { ip, port });
     if (isRefusal(request)) return request;

@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import { ports } from '@ambient/api';
+import { ports, ztunnelReservedPorts } from '@ambient/api';
 import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
@@ -22,6 +22,8 @@ export interface InboundDeps {
   rootCertPem: string;
 }
 
+const ownPortDetail = (port: number): string => `port ${port} is ztunnel's own in this pod: refused rather than connecting ztunnel to itself`;
+
 /** The HBONE server of one captured pod; `context` returns the pod's current certificate. */
 export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, context: () => tls.SecureContext): HboneServer {
   const sink = { logger: deps.logger.child({ pod: pod.uid }), metrics: deps.metrics };
@@ -34,6 +36,7 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
       const destination = deps.state.workloadByUid(pod.uid);
       if (req.target.ip !== pod.ip || !destination)
         return { allow: false, outcome: 'unknown_destination', detail: `${req.authority} is not a workload in this pod` };
+      if (ztunnelReservedPorts.has(req.target.port)) return { allow: false, outcome: 'own_port', detail: ownPortDetail(req.target.port) };
       const decision = authorize(deps.state, {
         sourceIdentity: req.sourceIdentity,
         sourceIp: req.sourceAddress,
@@ -111,6 +114,7 @@ export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPod
     return fail('no_original_destination', String(err));
   }
   report.dst.addr = formatSocketAddress({ ip: pod.ip, port });
+  if (ztunnelReservedPorts.has(port)) return fail('own_port', ownPortDetail(port));
   if (!destination) return fail('unknown_destination', `pod ${pod.uid} is not a known workload`);
   const attributes: ConnectionAttributes = { sourceIp, destinationWorkload: destination, destinationIp: pod.ip, destinationPort: port };
   const decision = authorize(deps.state, attributes);
