@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { createCertificateAuthority } from '@ambient/api';
+import { createCertificateAuthority, issueCertificate } from '@ambient/api';
 import { HbonePool, type HboneSource } from '../src/hbone-pool.ts';
 import { HboneError } from '../src/hbone-error.ts';
 import type { SocketAddress } from '../src/socket-address.ts';
@@ -133,6 +133,22 @@ describe('HBONE pool and server', () => {
     const foreignCa = createCertificateAuthority({ commonName: 'foreign root' });
     const foreign = { identity: CLIENT_ID, context: workloadContext(CLIENT_ID, foreignCa, meshCa.certPem) };
     await assert.rejects(pool.connect(target(h, { source: foreign })), HboneError);
+    await until(() => h!.server.stats.refused.untrusted_chain === 1, 'the refusal to be counted');
+    assert.equal(h.requests.length, 0);
+  });
+
+  it('refuses a client certificate that is not for client authentication (the server read no TLS verdict)', async () => {
+    // Signed by the mesh root, in date, one SPIFFE ID: only its extended key usage (serverAuth
+    // alone) says it may not authenticate a client. OpenSSL's verification knows; a hand-made
+    // server-side TLSSocket never asks it unless the server does.
+    h = await startHarness();
+    pool = new HbonePool();
+    const leaf = issueCertificate({ ca: meshCa, commonName: '', uris: [CLIENT_ID], isClient: false });
+    const serverOnly = {
+      identity: CLIENT_ID,
+      context: tls.createSecureContext({ key: leaf.keyPem, cert: leaf.certPem, ca: meshCa.certPem, minVersion: 'TLSv1.3' }),
+    };
+    await assert.rejects(pool.connect(target(h, { source: serverOnly })), HboneError);
     await until(() => h!.server.stats.refused.untrusted_chain === 1, 'the refusal to be counted');
     assert.equal(h.requests.length, 0);
   });
