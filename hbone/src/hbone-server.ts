@@ -103,6 +103,21 @@ interface Peer {
 
 const MiB = 1024 * 1024;
 
+/**
+ * OpenSSL's verdict on the client's chain (signatures to the context's CA, dates, key usage and
+ * the client-auth purpose), or undefined when it passed. A server-side TLSSocket made by hand,
+ * as here (one per accepted socket, in whichever netns it was accepted), never gets Node's own
+ * check: `authorized` stays false and `rejectUnauthorized` is ignored, because tls.Server runs
+ * that check itself. So ask for the verdict the way tls.Server does; fail closed if it cannot be
+ * read.
+ */
+function tlsVerifyError(socket: tls.TLSSocket): string | undefined {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
+  if (typeof handle?.verifyError !== 'function') return 'the tls verdict cannot be read';
+  const err = handle.verifyError();
+  return err ? (err.code ?? err.message) : undefined;
+}
+
 export class HboneServer {
   readonly stats: HboneServerStats = { connections: 0, streams: 0, refused: {} };
   readonly #options: HboneServerOptions;
@@ -182,6 +197,9 @@ export class HboneServer {
       if (socket.alpnProtocol !== 'h2') return refuse('no_h2', `alpn ${String(socket.alpnProtocol)}`);
       const cert = socket.getPeerCertificate(true);
       if (cert.raw === undefined) return refuse('untrusted_chain', 'no client certificate');
+      const verdict = tlsVerifyError(socket);
+      if (verdict !== undefined) return refuse('untrusted_chain', `client certificate refused by tls verification: ${verdict}`);
+      // A second line, with the injected clock: the chain to the mesh root and its dates.
       const chain = chainProblem(cert, this.#root, (this.#options.now ?? Date.now)());
       if (chain !== undefined) return refuse('untrusted_chain', chain);
       const sans = uriSans(cert.subjectaltname);
