@@ -145,50 +145,92 @@ describe('model: L4 authorization from AuthorizationPolicy', () => {
     assert.deepEqual(s.conditions[0], { type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel', observedGeneration: 2 });
   });
 
-  describe('invalid or unsupported policies are left out with a reason', () => {
+  describe('invalid policies fail closed, with a reason (they used to be dropped: a DENY stopped denying, an ALLOW-only workload became allow-all)', () => {
+    const denyAll = [{ clauses: [] }];
+    const allowNothing: never[] = [];
+    const closed = (message: string, action: string): string =>
+      `${message}; enforced as ${action === 'DENY' ? 'deny-all' : 'allow-nothing'} for the workloads it selects until fixed`;
     const cases = [
       {
-        name: 'bad CIDR',
-        spec: { rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/33'] } }] }] },
-        reason: 'Invalid',
-        message: 'invalid rules[0].from[0].source.ipBlocks value "10.0.0.0/33": expected an IP address or CIDR',
+        name: 'bad CIDR in a DENY: denies everything it selects',
+        spec: { action: 'DENY', rules: [{ from: [{ source: { ipBlocks: ['10.0.0.0/33'] } }] }] },
+        action: 'DENY',
+        rules: denyAll,
+        message: closed('invalid rules[0].from[0].source.ipBlocks value "10.0.0.0/33": expected an IP address or CIDR', 'DENY'),
       },
       {
-        name: 'not an IP',
+        name: 'not an IP in an ALLOW: allows nothing',
         spec: { rules: [{ from: [{ source: { notIpBlocks: ['web'] } }] }] },
-        reason: 'Invalid',
-        message: 'invalid rules[0].from[0].source.notIpBlocks value "web": expected an IP address or CIDR',
+        action: 'ALLOW',
+        rules: allowNothing,
+        message: closed('invalid rules[0].from[0].source.notIpBlocks value "web": expected an IP address or CIDR', 'ALLOW'),
       },
       {
         name: 'bad port',
         spec: { rules: [{ to: [{ operation: { ports: ['http'] } }] }] },
-        reason: 'Invalid',
-        message: 'invalid rules[0].to[0].operation.ports value "http": expected a port number 1-65535',
+        action: 'ALLOW',
+        rules: allowNothing,
+        message: closed('invalid rules[0].to[0].operation.ports value "http": expected a port number 1-65535', 'ALLOW'),
       },
-      { name: 'AUDIT action', spec: { action: 'AUDIT' }, reason: 'UnsupportedValue', message: 'ztunnel does not support the AUDIT action' },
-      { name: 'unknown action', spec: { action: 'MAYBE' }, reason: 'Invalid', message: 'invalid action "MAYBE": expected ALLOW, DENY, AUDIT or CUSTOM' },
-      { name: 'empty source', spec: { rules: [{ from: [{ source: {} }] }] }, reason: 'Invalid', message: 'invalid rules[0].from[0].source: must not be empty' },
+      {
+        name: 'unknown action: denies everything it selects',
+        spec: { action: 'MAYBE' },
+        action: 'DENY',
+        rules: denyAll,
+        message: closed('invalid action "MAYBE": expected ALLOW, DENY, AUDIT or CUSTOM', 'DENY'),
+      },
+      {
+        name: 'empty source',
+        spec: { action: 'DENY', rules: [{ from: [{ source: {} }] }] },
+        action: 'DENY',
+        rules: denyAll,
+        message: closed('invalid rules[0].from[0].source: must not be empty', 'DENY'),
+      },
       {
         name: 'when without values',
         spec: { rules: [{ when: [{ key: 'source.ip' }] }] },
-        reason: 'Invalid',
-        message: 'invalid rules[0].when[0]: key "source.ip" needs values or notValues',
+        action: 'ALLOW',
+        rules: allowNothing,
+        message: closed('invalid rules[0].when[0]: key "source.ip" needs values or notValues', 'ALLOW'),
       },
     ];
     for (const c of cases) {
       it(c.name, () => {
         const r = compile(c.spec);
-        assert.equal(r.authorization, undefined);
-        assert.deepEqual(r.status!.conditions[0], { type: 'ZtunnelAccepted', status: 'False', reason: c.reason, message: c.message, observedGeneration: 2 });
+        assert.equal(r.authorization?.action, c.action);
+        assert.deepEqual(r.authorization?.rules, c.rules);
+        assert.deepEqual(r.authorization?.warnings, [c.message]);
+        assert.deepEqual(r.status!.conditions[0], { type: 'ZtunnelAccepted', status: 'False', reason: 'Invalid', message: c.message, observedGeneration: 2 });
       });
     }
 
-    it('an invalid policy does not stop the others', () => {
+    it('CUSTOM is enforced as a DENY of what its rules match (ztunnel cannot ask its provider)', () => {
+      const r = compile({ action: 'CUSTOM', provider: { name: 'ext-authz' }, rules: [{ to: [{ operation: { ports: ['8080'] } }] }] });
+      assert.equal(r.authorization?.action, 'DENY');
+      assert.deepEqual(r.authorization?.rules, [{ clauses: [{ matches: [{ destinationPorts: [8080] }] }] }]);
+      assert.deepEqual(r.status!.conditions[0]!.reason, 'UnsupportedValue');
+      assert.match(r.status!.conditions[0]!.message, /ztunnel cannot consult the CUSTOM action's provider: enforced as a DENY of what its rules match/);
+    });
+
+    it('AUDIT has no effect on traffic, and says so', () => {
+      const r = compile({ action: 'AUDIT' });
+      assert.equal(r.authorization, undefined);
+      assert.deepEqual(r.status!.conditions[0], {
+        type: 'ZtunnelAccepted',
+        status: 'False',
+        reason: 'UnsupportedValue',
+        message: 'ztunnel does not support the AUDIT action: it has no effect on traffic',
+        observedGeneration: 2,
+      });
+    });
+
+    it('an invalid policy does not stop the others, and stays in force closed', () => {
       const model = buildMeshModel(
         inputs(authorizationPolicy('bad', { rules: [{ from: [{ source: { ipBlocks: ['nope'] } }] }] }), authorizationPolicy('good', {})),
         opts,
       );
-      assert.deepEqual([...model.authorizations.keys()], ['shop/good']);
+      assert.deepEqual([...model.authorizations.keys()].sort(), ['shop/bad', 'shop/good']);
+      assert.deepEqual(model.authorizations.get('shop/bad')!.rules, []);
     });
   });
 
