@@ -229,6 +229,22 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
     await until('client allowed again', async () => (await call(client, `http://${target.status!.podIP}:8080/`)).ok);
   });
 
+  it('an invalid DENY policy denies everything it selects instead of nothing (it used to fail open)', async () => {
+    const [client, other] = [await pod('mesh', 'client'), await pod('mesh', 'other')];
+    await policy('deny-typo', {
+      selector: { matchLabels: { app: 'server' } },
+      action: 'DENY',
+      rules: [{ from: [{ source: { ipBlocks: ['10.244.0.0/99'] } }] }],
+    });
+    try {
+      await until('every caller denied', async () => !(await call(client, `http://${target.status!.podIP}:8080/`)).ok);
+      assert.ok(!(await call(other, `http://${target.status!.podIP}:8080/`)).ok, 'other is denied too: the policy cannot say whom it spares');
+    } finally {
+      await deletePolicy('authorizationpolicies', 'deny-typo');
+    }
+    await until('allowed again once it is gone', async () => (await call(client, `http://${target.status!.podIP}:8080/`)).ok);
+  });
+
   it('closes a live connection that a new DENY policy no longer allows', async () => {
     const client = await pod('mesh', 'client');
     const started = Date.now();

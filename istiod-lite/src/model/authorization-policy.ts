@@ -38,20 +38,27 @@ export function compileL4Policy(policy: KubeObject, opts: MeshOptions): Compiled
   const status = conditionStatusOf(policy, 'AuthorizationPolicy', 'security.istio.io/v1', ztunnelAcceptedCondition);
   const spec = policy.spec ?? {};
   const actionName = spec.action ?? 'ALLOW';
-  if (actionName !== 'ALLOW' && actionName !== 'DENY') {
-    const known = actionName === 'AUDIT' || actionName === 'CUSTOM';
-    return {
-      status: status(
-        false,
-        known ? 'UnsupportedValue' : 'Invalid',
-        known ? `ztunnel does not support the ${actionName} action` : `invalid action "${actionName}": expected ALLOW, DENY, AUDIT or CUSTOM`,
-      ),
-    };
-  }
-  const action = actionName as AuthorizationAction;
   const selector = spec.selector?.matchLabels;
   const hasSelector = selector !== undefined && selector !== null && Object.keys(selector).length > 0;
   const scope = hasSelector ? 'WORKLOAD_SELECTOR' : namespace === opts.rootNamespace ? 'GLOBAL' : 'NAMESPACE';
+  const enforce = (action: AuthorizationAction, rules: Rule[], s: ObjectStatus, warnings: string[] = []): CompiledL4Policy => {
+    const authorization: Authorization = { name, namespace, scope, action, rules, warnings };
+    return hasSelector ? { authorization, selector, status: s } : { authorization, status: s };
+  };
+  // What cannot be enforced as written fails closed, as in Istio: a DENY (or an action of
+  // unknown intent) denies everything for the workloads it selects, an ALLOW allows nothing.
+  // Dropping it instead would turn a DENY off and an ALLOW-only workload into allow-all.
+  const failClosed = (action: AuthorizationAction, problem: string): CompiledL4Policy => {
+    const message = `${problem}; enforced as ${action === 'DENY' ? 'deny-all' : 'allow-nothing'} for the workloads it selects until fixed`;
+    return enforce(action, action === 'DENY' ? [{ clauses: [] }] : [], status(false, 'Invalid', message), [message]);
+  };
+  // AUDIT only asks for audit logs, which ztunnel does not write: it changes no verdict.
+  if (actionName === 'AUDIT') return { status: status(false, 'UnsupportedValue', 'ztunnel does not support the AUDIT action: it has no effect on traffic') };
+  if (actionName !== 'ALLOW' && actionName !== 'DENY' && actionName !== 'CUSTOM') {
+    return failClosed('DENY', `invalid action "${actionName}": expected ALLOW, DENY, AUDIT or CUSTOM`);
+  }
+  // CUSTOM hands the verdict to an external provider ztunnel cannot consult: deny what it covers.
+  const action: AuthorizationAction = actionName === 'ALLOW' ? 'ALLOW' : 'DENY';
   try {
     if (spec.rules !== undefined && spec.rules !== null && !Array.isArray(spec.rules)) throw new InvalidPolicyError('invalid rules: expected a list');
     const found = new Set<string>();
@@ -60,16 +67,17 @@ export function compileL4Policy(policy: KubeObject, opts: MeshOptions): Compiled
       const compiled = compileRule(rule ?? {}, `rules[${i}]`, action, namespace, opts, found);
       if (compiled !== undefined) rules.push(compiled);
     }
-    const authorization: Authorization = { name, namespace, scope, action, rules, warnings: [] };
-    let s = status(true, 'Accepted', 'attached to ztunnel');
+    if (actionName === 'CUSTOM') {
+      const message = "ztunnel cannot consult the CUSTOM action's provider: enforced as a DENY of what its rules match";
+      return enforce(action, rules, status(false, 'UnsupportedValue', message), [message]);
+    }
     if (found.size > 0) {
       const message = httpRuleFmt([...found].sort().join(', '), action === 'ALLOW' ? httpAllowBoilerplate : httpDenyBoilerplate);
-      authorization.warnings = [message];
-      s = status(true, 'UnsupportedValue', message);
+      return enforce(action, rules, status(true, 'UnsupportedValue', message), [message]);
     }
-    return hasSelector ? { authorization, selector, status: s } : { authorization, status: s };
+    return enforce(action, rules, status(true, 'Accepted', 'attached to ztunnel'));
   } catch (err) {
-    if (err instanceof InvalidPolicyError) return { status: status(false, 'Invalid', err.message) };
+    if (err instanceof InvalidPolicyError) return failClosed(action, err.message);
     throw err;
   }
 }

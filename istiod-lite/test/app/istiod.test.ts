@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import { DeltaXdsClient } from '@ambient/api/grpc';
-import type { Address } from '@ambient/api';
+import type { Address, Authorization } from '@ambient/api';
 import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
 import { startIstiod, type Istiod } from '../../src/app.ts';
 import { typeUrls } from '@ambient/api';
@@ -175,7 +175,7 @@ describe('istiod-lite against the embedded API server', function () {
     assert.ok(auth);
   });
 
-  it('leaves out an invalid policy with a condition saying why, and keeps the rest flowing', async () => {
+  it('enforces an invalid DENY as deny-all (fail closed) with a condition saying why, and keeps the rest flowing', async () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
     await custom.createNamespacedCustomObject({
       group: 'security.istio.io',
@@ -203,8 +203,11 @@ describe('istiod-lite against the embedded API server', function () {
       },
       10_000,
     );
-    assert.match(status.message, /10\.0\.0\.0\/99/);
-    assert.equal(client.resources(typeUrls.authorization).has('shop/bad-cidr'), false);
+    assert.match(status.message, /10\.0\.0\.0\/99.*enforced as deny-all for the workloads it selects until fixed/);
+    const pushed = (await waitFor('the fail-closed policy', () => client.resources(typeUrls.authorization).get('shop/bad-cidr'))).payload as Authorization;
+    assert.equal(pushed.action, 'DENY');
+    assert.equal(pushed.rules?.length, 1, 'one rule');
+    assert.deepEqual(pushed.rules![0]!.clauses ?? [], [], 'with no clauses: it matches every connection');
     assert.ok(client.resources(typeUrls.authorization).has('shop/get-only'), 'the valid policy is still pushed');
     const text = await (await fetch(istiod.metricsUrl)).text();
     assert.match(text, /istiod_lite_invalid_objects\{kind="AuthorizationPolicy"\} 1/);
