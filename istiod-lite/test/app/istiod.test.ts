@@ -66,11 +66,12 @@ describe('istiod-lite against the embedded API server', function () {
       udsPath: join(dataDir, 'istiod.sock'),
       installCrds: true,
       identity: 'istiod-test',
+      allowTestProxies: true,
     });
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
-    await core.createNamespacedServiceAccount({ namespace: 'shop', body: { metadata: { name: 'tester' } } });
+    await core.createNamespacedServiceAccount({ namespace: 'istio-system', body: { metadata: { name: 'tester' } } });
     const token = (
-      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'istio-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
     ).status!.token!;
     client = new DeltaXdsClient({
       address: istiod.grpcAddress,
@@ -215,7 +216,7 @@ describe('istiod-lite against the embedded API server', function () {
 
   it('serves the same stream on its Unix socket (how node processes in the local cluster reach it)', async () => {
     const token = (
-      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'shop', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'istio-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
     ).status!.token!;
     const uds = new DeltaXdsClient({
       address: istiod.udsAddress!,

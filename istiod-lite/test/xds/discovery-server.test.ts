@@ -307,8 +307,8 @@ describe('discovery server', () => {
     assert.match(disconnects[0]!.details, /needs ServiceAccount istio-system\/ztunnel, caller is system:serviceaccount:default:web/);
   });
 
-  it('gives a test proxy exactly what a ztunnel gets', async () => {
-    const client = h.client({ token: () => 'web', node: { type: 'test' } });
+  it('gives a test proxy (root-namespace caller, test proxies enabled) exactly what a ztunnel gets', async () => {
+    const client = h.client({ token: () => 'tester', node: { type: 'test' } });
     const updates = record(client);
     client.start();
     await until('initial sync', () => updates.length === 1);

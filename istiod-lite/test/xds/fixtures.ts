@@ -33,6 +33,7 @@ export const callers: Record<string, Caller> = {
     nodeName: 'node-b',
   },
   web: { username: 'system:serviceaccount:default:web', namespace: 'default', serviceAccount: 'web' },
+  tester: { username: 'system:serviceaccount:istio-system:tester', namespace: 'istio-system', serviceAccount: 'tester' },
 };
 
 export class FixedTokens implements Authenticator {
@@ -84,6 +85,7 @@ export async function startHarness(opts: { debounceMs?: number; source?: MemoryS
       metrics,
       logger: pino({ level: 'silent' }),
       debounceMs: opts.debounceMs ?? 10,
+      allowTestProxies: true,
     });
   let service = make();
   let { server, port } = await listen(service, 0);

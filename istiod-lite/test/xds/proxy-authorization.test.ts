@@ -13,6 +13,7 @@ const ztunnelA: Caller = {
 const ztunnelUnbound: Caller = { username: 'system:serviceaccount:istio-system:ztunnel', namespace: 'istio-system', serviceAccount: 'ztunnel' };
 const waypoint: Caller = { username: 'system:serviceaccount:shop:waypoint', namespace: 'shop', serviceAccount: 'waypoint' };
 const web: Caller = { username: 'system:serviceaccount:shop:web', namespace: 'shop', serviceAccount: 'web' };
+const rootTester: Caller = { username: 'system:serviceaccount:istio-system:tester', namespace: 'istio-system', serviceAccount: 'tester' };
 const fakeZtunnel: Caller = { username: 'system:serviceaccount:shop:ztunnel', namespace: 'shop', serviceAccount: 'ztunnel', nodeName: 'node-a' };
 
 describe('authorizeProxy', () => {
@@ -50,7 +51,13 @@ describe('authorizeProxy', () => {
       message: /waypoint bank\/waypoint needs ServiceAccount bank\/waypoint/,
     },
     { name: 'waypoint claiming another name', node: { type: 'waypoint', namespace: 'shop', name: 'other' }, caller: waypoint, want: 'permission-denied' },
-    { name: 'test from any authenticated caller', node: { type: 'test' }, caller: web, want: 'ok' },
+    {
+      name: 'test while test proxies are not enabled (they used to be open to any authenticated caller)',
+      node: { type: 'test' },
+      caller: rootTester,
+      want: 'permission-denied',
+      message: /proxy type test is disabled.*--allow-test-proxies/,
+    },
     { name: 'unknown type', node: { type: 'sidecar' }, caller: web, want: 'invalid-argument', message: /unknown proxy type "sidecar"/ },
     { name: 'no type', node: {}, caller: web, want: 'invalid-argument' },
   ];
@@ -66,6 +73,12 @@ describe('authorizeProxy', () => {
       }
     });
   }
+
+  it('with --allow-test-proxies, allows test only to ServiceAccounts of the root namespace', () => {
+    assert.ok(authorizeProxy({ type: 'test' }, rootTester, 'istio-system', true).ok);
+    const workload = authorizeProxy({ type: 'test' }, web, 'istio-system', true);
+    assert.ok(!workload.ok && workload.code === 'permission-denied' && /needs a ServiceAccount of the root namespace istio-system/.test(workload.message));
+  });
 
   it('fills the proxy identity from the claim and the caller', () => {
     const verdict = authorizeProxy({ type: 'waypoint' }, waypoint, 'istio-system');
