@@ -108,7 +108,20 @@ try {
   t = performance.now();
   const istiod = await startProcess(
     join(import.meta.dirname, '../../istiod-lite/src/main.ts'),
-    ['--kubeconfig', join(dataDir, 'kubeconfig'), '--host', '127.0.0.1', '--grpc-port', '0', '--metrics-port', '0', '--install-crds', '--log-level', 'warn'],
+    [
+      '--kubeconfig',
+      join(dataDir, 'kubeconfig'),
+      '--host',
+      '127.0.0.1',
+      '--grpc-port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--install-crds',
+      '--allow-test-proxies',
+      '--log-level',
+      'warn',
+    ],
     /"msg":"ready"/,
   );
   rows.push(['istiod-lite start (CRDs, CA, informers list everything, first model)', `${((performance.now() - t) / 1000).toFixed(2)} s`]);

@@ -60,7 +60,15 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     stops.push(() => recompute.stop());
 
     const authenticator = new TokenReviewAuthenticator(kc);
-    const discovery = createDiscoveryService({ source: state, authenticator, metrics, logger: logger.child({ component: 'xds' }), debounceMs: 10 });
+    const discovery = createDiscoveryService({
+      source: state,
+      authenticator,
+      metrics,
+      logger: logger.child({ component: 'xds' }),
+      debounceMs: 10,
+      rootNamespace: mesh.rootNamespace,
+      allowTestProxies: opts.allowTestProxies === true,
+    });
     stops.push(() => discovery.close());
     const certificates = createCertificateService({
       ca,

@@ -25,6 +25,8 @@ export interface IstiodOptions {
   clock?: Clock;
   /** Apply the CRDs of deploy/crds at start (the local cluster does; a real cluster applies deploy/). */
   installCrds?: boolean;
+  /** Admit discovery clients of proxy type `test` from root-namespace ServiceAccounts (benchmarks, debugging). */
+  allowTestProxies?: boolean;
 }
 
 export interface Istiod {

@@ -15,6 +15,7 @@ const { values } = parseArgs({
     'trust-domain': { type: 'string', default: process.env.TRUST_DOMAIN ?? 'cluster.local' },
     'root-namespace': { type: 'string', default: process.env.ROOT_NAMESPACE ?? 'istio-system' },
     'install-crds': { type: 'boolean', default: false },
+    'allow-test-proxies': { type: 'boolean', default: false },
     identity: { type: 'string', default: process.env.POD_NAME },
     'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
   },
@@ -36,6 +37,7 @@ await runUntilSignal('istiod-lite', logger, async () => {
     metricsPort: portFlag('metrics-port', values['metrics-port']),
     mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
     installCrds: values['install-crds'],
+    allowTestProxies: values['allow-test-proxies'],
     ...(values.identity ? { identity: values.identity } : {}),
   });
   return { ready: { grpc: istiod.grpcAddress, uds: istiod.udsAddress, metrics: istiod.metricsUrl }, stop: () => istiod.stop() };

@@ -28,6 +28,8 @@ export interface DiscoveryServiceOptions {
   debounceMaxMs?: number;
   /** The namespace of the ztunnel ServiceAccount (default istio-system). */
   rootNamespace?: string;
+  /** Admit proxy type `test` (root-namespace ServiceAccounts only). Default false. */
+  allowTestProxies?: boolean;
   /** Type URLs a proxy may subscribe to (default: those of resource-source.ts). */
   typeUrls?: readonly string[];
   /** Most resource names one stream may subscribe to or declare per type (default 100 000). */
@@ -204,7 +206,7 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
   function onRequest(conn: Connection, request: XdsDeltaDiscoveryRequest): void {
     if (conn.proxy === undefined) {
       if (request.node === undefined || request.node === null) throw new StreamError(grpc.status.INVALID_ARGUMENT, 'the first request must carry node');
-      const verdict = authorizeProxy(request.node, conn.caller!, rootNamespace);
+      const verdict = authorizeProxy(request.node, conn.caller!, rootNamespace, opts.allowTestProxies === true);
       if (!verdict.ok) {
         throw new StreamError(verdict.code === 'permission-denied' ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT, verdict.message);
       }

@@ -19,9 +19,11 @@ function isProxyType(value: string): value is ProxyType {
  *   token is bound to (when the token is pod-bound; a legacy token cannot prove a node).
  * - waypoint: namespace and name must be the caller's own namespace and ServiceAccount (the
  *   waypoint controller names the ServiceAccount after the Gateway); empty fields default to them.
- * - test: any authenticated caller; the server hands it exactly what a ztunnel gets, nothing more.
+ * - test: only with `allowTestProxies` (istiod-lite --allow-test-proxies), and only for
+ *   ServiceAccounts of the root namespace: it receives what a ztunnel gets, which is every
+ *   workload and policy of the mesh, so it is an operator's tool, never a workload's.
  */
-export function authorizeProxy(node: XdsNode, caller: Caller, rootNamespace: string): ProxyAuthorization {
+export function authorizeProxy(node: XdsNode, caller: Caller, rootNamespace: string, allowTestProxies = false): ProxyAuthorization {
   const type = node.type ?? '';
   if (!isProxyType(type)) {
     return { ok: false, code: 'invalid-argument', message: `unknown proxy type ${JSON.stringify(type)}: want ztunnel, waypoint or test` };
@@ -58,6 +60,15 @@ export function authorizeProxy(node: XdsNode, caller: Caller, rootNamespace: str
       };
     }
   } else {
+    if (!allowTestProxies)
+      return { ok: false, code: 'permission-denied', message: 'proxy type test is disabled (start istiod-lite with --allow-test-proxies)' };
+    if (caller.namespace !== rootNamespace) {
+      return {
+        ok: false,
+        code: 'permission-denied',
+        message: `proxy type test needs a ServiceAccount of the root namespace ${rootNamespace}, caller is ${caller.username}`,
+      };
+    }
     namespace ||= caller.namespace;
     name ||= caller.serviceAccount;
   }
