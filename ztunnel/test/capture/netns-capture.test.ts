@@ -307,7 +307,8 @@ describe('capture in a network namespace (root)', () => {
   it('rejects a bad config before touching the netns', async () => {
     const saved = await iptablesSave(pathA);
     await assert.rejects(installCaptureRules(pathA, { ...defaultCaptureConfig, outboundPort: 0 }), { code: 'ERR_CAPTURE_CONFIG' });
-    assert.equal(await iptablesSave(pathA), saved);
+    // Compared without iptables-save's comments: their timestamps change when a second passes (flaked in CI).
+    assert.equal(strip(await iptablesSave(pathA)), strip(saved));
   });
 
   it('names the netns and the errno when it cannot enter the netns', async () => {
