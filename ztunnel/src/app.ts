@@ -71,9 +71,10 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     nodeName: opts.nodeName,
     state,
     logger,
-    onApplied: (change) => {
+    onApplied: (change) => capture.discoveryChanged(change),
+    onSynced: () => {
       xdsSynced = true;
-      capture.discoveryChanged(change);
+      capture.discoverySynced();
     },
   });
   const agent = new NodeAgentClient(opts.nodeAgentSocket);

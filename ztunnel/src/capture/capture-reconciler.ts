@@ -1,6 +1,8 @@
 // Capture follows enrollment: a pod the node agent reports on this node is captured (listeners
 // in its netns, then rules) once istiod-lite says its workload is HBONE, and released (rules
-// first, then listeners) when it no longer is. Runs serialized; a failed capture retries in 1 s.
+// first, then listeners) when it no longer is. Nothing is captured before discovery has
+// delivered every type once (addresses and policies). Runs serialized; a failed capture
+// retries in 1 s.
 import type { Logger } from 'pino';
 import { unrefTimers, type PodInfo, type Timers } from '@ambient/api';
 import type { SecretManager } from '../identity/secret-manager.ts';
@@ -23,6 +25,8 @@ export class CaptureReconciler {
   #running: Promise<void> = Promise.resolve();
   #retryTimer: unknown;
   #stopped = false;
+  // A pod captured before the policies arrive would accept, for a moment, what they deny.
+  #discoverySynced = false;
 
   constructor(deps: CaptureDeps, timers: Timers = unrefTimers) {
     this.#deps = deps;
@@ -60,6 +64,17 @@ export class CaptureReconciler {
     this.reconcile();
   }
 
+  /** Discovery has delivered every subscribed type once: from now on, pods may be captured. */
+  discoverySynced(): void {
+    this.#discoverySynced = true;
+    this.reconcile();
+  }
+
+  /** Resolves when the passes queued so far have run. */
+  idle(): Promise<void> {
+    return this.#running;
+  }
+
   reconcile(): void {
     this.#running = this.#running.then(() => this.#pass()).catch((err: unknown) => this.#deps.logger.error({ err }, 'reconciling captured pods failed'));
   }
@@ -87,6 +102,7 @@ export class CaptureReconciler {
       logger.info({ pod: uid }, 'pod no longer captured');
     }
     for (const [uid, pod] of this.#pods) {
+      if (!this.#discoverySynced) break;
       if (this.#proxies.has(uid)) continue;
       const w = state.workloadByUid(uid);
       if (w?.tunnelProtocol !== 'HBONE') continue;
