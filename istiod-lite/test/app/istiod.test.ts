@@ -15,6 +15,7 @@ import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver
 import { startIstiod, type Istiod } from '../../src/app.ts';
 import { typeUrls } from '@ambient/api';
 import { mergePatch } from '@ambient/api/kube';
+import { createWaypointGateway } from '../waypoint-gateway.ts';
 
 const kubectl = resolve(import.meta.dirname, '../../../.cache/kubectl/v1.34/kubectl');
 
@@ -119,18 +120,7 @@ describe('istiod-lite against the embedded API server', function () {
 
   it('programs a waypoint Gateway: PROGRAMMED in kubectl get gateway, with its Deployment and Service', async () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
-    await custom.createNamespacedCustomObject({
-      group: 'gateway.networking.k8s.io',
-      version: 'v1',
-      namespace: 'shop',
-      plural: 'gateways',
-      body: {
-        apiVersion: 'gateway.networking.k8s.io/v1',
-        kind: 'Gateway',
-        metadata: { name: 'waypoint' },
-        spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-      },
-    });
+    await createWaypointGateway(custom, 'shop');
     const env = { ...process.env, KUBECONFIG: api.kubeconfigPath };
     const row = await waitFor(
       'PROGRAMMED True',

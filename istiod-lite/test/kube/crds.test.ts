@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { ensureCrds, readCrds } from '../../src/kube/crds.ts';
 import { kubectl, startEmbeddedApi, type EmbeddedApi } from './embedded-api.ts';
+import { createWaypointGateway } from '../waypoint-gateway.ts';
 
 describe('ensureCrds', () => {
   let api: EmbeddedApi;
@@ -46,18 +47,7 @@ describe('ensureCrds', () => {
   it('shows the upstream printer columns for a Gateway and an AuthorizationPolicy in kubectl', async () => {
     await ensureCrds(api.kc);
     const custom = api.kc.makeApiClient(CustomObjectsApi);
-    await custom.createNamespacedCustomObject({
-      group: 'gateway.networking.k8s.io',
-      version: 'v1',
-      namespace: 'default',
-      plural: 'gateways',
-      body: {
-        apiVersion: 'gateway.networking.k8s.io/v1',
-        kind: 'Gateway',
-        metadata: { name: 'waypoint' },
-        spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-      },
-    });
+    await createWaypointGateway(custom, 'default');
     await custom.createNamespacedCustomObject({
       group: 'security.istio.io',
       version: 'v1',

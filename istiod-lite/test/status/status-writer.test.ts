@@ -5,6 +5,7 @@ import { ensureCrds } from '../../src/kube/crds.ts';
 import type { ObjectStatus } from '../../src/model/object-status.ts';
 import { StatusWriter } from '../../src/status/status-writer.ts';
 import { eventually, kubectl, silent, startEmbeddedApi, type EmbeddedApi } from '../kube/embedded-api.ts';
+import { createWaypointGateway } from '../waypoint-gateway.ts';
 
 const programmed = {
   type: 'Programmed',
@@ -48,18 +49,7 @@ describe('StatusWriter', () => {
     await ensureCrds(api.kc);
     await api.kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: 'shop' } } });
     custom = api.kc.makeApiClient(CustomObjectsApi);
-    await custom.createNamespacedCustomObject({
-      group: 'gateway.networking.k8s.io',
-      version: 'v1',
-      namespace: 'shop',
-      plural: 'gateways',
-      body: {
-        apiVersion: 'gateway.networking.k8s.io/v1',
-        kind: 'Gateway',
-        metadata: { name: 'waypoint' },
-        spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
-      },
-    });
+    await createWaypointGateway(custom, 'shop');
     await custom.createNamespacedCustomObject({
       group: 'security.istio.io',
       version: 'v1',
