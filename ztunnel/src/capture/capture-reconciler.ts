@@ -5,7 +5,7 @@
 // retries in 1 s.
 import type { Logger } from 'pino';
 import { unrefTimers, type PodInfo, type Timers } from '@ambient/api';
-import type { SecretManager } from '../identity/secret-manager.ts';
+import type { SecretManager } from '@ambient/api/proxy-runtime';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { InboundDeps } from '../proxy/inbound.ts';
 import type { OutboundDeps } from '../proxy/outbound.ts';

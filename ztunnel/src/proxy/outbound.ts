@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { formatSocketAddress, HboneError, relay, type ConnectionOutcome, type HbonePool, type SocketAddress } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
-import type { SecretManager } from '../identity/secret-manager.ts';
+import type { SecretManager } from '@ambient/api/proxy-runtime';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { buildRequest, isRefusal } from './build-request.ts';

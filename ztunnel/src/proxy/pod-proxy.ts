@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ports } from '@ambient/api';
 import type { HboneServer } from '@ambient/hbone';
 import { listenInNetns } from '../capture/netns-sockets.ts';
-import type { SecretManager } from '../identity/secret-manager.ts';
+import type { SecretManager } from '@ambient/api/proxy-runtime';
 import type { ProxyState } from '../state/proxy-state.ts';
 import { recheck } from './authorize.ts';
 import { createPodHboneServer, handleInboundPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { HbonePool } from '@ambient/hbone';
 import type { PodInfo } from '@ambient/api';
 import { CaptureReconciler } from '../../src/capture/capture-reconciler.ts';
-import type { SecretManager } from '../../src/identity/secret-manager.ts';
+import type { SecretManager } from '@ambient/api/proxy-runtime';
 import { createZtunnelMetrics } from '../../src/metrics.ts';
 import { id, loadState, wireWorkload } from '../state/fixtures.ts';
 

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { issueCertificate, parseCsr } from '@ambient/api';
 import pino from 'pino';
-import { grpcCaClient, type IdentityError, refreshAt, SecretManager, type WorkloadCertificate } from '../../src/identity/index.ts';
+import { grpcCaClient, type IdentityError, refreshAt, SecretManager, type WorkloadCertificate } from '../../src/proxy-runtime/index.ts';
 import { FakeClock } from './fake-clock.ts';
 import { TestCaServer } from './test-ca-server.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { startAdminServers, type AdminServers } from '../../src/admin/admin-server.ts';
+import { startAdminServers, type AdminServers } from '../../src/proxy-runtime/admin-servers.ts';
 
 describe('admin servers', () => {
   let admin: AdminServers | undefined;

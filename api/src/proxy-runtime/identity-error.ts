@@ -1,6 +1,6 @@
 // Every failure of the identity layer, with a stable code a caller can switch on. The boundary
 // that handles a connection maps ERR_CERT_UNAVAILABLE to "cannot originate/accept mTLS now".
-import { MeshError } from '@ambient/api';
+import { MeshError } from '../errors.ts';
 
 export type IdentityErrorCode =
   /** The CA refused the request (bad token, identity not on this node, malformed CSR). */

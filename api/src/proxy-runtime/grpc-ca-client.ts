@@ -2,7 +2,7 @@
 // with ztunnel's ServiceAccount token. The token is read per request so a rotated token file
 // is picked up without a restart.
 import * as grpc from '@grpc/grpc-js';
-import { CertificateServiceClient, type CaCertificateResponse } from '@ambient/api/grpc';
+import { CertificateServiceClient, type CaCertificateResponse } from '../grpc-protos.ts';
 import { IdentityError } from './identity-error.ts';
 
 export interface CaClient {

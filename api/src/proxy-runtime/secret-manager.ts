@@ -5,8 +5,10 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import tls from 'node:tls';
-import { createCsr, parseSpiffeId } from '@ambient/api';
-import { Backoff, unrefTimers, type Timers } from '@ambient/api';
+import { createCsr } from '../pki.ts';
+import { parseSpiffeId } from '../spiffe-id.ts';
+import { Backoff } from '../backoff.ts';
+import { unrefTimers, type Timers } from '../timers.ts';
 import type { Logger } from 'pino';
 import type { CaClient } from './grpc-ca-client.ts';
 import { IdentityError } from './identity-error.ts';

@@ -1,0 +1,10 @@
+// What every mesh proxy process needs besides HBONE (`@ambient/api/proxy-runtime`): workload
+// certificates from the mesh CA (SecretManager over the gRPC CA client) and the admin, metrics
+// and readiness ports. ztunnel and the waypoint both run on it. A separate entry point so that
+// importing `@ambient/api` does not load gRPC.
+export * from './admin-servers.ts';
+export * from './grpc-ca-client.ts';
+export * from './identity-error.ts';
+export * from './refresh-at.ts';
+export * from './secret-manager.ts';
+export * from './verify-issued-chain.ts';
