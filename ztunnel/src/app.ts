@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ports } from '@ambient/api';
 import { HbonePool } from '@ambient/hbone';
-import { grpcCaClient, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
+import { grpcCaClient, ProxyState, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
 import { CaptureReconciler } from './capture/capture-reconciler.ts';
 import { createZtunnelMetrics, type ZtunnelMetrics } from './metrics.ts';
 import { NodeAgentClient } from './node-agent/node-agent-client.ts';
-import { ProxyState } from './state/proxy-state.ts';
+
 import { wireXds } from './xds/xds-wiring.ts';
 
 export interface ZtunnelOptions {

@@ -8,3 +8,8 @@ export * from './identity-error.ts';
 export * from './refresh-at.ts';
 export * from './secret-manager.ts';
 export * from './verify-issued-chain.ts';
+export * from './state/convert-resource.ts';
+export * from './state/invalid-resource-error.ts';
+export * from './state/ip-address.ts';
+export * from './state/proxy-state.ts';
+export * from './state/wire-fields.ts';

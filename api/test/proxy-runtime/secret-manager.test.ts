@@ -7,8 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { issueCertificate, parseCsr } from '@ambient/api';
 import pino from 'pino';
 import { grpcCaClient, type IdentityError, refreshAt, SecretManager, type WorkloadCertificate } from '../../src/proxy-runtime/index.ts';
-import { FakeClock } from './fake-clock.ts';
-import { TestCaServer } from './test-ca-server.ts';
+import { FakeClock } from '../../src/testing/fake-clock.ts';
+import { TestCaServer } from '../../src/testing/test-ca-server.ts';
 
 const ALICE = 'spiffe://cluster.local/ns/shop/sa/alice';
 const BOB = 'spiffe://cluster.local/ns/shop/sa/bob';

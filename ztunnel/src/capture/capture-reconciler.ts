@@ -10,7 +10,7 @@ import type { ZtunnelMetrics } from '../metrics.ts';
 import type { InboundDeps } from '../proxy/inbound.ts';
 import type { OutboundDeps } from '../proxy/outbound.ts';
 import { PodProxy } from '../proxy/pod-proxy.ts';
-import type { ProxyState } from '../state/proxy-state.ts';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { installCaptureRules, removeCaptureRules } from './capture-rules.ts';
 
 export type CaptureDeps = OutboundDeps & InboundDeps & { secrets: SecretManager; state: ProxyState; metrics: ZtunnelMetrics; logger: Logger };

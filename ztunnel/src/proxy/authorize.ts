@@ -9,8 +9,8 @@
 // STRICT PeerAuthentication denies plaintext.
 import { parseSpiffeId } from '@ambient/api';
 import type { Authorization, Cidr, Match, StringMatch, Workload } from '@ambient/api';
-import { cidrContains } from '../state/ip-address.ts';
-import type { ProxyState } from '../state/proxy-state.ts';
+import { cidrContains } from '@ambient/api/proxy-runtime';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
 
 export interface ConnectionAttributes {
   /** The verified peer identity, spiffe://...; absent for plaintext. */

@@ -10,8 +10,8 @@
 // otherwise; plaintext is never sent to an address a mesh (HBONE) workload holds.
 import { ports, ztunnelReservedPorts, type GatewayAddress, type Service, type Workload } from '@ambient/api';
 import { formatSocketAddress, type SocketAddress } from '@ambient/hbone';
-import { normalizeIp } from '../state/ip-address.ts';
-import type { ProxyState } from '../state/proxy-state.ts';
+import { normalizeIp } from '@ambient/api/proxy-runtime';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
 
 export interface OutboundConnection {
   source: Workload;

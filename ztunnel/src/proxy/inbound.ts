@@ -9,7 +9,7 @@ import { ports, ztunnelReservedPorts } from '@ambient/api';
 import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
-import type { ProxyState } from '../state/proxy-state.ts';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { authorize, type ConnectionAttributes } from './authorize.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
 import { dialFromPod, type CapturedPodRef } from './pod-socket.ts';

@@ -8,7 +8,7 @@ import { formatSocketAddress, HboneError, relay, type ConnectionOutcome, type Hb
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '@ambient/api/proxy-runtime';
 import type { ZtunnelMetrics } from '../metrics.ts';
-import type { ProxyState } from '../state/proxy-state.ts';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { buildRequest, isRefusal } from './build-request.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
 import { dialFromPod, podSocket, type CapturedPodRef } from './pod-socket.ts';

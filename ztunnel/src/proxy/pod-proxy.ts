@@ -7,7 +7,7 @@ import { ports } from '@ambient/api';
 import type { HboneServer } from '@ambient/hbone';
 import { listenInNetns } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '@ambient/api/proxy-runtime';
-import type { ProxyState } from '../state/proxy-state.ts';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { recheck } from './authorize.ts';
 import { createPodHboneServer, handleInboundPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';
 import { handleOutbound, type OutboundDeps } from './outbound.ts';

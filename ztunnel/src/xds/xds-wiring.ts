@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { typeUrls } from '@ambient/api';
 import { DeltaXdsClient } from '@ambient/api/grpc';
-import type { ProxyState } from '../state/proxy-state.ts';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
 
 export interface XdsWiringOptions {
   /** istiod-lite's discovery address: host:port or unix:<path>. */

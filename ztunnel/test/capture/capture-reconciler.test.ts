@@ -6,7 +6,7 @@ import type { PodInfo } from '@ambient/api';
 import { CaptureReconciler } from '../../src/capture/capture-reconciler.ts';
 import type { SecretManager } from '@ambient/api/proxy-runtime';
 import { createZtunnelMetrics } from '../../src/metrics.ts';
-import { id, loadState, wireWorkload } from '../state/fixtures.ts';
+import { id, loadState, wireWorkload } from '@ambient/api/testing';
 
 /** Records which identities capture asked a certificate for; never answers (no CA here). */
 class RecordingSecrets extends EventEmitter {

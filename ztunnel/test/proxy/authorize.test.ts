@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import type { Authorization, Match } from '@ambient/api';
 import { authorize, recheck } from '../../src/proxy/authorize.ts';
 import type { ConnectionAttributes, Decision } from '../../src/proxy/authorize.ts';
-import type { ProxyState } from '../../src/state/proxy-state.ts';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { typeUrls } from '@ambient/api';
-import { id, loadState, wireWorkload } from '../state/fixtures.ts';
+import { id, loadState, wireWorkload } from '@ambient/api/testing';
 
 const { address: addressTypeUrl, authorization: authorizationTypeUrl } = typeUrls;
 

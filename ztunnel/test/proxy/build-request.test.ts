@@ -3,8 +3,8 @@ import type { Workload } from '@ambient/api';
 import { formatSocketAddress } from '@ambient/hbone';
 import { buildRequest, isRefusal } from '../../src/proxy/build-request.ts';
 import type { EndpointCandidate, Picker, Request } from '../../src/proxy/build-request.ts';
-import type { ProxyState } from '../../src/state/proxy-state.ts';
-import { gateway, id, loadState, serviceKey, wireService, wireWorkload } from '../state/fixtures.ts';
+import type { ProxyState } from '@ambient/api/proxy-runtime';
+import { gateway, id, loadState, serviceKey, wireService, wireWorkload } from '@ambient/api/testing';
 
 // node-1: client a, the waypoint pod. node-2: server pods b1/b2, reviews r1, a workload with its
 // own waypoint, and a plaintext (non-mesh) pod.

@@ -4,7 +4,7 @@ import pino from 'pino';
 import type { Workload } from '@ambient/api';
 import { accessLogFields, connectionLabels, reportConnection, type ConnectionReport } from '../../src/proxy/connection-report.ts';
 import { createZtunnelMetrics } from '../../src/metrics.ts';
-import { id } from '../state/fixtures.ts';
+import { id } from '@ambient/api/testing';
 
 const client = { uid: 'a', name: 'client-1', workloadName: 'client', namespace: 'shop', identity: id('shop', 'client') } as Workload;
 const server = { uid: 'b', name: 'server-1', workloadName: 'server', namespace: 'shop', identity: id('shop', 'server') } as Workload;

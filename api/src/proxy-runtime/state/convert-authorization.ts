@@ -1,7 +1,7 @@
 // Wire Authorization → domain Authorization. Policy data is checked strictly: a rule that could
 // not be read must never be evaluated as "matches nothing" (too permissive for a DENY) or
 // "matches everything" (too permissive for an ALLOW), so the whole resource is rejected.
-import type { Authorization, Cidr, Clause, Match, Rule, StringMatch } from '@ambient/api';
+import type { Authorization, Cidr, Clause, Match, Rule, StringMatch } from '../../index.ts';
 import { FieldError, asObject, ip, list, oneOf, port, requiredStr, strings } from './wire-fields.ts';
 
 export function toAuthorization(name: string, payload: unknown): Authorization {

@@ -1,7 +1,7 @@
 // The boundary between discovery and the state: one typed resource in, a domain object out, or
 // an InvalidResourceError naming the resource and the field that failed.
-import type { Address, Authorization } from '@ambient/api';
-import { typeUrls } from '@ambient/api';
+import type { Address, Authorization } from '../../index.ts';
+import { typeUrls } from '../../index.ts';
 import { toAddress } from './convert-address.ts';
 import { toAuthorization } from './convert-authorization.ts';
 import { InvalidResourceError } from './invalid-resource-error.ts';

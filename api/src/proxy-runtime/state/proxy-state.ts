@@ -2,8 +2,8 @@
 // and read by every connection. apply() converts a whole batch before touching anything (a
 // malformed resource rejects only itself and is reported), then applies the rest synchronously,
 // so no reader ever observes half a batch.
-import type { Address, Authorization, Service, Workload } from '@ambient/api';
-import { typeUrls } from '@ambient/api';
+import type { Address, Authorization, Service, Workload } from '../../index.ts';
+import { typeUrls } from '../../index.ts';
 import { convertResource } from './convert-resource.ts';
 import { normalizeIp } from './ip-address.ts';
 import type { InvalidResourceError } from './invalid-resource-error.ts';

@@ -1,8 +1,8 @@
 // Discovery payloads as the delta client hands them over (protobufjs objects, proto3 defaults
 // left out), and a ProxyState loaded with them. Shared by the state and proxy tests.
 import assert from 'node:assert/strict';
-import { ProxyState } from '../../src/state/proxy-state.ts';
-import { typeUrls } from '@ambient/api';
+import { ProxyState } from '../proxy-runtime/state/proxy-state.ts';
+import { typeUrls } from '../index.ts';
 
 const { address: addressTypeUrl, authorization: authorizationTypeUrl } = typeUrls;
 

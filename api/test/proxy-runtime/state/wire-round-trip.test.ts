@@ -1,11 +1,11 @@
 // The converters must accept exactly what the discovery client produces: encode full domain
 // objects (every field, as istiod-lite's model fills them) to protobuf and decode them back.
 import assert from 'node:assert/strict';
-import type { Address, Authorization } from '@ambient/api';
-import { packAny, unpackAny } from '@ambient/api/grpc';
-import { ProxyState } from '../../src/state/proxy-state.ts';
-import { typeUrls } from '@ambient/api';
-import { id, serviceKey } from './fixtures.ts';
+import type { Address, Authorization } from '../../../src/index.ts';
+import { packAny, unpackAny } from '../../../src/grpc.ts';
+import { ProxyState } from '../../../src/proxy-runtime/state/proxy-state.ts';
+import { typeUrls } from '../../../src/index.ts';
+import { id, serviceKey } from '../../../src/testing/state-fixtures.ts';
 
 const { address: addressTypeUrl, authorization: authorizationTypeUrl } = typeUrls;
 

@@ -1,7 +1,7 @@
 // Readers for decoded protobuf objects (protobufjs toObject with defaults: false, so an absent
 // field is the proto3 zero value). Each throws a FieldError naming the path and offending value;
 // convertResource wraps it with the resource name.
-import { MeshError } from '@ambient/api';
+import { MeshError } from '../../index.ts';
 import { normalizeIp } from './ip-address.ts';
 
 /** A field that does not read as its type; the resource it is part of is invalid. */

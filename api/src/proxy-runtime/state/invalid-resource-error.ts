@@ -1,6 +1,6 @@
 // The one error the state raises: a discovery resource that cannot be converted to the domain
 // types. The discovery client turns it into a NACK; apply() reports it and skips the resource.
-import { MeshError } from '@ambient/api';
+import { MeshError } from '../../index.ts';
 
 export type StateErrorCode = 'ERR_INVALID_RESOURCE';
 

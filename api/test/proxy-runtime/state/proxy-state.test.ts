@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { InvalidResourceError } from '../../src/state/invalid-resource-error.ts';
-import { ProxyState } from '../../src/state/proxy-state.ts';
-import { typeUrls } from '@ambient/api';
-import { gateway, id, loadState, serviceKey, wireService, wireWorkload } from './fixtures.ts';
+import { InvalidResourceError } from '../../../src/proxy-runtime/state/invalid-resource-error.ts';
+import { ProxyState } from '../../../src/proxy-runtime/state/proxy-state.ts';
+import { typeUrls } from '../../../src/index.ts';
+import { gateway, id, loadState, serviceKey, wireService, wireWorkload } from '../../../src/testing/state-fixtures.ts';
 
 const { address: addressTypeUrl, authorization: authorizationTypeUrl } = typeUrls;
 

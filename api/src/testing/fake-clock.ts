@@ -1,6 +1,6 @@
 // Virtual time for the SecretManager: `now` and `timers` share one clock that moves only when
 // the test calls advance(), firing due timers in order.
-import type { Timers } from '@ambient/api';
+import type { Timers } from '../index.ts';
 
 interface Pending {
   id: number;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cidrContains, normalizeIp } from '../../src/state/ip-address.ts';
+import { cidrContains, normalizeIp } from '../../../src/proxy-runtime/state/ip-address.ts';
 
 describe('ip-address', () => {
   it('normalizes ipv4, v4-mapped ipv6 and ipv6 to one canonical text', () => {

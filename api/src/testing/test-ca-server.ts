@@ -1,8 +1,8 @@
 // An in-process mesh CA for the identity tests: istiod-lite's CreateCertificate over TLS on
 // 127.0.0.1:0, signing with signCsr. Tests count calls, see the metadata and make it misbehave.
 import * as grpc from '@grpc/grpc-js';
-import { createCertificateAuthority, issueCertificate, parseCsr, signCsr, type KeyCertPair } from '@ambient/api';
-import { certificateServiceDefinition, type CaCertificateRequest, type CertificateServiceHandlers } from '@ambient/api/grpc';
+import { createCertificateAuthority, issueCertificate, parseCsr, signCsr, type KeyCertPair } from '../index.ts';
+import { certificateServiceDefinition, type CaCertificateRequest, type CertificateServiceHandlers } from '../grpc.ts';
 
 export type CaBehaviour =
   | { kind: 'sign'; validitySeconds?: number }

@@ -1,7 +1,7 @@
 // Wire Address → domain Workload / Service: every field checked, every proto3 default filled in,
 // every IP canonical, so lookups and decisions never have to second-guess the data.
-import { parseSpiffeId, ports } from '@ambient/api';
-import type { Address, Endpoint, GatewayAddress, Port, PortList, Service, Workload } from '@ambient/api';
+import { parseSpiffeId, ports } from '../../index.ts';
+import type { Address, Endpoint, GatewayAddress, Port, PortList, Service, Workload } from '../../index.ts';
 import { FieldError, asObject, bool, ip, ips, list, oneOf, optionalObject, port, requiredStr, str, strings } from './wire-fields.ts';
 import type { Wire } from './wire-fields.ts';
 
