@@ -169,7 +169,7 @@ export interface RequestRedirect {
   hostname?: string;
   path?: PathModifier;
   port?: number;
-  statusCode?: number; // absent: 302
+  statusCode?: number; // 301, 302 (absent), 303, 307 or 308
 }
 
 export interface UrlRewrite {
@@ -177,12 +177,18 @@ export interface UrlRewrite {
   path?: PathModifier;
 }
 
+export interface RequestMirror {
+  backend: BackendRef;
+  percent?: number; // 0/absent: every request
+}
+
 /** Exactly one field set. */
 export type Filter =
   | { requestHeaderModifier: HeaderModifier }
   | { responseHeaderModifier: HeaderModifier }
   | { requestRedirect: RequestRedirect }
-  | { urlRewrite: UrlRewrite };
+  | { urlRewrite: UrlRewrite }
+  | { requestMirror: RequestMirror };
 
 export interface Timeouts {
   requestMs?: number; // 0/absent: none
