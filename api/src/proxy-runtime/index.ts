@@ -9,6 +9,8 @@ export * from './refresh-at.ts';
 export * from './secret-manager.ts';
 export * from './verify-issued-chain.ts';
 export * from './state/convert-resource.ts';
+export { toCidr, toMatch, toStringMatch } from './state/convert-authorization.ts';
+export { toGatewayAddress, toPort } from './state/convert-address.ts';
 export * from './state/invalid-resource-error.ts';
 export * from './state/ip-address.ts';
 export * from './state/proxy-state.ts';

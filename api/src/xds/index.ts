@@ -1,1 +1,2 @@
 export * from './delta-client.ts';
+export * from './state-subscription.ts';

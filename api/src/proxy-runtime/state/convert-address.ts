@@ -75,7 +75,7 @@ export function toService(o: Wire): Service {
   return service;
 }
 
-function toPort(v: unknown, path: string): Port {
+export function toPort(v: unknown, path: string): Port {
   const o = asObject(v, path);
   const servicePort = port(o.servicePort, `${path}.servicePort`);
   return {
@@ -100,7 +100,7 @@ function toEndpoint(v: unknown, path: string): Endpoint {
   return endpoint;
 }
 
-function toGatewayAddress(o: Wire, path: string): GatewayAddress {
+export function toGatewayAddress(o: Wire, path: string): GatewayAddress {
   const identity = requiredStr(o, 'identity', path);
   if (parseSpiffeId(identity) === undefined) throw new FieldError(`${path}.identity ${JSON.stringify(identity)} is not a workload spiffe id`);
   return {

@@ -32,7 +32,7 @@ const stringMatchFields = ['namespaces', 'notNamespaces', 'principals', 'notPrin
 const cidrFields = ['sourceIps', 'notSourceIps', 'destinationIps', 'notDestinationIps'] as const;
 const portFields = ['destinationPorts', 'notDestinationPorts'] as const;
 
-function toMatch(v: unknown, path: string): Match {
+export function toMatch(v: unknown, path: string): Match {
   const o = asObject(v, path);
   const match: Match = {};
   for (const f of stringMatchFields) match[f] = list(o, f, path).map((s, i) => toStringMatch(s, `${path}.${f}[${i}]`));
@@ -41,7 +41,7 @@ function toMatch(v: unknown, path: string): Match {
   return match;
 }
 
-function toStringMatch(v: unknown, path: string): StringMatch {
+export function toStringMatch(v: unknown, path: string): StringMatch {
   const o = asObject(v, path);
   // protobufjs (oneofs: true) adds a virtual "matchType" naming the member that is set.
   const set = Object.entries(o).filter(([key, value]) => key !== 'matchType' && value !== undefined && value !== null);
@@ -58,7 +58,7 @@ function toStringMatch(v: unknown, path: string): StringMatch {
   return { [kind]: value } as StringMatch;
 }
 
-function toCidr(v: unknown, path: string): Cidr {
+export function toCidr(v: unknown, path: string): Cidr {
   const o = asObject(v, path);
   const address = ip(o.address, `${path}.address`);
   const max = address.includes(':') ? 128 : 32;
