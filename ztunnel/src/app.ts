@@ -1,6 +1,5 @@
 // ztunnel's composition root: only construction and wiring. Discovery (istiod-lite) → state;
 // the node agent's pods → capture; certificates from the mesh CA; admin, metrics, readiness.
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ports } from '@ambient/api';
 import { HbonePool } from '@ambient/hbone';
@@ -117,9 +116,4 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
       await admin.close();
     },
   };
-}
-
-/** Reads a token file per call, so a refreshed projected token is picked up. */
-export function tokenFromFile(path: string): () => string {
-  return () => readFileSync(path, 'utf8').trim();
 }

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { portFlag, ports, requiredFlag, runUntilSignal } from '@ambient/api';
-import { startZtunnel, tokenFromFile } from './app.ts';
+import { tokenFromFile } from '@ambient/api/proxy-runtime';
+import { startZtunnel } from './app.ts';
 
 const env = process.env;
 const { values } = parseArgs({

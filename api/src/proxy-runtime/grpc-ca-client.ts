@@ -1,6 +1,7 @@
 // The mesh CA as seen from ztunnel: istiod-lite's `CreateCertificate` over TLS, authenticated
 // with ztunnel's ServiceAccount token. The token is read per request so a rotated token file
 // is picked up without a restart.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { CertificateServiceClient, type CaCertificateResponse } from '../grpc-protos.ts';
 import { IdentityError } from './identity-error.ts';
@@ -65,4 +66,9 @@ function toIdentityError(err: grpc.ServiceError, address: string, identity: stri
   const verb = code === 'ERR_CA_DENIED' ? 'refused' : 'failed';
   const status = grpc.status[err.code] ?? String(err.code);
   return new IdentityError(code, `ca at ${address} ${verb} a certificate for ${identity} (${status}): ${err.details || err.message}`, { cause: err });
+}
+
+/** Reads a ServiceAccount token file per call, so a refreshed projected token is picked up. */
+export function tokenFromFile(path: string): () => string {
+  return () => readFileSync(path, 'utf8').trim();
 }
