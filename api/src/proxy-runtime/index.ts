@@ -3,6 +3,7 @@
 // and readiness ports. ztunnel and the waypoint both run on it. A separate entry point so that
 // importing `@ambient/api` does not load gRPC.
 export * from './admin-servers.ts';
+export * from './authorization-match.ts';
 export * from './grpc-ca-client.ts';
 export * from './identity-error.ts';
 export * from './refresh-at.ts';

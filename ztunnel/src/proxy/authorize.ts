@@ -3,14 +3,14 @@
 // paths call authorize() per connection, and recheck() after a policy change.
 //
 // Match semantics (workload.proto): a policy's rules are OR'd, a rule ANDs its clauses (none =
-// everything), a clause ORs its matches (none = nothing), a match ANDs its non-empty fields and
-// ORs the values within one; not_* fields must not match. A plaintext connection has no
-// principal and no namespace, so `notPrincipals: [{presence: true}]` matches it — that is how
-// STRICT PeerAuthentication denies plaintext.
+// everything), a clause ORs its matches (none = nothing); a match is l4Matches, shared with the
+// waypoint. A plaintext connection has no principal and no namespace, so
+// `notPrincipals: [{presence: true}]` matches it — that is how STRICT PeerAuthentication denies
+// plaintext.
 import { parseSpiffeId } from '@ambient/api';
-import type { Authorization, Cidr, Match, StringMatch, Workload } from '@ambient/api';
-import { cidrContains } from '@ambient/api/proxy-runtime';
-import type { ProxyState } from '@ambient/api/proxy-runtime';
+import type { Authorization, Workload } from '@ambient/api';
+import { l4Matches, principalOf } from '@ambient/api/proxy-runtime';
+import type { L4Subject, ProxyState } from '@ambient/api/proxy-runtime';
 
 export interface ConnectionAttributes {
   /** The verified peer identity, spiffe://...; absent for plaintext. */
@@ -26,15 +26,6 @@ export interface Decision {
   /** "<namespace>/<name>" of the policy that decided, when one did. */
   policy?: string;
   reason: string;
-}
-
-/** What a match is evaluated against: derived once per connection. */
-interface Subject {
-  principal?: string; // without "spiffe://"
-  namespace?: string;
-  sourceIp: string;
-  destinationIp: string;
-  destinationPort: number;
 }
 
 export function authorize(state: ProxyState, conn: ConnectionAttributes): Decision {
@@ -73,47 +64,20 @@ export function recheck<T extends ConnectionAttributes>(state: ProxyState, conne
   return denied;
 }
 
-function subjectOf(conn: ConnectionAttributes): Subject {
-  const subject: Subject = { sourceIp: conn.sourceIp, destinationIp: conn.destinationIp, destinationPort: conn.destinationPort };
+/** What a match is evaluated against: derived once per connection. */
+function subjectOf(conn: ConnectionAttributes): L4Subject {
+  const subject: L4Subject = { sourceIp: conn.sourceIp, destinationIp: conn.destinationIp, destinationPort: conn.destinationPort };
   if (conn.sourceIdentity) {
-    subject.principal = conn.sourceIdentity.startsWith('spiffe://') ? conn.sourceIdentity.slice('spiffe://'.length) : conn.sourceIdentity;
+    subject.principal = principalOf(conn.sourceIdentity);
     const id = parseSpiffeId(conn.sourceIdentity);
     if (id !== undefined) subject.namespace = id.namespace;
   }
   return subject;
 }
 
-function policyMatches(policy: Authorization, subject: Subject): boolean {
+function policyMatches(policy: Authorization, subject: L4Subject): boolean {
   // No rules: an ALLOW admits nothing, a DENY denies nothing.
-  return (policy.rules ?? []).some((rule) => (rule.clauses ?? []).every((clause) => (clause.matches ?? []).some((m) => matchMatches(m, subject))));
-}
-
-function matchMatches(m: Match, s: Subject): boolean {
-  return (
-    field(m.namespaces, m.notNamespaces, (v) => stringMatches(v, s.namespace)) &&
-    field(m.principals, m.notPrincipals, (v) => stringMatches(v, s.principal)) &&
-    field(m.sourceIps, m.notSourceIps, (v) => cidrMatches(v, s.sourceIp)) &&
-    field(m.destinationIps, m.notDestinationIps, (v) => cidrMatches(v, s.destinationIp)) &&
-    field(m.destinationPorts, m.notDestinationPorts, (v) => v === s.destinationPort)
-  );
-}
-
-/** A field with no values does not constrain; with values one must match; no negated value may. */
-function field<T>(values: readonly T[] | undefined, negated: readonly T[] | undefined, test: (v: T) => boolean): boolean {
-  if (values !== undefined && values.length > 0 && !values.some(test)) return false;
-  return !(negated ?? []).some(test);
-}
-
-function stringMatches(m: StringMatch, value: string | undefined): boolean {
-  if (value === undefined || value === '') return false;
-  if ('exact' in m) return value === m.exact;
-  if ('prefix' in m) return value.startsWith(m.prefix);
-  if ('suffix' in m) return value.endsWith(m.suffix);
-  return true; // presence: any non-empty value (Istio ignores the flag's value)
-}
-
-function cidrMatches(c: Cidr, ip: string): boolean {
-  return cidrContains(c.address, c.length ?? 0, ip);
+  return (policy.rules ?? []).some((rule) => (rule.clauses ?? []).every((clause) => (clause.matches ?? []).some((m) => l4Matches(m, subject))));
 }
 
 function keyOf(policy: Authorization): string {
