@@ -30,19 +30,28 @@ export function compileL7Policies(policies: readonly KubeObject[], ctx: L7Contex
     const ns = namespaceOf(policy);
     const toStatus = conditionStatusOf(policy, 'AuthorizationPolicy', 'security.istio.io/v1', waypointAcceptedCondition);
     const status = (ok: boolean, reason: string, message: string): void => void statuses.push(toStatus(ok, reason, message));
-    let rules: L7Rule[];
     const action = spec.action ?? 'ALLOW';
-    if (action !== 'ALLOW' && action !== 'DENY') {
-      status(false, 'Invalid', `action ${action} is not supported by waypoints (use ALLOW or DENY)`);
+    // AUDIT only asks for audit logs, which the waypoint does not write: it changes no verdict.
+    if (action === 'AUDIT') {
+      status(false, 'UnsupportedValue', 'waypoints do not support the AUDIT action: it has no effect on traffic');
       continue;
     }
-    try {
-      if (spec.rules !== undefined && spec.rules !== null && !Array.isArray(spec.rules)) throw new InvalidPolicyError('invalid rules: expected a list');
-      rules = (spec.rules ?? []).map((r: Manifest, i: number) => compileRule(r ?? {}, `rules[${i}]`, ns, ctx.opts));
-    } catch (err) {
-      if (!(err instanceof InvalidPolicyError)) throw err;
-      status(false, 'Invalid', err.message);
-      continue;
+    // What cannot be enforced as written fails closed, as in Istio: a DENY (or an action of
+    // unknown intent, or CUSTOM, whose external authorizer the waypoint cannot consult) denies
+    // every request to its targets, an ALLOW allows nothing. Dropping it instead would turn a
+    // DENY off and an ALLOW-only service into allow-all.
+    let compiled: { action: AuthorizationAction; rules: L7Rule[]; problem?: string };
+    if (action !== 'ALLOW' && action !== 'DENY') {
+      const what = action === 'CUSTOM' ? 'action CUSTOM needs an external authorizer, which waypoints do not consult' : `invalid action "${action}": expected ALLOW, DENY, AUDIT or CUSTOM`;
+      compiled = { action: 'DENY', rules: [{ clauses: [] }], problem: what };
+    } else {
+      try {
+        if (spec.rules !== undefined && spec.rules !== null && !Array.isArray(spec.rules)) throw new InvalidPolicyError('invalid rules: expected a list');
+        compiled = { action, rules: (spec.rules ?? []).map((r: Manifest, i: number) => compileRule(r ?? {}, `rules[${i}]`, ns, ctx.opts)) };
+      } catch (err) {
+        if (!(err instanceof InvalidPolicyError)) throw err;
+        compiled = action === 'DENY' ? { action, rules: [{ clauses: [] }], problem: err.message } : { action, rules: [], problem: err.message };
+      }
     }
     // Attach to every target that resolves; report the first that does not.
     const targets = new Map<string, Set<string>>();
@@ -59,10 +68,12 @@ export function compileL7Policies(policies: readonly KubeObject[], ctx: L7Contex
     }
     for (const [wp, set] of targets) {
       const list = byWaypoint.get(wp) ?? [];
-      list.push({ name: nameOf(policy), namespace: ns, action: action as AuthorizationAction, targets: [...set].sort(), rules });
+      list.push({ name: nameOf(policy), namespace: ns, action: compiled.action, targets: [...set].sort(), rules: compiled.rules });
       byWaypoint.set(wp, list);
     }
-    if (problems.length > 0) status(false, problems[0]!.reason, problems.map((p) => p.message).join('; '));
+    if (compiled.problem !== undefined) {
+      status(false, 'Invalid', `${compiled.problem}; enforced as ${compiled.action === 'DENY' ? 'deny-all' : 'allow-nothing'} for its targets until fixed`);
+    } else if (problems.length > 0) status(false, problems[0]!.reason, problems.map((p) => p.message).join('; '));
     else status(true, 'Accepted', `bound to ${[...targets.keys()].sort().join(', ')}`);
   }
   for (const list of byWaypoint.values()) list.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
