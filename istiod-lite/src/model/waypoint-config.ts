@@ -26,7 +26,7 @@ export function buildWaypointConfigs(
     opts,
     services: ctx.services,
     bindings: ctx.bindings,
-    waypointKeys: new Set(ctx.waypoints.keys()),
+    waypoints: ctx.waypoints,
   });
   const drs = compileDestinationRules(inputs.destinationRules, opts);
   const l7 = compileL7Policies(inputs.authorizationPolicies, { opts, waypoints: ctx.waypoints, bindings: ctx.bindings });
