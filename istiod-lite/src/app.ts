@@ -20,6 +20,7 @@ import { ModelRecompute } from './model-recompute.ts';
 import { defaultMeshOptions, type MeshOptions } from './model/inputs.ts';
 import { LeaderElector } from './status/leader-elector.ts';
 import { createDiscoveryService } from './xds/discovery-server.ts';
+import { defaultWaypointPodOptions } from './waypoint/waypoint-manifests.ts';
 
 export type { Istiod, IstiodOptions } from './istiod-options.ts';
 
@@ -43,7 +44,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     // Everything a recompute touches exists before the first change can trigger one: changes
     // arrive while the awaits below are pending.
     const state = new MeshState(mesh);
-    const leader = new LeaderWork(kc, logger);
+    const leader = new LeaderWork(kc, logger, { ...defaultWaypointPodOptions, ...opts.waypoint, trustDomain: mesh.trustDomain });
     const elector = new LeaderElector(kc, { namespace: mesh.rootNamespace, identity: opts.identity ?? `${hostname()}-${process.pid}`, logger });
     elector.on('leading', () => leader.lead(state.model));
     elector.on('stopped-leading', () => leader.stepDown());

@@ -6,6 +6,7 @@ import type { Clock } from '@ambient/api';
 import type { MeshState } from './mesh-state.ts';
 import type { IstiodMetrics } from './metrics.ts';
 import type { MeshOptions } from './model/inputs.ts';
+import type { WaypointPodOptions } from './waypoint/waypoint-manifests.ts';
 
 export interface IstiodOptions {
   kubeConfig: KubeConfig;
@@ -27,6 +28,8 @@ export interface IstiodOptions {
   installCrds?: boolean;
   /** Admit discovery clients of proxy type `test` from root-namespace ServiceAccounts (benchmarks, debugging). */
   allowTestProxies?: boolean;
+  /** What waypoint Deployments tell their pods (defaultWaypointPodOptions; the trust domain is the mesh's). */
+  waypoint?: Partial<Omit<WaypointPodOptions, 'trustDomain'>>;
 }
 
 export interface Istiod {

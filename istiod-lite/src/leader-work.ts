@@ -6,16 +6,19 @@ import type { Logger } from 'pino';
 import type { MeshModel } from './model/mesh-model.ts';
 import { StatusWriter } from './status/status-writer.ts';
 import { WaypointController } from './waypoint/waypoint-controller.ts';
+import type { WaypointPodOptions } from './waypoint/waypoint-manifests.ts';
 
 export class LeaderWork {
   readonly #kc: KubeConfig;
   readonly #logger: Logger;
+  readonly #waypointPod: WaypointPodOptions | undefined;
   #statusWriter: StatusWriter | undefined;
   #waypoints: WaypointController | undefined;
 
-  constructor(kc: KubeConfig, logger: Logger) {
+  constructor(kc: KubeConfig, logger: Logger, waypointPod?: WaypointPodOptions) {
     this.#kc = kc;
     this.#logger = logger;
+    this.#waypointPod = waypointPod;
   }
 
   get leading(): boolean {
@@ -25,7 +28,7 @@ export class LeaderWork {
   /** Became leader: start writing, beginning with `model`. */
   lead(model: MeshModel | undefined): void {
     this.#statusWriter ??= new StatusWriter(this.#kc, { logger: this.#logger });
-    this.#waypoints ??= new WaypointController(this.#kc, { logger: this.#logger });
+    this.#waypoints ??= new WaypointController(this.#kc, { logger: this.#logger, ...(this.#waypointPod ? { pod: this.#waypointPod } : {}) });
     if (model) this.update(model);
   }
 

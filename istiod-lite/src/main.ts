@@ -4,6 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { portFlag, ports, runUntilSignal } from '@ambient/api';
 import { startIstiod } from './app.ts';
+import { defaultWaypointPodOptions } from './waypoint/waypoint-manifests.ts';
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +18,9 @@ const { values } = parseArgs({
     'install-crds': { type: 'boolean', default: false },
     'allow-test-proxies': { type: 'boolean', default: false },
     identity: { type: 'string', default: process.env.POD_NAME },
+    'waypoint-istiod-address': { type: 'string', default: process.env.WAYPOINT_ISTIOD_ADDRESS ?? defaultWaypointPodOptions.istiodAddress },
+    'waypoint-root-cert-file': { type: 'string', default: process.env.WAYPOINT_ROOT_CERT_FILE ?? defaultWaypointPodOptions.rootCertFile },
+    'waypoint-token-file': { type: 'string', default: process.env.WAYPOINT_TOKEN_FILE ?? defaultWaypointPodOptions.tokenFile },
     'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
   },
 });
@@ -38,6 +42,11 @@ await runUntilSignal('istiod-lite', logger, async () => {
     mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
     installCrds: values['install-crds'],
     allowTestProxies: values['allow-test-proxies'],
+    waypoint: {
+      istiodAddress: values['waypoint-istiod-address'],
+      rootCertFile: values['waypoint-root-cert-file'],
+      tokenFile: values['waypoint-token-file'],
+    },
     ...(values.identity ? { identity: values.identity } : {}),
   });
   return { ready: { grpc: istiod.grpcAddress, uds: istiod.udsAddress, metrics: istiod.metricsUrl }, stop: () => istiod.stop() };

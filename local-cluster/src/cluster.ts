@@ -60,9 +60,10 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/** Directories put first on PATH for pod commands: the sample apps, then the pinned Node. */
+/** Directories put first on PATH for pod commands: the sample apps, the waypoint (the command
+ *  of the Deployments istiod-lite renders for waypoint Gateways), then the pinned Node. */
 export function podBinPath(): string[] {
-  return [join(repoRoot, 'examples/bin'), dirname(process.execPath)];
+  return [join(repoRoot, 'examples/bin'), join(repoRoot, 'waypoint/bin'), dirname(process.execPath)];
 }
 
 export function nodeName(index: number): string {

@@ -1,7 +1,9 @@
 // The mesh on the local cluster: istiod-lite as a control-plane process on the host (it also
 // listens on a Unix socket, which node processes reach from any netns), and ztunnel as a
 // hostNetwork DaemonSet, as in Kubernetes (deploy/daemonset/): the kubelet runs one per node
-// in the node's netns with a pod-bound ServiceAccount token.
+// in the node's netns with a pod-bound ServiceAccount token. Waypoint pods (Deployments
+// istiod-lite renders) reach istiod-lite and the root the same way as ztunnel: istiod-lite is
+// told so with its --waypoint-* flags.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
@@ -14,8 +16,18 @@ import { apiWaitMs, dataPlaneWaitMs, probeUntil, watchUntil } from './wait.ts';
 export const istiodSocket = (dataDir: string): string => join(dataDir, 'istiod.sock');
 export const meshRootCertFile = (dataDir: string): string => join(dataDir, 'mesh-root-cert.pem');
 
+/**
+ * How a mesh proxy pod on this cluster reaches istiod-lite and the mesh root: the Unix socket
+ * and the file deployZtunnel writes (pods share the host's filesystem, so Kubernetes' mounts
+ * are not needed). ztunnel's DaemonSet and the waypoint Deployments get the same values.
+ */
+export function proxyControlPlaneEnv(dataDir: string): { ISTIOD_ADDRESS: string; ROOT_CERT_FILE: string } {
+  return { ISTIOD_ADDRESS: `unix:${istiodSocket(dataDir)}`, ROOT_CERT_FILE: meshRootCertFile(dataDir) };
+}
+
 /** istiod-lite as the cluster runs it; ports 15012/15014 on loopback, or ephemeral ones. */
 export function istiodProcess(dataDir: string, ephemeralPorts: boolean): ControlPlaneProcess {
+  const proxyEnv = proxyControlPlaneEnv(dataDir);
   return {
     name: 'istiod-lite',
     command: [
@@ -30,6 +42,14 @@ export function istiodProcess(dataDir: string, ephemeralPorts: boolean): Control
       ephemeralPorts ? '0' : '15014',
       '--uds',
       istiodSocket(dataDir),
+      '--waypoint-istiod-address',
+      proxyEnv.ISTIOD_ADDRESS,
+      '--waypoint-root-cert-file',
+      proxyEnv.ROOT_CERT_FILE,
+      // Empty: the kubelet sets AMBIENT_SA_TOKEN_FILE to the token it projects for the pod; a
+      // value from the Deployment would replace it with a path that does not exist here.
+      '--waypoint-token-file',
+      '',
       '--log-level',
       process.env.LOG_LEVEL ?? 'warn',
     ],
@@ -38,6 +58,7 @@ export function istiodProcess(dataDir: string, ephemeralPorts: boolean): Control
 }
 
 export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: number } = {}): V1DaemonSet {
+  const proxyEnv = proxyControlPlaneEnv(dataDir);
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -57,8 +78,8 @@ export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: numbe
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'NODE_AGENT_SOCKET', value: join(dataDir, 'nodes', '$(NODE_NAME)', 'node-agent.sock') },
-                { name: 'ISTIOD_ADDRESS', value: `unix:${istiodSocket(dataDir)}` },
-                { name: 'ROOT_CERT_FILE', value: meshRootCertFile(dataDir) },
+                { name: 'ISTIOD_ADDRESS', value: proxyEnv.ISTIOD_ADDRESS },
+                { name: 'ROOT_CERT_FILE', value: proxyEnv.ROOT_CERT_FILE },
                 { name: 'LOG_LEVEL', value: process.env.LOG_LEVEL ?? 'info' },
                 ...(opts.certTtlSeconds ? [{ name: 'CERT_TTL_SECONDS', value: String(opts.certTtlSeconds) }] : []),
               ],

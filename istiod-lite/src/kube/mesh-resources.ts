@@ -29,4 +29,10 @@ export const meshResources: readonly MeshResource[] = [
     path: '/apis/mesh.ambient.dev/v1alpha1/faultinjectionpolicies',
     input: 'extensions',
   },
+  {
+    kind: 'BackendTrafficPolicy',
+    apiVersion: 'mesh.ambient.dev/v1alpha1',
+    path: '/apis/mesh.ambient.dev/v1alpha1/backendtrafficpolicies',
+    input: 'extensions',
+  },
 ];

@@ -108,7 +108,8 @@ export interface ProxyIdentity {
 /**
  * What one proxy may have, by resource name. ztunnel: every Address and Authorization (it serves
  * any destination on its node and checks policy there). A waypoint: its own WaypointConfig and
- * the Addresses of its namespace and of the services bound to it. Unknown types get nothing.
+ * the Addresses of its namespace, of the services bound to it and of their route and mirror
+ * backends, with the workloads behind them. Unknown types get nothing.
  */
 export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUrl: string): Map<string, object> {
   const out = new Map<string, object>();
@@ -120,10 +121,10 @@ export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUr
     } else if (proxy.type === 'waypoint') {
       const self = `${proxy.namespace}/${proxy.name}`;
       const config = model.waypoints.get(self);
-      const bound = new Set((config?.services ?? []).map((s) => `${s.namespace}/${s.hostname}`));
+      const reached = config ? reachableHostnames(config) : new Set<string>();
       const uids = new Set<string>();
       for (const [k, s] of model.services) {
-        if (s.namespace !== proxy.namespace && !bound.has(k)) continue;
+        if (s.namespace !== proxy.namespace && !reached.has(s.hostname)) continue;
         out.set(k, { service: s } satisfies Address);
         for (const e of s.endpoints ?? []) uids.add(e.workloadUid);
       }
@@ -138,6 +139,23 @@ export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUr
       const c = model.waypoints.get(key);
       if (c) out.set(key, c);
     }
+  }
+  return out;
+}
+
+/**
+ * Hostnames a waypoint sends to: its bound services and every route backend and mirror backend
+ * of theirs (these may live in a bound service's namespace, not the waypoint's).
+ */
+function reachableHostnames(config: WaypointConfig): Set<string> {
+  const out = new Set<string>();
+  for (const s of config.services ?? []) {
+    out.add(s.hostname);
+    for (const route of s.routes ?? [])
+      for (const rule of route.rules ?? []) {
+        for (const b of rule.backends ?? []) out.add(b.hostname);
+        for (const f of rule.filters ?? []) if ('requestMirror' in f) out.add(f.requestMirror.backend.hostname);
+      }
   }
   return out;
 }

@@ -1,11 +1,11 @@
 // Everything a waypoint needs, per waypoint Gateway: the services bound to it with their routes
 // and traffic policies, the L7 policies attached to it, pass-through extensions; plus the
 // Gateway, route, DestinationRule and targetRef-policy statuses.
-import type { Extension, Service, ServiceConfig, WaypointConfig } from '@ambient/api';
+import type { Service, ServiceConfig, WaypointConfig } from '@ambient/api';
 import { compileDestinationRules } from './destination-rules.ts';
 import { gatewayStatus } from './gateway-status.ts';
 import type { MeshInputs, MeshOptions } from './inputs.ts';
-import { nameOf, namespaceOf } from './kube-object.ts';
+import { extensionsIn } from './extensions.ts';
 import { compileL7Policies } from './l7-authorization.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { compileRoutes } from './routes.ts';
@@ -26,7 +26,7 @@ export function buildWaypointConfigs(
     opts,
     services: ctx.services,
     bindings: ctx.bindings,
-    waypointKeys: new Set(ctx.waypoints.keys()),
+    waypoints: ctx.waypoints,
   });
   const drs = compileDestinationRules(inputs.destinationRules, opts);
   const l7 = compileL7Policies(inputs.authorizationPolicies, { opts, waypoints: ctx.waypoints, bindings: ctx.bindings });
@@ -54,30 +54,18 @@ export function buildWaypointConfigs(
   for (const [key, wp] of ctx.waypoints) {
     statuses.push(gatewayStatus(wp, routes.attachedRoutes.get(key) ?? 0));
     if (wp.problem !== undefined) continue;
+    const services = (boundServices.get(key) ?? []).sort((a, b) => a.hostname.localeCompare(b.hostname));
     const config: WaypointConfig = {
       namespace: wp.namespace,
       name: wp.name,
       identity: wp.identity,
       waypointFor: wp.waypointFor,
-      services: (boundServices.get(key) ?? []).sort((a, b) => a.hostname.localeCompare(b.hostname)),
+      services,
       authorizations: l7.byWaypoint.get(key) ?? [],
-      extensions: extensionsFor(inputs, wp),
+      extensions: extensionsIn(inputs.extensions, new Set([wp.namespace, ...services.map((s) => s.namespace)])),
     };
     if (wp.address) config.address = wp.address;
     configs.set(key, config);
   }
   return { configs, statuses };
-}
-
-/** Project policy-attachment CRDs in the waypoint's namespace, passed through untouched for now. */
-function extensionsFor(inputs: MeshInputs, wp: Waypoint): Extension[] {
-  return inputs.extensions
-    .filter((e) => namespaceOf(e) === wp.namespace)
-    .map((e) => ({
-      apiVersion: e.apiVersion ?? '',
-      kind: e.kind ?? '',
-      namespace: namespaceOf(e),
-      name: nameOf(e),
-      specJson: JSON.stringify(e.spec ?? {}),
-    }));
 }

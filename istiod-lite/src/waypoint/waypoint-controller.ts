@@ -8,10 +8,12 @@ import { apiErrorMessage } from '@ambient/api/kube';
 import { FIELD_MANAGER } from '../kube/crds.ts';
 import type { Waypoint } from '../model/waypoints.ts';
 import { LeaderWrites, type LeaderWritesOptions } from '../status/leader-writes.ts';
-import { waypointGatewayClassObject, waypointObjects } from './waypoint-manifests.ts';
+import { defaultWaypointPodOptions, waypointGatewayClassObject, waypointObjects, type WaypointPodOptions } from './waypoint-manifests.ts';
 
 export interface WaypointControllerOptions extends LeaderWritesOptions {
   logger: Logger;
+  /** What the waypoint pods are told about the control plane; default defaultWaypointPodOptions. */
+  pod?: WaypointPodOptions;
 }
 
 export interface ReconcileResult {
@@ -26,11 +28,13 @@ const objectKey = (o: KubernetesObject): string => `${o.apiVersion}/${o.kind}/${
 export class WaypointController extends LeaderWrites<readonly Waypoint[], ReconcileResult> {
   readonly #objects: KubernetesObjectApi;
   readonly #logger: Logger;
+  readonly #pod: WaypointPodOptions;
 
   constructor(kc: KubeConfig, opts: WaypointControllerOptions) {
     super(opts);
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
     this.#logger = opts.logger.child({ component: 'waypoint-controller' });
+    this.#pod = opts.pod ?? defaultWaypointPodOptions;
   }
 
   /** Reconciles the model's waypoints in the background, newest wins, failures retried after retryMs. */
@@ -45,7 +49,7 @@ export class WaypointController extends LeaderWrites<readonly Waypoint[], Reconc
 
   protected override async writeAll(waypoints: readonly Waypoint[]): Promise<ReconcileResult> {
     const result: ReconcileResult = { applied: 0, unchanged: 0, failed: 0, notLeader: false };
-    const wanted = [waypointGatewayClassObject(), ...waypoints.flatMap(waypointObjects)];
+    const wanted = [waypointGatewayClassObject(), ...waypoints.flatMap((wp) => waypointObjects(wp, this.#pod))];
     const live = new Set(wanted.map(objectKey));
     const applied = this.confirmed;
     for (const k of applied.keys()) if (!live.has(k)) applied.delete(k); // gone with their Gateway

@@ -91,6 +91,10 @@ export function httpRoute(name: string, spec: any, ns = 'shop', created = '2025-
   };
 }
 
+export function grpcRoute(name: string, spec: any, ns = 'shop', created = '2025-01-01T00:00:00Z'): KubeObject {
+  return { ...httpRoute(name, spec, ns, created), kind: 'GRPCRoute' };
+}
+
 /** Inputs from a flat list of objects, sorted into their kinds. */
 export function inputs(...objects: (KubeObject | KubeObject[])[]): MeshInputs {
   const i = emptyInputs();

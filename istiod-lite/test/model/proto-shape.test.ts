@@ -41,9 +41,14 @@ describe('model: payloads match the protos', () => {
           {
             matches: [{ path: { type: 'Exact', value: '/x' } }],
             backendRefs: [{ name: 'web', port: 80 }],
-            filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }],
+            filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 308 } }],
             timeouts: { request: '1s' },
             retry: { attempts: 2 },
+          },
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/m' } }],
+            backendRefs: [{ name: 'web', port: 80 }],
+            filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'web', port: 80 }, percent: 10 } }],
           },
         ],
       }),
@@ -54,6 +59,12 @@ describe('model: payloads match the protos', () => {
         spec: { host: 'web', trafficPolicy: { outlierDetection: { consecutive5xxErrors: 1 } } },
       },
       { apiVersion: 'ambient.io/v1alpha1', kind: 'RateLimitPolicy', metadata: { name: 'rl', namespace: 'shop' }, spec: { limit: 5 } },
+      {
+        apiVersion: 'mesh.ambient.dev/v1alpha1',
+        kind: 'BackendTrafficPolicy',
+        metadata: { name: 'budget', namespace: 'shop' },
+        spec: { targetRefs: [{ group: '', kind: 'Service', name: 'web' }], retryConstraint: {} },
+      },
     ),
     opts,
   );
@@ -74,6 +85,30 @@ describe('model: payloads match the protos', () => {
       }
     });
   }
+});
+
+describe('model: payloads match the protos (RequestMirror)', () => {
+  it('keeps a mirror filter and its percent on the wire', () => {
+    const root = loadRoot();
+    const model = buildMeshModel(
+      inputs(
+        namespace('shop', { 'istio.io/use-waypoint': 'wp' }),
+        waypoint('wp'),
+        service('web'),
+        httpRoute('r', {
+          parentRefs: [{ group: '', kind: 'Service', name: 'web' }],
+          rules: [{ filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'web', port: 80 }, percent: 10 } }] }],
+        }),
+      ),
+      opts,
+    );
+    const type = root.lookupType('ambient.waypoint.v1.WaypointConfig');
+    const payload = resourcesForProxy(model, { type: 'test', namespace: '', name: '' }, waypointConfigTypeUrl).get('shop/wp')!;
+    const back = type.toObject(type.decode(type.encode(type.fromObject(payload)).finish()), { enums: String, longs: Number, defaults: false });
+    assert.deepEqual(back.services[0].routes[0].rules[0].filters, [
+      { requestMirror: { backend: { hostname: 'web.shop.svc.cluster.local', port: 80 }, percent: 10 } },
+    ]);
+  });
 });
 
 /** What survives the wire: protobufjs encodes every set scalar (zeros too), but empty lists/maps vanish. */

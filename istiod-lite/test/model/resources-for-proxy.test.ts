@@ -3,7 +3,7 @@ import { typeUrls } from '@ambient/api';
 import { buildMeshModel, resourcesForProxy } from '../../src/model/mesh-model.ts';
 
 const { address: addressTypeUrl, authorization: authorizationTypeUrl, waypointConfig: waypointConfigTypeUrl } = typeUrls;
-import { authorizationPolicy, inputs, namespace, opts, pod, service, waypoint } from './fixtures.ts';
+import { authorizationPolicy, httpRoute, inputs, namespace, opts, pod, service, waypoint } from './fixtures.ts';
 
 describe('model: resourcesForProxy', () => {
   const model = buildMeshModel(
@@ -44,6 +44,39 @@ describe('model: resourcesForProxy', () => {
     assert.ok(addrs.includes('web') && addrs.includes('shop/web.shop.svc.cluster.local'));
     assert.ok(!addrs.includes('vault') && !addrs.includes('bank/vault.bank.svc.cluster.local'));
     assert.equal(resourcesForProxy(model, proxy, authorizationTypeUrl).size, 0);
+  });
+
+  it('gives a waypoint the route and mirror backends of its bound services, with their workloads, though they live in another namespace', () => {
+    const m = buildMeshModel(
+      inputs(
+        namespace('mesh'),
+        namespace('shop'),
+        waypoint('wp', { ns: 'mesh' }),
+        service('web', { labels: { 'istio.io/use-waypoint': 'wp', 'istio.io/use-waypoint-namespace': 'mesh' } }),
+        pod('canary', { uid: 'canary', labels: { app: 'canary' } }),
+        service('canary', { ip: '10.96.0.30' }),
+        service('shadow', { ip: '10.96.0.31' }),
+        service('unrelated', { ip: '10.96.0.32' }),
+        httpRoute('r', {
+          parentRefs: [{ group: '', kind: 'Service', name: 'web' }],
+          rules: [
+            {
+              backendRefs: [{ name: 'canary', port: 80 }],
+              filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'shadow', port: 80 } } }],
+            },
+          ],
+        }),
+      ),
+      opts,
+    );
+    const addrs = [...resourcesForProxy(m, { type: 'waypoint', namespace: 'mesh', name: 'wp' }, addressTypeUrl).keys()].sort();
+    assert.deepEqual(addrs, [
+      'canary',
+      'mesh/wp.mesh.svc.cluster.local',
+      'shop/canary.shop.svc.cluster.local',
+      'shop/shadow.shop.svc.cluster.local',
+      'shop/web.shop.svc.cluster.local',
+    ]);
   });
 
   it('gives a waypoint whose Gateway does not exist no config', () => {

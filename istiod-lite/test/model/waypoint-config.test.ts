@@ -160,10 +160,10 @@ describe('model: waypoint configuration', () => {
       },
       {
         name: 'an unsupported filter',
-        spec: { parentRefs: [svcParent('web')], rules: [{ filters: [{ type: 'RequestMirror' }] }] },
+        spec: { parentRefs: [svcParent('web')], rules: [{ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'x', kind: 'Y', name: 'z' } }] }] },
         cond: 'Accepted',
         reason: 'UnsupportedValue',
-        message: /RequestMirror/,
+        message: /ExtensionRef/,
       },
       {
         name: 'a bad regular expression',
