@@ -1,7 +1,7 @@
-// ambient-echo: the sample app of the mesh. `serve` answers HTTP with who it is and what it
-// received; `call` makes requests and exits 0 only when every one answered 2xx.
+// ambient-echo: the sample app of the mesh. `serve` answers HTTP (and gRPC) with who it is and
+// what it received; `call` and `grpc` make requests and exit 0 only when every one was answered.
 import { parseEchoArgs, UsageError, USAGE } from './echo-args.ts';
-import { callRepeatedly } from './echo-client.ts';
+import { type CallOutput, runCall } from './echo-client.ts';
 import { podInfoFromEnv, startEchoServer } from './echo-server.ts';
 
 function logLine(line: Record<string, unknown>): void {
@@ -10,12 +10,23 @@ function logLine(line: Record<string, unknown>): void {
 
 async function main(argv: string[]): Promise<number> {
   const command = parseEchoArgs(argv);
-  if (command.kind === 'call') {
-    const ok = await callRepeatedly(command, (result) => process.stdout.write(JSON.stringify(result) + '\n'));
-    return ok ? 0 : 1;
+  const output: CallOutput = {
+    line: (value) => process.stdout.write(JSON.stringify(value) + '\n'),
+    warn: (text) => process.stderr.write(`ambient-echo: ${text}\n`),
+  };
+  if (command.kind === 'call') return (await runCall(command, output)) ? 0 : 1;
+  if (command.kind === 'grpc-say' || command.kind === 'grpc-count') {
+    // grpc-js loads only for the commands that use it.
+    const { runGrpcCount, runGrpcSay } = await import('./echo-grpc-client.ts');
+    return (await (command.kind === 'grpc-say' ? runGrpcSay(command, output) : runGrpcCount(command, output))) ? 0 : 1;
   }
   const server = await startEchoServer({ ...command, pod: podInfoFromEnv(process.env), log: logLine });
-  logLine({ msg: 'listening', port: server.port, ...(server.tcpPort !== undefined ? { tcpPort: server.tcpPort } : {}) });
+  logLine({
+    msg: 'listening',
+    port: server.port,
+    ...(server.tcpPort !== undefined ? { tcpPort: server.tcpPort } : {}),
+    ...(server.grpcPort !== undefined ? { grpcPort: server.grpcPort } : {}),
+  });
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
