@@ -1,0 +1,452 @@
+// The waypoint's L7 stack for one request. Its order is written here once, with why each layer
+// sits where it does (like linkerd2-proxy's stack):
+//
+//   1. facts      read the request once (method, normalized path, authority, headers, gRPC):
+//                 every decision below sees the same path, so a path authorization checked is
+//                 the path routed and the path forwarded (Istio's BASE normalization).
+//   2. trace      request id and trace context first, so every reply below carries them.
+//   3. authorize  L7 AuthorizationPolicy before anything spends work or touches a backend: a
+//                 denied request must not be routed, mirrored, retried or counted in a budget.
+//   4. route      the first matching rule: local replies (redirect, direct status, no route)
+//                 end here; otherwise a backend, filters, mirrors, timeouts and retry.
+//   5. deadline   `timeouts.request` starts now and spans every try and backoff below.
+//   6. retry      each try asks the retry policy and the destination's budget; a refused retry
+//                 returns the try's own answer, so retries can never amplify an outage.
+//   7. balance    a fresh endpoint per try (a retry should not go back to the endpoint that
+//                 just failed when another one exists: round robin moves on).
+//   8. endpoint   the request over HBONE to the endpoint's ztunnel (EndpointClient).
+//   9. report     one access-log line and the Istio metrics, at the boundary, whatever happened.
+//
+// Rate limits, fault injection and circuit breaking (the resilience layer) slot in between 3
+// and 4 (rate limit, fault) and around 8 (breaker), in this file.
+import type { Readable } from 'node:stream';
+import type { Clock, LoadBalancer, ServiceConfig } from '@ambient/api';
+import type { Logger } from 'pino';
+import type { EndpointPicker } from '../balance/endpoint-picker.ts';
+import type { Endpoint as StateEndpoint, ServedTarget as StateTarget, WaypointState } from '../config/waypoint-state.ts';
+import type { Endpoint, EndpointClient, UpstreamResponse } from '../endpoint/index.ts';
+import { downstreamResponseHeaders, EndpointError, upstreamRequestHeaders } from '../endpoint/index.ts';
+import type { RequestFacts } from '../http/request-facts.ts';
+import { authorizationPath, authorizeRequest, denialResponse } from '../policy/authorization.ts';
+import { Deadline, TimeoutError } from '../policy/deadline.ts';
+import type { RetryBudgets } from '../policy/retry-budget.ts';
+import { retryDecision, type TryOutcome } from '../policy/retry-policy.ts';
+import { parseGrpcPath } from '../route/grpc-path.ts';
+import { applyHeaderModifier, type MutableHeaders } from '../route/header-modifier.ts';
+import { randomPick, selectRoute, type ForwardDecision, type RouteDecision, type WeightedPicker } from '../route/select-route.ts';
+import type { InboundConnection, ServedTarget as ServerTarget, WaypointRequest, WaypointResponse } from '../server/inbound-connection.ts';
+import type { RequestRecord } from '../telemetry/request-record.ts';
+import { workloadLabels } from '../telemetry/request-record.ts';
+import { reportRequest } from '../telemetry/report-request.ts';
+import { NO_FLAGS, type ResponseFlag } from '../telemetry/response-flags.ts';
+import { propagateTrace, requestId } from '../telemetry/trace-context.ts';
+import type { WaypointMetrics } from '../telemetry/waypoint-metrics.ts';
+import { MirrorSender } from './mirror-sender.ts';
+
+/** What the server resolved a CONNECT target to: the state's view plus how the server serves it. */
+export type WaypointTarget = ServerTarget & StateTarget;
+
+export interface RequestStackOptions {
+  state: WaypointState;
+  endpoints: EndpointClient;
+  picker: EndpointPicker;
+  budgets: RetryBudgets;
+  metrics: WaypointMetrics;
+  logger: Logger;
+  clock: Clock;
+  /** Weighted backend choice; injected for tests. */
+  pick?: WeightedPicker;
+  /** [0, 1) for retry backoff jitter. */
+  random?: () => number;
+  /** Request bodies up to this size are buffered so a retry can replay them; larger ones stream (never retried after a byte was sent). */
+  maxReplayBytes?: number;
+}
+
+const DEFAULT_MAX_REPLAY_BYTES = 64 * 1024;
+
+export class RequestStack {
+  readonly #o: RequestStackOptions;
+  readonly #pick: WeightedPicker;
+  readonly #random: () => number;
+  readonly #maxReplay: number;
+  readonly #mirrors: MirrorSender;
+
+  constructor(options: RequestStackOptions) {
+    this.#o = options;
+    this.#pick = options.pick ?? randomPick;
+    this.#random = options.random ?? Math.random;
+    this.#maxReplay = options.maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES;
+    this.#mirrors = new MirrorSender(options.endpoints, options.logger);
+  }
+
+  /** Serves one request; never rejects (every failure becomes a reply and a report). */
+  async handle(req: WaypointRequest, res: WaypointResponse, conn: InboundConnection<WaypointTarget>): Promise<void> {
+    const { state, clock } = this.#o;
+    const startTime = Date.now();
+    const started = clock.now();
+    // 1. facts
+    const facts = requestFactsOf(req, conn);
+    const grpc = facts.grpc !== undefined;
+    const target = conn.served;
+    const service = target.kind === 'service' ? target.service : undefined;
+    const record: RequestRecord = {
+      startTime,
+      method: facts.method,
+      path: req.url ?? '/',
+      authority: facts.authority,
+      httpVersion: conn.protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1',
+      protocol: grpc ? 'grpc' : 'http',
+      status: 0,
+      responseFlags: NO_FLAGS,
+      bytesReceived: 0,
+      bytesSent: 0,
+      durationMs: 0,
+      attempts: 0,
+      requestId: '',
+      source: conn.source,
+      sourceWorkload: labelsOf(state.addresses.workloadByIp(conn.source.ip)),
+      service: service && { hostname: service.hostname, name: service.name, namespace: service.namespace },
+      destinationWorkload: target.kind === 'workload' ? workloadLabels(target.workload) : undefined,
+      userAgent: header(req.headers['user-agent']),
+    };
+    // 2. trace
+    const trace = propagateTrace(req.headers);
+    record.requestId = requestId(req.headers);
+    record.traceId = trace.traceId;
+    record.spanId = trace.spanId;
+    try {
+      // 3. authorize
+      const decision = authorizeRequest(state.config?.authorizations ?? [], { serviceHostname: service?.hostname }, facts, conn.source);
+      if (!decision.allowed) {
+        const [namespace, name] = decision.policy.includes('/') ? decision.policy.split('/') : [undefined, undefined];
+        record.denied = { policy: namespace !== undefined && name !== undefined ? { namespace, name } : undefined };
+        const denial = denialResponse(grpc);
+        this.#localReply(res, record, denial.status, denial.body, NO_FLAGS, 'rbac_access_denied', denial.headers);
+        return;
+      }
+      // 4. route
+      const route: RouteDecision =
+        target.kind === 'service'
+          ? selectRoute(target.config, facts, this.#pick)
+          : // A workload-addressed request has no routes: it goes to the workload itself.
+            workloadForward(facts);
+      if (route.kind !== 'forward') {
+        record.routeName = route.kind === 'no-route' ? undefined : route.route || undefined;
+        if (route.kind === 'redirect') this.#localReply(res, record, route.status, '', NO_FLAGS, 'redirect', { location: route.location });
+        else if (route.kind === 'no-route') this.#localReply(res, record, 404, 'route not found\n', ['NR'], 'route_not_found');
+        else this.#localReply(res, record, route.status, '', NO_FLAGS, 'direct_response');
+        return;
+      }
+      record.routeName = route.route || undefined;
+      await this.#forward(req, res, conn, facts, route, trace, record);
+    } catch (err) {
+      this.#o.logger.warn({ err, requestId: record.requestId }, 'request failed in the waypoint');
+      if (!res.headersSent) this.#localReply(res, record, 500, 'internal error\n', ['LR'], 'waypoint_error');
+      else res.destroy();
+    } finally {
+      record.durationMs = Math.round(clock.now() - started);
+      reportRequest(record, this.#o.metrics, this.#o.logger);
+    }
+  }
+
+  async #forward(
+    req: WaypointRequest,
+    res: WaypointResponse,
+    conn: InboundConnection<WaypointTarget>,
+    facts: RequestFacts,
+    route: ForwardDecision,
+    trace: ReturnType<typeof propagateTrace>,
+    record: RequestRecord,
+  ): Promise<void> {
+    const { state, clock, picker, endpoints } = this.#o;
+    const target = conn.served;
+    const backendService = route.backend.hostname;
+    const serviceConfig: ServiceConfig | undefined = target.kind === 'service' ? (state.serviceConfig(backendService) ?? target.config) : undefined;
+    const lb = serviceConfig?.trafficPolicy?.loadBalancer;
+    // The upstream request's headers: the client's, then the route's modifiers, then ours.
+    const headers: MutableHeaders = { ...req.headers };
+    for (const m of route.requestHeaders) applyHeaderModifier(headers, m);
+    headers.traceparent = trace.traceparent;
+    if (trace.tracestate !== undefined) headers.tracestate = trace.tracestate;
+    else delete headers.tracestate;
+    headers['x-request-id'] = record.requestId;
+    headers['x-forwarded-proto'] ??= 'http';
+    const authority = route.authority ?? facts.authority;
+    // Small bodies are buffered so a retry (or a mirror) can send them again; a large or
+    // streaming body (gRPC) goes through as it comes and cannot be replayed.
+    const body = await this.#bodyOf(req, facts);
+    record.bytesReceived = body.buffered?.length ?? 0;
+    const replayable = body.stream === undefined;
+    for (const mirror of route.mirrors) {
+      if (replayable && (mirror.percent === undefined || mirror.percent === 0 || this.#random() * 100 < mirror.percent)) {
+        this.#mirrors.send(this.#endpointFor(mirror.backend.hostname, mirror.backend.port || route.backend.port, conn, lb), {
+          method: facts.method,
+          path: route.path,
+          authority,
+          headers: upstreamRequestHeaders(headers, authority),
+          body: body.buffered ?? null,
+        });
+      }
+    }
+    // 5. deadline
+    const deadline = new Deadline(route.timeouts, clock);
+    const budget = this.#o.budgets.get(backendService);
+    budget.recordRequest();
+    let flags: ResponseFlag[] = [];
+    try {
+      for (let attempt = 1; ; attempt++) {
+        // 7. balance
+        const endpoint = this.#endpointFor(backendService, route.backend.port, conn, lb);
+        if (endpoint === undefined) {
+          this.#localReply(res, record, 503, 'no healthy upstream\n', [...flags.filter((f) => f === 'URX'), 'UH'], 'no_healthy_upstream');
+          return;
+        }
+        record.attempts = attempt;
+        record.upstreamHost = `${endpoint.state.ip}:${endpoint.state.port}`;
+        record.destinationWorkload = workloadLabels(endpoint.state.workload);
+        const signal = deadline.startTry();
+        picker.started(endpoint.state);
+        let response: UpstreamResponse | undefined;
+        let outcome: TryOutcome;
+        let failure: EndpointError | TimeoutError | undefined;
+        try {
+          // 8. endpoint
+          response = await endpoints.request(endpoint.upstream, {
+            method: facts.method,
+            path: route.path,
+            authority,
+            headers,
+            body: body.stream ?? body.buffered ?? null,
+            signal,
+          });
+          outcome = { kind: 'response', status: response.statusCode };
+        } catch (err) {
+          picker.finished(endpoint.state);
+          failure = err instanceof EndpointError && signal.aborted && signal.reason instanceof TimeoutError ? signal.reason : (err as EndpointError);
+          if (!(err instanceof EndpointError)) throw err;
+          outcome = { kind: 'error', code: tryFailureOf(err, signal), requestSent: err.requestSent };
+        }
+        // 6. retry
+        const decision = retryDecision({
+          method: facts.method,
+          attempt,
+          retry: route.retry,
+          outcome,
+          replayable,
+          budget,
+          remainingMs: deadline.remainingMs(),
+          random: this.#random,
+        });
+        if (decision.retry) {
+          this.#o.metrics.countRetry(backendService, 'retried');
+          if (response !== undefined) {
+            response.body.destroy();
+            picker.finished(endpoint.state);
+          }
+          flags = ['URX'];
+          if (!(await waitFor(decision.delayMs, deadline.signal, clock))) {
+            this.#localReply(res, record, 504, 'upstream request timeout\n', ['UT'], 'request_timeout');
+            return;
+          }
+          continue;
+        }
+        if (attempt > 1 || decision.reason !== 'success') {
+          const counted = decision.reason === 'budget-exhausted' ? 'budget_exhausted' : decision.reason === 'attempts-exhausted' ? 'attempts_exhausted' : undefined;
+          if (counted !== undefined) this.#o.metrics.countRetry(backendService, counted);
+        }
+        if (response === undefined) {
+          const f = failure!;
+          const flag: ResponseFlag = f instanceof TimeoutError ? 'UT' : (f.responseFlag as ResponseFlag);
+          const status = f instanceof TimeoutError ? 504 : flag === 'DC' ? 0 : 503;
+          if (status === 0 || res.destroyed) {
+            record.status = 0;
+            record.responseFlags = [...flags, 'DC'];
+            return;
+          }
+          const text = f instanceof TimeoutError ? 'upstream request timeout\n' : `upstream connect error or disconnect/reset before headers. reset reason: ${f.message}\n`;
+          this.#localReply(res, record, status, text, [...flags, flag], f instanceof TimeoutError ? 'response_timeout' : 'upstream_reset_before_response_started');
+          return;
+        }
+        try {
+          await this.#respond(res, response, route, record, signal);
+        } finally {
+          picker.finished(endpoint.state);
+        }
+        record.responseFlags = flags.length > 0 ? flags : NO_FLAGS;
+        return;
+      }
+    } finally {
+      deadline.close();
+    }
+  }
+
+  /** Response headers (with the route's modifiers), the body, then trailers (gRPC). */
+  async #respond(res: WaypointResponse, response: UpstreamResponse, route: ForwardDecision, record: RequestRecord, signal: AbortSignal): Promise<void> {
+    const headers: MutableHeaders = downstreamResponseHeaders(response.headers);
+    for (const m of route.responseHeaders) applyHeaderModifier(headers, m);
+    headers['x-request-id'] ??= record.requestId;
+    record.status = response.statusCode;
+    const grpcStatus = header(response.headers['grpc-status']);
+    if (grpcStatus !== undefined) record.grpcStatus = Number(grpcStatus);
+    for (const [k, v] of Object.entries(headers)) if (v !== undefined) res.setHeader(k, v);
+    res.writeHead(response.statusCode);
+    try {
+      for await (const chunk of response.body) {
+        record.bytesSent += (chunk as Buffer).length;
+        if (!res.write(chunk)) await drained(res, signal);
+      }
+      const trailers = await response.trailers;
+      if (Object.keys(trailers).length > 0) {
+        if (trailers['grpc-status'] !== undefined) record.grpcStatus = Number(trailers['grpc-status']);
+        res.addTrailers(trailers);
+      }
+      res.end();
+    } catch (err) {
+      // Headers are out: the only honest signal left is a reset of this stream.
+      record.responseFlags = [err instanceof EndpointError ? (err.responseFlag as ResponseFlag) : 'UR'];
+      res.destroy();
+    }
+  }
+
+  /** The endpoint for one try: HBONE to the pod's ztunnel with the pod's identity. */
+  #endpointFor(
+    hostname: string,
+    port: number,
+    conn: InboundConnection<WaypointTarget>,
+    lb: LoadBalancer | undefined,
+  ): { state: StateEndpoint; upstream: Endpoint } | undefined {
+    const target = conn.served;
+    const candidates: StateEndpoint[] =
+      target.kind === 'workload'
+        ? [{ workload: target.workload, ip: conn.target.ip, port: conn.target.port }]
+        : this.#o.state.endpoints(hostname, port);
+    const picked = this.#o.picker.pick(`${hostname}:${port}`, candidates, lb);
+    if (picked === undefined) return undefined;
+    return {
+      state: picked,
+      upstream: {
+        address: { ip: picked.ip, port: picked.port },
+        hboneAddress: { ip: picked.ip, port: 15008 },
+        identity: picked.workload.identity,
+        protocol: conn.protocol === 'http2' ? 'http2' : 'http1',
+      },
+    };
+  }
+
+  async #bodyOf(req: WaypointRequest, facts: RequestFacts): Promise<{ buffered?: Buffer; stream?: Readable }> {
+    const length = Number(req.headers['content-length'] ?? Number.NaN);
+    const hasBody = !Number.isNaN(length) ? length > 0 : req.headers['transfer-encoding'] !== undefined || (facts.grpc !== undefined);
+    if (!hasBody && req.readableEnded) return {};
+    if (facts.grpc === undefined && !Number.isNaN(length) && length <= this.#maxReplay) {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      return { buffered: Buffer.concat(chunks) };
+    }
+    if (!hasBody) {
+      // HTTP/2 without content-length: read what comes, up to the replay limit.
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of req) {
+        chunks.push(c as Buffer);
+        size += (c as Buffer).length;
+        if (size > this.#maxReplay) break;
+      }
+      if (size <= this.#maxReplay) return { buffered: Buffer.concat(chunks) };
+    }
+    return { stream: req as unknown as Readable };
+  }
+
+  #localReply(
+    res: WaypointResponse,
+    record: RequestRecord,
+    status: number,
+    body: string,
+    flags: readonly ResponseFlag[],
+    details: string,
+    headers: Readonly<Record<string, string>> = { 'content-type': 'text/plain' },
+  ): void {
+    record.status = status;
+    record.responseFlags = flags.length > 0 ? flags : NO_FLAGS;
+    record.responseCodeDetails = details;
+    record.bytesSent = Buffer.byteLength(body);
+    if (res.headersSent || res.destroyed) return;
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    res.setHeader('x-request-id', record.requestId);
+    if (body !== '') res.setHeader('content-length', Buffer.byteLength(body));
+    res.writeHead(status);
+    res.end(body);
+  }
+}
+
+function requestFactsOf(req: WaypointRequest, conn: InboundConnection<WaypointTarget>): RequestFacts {
+  const raw = req.url ?? '/';
+  const q = raw.indexOf('?');
+  // Istio's BASE normalization before anything looks at the path; the query is kept as sent.
+  const path = authorizationPath(q < 0 ? raw : raw.slice(0, q)) + (q < 0 ? '' : raw.slice(q));
+  const authority = header(req.headers[':authority']) ?? header(req.headers.host) ?? `${conn.target.ip}:${conn.target.port}`;
+  const facts: RequestFacts = { method: (req.method ?? 'GET').toUpperCase(), path, authority, headers: req.headers, port: conn.target.port };
+  const contentType = header(req.headers['content-type']);
+  if (contentType?.startsWith('application/grpc')) {
+    const call = parseGrpcPath(path);
+    if (call !== undefined) facts.grpc = call;
+  }
+  return facts;
+}
+
+function workloadForward(facts: RequestFacts): ForwardDecision {
+  return { kind: 'forward', route: '', rule: -1, backend: { hostname: '', port: facts.port }, path: facts.path, requestHeaders: [], responseHeaders: [], mirrors: [] };
+}
+
+function labelsOf(w: Parameters<typeof workloadLabels>[0] | undefined): ReturnType<typeof workloadLabels> | undefined {
+  return w === undefined ? undefined : workloadLabels(w);
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function tryFailureOf(err: EndpointError, signal: AbortSignal): Extract<TryOutcome, { kind: 'error' }>['code'] {
+  if (signal.aborted) return 'timeout';
+  if (err.code === 'ERR_ENDPOINT_CONNECT') return 'connect-failure';
+  if (err.responseFlag === 'UR' && !err.requestSent) return 'refused-stream';
+  return 'reset';
+}
+
+/** Waits `ms` unless the request deadline fires first: true when the wait completed. */
+function waitFor(ms: number, stop: AbortSignal, clock: Clock): Promise<boolean> {
+  if (stop.aborted) return Promise.resolve(false);
+  if (ms <= 0) return Promise.resolve(true);
+  return new Promise((done) => {
+    const timer = clock.setTimeout(() => {
+      stop.removeEventListener('abort', onAbort);
+      done(true);
+    }, ms);
+    const onAbort = (): void => {
+      clock.clearTimeout(timer);
+      done(false);
+    };
+    stop.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function drained(res: WaypointResponse, signal: AbortSignal): Promise<void> {
+  return new Promise((done, fail) => {
+    const onDrain = (): void => {
+      cleanup();
+      done();
+    };
+    const onClose = (): void => {
+      cleanup();
+      fail(new EndpointError('ERR_ENDPOINT_ABORTED', 'the client went away while the response was being sent', { responseFlag: 'DC', requestSent: true, responseStarted: true }));
+    };
+    const cleanup = (): void => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      signal.removeEventListener('abort', onClose);
+    };
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+    signal.addEventListener('abort', onClose, { once: true });
+  });
+}
+
