@@ -25,7 +25,8 @@ interface Http1Stream<T extends ServedTarget> {
   readonly responses: Set<http.ServerResponse>;
   /** Bytes of a request have arrived and its headers are not complete yet. */
   partial: boolean;
-  draining: boolean;
+  /** End the stream once no response is in flight (close(), or a request that ended the connection). */
+  closing: boolean;
   timer: unknown;
 }
 
@@ -46,7 +47,8 @@ export class Http1Inbound<T extends ServedTarget> {
 
   constructor(options: Http1InboundOptions<T>) {
     this.#options = options;
-    this.#server = http.createServer({ maxHeaderSize: options.limits.maxHeaderSize });
+    // The Host check is ours (below) so that its 400 is reported like every other rejection.
+    this.#server = http.createServer({ maxHeaderSize: options.limits.maxHeaderSize, requireHostHeader: false });
     (this.#server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
     // Only for the `Keep-Alive: timeout=N` header Node writes: tells clients our idle timeout.
     this.#server.keepAliveTimeout = options.limits.idleTimeoutMs;
@@ -56,7 +58,7 @@ export class Http1Inbound<T extends ServedTarget> {
 
   /** Serves one stream. `arrived`: bytes of its first request are already in it. Returns how to drain it. */
   serve(end: PipeEnd, conn: InboundConnection<T>, arrived: boolean): () => void {
-    const s: Http1Stream<T> = { conn, end, responses: new Set(), partial: arrived, draining: false, timer: undefined };
+    const s: Http1Stream<T> = { conn, end, responses: new Set(), partial: arrived, closing: false, timer: undefined };
     this.#streams.set(end, s);
     end.observe((chunk) => {
       if (chunk === null || s.responses.size > 0 || s.partial) return;
@@ -67,7 +69,7 @@ export class Http1Inbound<T extends ServedTarget> {
     this.#arm(s);
     this.#server.emit('connection', end);
     return () => {
-      s.draining = true;
+      s.closing = true;
       if (s.responses.size === 0) return this.#close(s);
       for (const res of s.responses) if (!res.headersSent) res.setHeader('connection', 'close');
     };
@@ -108,13 +110,20 @@ export class Http1Inbound<T extends ServedTarget> {
     s.responses.add(res);
     s.partial = false;
     this.#disarm(s);
-    if (s.draining) res.setHeader('connection', 'close');
+    if (s.closing) res.setHeader('connection', 'close');
     res.once('close', () => {
       s.responses.delete(res);
       if (s.responses.size > 0) return;
-      if (s.draining) this.#close(s);
+      if (s.closing) this.#close(s);
       else this.#arm(s);
     });
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) {
+      s.closing = true;
+      this.#options.onRejectedRequest?.({ conn: s.conn, status: 400, reason: 'missing_host' });
+      res.writeHead(400, { 'content-length': '0', connection: 'close' }).end();
+      return;
+    }
     const { onRequest, logger } = this.#options;
     callHandler(
       () => onRequest(req, res, s.conn),

@@ -88,6 +88,20 @@ describe('waypoint server: HTTP, h2c and TCP inside HBONE CONNECT streams', () =
       assert.match(after.body, /"url":"\/after"/);
     });
 
+    it('answers 400 to an HTTP/1.1 request without Host, and reports it', async () => {
+      h = await startHarness();
+      const stream = await h.connect(svc.http);
+      const reader = new Http1Reader(stream);
+      stream.write('GET / HTTP/1.1\r\n\r\n');
+      assert.equal((await reader.response()).status, 400);
+      await reader.end();
+      assert.deepEqual(
+        h.rejected.map((r) => [r.status, r.reason]),
+        [[400, 'missing_host']],
+      );
+      assert.equal(h.conns.length, 0, 'the handler never saw it');
+    });
+
     it('answers 431 to headers over maxHeaderSize', async () => {
       h = await startHarness({}, { maxHeaderSize: 4096 });
       const stream = await h.connect(svc.http);
@@ -145,6 +159,28 @@ describe('waypoint server: HTTP, h2c and TCP inside HBONE CONNECT streams', () =
       assert.equal(res.trailers?.['grpc-status'], '0');
       assert.equal(res.trailers?.['grpc-message'], 'ok');
       session.close();
+    });
+
+    it('a session that sends garbage after the preface fails alone; a parallel session keeps working', async () => {
+      h = await startHarness();
+      const healthy = h2cSession(await h.connect(svc.grpc));
+      assert.equal((await h2Request(healthy, { ':path': '/before' })).status, 200);
+      const broken = await h.connect(svc.grpc);
+      broken.on('error', () => {});
+      let received = Buffer.alloc(0);
+      broken.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+      });
+      const ended = new Promise<void>((resolve) => broken.once('end', () => resolve()));
+      broken.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+      broken.write(Buffer.alloc(64, 0xff));
+      await ended;
+      broken.end();
+      // The server's SETTINGS, then a GOAWAY (type 7) with FRAME_SIZE_ERROR (6) for the oversized frame.
+      const goaway = received.indexOf(Buffer.from([0x07, 0x00, 0x00, 0x00, 0x00, 0x00]));
+      assert.ok(goaway > 0, `a GOAWAY frame in ${received.toString('hex')}`);
+      assert.equal((await h2Request(healthy, { ':path': '/after' })).status, 200);
+      healthy.close();
     });
 
     it('answers 431 to a header list over maxHeaderSize, and the session serves the next request', async () => {
