@@ -24,7 +24,6 @@ const { values } = parseArgs({
     'metrics-port': { type: 'string', default: env.WAYPOINT_METRICS_PORT ?? String(ports.metrics) },
     'readiness-port': { type: 'string', default: env.WAYPOINT_READINESS_PORT ?? String(ports.readiness) },
     'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
-    'drain-seconds': { type: 'string', default: env.DRAIN_SECONDS ?? '5' },
   },
 });
 
@@ -46,6 +45,8 @@ await runUntilSignal('waypoint', logger, async () => {
     readinessPort: portFlag('readiness-port', values['readiness-port']),
     logger,
   });
-  const drainMs = Number(values['drain-seconds']) * 1000;
-  return { ready: { hbone: waypoint.hboneAddress, admin: waypoint.adminUrl, metrics: waypoint.metricsUrl, readiness: waypoint.readyUrl }, stop: () => waypoint.stop({ drainMs }) };
+  return {
+    ready: { hbone: waypoint.hboneAddress, admin: waypoint.adminUrl, metrics: waypoint.metricsUrl, readiness: waypoint.readyUrl },
+    stop: () => waypoint.stop(),
+  };
 });

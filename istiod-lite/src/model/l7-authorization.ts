@@ -42,7 +42,10 @@ export function compileL7Policies(policies: readonly KubeObject[], ctx: L7Contex
     // DENY off and an ALLOW-only service into allow-all.
     let compiled: { action: AuthorizationAction; rules: L7Rule[]; problem?: string };
     if (action !== 'ALLOW' && action !== 'DENY') {
-      const what = action === 'CUSTOM' ? 'action CUSTOM needs an external authorizer, which waypoints do not consult' : `invalid action "${action}": expected ALLOW, DENY, AUDIT or CUSTOM`;
+      const what =
+        action === 'CUSTOM'
+          ? 'action CUSTOM needs an external authorizer, which waypoints do not consult'
+          : `invalid action "${action}": expected ALLOW, DENY, AUDIT or CUSTOM`;
       compiled = { action: 'DENY', rules: [{ clauses: [] }], problem: what };
     } else {
       try {

@@ -276,14 +276,35 @@ describe('model: waypoint configuration', () => {
     // Regression: an L7 policy with an invalid value was left out, so a DENY stopped denying and
     // an ALLOW-only service became allow-all. As in Istio (and ztunnel's L4 compile), it fails closed.
     const invalid = [
-      { name: 'an invalid DENY', spec: { action: 'DENY', rules: [{ to: [{ operation: { methods: 'GET' } }] }] }, action: 'DENY', rules: [{ clauses: [] }], enforced: 'deny-all' },
-      { name: 'an invalid ALLOW', spec: { action: 'ALLOW', rules: [{ when: [{ key: 'request.bogus', values: ['x'] }] }] }, action: 'ALLOW', rules: [], enforced: 'allow-nothing' },
-      { name: 'a CUSTOM policy (no external authorizer)', spec: { action: 'CUSTOM', provider: { name: 'ext' }, rules: [{}] }, action: 'DENY', rules: [{ clauses: [] }], enforced: 'deny-all' },
+      {
+        name: 'an invalid DENY',
+        spec: { action: 'DENY', rules: [{ to: [{ operation: { methods: 'GET' } }] }] },
+        action: 'DENY',
+        rules: [{ clauses: [] }],
+        enforced: 'deny-all',
+      },
+      {
+        name: 'an invalid ALLOW',
+        spec: { action: 'ALLOW', rules: [{ when: [{ key: 'request.bogus', values: ['x'] }] }] },
+        action: 'ALLOW',
+        rules: [],
+        enforced: 'allow-nothing',
+      },
+      {
+        name: 'a CUSTOM policy (no external authorizer)',
+        spec: { action: 'CUSTOM', provider: { name: 'ext' }, rules: [{}] },
+        action: 'DENY',
+        rules: [{ clauses: [] }],
+        enforced: 'deny-all',
+      },
       { name: 'an unknown action', spec: { action: 'REJECT' }, action: 'DENY', rules: [{ clauses: [] }], enforced: 'deny-all' },
     ];
     for (const c of invalid) {
       it(`fails closed on ${c.name}: enforced as ${c.enforced}, with a condition saying why`, () => {
-        const model = buildMeshModel(inputs(...base(), authorizationPolicy('p', { targetRefs: [{ kind: 'Service', group: '', name: 'web' }], ...c.spec })), opts);
+        const model = buildMeshModel(
+          inputs(...base(), authorizationPolicy('p', { targetRefs: [{ kind: 'Service', group: '', name: 'web' }], ...c.spec })),
+          opts,
+        );
         assert.deepEqual(model.waypoints.get('shop/wp')!.authorizations, [
           { name: 'p', namespace: 'shop', action: c.action, targets: ['web.shop.svc.cluster.local'], rules: c.rules },
         ]);
@@ -294,7 +315,10 @@ describe('model: waypoint configuration', () => {
     }
 
     it('gives AUDIT no effect on traffic and says so', () => {
-      const model = buildMeshModel(inputs(...base(), authorizationPolicy('p', { targetRefs: [{ kind: 'Service', group: '', name: 'web' }], action: 'AUDIT' })), opts);
+      const model = buildMeshModel(
+        inputs(...base(), authorizationPolicy('p', { targetRefs: [{ kind: 'Service', group: '', name: 'web' }], action: 'AUDIT' })),
+        opts,
+      );
       assert.deepEqual(model.waypoints.get('shop/wp')!.authorizations, []);
       const cond = model.statuses.find((s) => s.kind === 'AuthorizationPolicy')!.conditions[0]!;
       assert.deepEqual([cond.status, cond.reason], ['False', 'UnsupportedValue']);

@@ -6,7 +6,18 @@ import type { L7Authorization, L7Match } from '@ambient/api';
 import type { SourceFacts } from '../http/request-facts.ts';
 import { authorizeRequest, type L7Decision } from './authorization.ts';
 
-const httpOnly = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths', 'requestPrincipals', 'notRequestPrincipals', 'headers', 'notHeaders'] as const;
+const httpOnly = [
+  'hosts',
+  'notHosts',
+  'methods',
+  'notMethods',
+  'paths',
+  'notPaths',
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'headers',
+  'notHeaders',
+] as const;
 
 const needsHttp = (m: L7Match): boolean => httpOnly.some((f) => (m[f]?.length ?? 0) > 0);
 
@@ -35,6 +46,11 @@ export function tcpPolicies(policies: readonly L7Authorization[]): L7Authorizati
   return view;
 }
 
-export function authorizeConnection(policies: readonly L7Authorization[], target: { serviceHostname: string | undefined }, port: number, src: SourceFacts): L7Decision {
+export function authorizeConnection(
+  policies: readonly L7Authorization[],
+  target: { serviceHostname: string | undefined },
+  port: number,
+  src: SourceFacts,
+): L7Decision {
   return authorizeRequest(tcpPolicies(policies), target, { method: '', path: '/', authority: '', headers: {}, port }, src);
 }

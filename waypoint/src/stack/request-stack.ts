@@ -43,6 +43,12 @@ import { propagateTrace, requestId } from '../telemetry/trace-context.ts';
 import type { WaypointMetrics } from '../telemetry/waypoint-metrics.ts';
 import { MirrorSender } from './mirror-sender.ts';
 
+/** The calls both Node response kinds share, in a form TypeScript can call on the union. */
+interface ResponseSink {
+  writeHead(status: number): unknown;
+  write(chunk: Buffer): boolean;
+}
+
 /** What the server resolved a CONNECT target to: the state's view plus how the server serves it. */
 export type WaypointTarget = ServerTarget & StateTarget;
 
@@ -251,7 +257,8 @@ export class RequestStack {
           continue;
         }
         if (attempt > 1 || decision.reason !== 'success') {
-          const counted = decision.reason === 'budget-exhausted' ? 'budget_exhausted' : decision.reason === 'attempts-exhausted' ? 'attempts_exhausted' : undefined;
+          const counted =
+            decision.reason === 'budget-exhausted' ? 'budget_exhausted' : decision.reason === 'attempts-exhausted' ? 'attempts_exhausted' : undefined;
           if (counted !== undefined) this.#o.metrics.countRetry(backendService, counted);
         }
         if (response === undefined) {
@@ -263,8 +270,18 @@ export class RequestStack {
             record.responseFlags = [...flags, 'DC'];
             return;
           }
-          const text = f instanceof TimeoutError ? 'upstream request timeout\n' : `upstream connect error or disconnect/reset before headers. reset reason: ${f.message}\n`;
-          this.#localReply(res, record, status, text, [...flags, flag], f instanceof TimeoutError ? 'response_timeout' : 'upstream_reset_before_response_started');
+          const text =
+            f instanceof TimeoutError
+              ? 'upstream request timeout\n'
+              : `upstream connect error or disconnect/reset before headers. reset reason: ${f.message}\n`;
+          this.#localReply(
+            res,
+            record,
+            status,
+            text,
+            [...flags, flag],
+            f instanceof TimeoutError ? 'response_timeout' : 'upstream_reset_before_response_started',
+          );
           return;
         }
         try {
@@ -289,11 +306,12 @@ export class RequestStack {
     const grpcStatus = header(response.headers['grpc-status']);
     if (grpcStatus !== undefined) record.grpcStatus = Number(grpcStatus);
     for (const [k, v] of Object.entries(headers)) if (v !== undefined) res.setHeader(k, v);
-    res.writeHead(response.statusCode);
+    const out = res as ResponseSink;
+    out.writeHead(response.statusCode);
     try {
       for await (const chunk of response.body) {
         record.bytesSent += (chunk as Buffer).length;
-        if (!res.write(chunk)) await drained(res, signal);
+        if (!out.write(chunk as Buffer)) await drained(res, signal);
       }
       const trailers = await response.trailers;
       if (Object.keys(trailers).length > 0) {
@@ -317,9 +335,7 @@ export class RequestStack {
   ): { state: StateEndpoint; upstream: Endpoint } | undefined {
     const target = conn.served;
     const candidates: StateEndpoint[] =
-      target.kind === 'workload'
-        ? [{ workload: target.workload, ip: conn.target.ip, port: conn.target.port }]
-        : this.#o.state.endpoints(hostname, port);
+      target.kind === 'workload' ? [{ workload: target.workload, ip: conn.target.ip, port: conn.target.port }] : this.#o.state.endpoints(hostname, port);
     const picked = this.#o.picker.pick(`${hostname}:${port}`, candidates, lb);
     if (picked === undefined) return undefined;
     return {
@@ -335,7 +351,7 @@ export class RequestStack {
 
   async #bodyOf(req: WaypointRequest, facts: RequestFacts): Promise<{ buffered?: Buffer; stream?: Readable }> {
     const length = Number(req.headers['content-length'] ?? Number.NaN);
-    const hasBody = !Number.isNaN(length) ? length > 0 : req.headers['transfer-encoding'] !== undefined || (facts.grpc !== undefined);
+    const hasBody = !Number.isNaN(length) ? length > 0 : req.headers['transfer-encoding'] !== undefined || facts.grpc !== undefined;
     if (!hasBody && req.readableEnded) return {};
     if (facts.grpc === undefined && !Number.isNaN(length) && length <= this.#maxReplay) {
       const chunks: Buffer[] = [];
@@ -373,7 +389,7 @@ export class RequestStack {
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     res.setHeader('x-request-id', record.requestId);
     if (body !== '') res.setHeader('content-length', Buffer.byteLength(body));
-    res.writeHead(status);
+    (res as ResponseSink).writeHead(status);
     res.end(body);
   }
 }
@@ -394,7 +410,16 @@ function requestFactsOf(req: WaypointRequest, conn: InboundConnection<WaypointTa
 }
 
 function workloadForward(facts: RequestFacts): ForwardDecision {
-  return { kind: 'forward', route: '', rule: -1, backend: { hostname: '', port: facts.port }, path: facts.path, requestHeaders: [], responseHeaders: [], mirrors: [] };
+  return {
+    kind: 'forward',
+    route: '',
+    rule: -1,
+    backend: { hostname: '', port: facts.port },
+    path: facts.path,
+    requestHeaders: [],
+    responseHeaders: [],
+    mirrors: [],
+  };
 }
 
 function labelsOf(w: Parameters<typeof workloadLabels>[0] | undefined): ReturnType<typeof workloadLabels> | undefined {
@@ -437,7 +462,13 @@ function drained(res: WaypointResponse, signal: AbortSignal): Promise<void> {
     };
     const onClose = (): void => {
       cleanup();
-      fail(new EndpointError('ERR_ENDPOINT_ABORTED', 'the client went away while the response was being sent', { responseFlag: 'DC', requestSent: true, responseStarted: true }));
+      fail(
+        new EndpointError('ERR_ENDPOINT_ABORTED', 'the client went away while the response was being sent', {
+          responseFlag: 'DC',
+          requestSent: true,
+          responseStarted: true,
+        }),
+      );
     };
     const cleanup = (): void => {
       res.off('drain', onDrain);
@@ -449,4 +480,3 @@ function drained(res: WaypointResponse, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', onClose, { once: true });
   });
 }
-

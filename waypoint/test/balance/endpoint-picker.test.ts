@@ -3,7 +3,11 @@ import type { Workload } from '@ambient/api';
 import { EndpointPicker } from '../../src/balance/endpoint-picker.ts';
 import type { Endpoint } from '../../src/config/waypoint-state.ts';
 
-const ep = (ip: string): Endpoint => ({ ip, port: 8080, workload: { uid: ip, name: ip, namespace: 'shop', identity: `spiffe://cluster.local/ns/shop/sa/${ip}` } as Workload });
+const ep = (ip: string): Endpoint => ({
+  ip,
+  port: 8080,
+  workload: { uid: ip, name: ip, namespace: 'shop', identity: `spiffe://cluster.local/ns/shop/sa/${ip}` } as Workload,
+});
 const three = [ep('10.0.0.1'), ep('10.0.0.2'), ep('10.0.0.3')];
 
 describe('endpoint picker', () => {

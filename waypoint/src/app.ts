@@ -1,0 +1,155 @@
+// The waypoint's composition root: only construction and wiring. Discovery (its WaypointConfig
+// and the addresses it needs) → state; its own certificate from the mesh CA; the HBONE server
+// → the request stack (HTTP) or the TCP relay; admin, metrics and readiness.
+import type tls from 'node:tls';
+import { formatSpiffeId, ports, realClock, typeUrls, type Clock } from '@ambient/api';
+import { subscribeState } from '@ambient/api/grpc';
+import { grpcCaClient, IdentityError, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
+import { HbonePool } from '@ambient/hbone';
+import type { Logger } from 'pino';
+import { EndpointPicker } from './balance/endpoint-picker.ts';
+import { WaypointState } from './config/waypoint-state.ts';
+import { EndpointClient } from './endpoint/index.ts';
+import { backendTrafficPolicies } from './policy/backend-traffic-policy.ts';
+import { RetryBudgets } from './policy/retry-budget.ts';
+import { protocolForPort } from './server/protocol-for-port.ts';
+import { startWaypointServer } from './server/waypoint-server.ts';
+import { RequestStack, type WaypointTarget } from './stack/request-stack.ts';
+import { relayTcp } from './stack/tcp-stack.ts';
+import { createWaypointMetrics } from './telemetry/waypoint-metrics.ts';
+
+export interface WaypointOptions {
+  /** The waypoint Gateway's name: also its ServiceAccount, so its identity. */
+  gatewayName: string;
+  gatewayNamespace: string;
+  podName?: string;
+  /** istiod-lite's discovery + CA address: host:port or unix:<path>. */
+  istiodAddress: string;
+  istiodServerName?: string;
+  rootCertPem: string;
+  /** The waypoint's ServiceAccount token, read per request. */
+  token: () => string;
+  trustDomain?: string;
+  certTtlSeconds?: number;
+  /** Where HBONE listens (default every address, 15008). */
+  hbone?: { host?: string; port?: number };
+  /** Where admin, metrics and readiness listen. */
+  host?: string;
+  adminPort?: number;
+  metricsPort?: number;
+  readinessPort?: number;
+  clock?: Clock;
+  logger: Logger;
+}
+
+export interface Waypoint {
+  hboneAddress: string;
+  adminUrl: string;
+  metricsUrl: string;
+  readyUrl: string;
+  state: WaypointState;
+  stop(): Promise<void>;
+}
+
+export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
+  const { logger, rootCertPem, token } = opts;
+  const clock = opts.clock ?? realClock;
+  const trustDomain = opts.trustDomain ?? 'cluster.local';
+  const identity = formatSpiffeId({ trustDomain, namespace: opts.gatewayNamespace, serviceAccount: opts.gatewayName });
+  const servername = opts.istiodServerName;
+  const metrics = createWaypointMetrics();
+  const state = new WaypointState();
+  const ca = grpcCaClient({ address: opts.istiodAddress, rootCertPem, ...(servername ? { servername } : {}), token });
+  const secrets = new SecretManager({
+    ca,
+    rootCertPem,
+    ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}),
+    logger: logger.child({ component: 'identity' }),
+  });
+  // The server and the upstream read the certificate per connection: a rotation applies at once.
+  let context: tls.SecureContext | undefined;
+  const certificate = (): tls.SecureContext => {
+    if (context === undefined) throw new IdentityError('ERR_CERT_UNAVAILABLE', `no certificate for ${identity} yet`);
+    return context;
+  };
+  secrets.on('certificate', (c) => {
+    if (c.identity === identity) void secrets.fetch(identity).then((cert) => (context = cert.secureContext));
+  });
+  const pool = new HbonePool();
+  const endpoints = new EndpointClient({ pool, source: () => ({ identity, context: certificate() }) });
+  const picker = new EndpointPicker();
+  const budgets = new RetryBudgets(clock);
+  const stack = new RequestStack({ state, endpoints, picker, budgets, metrics, logger, clock });
+
+  let synced = false;
+  const xds = subscribeState({
+    address: opts.istiodAddress,
+    rootCertPem,
+    servername,
+    token,
+    node: {
+      id: `waypoint~${opts.podName || opts.gatewayName}.${opts.gatewayNamespace}`,
+      type: 'waypoint',
+      namespace: opts.gatewayNamespace,
+      name: opts.gatewayName,
+    },
+    typeUrls: [typeUrls.address, typeUrls.waypointConfig],
+    state,
+    logger,
+    onApplied: ({ typeUrl }) => {
+      if (typeUrl !== typeUrls.waypointConfig) return;
+      const policies = backendTrafficPolicies(state.config?.extensions ?? []);
+      for (const p of policies.problems) logger.warn({ policy: p.name, problem: p.message }, 'BackendTrafficPolicy ignored');
+      budgets.update(policies.budgets, new Set((state.config?.services ?? []).map((s) => s.hostname)));
+    },
+    onSynced: () => {
+      synced = true;
+    },
+  });
+  xds.start();
+  context = (await secrets.fetch(identity)).secureContext;
+
+  const server = await startWaypointServer<WaypointTarget>({
+    context: certificate,
+    trustDomain,
+    rootCertPem,
+    logger: logger.child({ component: 'server' }),
+    listen: { host: opts.hbone?.host ?? '0.0.0.0', port: opts.hbone?.port ?? ports.hbone },
+    resolve: (target) => {
+      const served = state.served(target.ip, target.port);
+      if (served === undefined) return undefined;
+      // A workload-addressed target has no service port to declare a protocol: detect it.
+      return { ...served, protocol: served.kind === 'service' ? protocolForPort(served.port) : 'detect' };
+    },
+    onRequest: (req, res, conn) => stack.handle(req, res, conn),
+    onTcp: (stream, conn) => void relayTcp(stream, conn, { state, endpoints, picker, metrics, logger, clock }),
+    onRejectedRequest: (r) => logger.info({ status: r.status, reason: r.reason, source: r.conn.source.identity }, 'request rejected'),
+    onConnectionRefused: (r) => logger.warn({ outcome: r.outcome, peer: r.peer, detail: r.detail }, 'hbone connection refused'),
+  });
+
+  const admin = await startAdminServers({
+    host: opts.host ?? '127.0.0.1',
+    ports: { admin: opts.adminPort ?? ports.admin, metrics: opts.metricsPort ?? ports.metrics, readiness: opts.readinessPort ?? ports.readiness },
+    registry: metrics.registry,
+    notReady: () => (synced ? undefined : 'discovery pending (WaypointConfig and addresses)'),
+    configDump: () => ({ identity, ...state.dump(), certificates: secrets.list() }),
+  });
+  const address = server.address;
+  return {
+    hboneAddress: `${address.address}:${address.port}`,
+    adminUrl: admin.adminUrl,
+    metricsUrl: admin.metricsUrl,
+    readyUrl: admin.readyUrl,
+    state,
+    // The server drains in-flight requests on close (its own drain limit, 5 s).
+    async stop() {
+      xds.close();
+      await server.close();
+      await endpoints.close();
+      pool.close();
+      secrets.close();
+      ca.close();
+      await admin.close();
+    },
+  };
+}
