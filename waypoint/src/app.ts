@@ -63,6 +63,7 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
   const secrets = new SecretManager({
     ca,
     rootCertPem,
+    impersonate: false,
     ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}),
     logger: logger.child({ component: 'identity' }),
   });

@@ -52,6 +52,12 @@ export interface SecretManagerEvents {
 export interface SecretManagerOptions {
   ca: CaClient;
   rootCertPem: string;
+  /**
+   * true (ztunnel): certificates are asked for on behalf of the identities (the node's pods),
+   * which the CA allows only to ztunnel for pods on its node. false (the waypoint): the caller
+   * asks for its own ServiceAccount's identity, with no impersonation.
+   */
+  impersonate?: boolean;
   ttlSeconds?: number;
   timers?: Timers;
   now?: () => number;
@@ -81,6 +87,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class SecretManager extends EventEmitter<SecretManagerEvents> {
   readonly #ca: CaClient;
   readonly #rootCertPem: string;
+  readonly #impersonate: boolean;
   readonly #roots: string[];
   readonly #ttlSeconds: number;
   readonly #timers: Timers;
@@ -95,6 +102,7 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     super();
     this.#ca = opts.ca;
     this.#rootCertPem = opts.rootCertPem;
+    this.#impersonate = opts.impersonate ?? true;
     this.#roots = splitPemCertificates(opts.rootCertPem);
     if (this.#roots.length === 0)
       throw new IdentityError('ERR_CERT_INVALID', `root certificate is not a pem certificate: ${JSON.stringify(opts.rootCertPem.slice(0, 40))}`);
@@ -192,7 +200,7 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     const csrPem = createCsr({ keyPem, uris: [identity] });
-    const chainPem = await this.#ca.createCertificate(csrPem, this.#ttlSeconds, identity);
+    const chainPem = await this.#ca.createCertificate(csrPem, this.#ttlSeconds, this.#impersonate ? identity : '');
     const issued = verifyIssuedChain({ identity, chainPem, rootsPem: this.#roots, privateKey, now: this.#now() });
     const secureContext = tls.createSecureContext({
       key: keyPem,

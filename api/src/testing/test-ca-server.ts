@@ -55,7 +55,8 @@ export class TestCaServer {
     const b = this.behaviour;
     const csrPem = request.csr ?? '';
     const validitySeconds = Number(request.validityDuration ?? 0) || 86400;
-    const uris = [request.impersonatedIdentity ?? ''];
+    // A caller asking for itself sends no impersonated identity: the CSR's own SAN is what it wants.
+    const uris = request.impersonatedIdentity ? [request.impersonatedIdentity] : parseCsr(csrPem).uris;
     switch (b.kind) {
       case 'fail':
         throw Object.assign(new Error(b.message), { code: b.code });

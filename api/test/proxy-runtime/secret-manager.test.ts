@@ -41,8 +41,9 @@ describe('SecretManager', () => {
   let client: ReturnType<typeof grpcCaClient>;
   let manager: SecretManager;
 
-  function newManager(opts: { ttlSeconds?: number; random?: () => number } = {}): SecretManager {
+  function newManager(opts: { ttlSeconds?: number; random?: () => number; impersonate?: boolean } = {}): SecretManager {
     return new SecretManager({
+      ...(opts.impersonate !== undefined ? { impersonate: opts.impersonate } : {}),
       ca: client,
       rootCertPem: caServer.ca.certPem,
       ttlSeconds: opts.ttlSeconds ?? TTL,
@@ -74,6 +75,15 @@ describe('SecretManager', () => {
     client.close();
   });
 
+  // Regression: the waypoint asked for its own certificate as an impersonation, which the CA
+  // allows only to ztunnel, so the waypoint pod crash-looped.
+  it('asks for its own identity without impersonation when impersonate is false', async () => {
+    const own = newManager({ impersonate: false });
+    const cert = await own.fetch(ALICE);
+    assert.equal(caServer.calls.at(-1)?.request.impersonatedIdentity ?? '', '');
+    assert.equal(cert.identity, ALICE);
+    own.close();
+  });
   it('issues an ecdsa p-256 certificate for the identity on first fetch', async () => {
     const cert = await manager.fetch(ALICE);
     assert.equal(caServer.calls.length, 1);
