@@ -13,6 +13,8 @@ export interface CallResult {
   request: number;
   status?: number;
   statusMessage?: string;
+  /** Response headers (a proxy's header modifiers, a redirect's location, x-request-id). */
+  headers?: http.IncomingHttpHeaders;
   durationMs?: number;
   body?: unknown;
   error?: string;
@@ -89,6 +91,7 @@ function callOnce(command: CallCommand, request: number, deadline: AbortSignal):
             request,
             status: res.statusCode,
             statusMessage: res.statusMessage,
+            headers: res.headers,
             durationMs: Math.round((performance.now() - started) * 10) / 10,
             body: decode(Buffer.concat(chunks)),
           }),

@@ -256,6 +256,250 @@ describe('waypoint on the local cluster (L7 policy for a Service)', function () 
     });
     assert.ok(after - before >= 20);
   });
-});
+  it('splits 90/10 by weight: 2000 requests land within a 99.9% binomial bound, and the route shows Accepted', async () => {
+    await createRoute('httproutes', 'canary', {
+      parentRefs: reviewsParent(),
+      rules: [
+        {
+          backendRefs: [
+            { name: 'reviews-v1', port: 80, weight: 90 },
+            { name: 'reviews-v2', port: 80, weight: 10 },
+          ],
+          filters: [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'x-route', value: 'canary' }] } }],
+        },
+      ],
+    });
+    await untilReply('the canary route to apply', `http://${reviews}/`, [], (l) => l[0]?.headers?.['x-route'] === 'canary');
+    const s = await summary(`http://${reviews}/canary`, ['--count', '2000', '--concurrency', '8']);
+    assert.equal(s.byStatus['200'], 2000, JSON.stringify(s));
+    // Binomial n = 2000, p = 0.1: mean 200, sd 13.4; 99.9% two-sided (z = 3.29): 200 ± 44.
+    const v2 = s.byVersion.v2 ?? 0;
+    assert.ok(v2 >= 156 && v2 <= 244, `v2 answered ${v2} of 2000 (v1 ${s.byVersion.v1})`);
+    const yaml = (
+      await run(kubectlBin, ['get', 'httproute', 'canary', '-n', 'shop', '-o', 'yaml'], {
+        env: { ...process.env, KUBECONFIG: cluster.api.kubeconfigPath },
+        encoding: 'utf8',
+      })
+    ).stdout;
+    assert.match(yaml, /type: Accepted/);
+    assert.match(yaml, /reason: Accepted\n\s+status: "True"\n\s+type: Accepted/);
+    assert.match(yaml, /reason: ResolvedRefs\n\s+status: "True"\n\s+type: ResolvedRefs/);
+    await deleteRoute('httproutes', 'canary');
+  });
 
-export { kubectlBin, run };
+  it('routes by header and by query parameter: only matching requests reach v2', async () => {
+    await createRoute('httproutes', 'by-match', {
+      parentRefs: reviewsParent(),
+      rules: [
+        { matches: [{ headers: [{ name: 'x-canary', value: 'yes' }] }], backendRefs: [{ name: 'reviews-v2', port: 80 }] },
+        { matches: [{ queryParams: [{ name: 'version', value: '2' }] }], backendRefs: [{ name: 'reviews-v2', port: 80 }] },
+        { backendRefs: [{ name: 'reviews-v1', port: 80 }] },
+      ],
+    });
+    await untilReply('the header route to apply', `http://${reviews}/`, ['--header', 'x-canary:yes'], (l) => l[0]?.body?.version === 'v2');
+    await untilReply('the default rule to apply', `http://${reviews}/`, [], (l) => l[0]?.body?.version === 'v1');
+    const byHeader = await summary(`http://${reviews}/h`, ['--count', '40', '--header', 'x-canary:yes']);
+    const byQuery = await summary(`http://${reviews}/q?version=2`, ['--count', '40']);
+    const other = await summary(`http://${reviews}/q?version=3`, ['--count', '40', '--header', 'x-canary:no']);
+    assert.deepEqual(byHeader.byVersion, { v2: 40 });
+    assert.deepEqual(byQuery.byVersion, { v2: 40 });
+    assert.deepEqual(other.byVersion, { v1: 40 });
+    await deleteRoute('httproutes', 'by-match');
+  });
+
+  it('redirects and rewrites: prefix and full-path, host, scheme, port, status', async () => {
+    await createRoute('httproutes', 'moves', {
+      parentRefs: reviewsParent(),
+      rules: [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/old' } }],
+          filters: [{ type: 'RequestRedirect', requestRedirect: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' }, statusCode: 301 } }],
+        },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/away' } }],
+          filters: [
+            {
+              type: 'RequestRedirect',
+              requestRedirect: { scheme: 'https', hostname: 'shop.example', port: 8443, path: { type: 'ReplaceFullPath', replaceFullPath: '/landing' } },
+            },
+          ],
+        },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/api' } }],
+          filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'rewritten.example', path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/v2/api' } } }],
+          backendRefs: [{ name: 'reviews-v1', port: 80 }],
+        },
+        {
+          matches: [{ path: { type: 'Exact', value: '/full' } }],
+          filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: '/replaced' } } }],
+          backendRefs: [{ name: 'reviews-v1', port: 80 }],
+        },
+      ],
+    });
+    const old = await untilReply('the redirect to apply', `http://${reviews}/old/page?x=1`, [], (l) => l[0]?.status === 301);
+    assert.equal(old.lines[0].headers.location, `http://${reviews}/new/page?x=1`);
+    const away = await call(`http://${reviews}/away/deep`);
+    assert.equal(away.lines[0].status, 302);
+    assert.equal(away.lines[0].headers.location, 'https://shop.example:8443/landing');
+    const api = await call(`http://${reviews}/api/items?id=7`);
+    assert.equal(api.lines[0].body.url, '/v2/api/items?id=7');
+    assert.equal(api.lines[0].body.headers.host, 'rewritten.example');
+    const full = await call(`http://${reviews}/full`);
+    assert.equal(full.lines[0].body.url, '/replaced');
+    await deleteRoute('httproutes', 'moves');
+  });
+
+  it('mirrors each request to another backend and ignores its response', async () => {
+    await createRoute('httproutes', 'mirror', {
+      parentRefs: reviewsParent(),
+      rules: [
+        {
+          backendRefs: [{ name: 'reviews-v1', port: 80 }],
+          filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'reviews-v2', port: 80 } } }],
+        },
+      ],
+    });
+    await untilReply('the mirror route to apply', `http://${reviews}/`, [], (l) => l[0]?.body?.version === 'v1');
+    await until('the route to send everything to v1', async () => (await summary(`http://${reviews}/`, ['--count', '6'])).byVersion.v1 === 6);
+    await resetStats();
+    const s = await summary(`http://${reviews}/mirrored/x`, ['--count', '20']);
+    assert.deepEqual(s.byVersion, { v1: 20 }, 'every answer comes from the primary backend');
+    await until('v2 to receive the 20 copies', async () => (await served('v2', 'mirrored')) === 20);
+    assert.equal(await served('v1', 'mirrored'), 20);
+    await deleteRoute('httproutes', 'mirror');
+  });
+
+  it('rescues a backend failing 50% with 503 by retries (success > 99%), counted', async () => {
+    await custom.createNamespacedCustomObject({
+      group: 'mesh.ambient.dev',
+      version: 'v1alpha1',
+      namespace: 'shop',
+      plural: 'backendtrafficpolicies',
+      body: {
+        apiVersion: 'mesh.ambient.dev/v1alpha1',
+        kind: 'BackendTrafficPolicy',
+        metadata: { name: 'generous' },
+        spec: { targetRefs: [{ group: '', kind: 'Service', name: 'reviews-v1' }], retryConstraint: { budget: { percent: 100, interval: '10s' } } },
+      },
+    });
+    await createRoute('httproutes', 'retries', {
+      parentRefs: reviewsParent(),
+      rules: [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/fail' } }],
+          backendRefs: [{ name: 'reviews-v1', port: 80 }],
+          retry: { attempts: 3, codes: [503], backoff: '10ms' },
+        },
+        {
+          // A backend that always fails, with the default budget: what a sick service sees.
+          matches: [{ path: { type: 'PathPrefix', value: '/broken' } }],
+          filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/fail/100' } } }],
+          backendRefs: [{ name: 'reviews-v2', port: 80 }],
+          retry: { attempts: 3, codes: [503], backoff: '10ms' },
+        },
+      ],
+    });
+    const retried = { reporter: 'waypoint' } as Record<string, string>;
+    await until('the retry route to apply', async () => (await summary(`http://${reviews}/fail/50`, ['--count', '10'])).byStatus['200'] === 10);
+    const before = await metric('waypoint_retries_total', { ...retried, outcome: 'retried', destination_service: 'reviews-v1.shop.svc.cluster.local' });
+    const s = await summary(`http://${reviews}/fail/50`, ['--count', '200']);
+    assert.ok((s.byStatus['200'] ?? 0) >= 198, `success ${s.byStatus['200']} of 200: ${JSON.stringify(s.byStatus)}`);
+    const after = await metric('waypoint_retries_total', { outcome: 'retried', destination_service: 'reviews-v1.shop.svc.cluster.local' });
+    assert.ok(after - before >= 90, `retries counted: ${after - before}`);
+  });
+
+  it('holds the retry budget for a backend failing 100%: it receives at most 1.2x the offered rate + 10/s', async () => {
+    await resetStats();
+    const started = Date.now();
+    const s = await summary(`http://${reviews}/broken`, ['--count', '200', '--rate', '20', '--concurrency', '4']);
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(s.byStatus['503'], 200, `every request fails with the backend's own 503: ${JSON.stringify(s.byStatus)}`);
+    const received = await served('v2', 'fail');
+    // Without a budget 3 retries each would make 800; the budget allows 20% + 10/s.
+    assert.ok(received > 200, `retries were made (${received} received)`);
+    assert.ok(received <= 1.2 * 200 + 10 * seconds, `the backend received ${received} for 200 offered in ${seconds.toFixed(1)} s`);
+    assert.ok((await metric('waypoint_retries_total', { outcome: 'budget_exhausted', destination_service: 'reviews-v2.shop.svc.cluster.local' })) > 0);
+    await deleteRoute('httproutes', 'retries');
+  });
+
+  it('answers 504 when timeouts.request passes before a slow backend answers', async () => {
+    await createRoute('httproutes', 'slow', {
+      parentRefs: reviewsParent(),
+      rules: [
+        { matches: [{ path: { type: 'PathPrefix', value: '/delay' } }], backendRefs: [{ name: 'reviews-v1', port: 80 }], timeouts: { request: '500ms' } },
+      ],
+    });
+    const r = await untilReply('the timeout to apply', `http://${reviews}/delay/2000`, [], (l) => l[0]?.status === 504);
+    // The backend answers after 2000 ms; the 504 comes from the waypoint's own deadline.
+    assert.ok(r.lines[0].durationMs < 2000, `504 after ${r.lines[0].durationMs} ms`);
+    assert.ok((await metric('istio_requests_total', { response_code: '504', response_flags: 'UT', destination_service: reviews })) > 0);
+    await deleteRoute('httproutes', 'slow');
+  });
+
+  it('denies by path and by method for one source (403, counted) and lets the rest through', async () => {
+    await custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1',
+      namespace: 'shop',
+      plural: 'authorizationpolicies',
+      body: {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'guard' },
+        spec: {
+          targetRefs: [{ group: '', kind: 'Service', name: 'reviews' }],
+          action: 'DENY',
+          rules: [
+            { to: [{ operation: { paths: ['/admin*'] } }] },
+            { from: [{ source: { principals: ['cluster.local/ns/shop/sa/intruder'] } }], to: [{ operation: { methods: ['DELETE'] } }] },
+          ],
+        },
+      },
+    });
+    const denied = await untilReply('the policy to apply', `http://${reviews}/admin/users`, [], (l) => l[0]?.status === 403);
+    assert.equal(denied.lines[0].body, 'RBAC: access denied');
+    assert.equal((await call(`http://${reviews}/items`)).lines[0].status, 200);
+    assert.equal((await call(`http://${reviews}/items`, ['--method', 'DELETE'])).lines[0].status, 200, 'DELETE from the client is allowed');
+    assert.equal((await call(`http://${reviews}/items`, ['--method', 'DELETE'], 'intruder')).lines[0].status, 403);
+    assert.equal((await call(`http://${reviews}/items`, [], 'intruder')).lines[0].status, 200, 'GET from the intruder is allowed');
+    assert.ok((await metric('waypoint_requests_denied_total', { policy: 'shop/guard' })) >= 2);
+  });
+
+  it('carries gRPC unary and server-streaming calls, routed by GRPCRoute method matches', async () => {
+    await createRoute('grpcroutes', 'grpc', {
+      parentRefs: reviewsParent(9090),
+      rules: [
+        { matches: [{ method: { service: 'ambient.echo.v1.Echo', method: 'Say' } }], backendRefs: [{ name: 'reviews-v2', port: 9090 }] },
+        { backendRefs: [{ name: 'reviews-v1', port: 9090 }] },
+      ],
+    });
+    const grpc = async (args: string[]) => {
+      const r = await inPod(await pod('client'), [process.execPath, echo, 'grpc', `${reviews}:9090`, ...args]);
+      return {
+        ok: r.code === 0,
+        lines: r.stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)),
+        output: r.stdout + r.stderr,
+      };
+    };
+    await until('the GRPCRoute to apply', async () => {
+      const r = await grpc(['say', 'hi', '--count', '4', '--summary']);
+      return r.lines.at(-1)?.byVersion?.v2 === 4;
+    });
+    const say = await grpc(['say', 'hello', '--count', '20', '--summary']);
+    assert.ok(say.ok, say.output);
+    assert.deepEqual(say.lines.at(-1).byVersion, { v2: 20 });
+    const count = await grpc(['count', '5']);
+    assert.ok(count.ok, count.output);
+    const replies = count.lines.filter((l) => l.i !== undefined);
+    assert.equal(replies.length, 5, count.output);
+    assert.ok(
+      replies.every((l) => String(l.pod).startsWith('reviews-v1')),
+      `the streaming call went to v1 by the default rule: ${count.output}`,
+    );
+    await deleteRoute('grpcroutes', 'grpc');
+  });
+});

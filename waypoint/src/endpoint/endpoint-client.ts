@@ -4,9 +4,8 @@
 //
 // HTTP/1.1: one HBONE stream per undici connection, kept alive between requests (undici's
 // keep-alive timeout, shortened by the endpoint's Keep-Alive hint, closes it when idle).
-// HTTP/2 (h2c, gRPC): undici speaks HTTP/2 on the HBONE stream too, one session per connection,
-// up to maxConcurrentStreams requests on it; response trailers arrive through undici (it cannot
-// send request trailers, which gRPC does not use).
+// HTTP/2 (h2c, gRPC): Node's http2 client, one session per endpoint on an HBONE stream, up to
+// maxConcurrentStreams requests on it (h2-upstream.ts says why not undici).
 //
 // undici's timeouts are off: the route's timeout policy owns time and aborts through the signal.
 // Its Pools live in a map by endpoint; one left without requests for idleTimeoutMs (injected
@@ -18,6 +17,7 @@ import { Pool } from 'undici';
 import type { Endpoint, UpstreamRequest, UpstreamResponse } from './endpoint.ts';
 import { EndpointError, endpointFailure } from './endpoint-error.ts';
 import { hboneConnector, hboneConnectRequest } from './hbone-connector.ts';
+import { H2Upstream } from './h2-upstream.ts';
 import { UpstreamExchange } from './upstream-exchange.ts';
 import { upstreamRequestHeaders } from './upstream-headers.ts';
 
@@ -54,6 +54,7 @@ export class EndpointClient {
   readonly #idleTimeoutMs: number;
   readonly #keepAliveTimeoutMs: number;
   readonly #entries = new Map<string, EndpointEntry>();
+  readonly #h2: H2Upstream;
   #closed = false;
 
   constructor(options: EndpointClientOptions) {
@@ -64,11 +65,18 @@ export class EndpointClient {
     this.#maxConcurrentStreams = options.maxConcurrentStreams ?? 100;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 4_000;
+    this.#h2 = new H2Upstream({
+      pool: this.#pool,
+      source: this.#source,
+      timers: this.#timers,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      maxConcurrentStreams: this.#maxConcurrentStreams,
+    });
   }
 
   /** Endpoints with a live pool (in use, or idle for less than idleTimeoutMs). */
   get endpointCount(): number {
-    return this.#entries.size;
+    return this.#entries.size + this.#h2.sessionCount;
   }
 
   /** Resolves at the response headers; rejects with an EndpointError if the exchange fails before them. */
@@ -78,6 +86,7 @@ export class EndpointClient {
     if (request.signal?.aborted === true) {
       return Promise.reject(endpointFailure(undefined, what, { requestSent: false, responseStarted: false }, { aborted: { reason: request.signal.reason } }));
     }
+    if (endpoint.protocol === 'http2') return this.#h2.request(endpointKey(endpoint), endpoint, request, what);
     const entry = this.#acquire(endpoint);
     const exchange = new UpstreamExchange(request, what, () => this.#release(entry, exchange));
     entry.exchanges.add(exchange);
@@ -111,6 +120,7 @@ export class EndpointClient {
   /** Closes every endpoint's connections; requests in flight fail with ERR_ENDPOINT_CLOSED. The HBONE pool is the caller's. */
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#h2.close();
     const entries = [...this.#entries.values()];
     this.#entries.clear();
     await Promise.all(
