@@ -77,6 +77,15 @@ function assertWalkthrough(r: Run): void {
   assert.match(r.stdout, /without PeerAuthentication \(PERMISSIVE\): admitted/);
   assert.match(r.stdout, /with STRICT: refused by ztunnel/);
   assert.match(r.stdout, /sleep → echo: ok/);
+  // The waypoint step: binomial n = 200, p = 0.1 lands in 20 ± 14 with 99.9% probability.
+  const canary = /canary 90\/10 \(HTTPRoute weights\), 200 calls: v1 (\d+), v2 (\d+)/.exec(r.stdout);
+  assert.ok(canary, all);
+  assert.equal(Number(canary[1]) + Number(canary[2]), 200);
+  assert.ok(Number(canary[2]) >= 6 && Number(canary[2]) <= 34, `v2 answered ${canary[2]} of 200`);
+  assert.match(r.stdout, /header route \(x-canary: yes\), 20 calls: v1 0, v2 20/);
+  assert.match(r.stdout, /50 calls with retry attempts 3: 50 answered 200/);
+  assert.match(r.stdout, /GET \/admin\/users → 403 RBAC: access denied; GET \/ still 200/);
+  assert.match(r.stdout, /waypoint_requests_denied_total\{policy="demo\/echo-admin"\} [1-9]/);
 }
 
 describe('npm start never poisons itself (one data directory, run after run)', function () {

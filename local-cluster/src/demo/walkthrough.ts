@@ -3,7 +3,7 @@
 // it changed even when it fails; `resetDemoState` undoes what an earlier run could not (it was
 // killed mid-step), so every run starts from the same state whatever the data directory holds.
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isNotFound, mergePatch } from '@ambient/api/kube';
 import { podBinPath, repoRoot, type Cluster } from '../cluster.ts';
@@ -82,6 +82,7 @@ async function resetDemoState(d: Demo): Promise<string[]> {
     if (isNotFound(err)) return undefined;
     throw err;
   });
+  undone.push(...(await removeWaypoint(d)));
   if (ns?.metadata?.labels?.[ambientLabel] !== undefined) {
     await core.patchNamespace({ name: namespace, body: { metadata: { labels: { [ambientLabel]: null } } } }, mergePatch);
     undone.push(`removed the label ${ambientLabel} from namespace ${namespace}`);
@@ -309,6 +310,129 @@ async function strictStep(d: Demo, { client, target }: DemoPods): Promise<void> 
   });
 }
 
+const waypointManifests = join(repoRoot, 'examples/manifests/waypoint');
+const useWaypointLabel = 'istio.io/use-waypoint';
+
+/** Removes what the waypoint step applies (newest first); returns what it removed. */
+async function removeWaypoint(d: Demo): Promise<string[]> {
+  const removed: string[] = [];
+  const core = d.cluster.kubeConfig.makeApiClient(CoreV1Api);
+  const svc = await core.readNamespacedService({ name: 'echo', namespace }).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (svc?.metadata?.labels?.[useWaypointLabel] !== undefined) {
+    await core.patchNamespacedService({ name: 'echo', namespace, body: { metadata: { labels: { [useWaypointLabel]: null } } } }, mergePatch);
+    removed.push(`removed the label ${useWaypointLabel} from service ${namespace}/echo`);
+  }
+  const objects = KubernetesObjectApi.makeApiClient(d.cluster.kubeConfig);
+  for (const o of readManifests(waypointManifests).reverse()) {
+    try {
+      await objects.delete(o);
+      removed.push(`deleted ${o.kind} ${namespace}/${o.metadata?.name}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  return removed;
+}
+
+/** A URL fetched inside the waypoint pod (its admin, metrics and readiness are on its loopback). */
+async function fetchInWaypoint(d: Demo, url: string): Promise<string | undefined> {
+  const core = d.cluster.kubeConfig.makeApiClient(CoreV1Api);
+  const pods = (await core.listNamespacedPod({ namespace, labelSelector: 'gateway.networking.k8s.io/gateway-name=waypoint' })).items;
+  const pod = pods.find((p) => runningSince(p, d.since) && p.status?.podIP);
+  if (!pod) return undefined;
+  const code = `fetch(${JSON.stringify(url)}).then(async r => { process.stdout.write(await r.text()); process.exit(r.ok ? 0 : 1) }, () => process.exit(2))`;
+  const r = await execInNetns(podNetns(d.cluster.network.clusterId, pod.metadata!.uid!), [process.execPath, '-e', code], {
+    timeoutMs: 10_000,
+    signal: d.signal,
+  });
+  return r.code === 0 ? r.stdout : undefined;
+}
+
+/** The sum of a waypoint metric's samples whose labels include `match`. */
+function metricSum(text: string, name: string, match: string): number {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) && l.includes(match))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+interface CallSummary {
+  byStatus: Record<string, number>;
+  byPod: Record<string, number>;
+}
+
+async function summaryFrom(d: Demo, pod: V1Pod, url: string, ...flags: string[]): Promise<CallSummary> {
+  const r = mustSucceed(`the calls to ${url}`, await callFrom(d, pod, url, ...flags, '--summary'));
+  return JSON.parse(r.output.split('\n').at(-1)!) as CallSummary;
+}
+
+/** Replies per version, from the answering pods' names (echo-v2-… is v2, the rest v1). */
+function byVersion(s: CallSummary): string {
+  let v1 = 0;
+  let v2 = 0;
+  for (const [pod, n] of Object.entries(s.byPod)) {
+    if (pod.startsWith('echo-v2-')) v2 += n;
+    else v1 += n;
+  }
+  return `v1 ${v1}, v2 ${v2}`;
+}
+
+async function waypointStep(d: Demo, { client }: DemoPods): Promise<void> {
+  const url = `http://echo.${namespace}.svc.cluster.local`;
+  await d.steps.run('waypoint', `a waypoint for L7 policy (${waypointManifests}), bound to the echo Service`, async () => {
+    try {
+      const objects = readManifests(waypointManifests);
+      await applyManifests(
+        d.cluster.kubeConfig,
+        objects.filter((o) => o.kind !== 'AuthorizationPolicy'),
+        fieldManager,
+      );
+      d.say(`   kubectl label service echo -n ${namespace} ${useWaypointLabel}=waypoint`);
+      const core = d.cluster.kubeConfig.makeApiClient(CoreV1Api);
+      await core.patchNamespacedService({ name: 'echo', namespace, body: { metadata: { labels: { [useWaypointLabel]: 'waypoint' } } } }, mergePatch);
+      await probeUntil(
+        { what: 'the waypoint pod to answer ready on 15021', timeoutMs: dataPlaneWaitMs, signal: d.signal },
+        async () => (await fetchInWaypoint(d, 'http://127.0.0.1:15021/healthz/ready')) !== undefined,
+      );
+      await probeUntil(
+        { what: 'the HTTPRoute to reach the waypoint (x-canary: yes answered by v2)', timeoutMs: dataPlaneWaitMs, signal: d.signal },
+        async () => {
+          const r = await callFrom(d, client, `${url}/`, '--header', 'x-canary:yes', '--timeout', '2000');
+          return r.code === 0 && r.output.includes('"pod":"echo-v2-');
+        },
+      );
+      const canary = await summaryFrom(d, client, `${url}/`, '--count', '200', '--concurrency', '4');
+      d.say(`   canary 90/10 (HTTPRoute weights), 200 calls: ${byVersion(canary)}`);
+      const header = await summaryFrom(d, client, `${url}/`, '--count', '20', '--header', 'x-canary:yes');
+      d.say(`   header route (x-canary: yes), 20 calls: ${byVersion(header)}`);
+      d.steps.failpoint('waypoint');
+      const before = metricSum((await fetchInWaypoint(d, 'http://127.0.0.1:15020/metrics')) ?? '', 'waypoint_retries_total', 'outcome="retried"');
+      const flaky = await summaryFrom(d, client, `${url}/fail/50`, '--count', '50', '--rate', '10');
+      const after = metricSum((await fetchInWaypoint(d, 'http://127.0.0.1:15020/metrics')) ?? '', 'waypoint_retries_total', 'outcome="retried"');
+      d.say(`   a backend failing every other request (/fail/50), 50 calls with retry attempts 3: ${flaky.byStatus['200'] ?? 0} answered 200`);
+      d.say(`   waypoint_retries_total{outcome="retried"} +${after - before} (bounded by the retry budget: 20% of requests + 10/s)`);
+      await applyManifests(
+        d.cluster.kubeConfig,
+        objects.filter((o) => o.kind === 'AuthorizationPolicy'),
+        fieldManager,
+      );
+      await probeUntil({ what: 'the L7 policy to reach the waypoint (/admin answered 403)', timeoutMs: dataPlaneWaitMs, signal: d.signal }, async () =>
+        (await callFrom(d, client, `${url}/admin/users`, '--timeout', '2000')).output.includes('"status":403'),
+      );
+      const metrics = (await fetchInWaypoint(d, 'http://127.0.0.1:15020/metrics')) ?? '';
+      d.say(`   AuthorizationPolicy DENY /admin* (targetRefs: Service echo): GET /admin/users → 403 RBAC: access denied; GET / still 200`);
+      const allowed = await callFrom(d, client, `${url}/`);
+      if (!allowed.output.includes('"status":200')) throw new Error(`a call to / under the L7 policy was not answered 200: ${allowed.output}`);
+      d.say(`   waypoint_requests_denied_total{policy="demo/echo-admin"} ${metricSum(metrics, 'waypoint_requests_denied_total', 'policy="demo/echo-admin"')}`);
+    } finally {
+      await removeWaypoint(d);
+    }
+  });
+}
+
 /** The whole walkthrough: calls across nodes, then the same through the mesh with policy. */
 export async function walkthrough(d: Demo, istiodMetricsUrl: string): Promise<void> {
   const pods = await deployApps(d);
@@ -317,4 +441,5 @@ export async function walkthrough(d: Demo, istiodMetricsUrl: string): Promise<vo
   await mtlsCall(d, pods);
   await denyPolicyStep(d, pods);
   await strictStep(d, pods);
+  await waypointStep(d, pods);
 }
