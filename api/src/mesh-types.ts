@@ -42,6 +42,8 @@ export interface Workload {
   identity: string; // spiffe://<td>/ns/<ns>/sa/<sa>
   tunnelProtocol?: TunnelProtocol;
   waypoint?: GatewayAddress;
+  /** istio.io/use-waypoint names a waypoint that cannot be used: why (traffic is refused, not sent around it). */
+  waypointUnavailable?: string;
   status?: WorkloadStatus;
   canonicalName?: string;
   canonicalRevision?: string;
@@ -69,6 +71,8 @@ export interface Service {
   addresses?: string[];
   ports?: Port[];
   waypoint?: GatewayAddress;
+  /** As on Workload. */
+  waypointUnavailable?: string;
   endpoints?: Endpoint[];
 }
 

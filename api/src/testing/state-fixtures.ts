@@ -18,6 +18,7 @@ export interface WireWorkloadInput {
   sa?: string;
   hbone?: boolean;
   waypoint?: object;
+  waypointUnavailable?: string;
   status?: string;
   services?: Record<string, object>;
   policies?: string[];
@@ -38,6 +39,7 @@ export function wireWorkload(w: WireWorkloadInput): { workload: Record<string, u
   if (w.ip !== undefined) o.addresses = [w.ip];
   if (w.hbone !== false) o.tunnelProtocol = 'HBONE';
   if (w.waypoint !== undefined) o.waypoint = w.waypoint;
+  if (w.waypointUnavailable !== undefined) o.waypointUnavailable = w.waypointUnavailable;
   if (w.status !== undefined) o.status = w.status;
   if (w.services !== undefined) o.services = w.services;
   if (w.policies !== undefined) o.authorizationPolicies = w.policies;
@@ -50,6 +52,7 @@ export interface WireServiceInput {
   vip: string;
   ports: [number, number][];
   waypoint?: object;
+  waypointUnavailable?: string;
   endpoints?: { uid: string; ip?: string; ports?: Record<string, number>; ready?: boolean }[];
 }
 
@@ -73,6 +76,7 @@ export function wireService(s: WireServiceInput): { service: Record<string, unkn
     }),
   };
   if (s.waypoint !== undefined) o.waypoint = s.waypoint;
+  if (s.waypointUnavailable !== undefined) o.waypointUnavailable = s.waypointUnavailable;
   return { service: o };
 }
 

@@ -8,7 +8,7 @@ import { generationOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { gatewayNameLabel } from './labels.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { resolvePortsForPod, servicePorts } from './service-ports.ts';
-import { bindWaypoint, type Waypoint, type WaypointBinding } from './waypoints.ts';
+import { bindWaypoint, type Waypoint, type WaypointBinding, waypointUnavailable } from './waypoints.ts';
 import { isHealthy, podAddress } from './workloads.ts';
 
 export const waypointBoundCondition = 'istio.io/WaypointBound';
@@ -48,6 +48,8 @@ export function buildService(svc: KubeObject, pods: readonly KubeObject[], bindi
     }),
   };
   if (binding.waypoint?.address) service.waypoint = binding.waypoint.address;
+  const unavailable = waypointUnavailable(binding);
+  if (unavailable !== undefined) service.waypointUnavailable = unavailable;
   return service;
 }
 

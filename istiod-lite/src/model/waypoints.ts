@@ -62,8 +62,18 @@ export interface WaypointBinding {
   waypoint?: Waypoint;
   /** The waypoint the labels ask for ("<ns>/<name>"), if any. */
   requested?: string;
-  /** Why a requested waypoint is not used (Istio's reasons). */
-  error?: { reason: 'NoSuchWaypoint' | 'InvalidWaypoint' | 'WaypointNotReady'; message: string };
+  /**
+   * Why a requested waypoint is not used (Istio's reasons). `failClosed`: the traffic was meant
+   * for that waypoint, so it is refused rather than sent around it (a workload under a namespace
+   * label whose waypoint only takes service traffic was never meant for it).
+   */
+  error?: { reason: 'NoSuchWaypoint' | 'InvalidWaypoint' | 'WaypointNotReady'; message: string; failClosed: boolean };
+}
+
+/** What ztunnel is told when traffic must pass a waypoint that cannot be used. */
+export function waypointUnavailable(binding: WaypointBinding): string | undefined {
+  const e = binding.error;
+  return e?.failClosed ? `waypoint ${binding.requested}, which is unavailable (${e.reason}: ${e.message})` : undefined;
 }
 
 /**
@@ -81,12 +91,21 @@ export function bindWaypoint(object: KubeObject, namespace: KubeObject | undefin
   const wpNamespace = from[useWaypointNamespaceLabel] || namespaceOf(object);
   const requested = `${wpNamespace}/${name}`;
   const wp = waypoints.get(requested);
-  if (wp === undefined) return { requested, error: { reason: 'NoSuchWaypoint', message: `waypoint ${requested} not found` } };
-  if (wp.problem !== undefined) return { requested, error: { reason: 'InvalidWaypoint', message: wp.problem } };
+  // Services use a waypoint by default (waypoint-for: service); a workload only when it names
+  // one itself, or the waypoint takes workload traffic.
+  const meant = kind === 'service' || from === own || wp?.waypointFor === 'workload' || wp?.waypointFor === 'all';
+  if (wp === undefined) return { requested, error: { reason: 'NoSuchWaypoint', message: `waypoint ${requested} not found`, failClosed: meant } };
+  if (wp.problem !== undefined) return { requested, error: { reason: 'InvalidWaypoint', message: wp.problem, failClosed: meant } };
   if (!(wp.waypointFor === kind || wp.waypointFor === 'all')) {
-    return { requested, error: { reason: 'InvalidWaypoint', message: `waypoint ${requested} is for ${wp.waypointFor} traffic, not ${kind} traffic` } };
+    return {
+      requested,
+      error: { reason: 'InvalidWaypoint', message: `waypoint ${requested} is for ${wp.waypointFor} traffic, not ${kind} traffic`, failClosed: false },
+    };
   }
   if (wp.address === undefined)
-    return { requested, error: { reason: 'WaypointNotReady', message: `waypoint ${requested} has no address yet (its Service has no ClusterIP)` } };
+    return {
+      requested,
+      error: { reason: 'WaypointNotReady', message: `waypoint ${requested} has no address yet (its Service has no ClusterIP)`, failClosed: true },
+    };
   return { requested, waypoint: wp };
 }

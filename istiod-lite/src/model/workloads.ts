@@ -3,7 +3,7 @@ import type { Port, Workload } from '@ambient/api';
 import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
 import { labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import { dataplaneModeLabel, gatewayNameLabel } from './labels.ts';
-import { bindWaypoint, type Waypoint } from './waypoints.ts';
+import { bindWaypoint, type Waypoint, waypointUnavailable } from './waypoints.ts';
 
 export interface WorkloadContext {
   opts: MeshOptions;
@@ -96,6 +96,8 @@ export function buildWorkload(pod: KubeObject, ctx: WorkloadContext): Workload |
   if (labels[gatewayNameLabel] === undefined) {
     const binding = bindWaypoint(pod, ns, 'workload', ctx.waypoints);
     if (binding.waypoint?.address) workload.waypoint = binding.waypoint.address;
+    const unavailable = waypointUnavailable(binding);
+    if (unavailable !== undefined) workload.waypointUnavailable = unavailable;
   }
   return workload;
 }

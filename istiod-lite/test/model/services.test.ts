@@ -39,7 +39,16 @@ describe('model: services', () => {
   });
 
   describe('waypoint binding (service > namespace) and istio.io/WaypointBound', () => {
-    const cases: { name: string; ns: Record<string, string>; svc: Record<string, string>; objs: any[]; want?: string; cond?: [string, string] }[] = [
+    const cases: {
+      name: string;
+      ns: Record<string, string>;
+      svc: Record<string, string>;
+      objs: any[];
+      want?: string;
+      cond?: [string, string];
+      /** Traffic is refused rather than sent around the waypoint (waypointUnavailable set). */
+      refused?: boolean;
+    }[] = [
       {
         name: 'inherits the namespace waypoint',
         ns: { 'istio.io/use-waypoint': 'wp' },
@@ -62,13 +71,21 @@ describe('model: services', () => {
         svc: { 'istio.io/use-waypoint': 'none' },
         objs: [waypoint('wp')],
       },
-      { name: 'a missing waypoint binds nothing and says so', ns: {}, svc: { 'istio.io/use-waypoint': 'ghost' }, objs: [], cond: ['False', 'NoSuchWaypoint'] },
+      {
+        name: 'a missing waypoint binds nothing, says so, and has its traffic refused',
+        ns: {},
+        svc: { 'istio.io/use-waypoint': 'ghost' },
+        objs: [],
+        cond: ['False', 'NoSuchWaypoint'],
+        refused: true,
+      },
       {
         name: 'a workload-only waypoint does not take service traffic',
         ns: {},
         svc: { 'istio.io/use-waypoint': 'wp' },
         objs: [waypoint('wp', { waypointFor: 'workload' })],
         cond: ['False', 'InvalidWaypoint'],
+        refused: false,
       },
       {
         name: 'an all waypoint takes service traffic',
@@ -91,6 +108,7 @@ describe('model: services', () => {
       it(c.name, () => {
         const model = buildMeshModel(inputs(namespace('shop', c.ns), service('web', { labels: c.svc }), ...c.objs), opts);
         assert.equal(model.services.get(key)!.waypoint?.address, c.want);
+        assert.equal(model.services.get(key)!.waypointUnavailable !== undefined, c.refused ?? false, String(model.services.get(key)!.waypointUnavailable));
         const status = model.statuses.find((s) => s.kind === 'Service' && s.name === 'web');
         if (!c.cond) return assert.equal(status, undefined);
         assert.equal(status!.conditions[0]!.type, 'istio.io/WaypointBound');
@@ -108,6 +126,7 @@ describe('model: services', () => {
       const model = buildMeshModel(inputs(namespace('shop'), gw!, service('web', { labels: { 'istio.io/use-waypoint': 'wp' } })), opts);
       assert.equal(model.services.get(key)!.waypoint, undefined);
       assert.equal(model.statuses.find((s) => s.kind === 'Service')!.conditions[0]!.reason, 'WaypointNotReady');
+      assert.match(model.services.get(key)!.waypointUnavailable ?? '', /waypoint shop\/wp, which is unavailable \(WaypointNotReady/);
     });
   });
 });

@@ -86,7 +86,7 @@ describe('model: workloads', () => {
 
   describe('waypoint binding (pod > namespace)', () => {
     const wp = (n: string, f = 'workload') => waypoint(n, { waypointFor: f, ip: n === 'wp-pod' ? '10.96.0.51' : '10.96.0.50' });
-    const cases: { name: string; ns: Record<string, string>; pod: Record<string, string>; objs: any[]; want: string | undefined }[] = [
+    const cases: { name: string; ns: Record<string, string>; pod: Record<string, string>; objs: any[]; want: string | undefined; refused?: boolean }[] = [
       { name: 'inherits the namespace waypoint', ns: { 'istio.io/use-waypoint': 'wp-ns' }, pod: {}, objs: [wp('wp-ns')], want: '10.96.0.50' },
       {
         name: 'the pod label wins over the namespace',
@@ -102,7 +102,22 @@ describe('model: workloads', () => {
         objs: [wp('wp-ns')],
         want: undefined,
       },
-      { name: 'a missing waypoint means no waypoint', ns: {}, pod: { 'istio.io/use-waypoint': 'ghost' }, objs: [], want: undefined },
+      {
+        name: 'a missing waypoint the pod names itself: no waypoint, and its traffic refused',
+        ns: {},
+        pod: { 'istio.io/use-waypoint': 'ghost' },
+        objs: [],
+        want: undefined,
+        refused: true,
+      },
+      {
+        name: 'a missing waypoint named by the namespace only: workload traffic was never meant for it',
+        ns: { 'istio.io/use-waypoint': 'ghost' },
+        pod: {},
+        objs: [],
+        want: undefined,
+        refused: false,
+      },
       {
         name: 'a service-only waypoint does not take workload traffic',
         ns: { 'istio.io/use-waypoint': 'wp-ns' },
@@ -117,6 +132,7 @@ describe('model: workloads', () => {
         const model = buildMeshModel(inputs(namespace('shop', c.ns), pod('a', { labels: c.pod, uid: 'a' }), ...c.objs), opts);
         const w = model.workloads.get('a')!;
         assert.equal(w.waypoint?.address, c.want);
+        assert.equal(w.waypointUnavailable !== undefined, c.refused ?? false, String(w.waypointUnavailable));
         if (c.want) {
           assert.equal(w.waypoint!.hboneMtlsPort, 15008);
           assert.match(w.waypoint!.identity, /^spiffe:\/\/cluster\.local\/ns\/shop\/sa\/wp-/);

@@ -63,6 +63,8 @@ export function buildRequest(state: ProxyState, conn: OutboundConnection, pick: 
     const servicePort = service.ports?.find((p) => p.servicePort === port);
     // Nothing listens on a VIP itself: a port the service does not expose leads nowhere.
     if (servicePort === undefined) return refuse(`service ${serviceName(service)} has no port ${port}`);
+    // The user asked for a waypoint that cannot be used: its L7 policy must not be skipped.
+    if (service.waypointUnavailable !== undefined) return refuse(`service ${serviceName(service)} must go through ${service.waypointUnavailable}`);
     // Service-addressed traffic goes to the service's waypoint, unless the caller is that
     // waypoint forwarding it on (which would loop).
     if (service.waypoint !== undefined && !isFromWaypoint(conn.source, service.waypoint)) {
@@ -78,6 +80,8 @@ export function buildRequest(state: ProxyState, conn: OutboundConnection, pick: 
 
   const workload = state.workloadByIp(ip);
   if (workload === undefined) return passthrough(state, ip, target);
+  if (workload.waypointUnavailable !== undefined)
+    return refuse(`workload ${workload.namespace}/${workload.name} must go through ${workload.waypointUnavailable}`);
   if (workload.waypoint !== undefined && !isFromWaypoint(conn.source, workload.waypoint)) {
     return viaWaypoint(state, workload.waypoint, target, pick, { finalIdentity: workload.identity });
   }

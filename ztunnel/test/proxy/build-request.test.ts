@@ -184,6 +184,29 @@ describe('buildRequest', () => {
     });
   });
 
+  // Regression: a Service (or pod) labelled istio.io/use-waypoint for a waypoint that does not
+  // exist or cannot be used was sent straight to its endpoints, skipping the L7 policy the user
+  // asked for. It is refused instead, naming the waypoint and why.
+  it('build_request_waypoint_unavailable: traffic that must pass an unusable waypoint is refused, never sent around it', () => {
+    const state = loadState([
+      wireWorkload({ uid: 'a', ip: '10.244.1.2', sa: 'client' }),
+      wireWorkload({ uid: 'b1', ip: '10.244.2.2', node: 'node-2', sa: 'server', waypointUnavailable: 'waypoint shop/ghost: NoSuchWaypoint' }),
+      wireService({
+        name: 'server',
+        vip: '10.96.0.10',
+        ports: [[80, 8080]],
+        endpoints: [{ uid: 'b1', ip: '10.244.2.2', ports: { 80: 8080 } }],
+        waypointUnavailable: 'waypoint shop/ghost: NoSuchWaypoint',
+      }),
+    ]);
+    const source = state.workloadByUid('a')!;
+    for (const ip of ['10.96.0.10', '10.244.2.2']) {
+      const r = buildRequest(state, { source, originalDst: { ip, port: ip === '10.96.0.10' ? 80 : 8080 } });
+      assert.ok(isRefusal(r), `${ip}: ${JSON.stringify(r)}`);
+      assert.match(r.reason, /waypoint shop\/ghost: NoSuchWaypoint/);
+    }
+  });
+
   it('build_request_passthrough_unknown_ip: an address outside the mesh → plain TCP to it', () => {
     assert.deepEqual(summary(request(mesh(), 'a', '192.0.2.10', 443)), {
       protocol: 'TCP',

@@ -57,6 +57,8 @@ export function toWorkload(o: Wire): Workload {
   };
   const waypoint = optionalObject(o, 'waypoint', p);
   if (waypoint !== undefined) workload.waypoint = toGatewayAddress(waypoint, `${p}.waypoint`);
+  const unavailable = str(o, 'waypointUnavailable', p);
+  if (unavailable !== '') workload.waypointUnavailable = unavailable;
   return workload;
 }
 
@@ -72,6 +74,8 @@ export function toService(o: Wire): Service {
   };
   const waypoint = optionalObject(o, 'waypoint', p);
   if (waypoint !== undefined) service.waypoint = toGatewayAddress(waypoint, `${p}.waypoint`);
+  const unavailable = str(o, 'waypointUnavailable', p);
+  if (unavailable !== '') service.waypointUnavailable = unavailable;
   return service;
 }
 
