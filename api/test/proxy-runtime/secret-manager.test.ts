@@ -243,15 +243,6 @@ describe('SecretManager', () => {
     assert.equal(caServer.calls.length, 0);
   });
 
-  it('stops refreshing a forgotten identity', async () => {
-    await manager.fetch(ALICE);
-    manager.forget(ALICE);
-    assert.deepEqual(clock.pendingDelays(), []);
-    clock.advance(200_000);
-    assert.equal(caServer.calls.length, 1);
-    assert.deepEqual(manager.list(), []);
-  });
-
   // Regression: un-capturing one pod forgot its identity outright, so the certificate that the
   // other pods of the same ServiceAccount still presented stopped being refreshed and expired.
   it('keeps refreshing an identity one user released while another still holds it', async () => {

@@ -12,11 +12,13 @@ import { FakeClock, id, loadState, TestCaServer, wireWorkload } from '@ambient/a
 /** Records which identities capture asked a certificate for; never answers (no CA here). */
 class RecordingSecrets extends EventEmitter {
   readonly asked: string[] = [];
-  fetch(identity: string): Promise<never> {
+  acquire(identity: string): void {
     this.asked.push(identity);
+  }
+  release(): void {}
+  fetch(): Promise<never> {
     return Promise.reject(new Error('no CA in this test'));
   }
-  forget(): void {}
 }
 
 const pod: PodInfo = {
