@@ -308,6 +308,31 @@ describe('SecretManager', () => {
     assert.equal(caServer.calls.length, 0);
   });
 
+  it('gives the current certificate only while it is valid on the injected clock, without asking the ca', async () => {
+    assert.equal(manager.current(ALICE), undefined, 'an identity nobody asked for');
+    assert.equal(caServer.calls.length, 0);
+    manager.acquire(ALICE);
+    assert.equal(manager.current(ALICE), undefined, 'not issued yet');
+    const first = await manager.fetch(ALICE);
+    assert.equal(manager.current(ALICE), first);
+
+    caServer.behaviour = { kind: 'fail', code: grpc.status.UNAVAILABLE, message: 'ca overloaded' };
+    const failed = next(manager, 'refresh-failed');
+    clock.advance(51_000);
+    await failed;
+    assert.equal(manager.current(ALICE), first, 'the old certificate while it lasts');
+    clock.advance(first.notAfter.getTime() - clock.now() - 1);
+    assert.equal(manager.current(ALICE), first);
+    clock.advance(1);
+    assert.equal(manager.current(ALICE), undefined, 'never an expired certificate');
+
+    caServer.behaviour = { kind: 'sign', validitySeconds: 3600 };
+    const issued = next(manager, 'certificate');
+    clock.advance(30_000);
+    await issued;
+    assert.equal(manager.current(ALICE), await manager.fetch(ALICE));
+  });
+
   it('refreshes 90-day certificates after 45 days despite the 24.8-day limit of timers', async () => {
     manager.close();
     manager = newManager({ ttlSeconds: 90 * 86400 });

@@ -78,9 +78,12 @@ describe('capture reconciler: the certificates captured pods present (root)', ()
 
   before(async () => {
     loadNative();
-    for (const ns of netnsNames) {
-      sh('ip', 'netns', 'add', ns);
-      sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
+    for (const ns of netnsNames) sh('ip', 'netns', 'add', ns);
+    sh('ip', '-n', netnsNames[0], 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netnsNames[1]);
+    for (const pod of [podA, podB]) {
+      sh('ip', '-n', pod.netns, 'addr', 'add', `${pod.ip}/24`, 'dev', 'eth0');
+      sh('ip', '-n', pod.netns, 'link', 'set', 'eth0', 'up');
+      sh('ip', '-n', pod.netns, 'link', 'set', 'lo', 'up');
     }
     await caServer.start();
     const c = issueCertificate({ ca: caServer.ca, commonName: '', uris: [id('shop', 'client')], validityDays: 1 });
@@ -103,7 +106,7 @@ describe('capture reconciler: the certificates captured pods present (root)', ()
     caServer.calls.length = 0;
     caServer.behaviour = { kind: 'sign' };
     client = grpcCaClient({ address: caServer.address, rootCertPem: caServer.ca.certPem, token: () => 'token' });
-    const logger = pino({ level: 'silent' });
+    const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
     secrets = new SecretManager({
       ca: client,
       rootCertPem: caServer.ca.certPem,
@@ -151,6 +154,57 @@ describe('capture reconciler: the certificates captured pods present (root)', ()
     const presented = await handshake(podA);
     assert.notDeepEqual(presented, { serial: first.serial.toUpperCase() }, 'never the expired certificate');
     assert.deepEqual(presented, { serial: await currentSerial() });
+  });
+
+  // Regression: a pod's 15008 swapped its certificate only on a 'certificate' event, so when
+  // refreshes kept failing it went on presenting the expired one.
+  it('refuses the inbound handshake once the pod certificate expired unrefreshed, and serves again after a refresh', async () => {
+    capture.podAdded(podA);
+    await capture.idle();
+    const first = await secrets.fetch(WEB);
+    caServer.behaviour = { kind: 'fail', code: grpc.status.UNAVAILABLE, message: 'ca overloaded' };
+    clock.advance(first.notAfter.getTime() - clock.now() + 1); // every refresh on the way fails
+    const refused = await handshake(podA);
+    assert.ok('refused' in refused, `refused, not served: ${JSON.stringify(refused)}`);
+    const counted = (await metrics.refused.get()).values.find((v) => v.labels.direction === 'inbound' && v.labels.reason === 'tls_handshake');
+    assert.equal(counted?.value, 1, 'counted as a refused connection');
+    assert.deepEqual([...capture.proxies.keys()], [podA.uid], 'still captured');
+
+    caServer.behaviour = { kind: 'sign', validitySeconds: 3600 };
+    const issued = within(secrets, 'certificate', 2000);
+    clock.advance(30_000); // past any back-off delay
+    assert.ok(await issued);
+    assert.deepEqual(await handshake(podA), { serial: await currentSerial() });
+  });
+
+  it('presents a refreshed certificate even when no certificate event reached the pod', async () => {
+    capture.podAdded(podA);
+    await capture.idle();
+    const first = await secrets.fetch(WEB);
+    caServer.behaviour = { kind: 'sign', validitySeconds: 3600 };
+    secrets.removeAllListeners('certificate'); // as if ztunnel had missed the event
+    const refreshed = within(secrets, 'certificate', 2000);
+    clock.advance(51_000);
+    assert.ok(await refreshed);
+    const presented = await handshake(podA);
+    assert.notDeepEqual(presented, { serial: first.serial.toUpperCase() });
+    assert.deepEqual(presented, { serial: await currentSerial() });
+  });
+
+  it('refuses an outbound HBONE connection from a pod whose certificate expired unrefreshed', async () => {
+    capture.podAdded(podA);
+    capture.podAdded(podB);
+    await capture.idle();
+    const first = await secrets.fetch(WEB);
+    caServer.behaviour = { kind: 'fail', code: grpc.status.UNAVAILABLE, message: 'ca overloaded' };
+    clock.advance(first.notAfter.getTime() - clock.now() + 1);
+    // From inside pod A to pod B's app port: captured on A's 15001, to go over HBONE.
+    const socket = connectInNetns(podA.netnsPath, { host: podB.ip, port: 8080 });
+    socket.on('error', () => undefined);
+    socket.on('end', () => socket.destroy()); // half-open sockets: ztunnel's close arrives as an end
+    await once(socket, 'close');
+    const counted = (await metrics.refused.get()).values.find((v) => v.labels.direction === 'outbound');
+    assert.deepEqual(counted && { reason: counted.labels.reason, value: counted.value }, { reason: 'connect_failed', value: 1 });
   });
 
   it('releases an identity with its last pod and gives a re-captured pod a certificate again', async () => {
