@@ -137,10 +137,21 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     if (entry.state === 'initializing') return entry.first;
     // The expiry timer normally flips the state; checking the clock too means a late timer can
     // never let an expired certificate out.
-    if (entry.cert !== undefined && this.#now() < entry.cert.notAfter.getTime()) return Promise.resolve(entry.cert);
+    if (entry.cert !== undefined && this.#validNow(entry.cert)) return Promise.resolve(entry.cert);
     this.#markUnavailable(entry);
     const why = entry.lastError ? `: ${entry.lastError.message}` : '';
     return Promise.reject(new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity}${why}`, { cause: entry.lastError }));
+  }
+
+  /**
+   * The certificate to present on a connection made now: the one in use while it is valid on the
+   * injected clock, else undefined (not issued yet, expired without a refresh, released, or never
+   * asked for: current() asks the CA nothing). Synchronous and cheap, for every handshake: the
+   * caller refuses the connection rather than present an expired certificate.
+   */
+  current(identity: string): WorkloadCertificate | undefined {
+    const cert = this.#entries.get(identity)?.cert;
+    return cert !== undefined && this.#validNow(cert) ? cert : undefined;
   }
 
   /**
@@ -203,6 +214,11 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     this.#entries.set(identity, entry);
     void this.#attempt(entry);
     return entry;
+  }
+
+  #validNow(cert: WorkloadCertificate): boolean {
+    const now = this.#now();
+    return cert.notBefore.getTime() <= now && now < cert.notAfter.getTime();
   }
 
   #isCurrent(entry: Entry): boolean {

@@ -37,15 +37,6 @@ export class CaptureReconciler {
   constructor(deps: CaptureDeps, timers: Timers = unrefTimers) {
     this.#deps = deps;
     this.#timers = timers;
-    // A rotated certificate reaches the pods that present it; live connections keep theirs.
-    deps.secrets.on('certificate', ({ identity }) => {
-      void deps.secrets.fetch(identity).then(
-        (cert) => {
-          for (const p of this.#proxies.values()) if (p.pod.identity === identity) p.setContext(cert.secureContext);
-        },
-        () => undefined,
-      );
-    });
   }
 
   get proxies(): ReadonlyMap<string, PodProxy> {
