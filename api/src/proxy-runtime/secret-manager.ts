@@ -2,6 +2,9 @@
 // CA on first need, cached, refreshed at half-life with jitter, retried with backoff. A refresh
 // swaps in a new WorkloadCertificate (with its own SecureContext); connections already made
 // with the old one keep their TLS session, new ones pick up the new context.
+//
+// ztunnel counts the users of an identity (acquire/release: one per captured pod) because pods
+// of one ServiceAccount share it: the certificate is refreshed until the last of them leaves.
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import tls from 'node:tls';
@@ -79,6 +82,10 @@ interface Entry {
   expiryTimer?: unknown;
   nextRefresh?: number;
   lastError?: Error;
+  /** acquire() calls not yet released. */
+  users: number;
+  /** Created by fetch() without acquire (the waypoint's own identity): kept until close(). */
+  pinned: boolean;
 }
 
 // Node fires a setTimeout longer than this at once; 90-day certificates refresh after 45 days.
@@ -123,26 +130,55 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
     }
     let entry = this.#entries.get(identity);
     if (entry === undefined) {
-      entry = this.#createEntry(identity);
-      this.#entries.set(identity, entry);
-      void this.#attempt(entry);
+      entry = this.#open(identity);
+      entry.pinned = true;
       return entry.first;
     }
     if (entry.state === 'initializing') return entry.first;
     // The expiry timer normally flips the state; checking the clock too means a late timer can
     // never let an expired certificate out.
-    if (entry.cert !== undefined && this.#now() < entry.cert.notAfter.getTime()) return Promise.resolve(entry.cert);
+    if (entry.cert !== undefined && this.#validNow(entry.cert)) return Promise.resolve(entry.cert);
     this.#markUnavailable(entry);
     const why = entry.lastError ? `: ${entry.lastError.message}` : '';
     return Promise.reject(new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity}${why}`, { cause: entry.lastError }));
   }
 
-  /** Stops refreshing an identity whose last pod left the node. */
-  forget(identity: string): void {
+  /**
+   * The certificate to present on a connection made now: the one in use while it is valid on the
+   * injected clock, else undefined (not issued yet, expired without a refresh, released, or never
+   * asked for: current() asks the CA nothing). Synchronous and cheap, for every handshake: the
+   * caller refuses the connection rather than present an expired certificate.
+   */
+  current(identity: string): WorkloadCertificate | undefined {
+    const cert = this.#entries.get(identity)?.cert;
+    return cert !== undefined && this.#validNow(cert) ? cert : undefined;
+  }
+
+  /**
+   * Counts one user of `identity` (ztunnel: a captured pod) and starts its first request when it
+   * is new; read the certificate with fetch(). It is refreshed until every acquire is released.
+   * Throws ERR_IDENTITY_INVALID, counting nothing, for an identity that is not a workload SPIFFE
+   * ID; after close() it counts nothing either.
+   */
+  acquire(identity: string): void {
+    if (parseSpiffeId(identity) === undefined) throw new IdentityError('ERR_IDENTITY_INVALID', `not a workload spiffe id: ${JSON.stringify(identity)}`);
+    if (this.#closed) return;
+    const entry = this.#entries.get(identity) ?? this.#open(identity);
+    entry.users++;
+  }
+
+  /**
+   * Drops one user of `identity`. With the last one gone the certificate and its refresh go too
+   * (unless fetch() alone created it). Releasing an identity nobody holds does nothing.
+   */
+  release(identity: string): void {
     const entry = this.#entries.get(identity);
-    if (entry === undefined) return;
+    if (entry === undefined || entry.users === 0) return;
+    entry.users--;
+    if (entry.users > 0 || entry.pinned) return;
     this.#entries.delete(identity);
-    this.#dispose(entry, `no certificate for ${identity}: the identity was forgotten`);
+    this.#dispose(entry, `no certificate for ${identity}: its last user released it`);
+    this.#log.info({ identity }, 'certificate released: no user left');
   }
 
   list(): CertificateInfo[] {
@@ -158,20 +194,31 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  #createEntry(identity: string): Entry {
+  /** A new entry for `identity`, its first request started. */
+  #open(identity: string): Entry {
     let settleFirst!: Entry['settleFirst'];
     const first = new Promise<WorkloadCertificate>((resolve, reject) => {
       settleFirst = { resolve, reject };
     });
     first.catch(() => {}); // a caller may never ask again; its rejection is reported to the callers who did
-    return {
+    const entry: Entry = {
       identity,
       state: 'initializing',
       first,
       settleFirst,
       inflight: false,
       backoff: new Backoff({ ...this.#backoff, random: this.#random }),
+      users: 0,
+      pinned: false,
     };
+    this.#entries.set(identity, entry);
+    void this.#attempt(entry);
+    return entry;
+  }
+
+  #validNow(cert: WorkloadCertificate): boolean {
+    const now = this.#now();
+    return cert.notBefore.getTime() <= now && now < cert.notAfter.getTime();
   }
 
   #isCurrent(entry: Entry): boolean {

@@ -243,13 +243,94 @@ describe('SecretManager', () => {
     assert.equal(caServer.calls.length, 0);
   });
 
-  it('stops refreshing a forgotten identity', async () => {
+  // Regression: un-capturing one pod forgot its identity outright, so the certificate that the
+  // other pods of the same ServiceAccount still presented stopped being refreshed and expired.
+  it('keeps refreshing an identity one user released while another still holds it', async () => {
+    manager.acquire(ALICE);
+    manager.acquire(ALICE);
+    const first = await manager.fetch(ALICE);
+    manager.release(ALICE);
+    // The test CA signs on the real clock, which the virtual one overtakes: long certificates from here on.
+    caServer.behaviour = { kind: 'sign', validitySeconds: 3600 };
+    const rotated = next(manager, 'certificate');
+    clock.advance(51_000);
+    await rotated;
+    clock.advance(first.notAfter.getTime() - clock.now() + 1);
+    const held = await manager.fetch(ALICE);
+    assert.notEqual(held.serial, first.serial);
+    assert.ok(held.notAfter.getTime() > clock.now());
+    assert.equal(manager.list()[0]!.state, 'available');
+  });
+
+  it('stops refreshing an identity when its last user releases it, and asks again when it is acquired again', async () => {
+    manager.acquire(ALICE);
+    manager.acquire(ALICE);
     await manager.fetch(ALICE);
-    manager.forget(ALICE);
+    manager.release(ALICE);
+    manager.release(ALICE);
     assert.deepEqual(clock.pendingDelays(), []);
+    assert.deepEqual(manager.list(), []);
     clock.advance(200_000);
     assert.equal(caServer.calls.length, 1);
+
+    caServer.behaviour = { kind: 'sign', validitySeconds: 3600 };
+    manager.acquire(ALICE);
+    const again = await manager.fetch(ALICE);
+    assert.equal(caServer.calls.length, 2);
+    assert.ok(again.notAfter.getTime() > clock.now());
+  });
+
+  it('keeps an identity fetched without acquire (the waypoint its own) when others acquire and release it', async () => {
+    const own = await manager.fetch(ALICE);
+    manager.acquire(ALICE);
+    manager.release(ALICE);
+    assert.equal(await manager.fetch(ALICE), own);
+    const rotated = next(manager, 'certificate');
+    clock.advance(51_000);
+    await rotated;
+    assert.equal(caServer.calls.length, 2);
+  });
+
+  it('ignores a release of an identity nobody holds', async () => {
+    manager.release(ALICE);
+    manager.acquire(BOB);
+    await manager.fetch(BOB);
+    manager.release(ALICE);
+    assert.deepEqual(
+      manager.list().map((c) => c.identity),
+      [BOB],
+    );
+  });
+
+  it('refuses to acquire an identity that is not a workload spiffe id, counting nothing', () => {
+    assert.throws(() => manager.acquire('spiffe://cluster.local/ns/shop'), { code: 'ERR_IDENTITY_INVALID' });
     assert.deepEqual(manager.list(), []);
+    assert.equal(caServer.calls.length, 0);
+  });
+
+  it('gives the current certificate only while it is valid on the injected clock, without asking the ca', async () => {
+    assert.equal(manager.current(ALICE), undefined, 'an identity nobody asked for');
+    assert.equal(caServer.calls.length, 0);
+    manager.acquire(ALICE);
+    assert.equal(manager.current(ALICE), undefined, 'not issued yet');
+    const first = await manager.fetch(ALICE);
+    assert.equal(manager.current(ALICE), first);
+
+    caServer.behaviour = { kind: 'fail', code: grpc.status.UNAVAILABLE, message: 'ca overloaded' };
+    const failed = next(manager, 'refresh-failed');
+    clock.advance(51_000);
+    await failed;
+    assert.equal(manager.current(ALICE), first, 'the old certificate while it lasts');
+    clock.advance(first.notAfter.getTime() - clock.now() - 1);
+    assert.equal(manager.current(ALICE), first);
+    clock.advance(1);
+    assert.equal(manager.current(ALICE), undefined, 'never an expired certificate');
+
+    caServer.behaviour = { kind: 'sign', validitySeconds: 3600 };
+    const issued = next(manager, 'certificate');
+    clock.advance(30_000);
+    await issued;
+    assert.equal(manager.current(ALICE), await manager.fetch(ALICE));
   });
 
   it('refreshes 90-day certificates after 45 days despite the 24.8-day limit of timers', async () => {

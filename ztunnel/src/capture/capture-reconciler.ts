@@ -3,6 +3,10 @@
 // first, then listeners) when it no longer is. Nothing is captured before discovery has
 // delivered every type once (addresses and policies). Runs serialized; a failed capture
 // retries in 1 s.
+//
+// Each pod being captured holds its identity in the secret manager (acquire, once per pod,
+// from the first attempt until the pod is released): pods of one ServiceAccount share the
+// certificate, which stays refreshed while any of them is captured.
 import type { Logger } from 'pino';
 import { unrefTimers, type PodInfo, type Timers } from '@ambient/api';
 import type { SecretManager } from '@ambient/api/proxy-runtime';
@@ -22,6 +26,8 @@ export class CaptureReconciler {
   readonly #timers: Timers;
   readonly #pods = new Map<string, PodInfo>();
   readonly #proxies = new Map<string, PodProxy>();
+  /** Pod uid → the identity acquired for it: one acquire per pod, whatever the attempts. */
+  readonly #held = new Map<string, string>();
   #running: Promise<void> = Promise.resolve();
   #retryTimer: unknown;
   #stopped = false;
@@ -31,15 +37,6 @@ export class CaptureReconciler {
   constructor(deps: CaptureDeps, timers: Timers = unrefTimers) {
     this.#deps = deps;
     this.#timers = timers;
-    // A rotated certificate reaches the pods that present it; live connections keep theirs.
-    deps.secrets.on('certificate', ({ identity }) => {
-      void deps.secrets.fetch(identity).then(
-        (cert) => {
-          for (const p of this.#proxies.values()) if (p.pod.identity === identity) p.setContext(cert.secureContext);
-        },
-        () => undefined,
-      );
-    });
   }
 
   get proxies(): ReadonlyMap<string, PodProxy> {
@@ -89,29 +86,45 @@ export class CaptureReconciler {
 
   async #pass(): Promise<void> {
     if (this.#stopped) return;
-    const { state, secrets, logger, metrics } = this.#deps;
+    const { secrets, logger, metrics } = this.#deps;
     let failed = false;
     for (const [uid, proxy] of [...this.#proxies]) {
-      if (this.#pods.has(uid) && state.workloadByUid(uid)?.tunnelProtocol === 'HBONE') continue;
+      if (this.#wantedIdentity(uid) !== undefined) continue;
       this.#proxies.delete(uid);
       const pod = this.#pods.get(uid);
       // Un-enrolled: rules first, so no connection is redirected to a closed listener.
       if (pod) await removeCaptureRules(pod.netnsPath).catch((err: unknown) => logger.warn({ err, pod: uid }, 'removing capture rules failed'));
       await proxy.stop();
-      secrets.forget(proxy.pod.identity);
       logger.info({ pod: uid }, 'pod no longer captured');
+    }
+    // After the proxies above stopped (a handshake they accepted still found its certificate);
+    // also pods that left while their capture was still failing.
+    for (const [uid, identity] of [...this.#held]) {
+      if (this.#proxies.has(uid) || this.#wantedIdentity(uid) === identity) continue;
+      this.#held.delete(uid);
+      secrets.release(identity);
     }
     for (const [uid, pod] of this.#pods) {
       if (!this.#discoverySynced) break;
       if (this.#proxies.has(uid)) continue;
-      const w = state.workloadByUid(uid);
-      if (w?.tunnelProtocol !== 'HBONE') continue;
+      const identity = this.#wantedIdentity(uid);
+      if (identity === undefined) continue;
       try {
+        // Held across failed attempts: they wait on the secret manager's back-off rather than
+        // asking the CA anew every retry.
+        if (!this.#held.has(uid)) {
+          secrets.acquire(identity);
+          this.#held.set(uid, identity);
+        }
         // Listeners first, then rules: redirected traffic always finds a listener.
-        const proxy = await PodProxy.start({ uid, ip: pod.ip, netnsPath: pod.netnsPath, identity: w.identity }, this.#deps);
-        await installCaptureRules(pod.netnsPath);
+        const proxy = await PodProxy.start({ uid, ip: pod.ip, netnsPath: pod.netnsPath, identity }, this.#deps);
+        // Left open, the listeners would hold the pod's ports against every retry.
+        await installCaptureRules(pod.netnsPath).catch(async (err: unknown) => {
+          await proxy.stop();
+          throw err;
+        });
         this.#proxies.set(uid, proxy);
-        logger.info({ pod: `${pod.namespace}/${pod.name}`, identity: w.identity }, 'pod captured');
+        logger.info({ pod: `${pod.namespace}/${pod.name}`, identity }, 'pod captured');
       } catch (err) {
         failed = true;
         logger.error({ err, pod: `${pod.namespace}/${pod.name}` }, 'capturing the pod failed; retrying in 1 s');
@@ -120,5 +133,12 @@ export class CaptureReconciler {
     metrics.capturedPods.set(this.#proxies.size);
     this.#timers.clearTimeout(this.#retryTimer);
     this.#retryTimer = failed && !this.#stopped ? this.#timers.setTimeout(() => this.reconcile(), RETRY_MS) : undefined;
+  }
+
+  /** The identity to capture a pod with: on this node and an HBONE workload; else undefined. */
+  #wantedIdentity(uid: string): string | undefined {
+    if (!this.#pods.has(uid)) return undefined;
+    const w = this.#deps.state.workloadByUid(uid);
+    return w?.tunnelProtocol === 'HBONE' ? w.identity : undefined;
   }
 }

@@ -9,7 +9,7 @@ import { ports, ztunnelReservedPorts } from '@ambient/api';
 import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
-import type { ProxyState } from '@ambient/api/proxy-runtime';
+import { IdentityError, type ProxyState } from '@ambient/api/proxy-runtime';
 import { authorize, type ConnectionAttributes } from './authorize.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
 import { dialFromPod, type CapturedPodRef } from './pod-socket.ts';
@@ -24,11 +24,32 @@ export interface InboundDeps {
 
 const ownPortDetail = (port: number): string => `port ${port} is ztunnel's own in this pod: refused rather than connecting ztunnel to itself`;
 
-/** The HBONE server of one captured pod; `context` returns the pod's current certificate. */
-export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, context: () => tls.SecureContext): HboneServer {
+/**
+ * The HBONE server of one captured pod; `context` returns the pod's certificate valid now, or
+ * undefined when there is none (not issued yet, expired without a refresh): that connection is
+ * refused, reported here as a failed handshake, rather than served an expired certificate.
+ */
+export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, context: () => tls.SecureContext | undefined): HboneServer {
   const sink = { logger: deps.logger.child({ pod: pod.uid }), metrics: deps.metrics };
+  const refusedWithoutCertificate = (): never => {
+    const destination = deps.state.workloadByUid(pod.uid);
+    const detail = `no valid certificate for ${destination?.identity ?? `pod ${pod.uid}`} (not issued yet, or expired without a refresh)`;
+    reportConnection(sink, {
+      direction: 'inbound',
+      protocol: 'HBONE',
+      outcome: 'tls_handshake',
+      src: { addr: '' },
+      dst: { addr: formatSocketAddress({ ip: pod.ip, port: ports.hbone }), workload: destination, identity: destination?.identity },
+      sent: 0,
+      received: 0,
+      durationMs: 0,
+      detail,
+    });
+    // The HBONE server closes the connection when the context callback throws.
+    throw new IdentityError('ERR_CERT_UNAVAILABLE', detail);
+  };
   return createHboneServer({
-    context,
+    context: () => context() ?? refusedWithoutCertificate(),
     trustDomain: deps.trustDomain,
     rootCertPem: deps.rootCertPem,
     logger: sink.logger,

@@ -69,7 +69,9 @@ export async function handleOutbound(deps: OutboundDeps, pod: CapturedPodRef, do
     if (request.protocol === 'TCP') {
       upstream = await dialFromPod(pod, request.actualDestination);
     } else {
-      const cert = await deps.secrets.fetch(source.identity);
+      // Read per connection: never an expired certificate, and never a request to the CA here.
+      const cert = deps.secrets.current(source.identity);
+      if (cert === undefined) return fail('connect_failed', `no valid certificate for ${source.identity} (not issued yet, or expired without a refresh)`);
       upstream = await deps.pool.connect({
         source: { identity: source.identity, ip: pod.ip, context: cert.secureContext, localSocketFactory: (a) => podSocket(pod, a) },
         destination: request.hboneTarget!,

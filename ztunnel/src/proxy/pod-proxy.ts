@@ -1,7 +1,6 @@
 // Everything ztunnel runs for one captured pod: three listeners opened inside the pod's netns
 // (15001 outbound, 15006 inbound plaintext, 15008 HBONE) with the pod's certificate.
 import net from 'node:net';
-import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ports } from '@ambient/api';
 import type { HboneServer } from '@ambient/hbone';
@@ -20,22 +19,23 @@ export class PodProxy {
   readonly #plaintext = new Set<PlaintextConnection>();
   #outbound = 0;
   readonly #logger: Logger;
-  #context: tls.SecureContext;
 
-  private constructor(pod: CapturedPodRef & { identity: string }, context: tls.SecureContext, hbone: HboneServer, logger: Logger) {
+  private constructor(pod: CapturedPodRef & { identity: string }, hbone: HboneServer, logger: Logger) {
     this.pod = pod;
-    this.#context = context;
     this.#hbone = hbone;
     this.#logger = logger;
   }
 
-  /** Fetches the pod's certificate, then listens inside its netns. Rejects (having closed what it opened) on failure. */
+  /**
+   * Waits for the pod's first certificate, then listens inside its netns. Rejects (having closed
+   * what it opened) on failure. The caller holds the identity (SecretManager.acquire).
+   */
   static async start(pod: CapturedPodRef & { identity: string }, deps: OutboundDeps & InboundDeps & { secrets: SecretManager }): Promise<PodProxy> {
-    const cert = await deps.secrets.fetch(pod.identity);
-    let proxy: PodProxy | undefined;
-    const hbone = createPodHboneServer(deps, pod, () => proxy!.#context);
-    proxy = new PodProxy(pod, cert.secureContext, hbone, deps.logger.child({ pod: pod.uid }));
-    const self = proxy;
+    await deps.secrets.fetch(pod.identity);
+    // Asked per handshake, not cached: a refresh applies at once even if its event went
+    // unnoticed, and an expired certificate is never presented (the handshake is refused).
+    const hbone = createPodHboneServer(deps, pod, () => deps.secrets.current(pod.identity)?.secureContext);
+    const self = new PodProxy(pod, hbone, deps.logger.child({ pod: pod.uid }));
     const servers: [number, (s: net.Socket) => void][] = [
       [ports.hbone, (s) => hbone.handleConnection(s)],
       [ports.inboundPlaintext, (s) => void handleInboundPlaintext(deps, pod, s, self.#plaintext)],
@@ -59,11 +59,6 @@ export class PodProxy {
       throw err;
     }
     return self;
-  }
-
-  /** A rotated certificate: new connections use it, live ones keep their session. */
-  setContext(context: tls.SecureContext): void {
-    this.#context = context;
   }
 
   /** Closes the live connections that the current policy no longer allows. */
