@@ -10,7 +10,7 @@
 //   lines after it may hold acknowledged writes, and the data directory is the user's to repair.
 // Durability (when a write counts as on disk) is `per-write` (fsync before append returns)
 // or `group-commit` (writes made while an fsync is in flight share the next one; callers
-// acknowledge after `durable()` resolves): see the README's "Persistence" section.
+// acknowledge after `durable()` resolves): see the README's "API server persistence".
 // Snapshots go through temp file + fsync + rename, so a reader always sees either the old or
 // the new snapshot, never half of one.
 import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -45,7 +45,7 @@ export interface LogFiles {
   fsync(fd: number, done: (err: NodeJS.ErrnoException | null) => void): void;
 }
 
-export const nodeFiles: LogFiles = {
+const nodeFiles: LogFiles = {
   writeSync: (fd, buffer, offset, length) => writeSync(fd, buffer, offset, length),
   fsyncSync: (fd) => fsyncSync(fd),
   fsync: (fd, done) => fsync(fd, done),
