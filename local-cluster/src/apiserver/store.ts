@@ -2,9 +2,10 @@
 // increasing resourceVersion (like etcd's revision), a bounded history of changes for
 // resuming watches, and durability through StoreLog. Deliberately semantic-free: defaulting,
 // validation, finalizers and garbage collection live in RestStorage above it.
+import type { Logger } from 'pino';
 import { gone } from '../apimachinery/errors.ts';
 import type { KubeObject, ResourceInfo } from '../apimachinery/types.ts';
-import { StoreLog } from './store-log.ts';
+import { type Durability, type LogFiles, StoreLog } from './store-log.ts';
 
 export type StoreEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -54,7 +55,15 @@ export interface StoreOptions {
   historySize?: number;
   /** Snapshot after this many logged writes. */
   snapshotEvery?: number;
+  /** When a write is on disk (see StoreLog); default `per-write`. */
+  durability?: Durability;
+  /** Repairs made on open, and snapshots that failed, are reported here. */
+  logger?: Logger;
+  /** The log's file operations (tests inject short writes and failures). */
+  files?: LogFiles;
 }
+
+const RESOLVED = Promise.resolve();
 
 type Objects = Map<string, Map<string, KubeObject>>; // namespace ('' = cluster) → name → object
 
@@ -72,12 +81,14 @@ export class Store {
   readonly #log: StoreLog | undefined;
   readonly #snapshotEvery: number;
   #writesSinceSnapshot = 0;
+  readonly #logger: Logger | undefined;
 
   constructor(opts: StoreOptions = {}) {
     this.#history = new Array(opts.historySize ?? 10_000);
     this.#snapshotEvery = opts.snapshotEvery ?? 10_000;
+    this.#logger = opts.logger;
     if (opts.dir === undefined) return;
-    const { log, state } = StoreLog.open(opts.dir);
+    const { log, state } = StoreLog.open(opts.dir, { durability: opts.durability, logger: opts.logger, files: opts.files });
     this.#log = log;
     for (const [resource, objects] of Object.entries(state.snapshot.resources)) {
       for (const o of objects) this.#set(resource, o);
@@ -129,17 +140,22 @@ export class Store {
     return out;
   }
 
-  /** Stores `obj` (which the caller must not mutate afterwards) with the next resourceVersion. */
+  /**
+   * Stores `obj` (which the caller must not mutate afterwards) with the next resourceVersion.
+   * Logged first: a write the disk refuses (StoreWriteError) changes nothing.
+   */
   put(resource: string, obj: KubeObject): KubeObject {
-    const rv = ++this.#rv;
+    const rv = this.#rv + 1;
     const stored: KubeObject = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(rv) } };
     const ns = stored.metadata.namespace ?? '';
     const name = stored.metadata.name ?? '';
+    this.#log?.append({ rv, r: resource, k: `${ns}/${name}`, o: stored });
+    this.#rv = rv;
     const prev = this.get(resource, ns, name);
     if (prev) this.#unset(resource, prev);
     this.#set(resource, stored);
-    this.#persist({ rv, r: resource, k: `${ns}/${name}`, o: stored });
     this.#emit(new StoreEvent(rv, resource, prev ? 'MODIFIED' : 'ADDED', stored, prev));
+    this.#snapshotWhenDue();
     return stored;
   }
 
@@ -147,12 +163,23 @@ export class Store {
   remove(resource: string, namespace: string, name: string): KubeObject | undefined {
     const prev = this.get(resource, namespace, name);
     if (!prev) return undefined;
-    const rv = ++this.#rv;
+    const rv = this.#rv + 1;
+    this.#log?.append({ rv, r: resource, k: `${namespace}/${name}` });
+    this.#rv = rv;
     this.#unset(resource, prev);
     const gone = withRv(prev, rv);
-    this.#persist({ rv, r: resource, k: `${namespace}/${name}` });
     this.#emit(new StoreEvent(rv, resource, 'DELETED', gone, prev));
+    this.#snapshotWhenDue();
     return gone;
+  }
+
+  /**
+   * Resolves when every write made so far is on disk: at once with `per-write` durability or
+   * without a directory; after the shared fsync with `group-commit`. A writer acknowledges
+   * after it; rejects with StoreWriteError when that fsync failed.
+   */
+  durable(): Promise<void> {
+    return this.#log ? this.#log.durable() : RESOLVED;
   }
 
   /** Dependents (by ownerReferences uid) of an owner. */
@@ -203,10 +230,15 @@ export class Store {
     this.#log.close();
   }
 
-  #persist(entry: Parameters<StoreLog['append']>[0]): void {
-    if (!this.#log) return;
-    this.#log.append(entry);
-    if (++this.#writesSinceSnapshot >= this.#snapshotEvery) this.snapshot();
+  #snapshotWhenDue(): void {
+    if (!this.#log || ++this.#writesSinceSnapshot < this.#snapshotEvery) return;
+    try {
+      this.snapshot();
+    } catch (err) {
+      // The write itself is logged and durable; the log just grows until a snapshot succeeds.
+      this.#writesSinceSnapshot = 0;
+      this.#logger?.error({ err }, 'store snapshot failed; the log keeps every write');
+    }
   }
 
   #emit(event: StoreEvent): void {
