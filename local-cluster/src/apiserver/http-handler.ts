@@ -199,22 +199,27 @@ export class ApiHandler {
     }
 
     const body = decodeBody(await readBody(req), req.headers['content-type']);
+    // Acknowledge a write only once it is on disk (group commit: shares an fsync with its neighbours).
+    const ack = async (code: number, value: unknown): Promise<void> => {
+      await storage.store.durable();
+      json(res, code, value);
+    };
     switch (method) {
       case 'POST':
         if (name !== undefined) {
-          if (sub === 'token' && r.plural === 'serviceaccounts') return json(res, 201, this.#tokenRequest(ns, name, body));
+          if (sub === 'token' && r.plural === 'serviceaccounts') return ack(201, this.#tokenRequest(ns, name, body));
           if (sub === 'binding' && r.plural === 'pods') {
             storage.bind(r, ns, name, body);
-            return json(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+            return ack(201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
           }
           throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
         }
-        if (r.plural === 'tokenreviews' && r.group === 'authentication.k8s.io') return json(res, 201, this.#tokenReview(body));
-        return json(res, 201, storage.create(r, ns, body, { dryRun, fieldManager }));
+        if (r.plural === 'tokenreviews' && r.group === 'authentication.k8s.io') return ack(201, this.#tokenReview(body));
+        return ack(201, storage.create(r, ns, body, { dryRun, fieldManager }));
       case 'PUT':
         if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
-        if (sub === 'scale') return json(res, 200, storage.setScale(r, ns, name, body, { dryRun, fieldManager }));
-        return json(res, 200, storage.update(r, ns, name, body, sub === 'finalize' ? undefined : sub, { dryRun, fieldManager }));
+        if (sub === 'scale') return ack(200, storage.setScale(r, ns, name, body, { dryRun, fieldManager }));
+        return ack(200, storage.update(r, ns, name, body, sub === 'finalize' ? undefined : sub, { dryRun, fieldManager }));
       case 'PATCH': {
         if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
         const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -227,12 +232,12 @@ export class ApiHandler {
         if (sub === 'scale') {
           const current = storage.scale(r, ns, name);
           const next = type === 'json' ? applyJsonPatch(current, body) : applyMergePatch(current, body);
-          return json(res, 200, storage.setScale(r, ns, name, next, { dryRun, fieldManager }));
+          return ack(200, storage.setScale(r, ns, name, next, { dryRun, fieldManager }));
         }
         if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PATCH /apply requires fieldManager parameter');
         const force = q.get('force') === 'true';
         const { object, created } = storage.patch(r, ns, name, type, body, sub, { dryRun, fieldManager, force });
-        return json(res, created ? 201 : 200, object);
+        return ack(created ? 201 : 200, object);
       }
       case 'DELETE': {
         const opts = deleteOptions(body, q, dryRun);
@@ -243,9 +248,9 @@ export class ApiHandler {
             { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' },
             opts,
           );
-          return json(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(storage.store.revision) }, items });
+          return ack(200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(storage.store.revision) }, items });
         }
-        return json(res, 200, storage.delete(r, ns, name, opts));
+        return ack(200, storage.delete(r, ns, name, opts));
       }
       default:
         throw new ApiError('MethodNotAllowed', `method ${method} is not allowed`);

@@ -69,7 +69,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const publicKey = createPublicKey(privateKey);
   const signingKey: SigningKey = { privateKey, publicKey, kid: keyId(publicKey) };
 
-  const store = new Store({ dir: join(dir, 'store') });
+  const store = new Store({ dir: join(dir, 'store'), durability: 'group-commit', logger: opts.logger });
   const registry = new ResourceRegistry(builtinResources);
   const storage = new RestStorage(store, registry, { caCertPem: caPair.certPem });
   bootstrap(storage);
