@@ -54,6 +54,12 @@ export const connectionOutcomes = {
     errorCode: 'ERR_HBONE_CONNECT',
     meaning: 'the TLS handshake failed (e.g. no client certificate)',
   },
+  no_certificate: {
+    status: undefined,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_CONNECT',
+    meaning: 'the server has no valid certificate to present (not issued yet, or expired without a refresh)',
+  },
   handshake_timeout: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_CONNECT', meaning: 'no TLS handshake in time' },
   tls_version: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_CONNECT', meaning: 'TLS older than 1.3 was negotiated' },
   no_h2: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_NO_H2', meaning: 'ALPN did not settle on h2' },

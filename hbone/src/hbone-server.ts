@@ -160,7 +160,6 @@ export class HboneServer {
 
   /** Serves an accepted TCP connection (from our own listener or one opened in a pod's netns). */
   handleConnection(raw: net.Socket): void {
-    const log = this.#options.logger;
     raw.on('error', ignore);
     let socket: tls.TLSSocket;
     try {
@@ -172,7 +171,10 @@ export class HboneServer {
         ALPNProtocols: ['h2'],
       });
     } catch (err) {
-      log.error({ err }, 'hbone: no server certificate');
+      // No certificate to present (none issued yet, or expired without a refresh): refused,
+      // never served with a stale one.
+      this.#count('no_certificate');
+      this.#options.onConnectionRefused?.({ outcome: 'no_certificate', peer: raw.remoteAddress ?? '', detail: (err as Error)?.message ?? String(err) });
       raw.destroy();
       return;
     }

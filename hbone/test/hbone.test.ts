@@ -6,7 +6,19 @@ import { createCertificateAuthority, issueCertificate } from '@ambient/api';
 import { HbonePool, type HboneSource } from '../src/hbone-pool.ts';
 import { HboneError } from '../src/hbone-error.ts';
 import type { SocketAddress } from '../src/socket-address.ts';
-import { CLIENT_ID, SERVER_ID, clientContext, closeHarness, exchange, meshCa, startHarness, workloadContext, type Harness } from './hbone-fixtures.ts';
+import type { ConnectionRefusal } from '../src/hbone-server.ts';
+import {
+  CLIENT_ID,
+  SERVER_ID,
+  clientContext,
+  closeHarness,
+  exchange,
+  meshCa,
+  serverContext,
+  startHarness,
+  workloadContext,
+  type Harness,
+} from './hbone-fixtures.ts';
 
 const source: HboneSource = { identity: CLIENT_ID, ip: '10.244.1.5', context: clientContext };
 
@@ -125,6 +137,29 @@ describe('HBONE pool and server', () => {
     const err = await rejectsWith(pool.connect(target(h, { expected: ['spiffe://cluster.local/ns/b/sa/someone-else'] })), 'ERR_HBONE_IDENTITY_MISMATCH');
     assert.match(err.message, /spiffe:\/\/cluster\.local\/ns\/b\/sa\/y/);
     assert.equal(h.requests.length, 0);
+  });
+
+  // Regression: when the server had no certificate to present (none issued yet, or expired and
+  // not refreshed), the connection was dropped with an error log only: not counted, not reported
+  // to the caller's refusal callback, the peer unnamed.
+  it('refuses a connection it has no certificate for: counted and reported as no_certificate, and serves again once it has one', async () => {
+    let cert: tls.SecureContext | undefined;
+    const refusals: ConnectionRefusal[] = [];
+    h = await startHarness({
+      context: () => {
+        if (cert === undefined) throw new Error('no valid certificate for the destination');
+        return cert;
+      },
+      onConnectionRefused: (r) => refusals.push(r),
+    });
+    pool = new HbonePool();
+    await assert.rejects(pool.connect(target(h)), HboneError);
+    await until(() => h!.server.stats.refused.no_certificate === 1, 'the refusal to be counted');
+    assert.equal(refusals[0]?.outcome, 'no_certificate');
+    assert.match(refusals[0]!.detail, /no valid certificate/);
+    assert.match(refusals[0]!.peer, /127\.0\.0\.1/);
+    cert = serverContext;
+    assert.equal(await exchange(await pool.connect(target(h)), 'again'), 'echo:again');
   });
 
   it('refuses a client certificate from another CA', async () => {

@@ -67,15 +67,15 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
     ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}),
     logger: logger.child({ component: 'identity' }),
   });
-  // The server and the upstream read the certificate per connection: a rotation applies at once.
-  let context: tls.SecureContext | undefined;
+  // The server and the upstream ask for the certificate per connection: a rotation applies at
+  // once, and with none valid (not issued yet, expired without a refresh) a connection is
+  // refused rather than presented an expired certificate.
   const certificate = (): tls.SecureContext => {
-    if (context === undefined) throw new IdentityError('ERR_CERT_UNAVAILABLE', `no certificate for ${identity} yet`);
-    return context;
+    const cert = secrets.current(identity);
+    if (cert === undefined)
+      throw new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity} (not issued yet, or expired without a refresh)`);
+    return cert.secureContext;
   };
-  secrets.on('certificate', (c) => {
-    if (c.identity === identity) void secrets.fetch(identity).then((cert) => (context = cert.secureContext));
-  });
   const pool = new HbonePool();
   const endpoints = new EndpointClient({ pool, source: () => ({ identity, context: certificate() }) });
   const picker = new EndpointPicker();
@@ -108,7 +108,7 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
     },
   });
   xds.start();
-  context = (await secrets.fetch(identity)).secureContext;
+  await secrets.fetch(identity);
 
   const server = await startWaypointServer<WaypointTarget>({
     context: certificate,

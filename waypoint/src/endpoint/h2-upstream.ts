@@ -216,20 +216,23 @@ export class H2Upstream {
   #entry(key: string, endpoint: Endpoint): SessionEntry {
     let entry = this.#sessions.get(key);
     if (entry !== undefined) return entry;
-    const session = this.#o.pool.connect(hboneConnectRequest(endpoint, this.#o.source())).then((hbone: Duplex) => {
-      const s = http2.connect(`http://${endpoint.address.ip}:${endpoint.address.port}`, {
-        createConnection: () => hbone as never,
-        settings: { maxConcurrentStreams: this.#o.maxConcurrentStreams },
+    // The source (the waypoint's certificate) is read per session; none valid fails the request.
+    const session = Promise.resolve()
+      .then(() => this.#o.pool.connect(hboneConnectRequest(endpoint, this.#o.source())))
+      .then((hbone: Duplex) => {
+        const s = http2.connect(`http://${endpoint.address.ip}:${endpoint.address.port}`, {
+          createConnection: () => hbone as never,
+          settings: { maxConcurrentStreams: this.#o.maxConcurrentStreams },
+        });
+        s.on('error', () => {});
+        // A session that ends (GOAWAY, the HBONE stream closed) is forgotten: the next request opens another.
+        const forget = (): void => {
+          if (this.#sessions.get(key) === created) this.#sessions.delete(key);
+        };
+        s.once('close', forget);
+        s.once('goaway', forget);
+        return s;
       });
-      s.on('error', () => {});
-      // A session that ends (GOAWAY, the HBONE stream closed) is forgotten: the next request opens another.
-      const forget = (): void => {
-        if (this.#sessions.get(key) === created) this.#sessions.delete(key);
-      };
-      s.once('close', forget);
-      s.once('goaway', forget);
-      return s;
-    });
     const created: SessionEntry = { session, active: 0, idleTimer: undefined };
     session.catch(() => {
       if (this.#sessions.get(key) === created) this.#sessions.delete(key);

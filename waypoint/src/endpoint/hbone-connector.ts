@@ -27,8 +27,16 @@ export function hboneConnectRequest(endpoint: Endpoint, source: HboneSource): Hb
 export function hboneConnector(pool: HbonePool, source: () => HboneSource, endpoint: Endpoint): buildConnector.connector {
   const h2c = endpoint.protocol === 'http2';
   return (_options, callback) => {
-    // The source is read per connection: a rotated certificate is used from the next one on.
-    pool.connect(hboneConnectRequest(endpoint, source())).then(
+    // The source is read per connection: a rotated certificate is used from the next one on
+    // (and with none valid, the connection fails rather than present an expired one).
+    let request: HboneConnectRequest;
+    try {
+      request = hboneConnectRequest(endpoint, source());
+    } catch (err) {
+      callback(err as Error, null);
+      return;
+    }
+    pool.connect(request).then(
       (stream: Duplex) => {
         if (h2c) (stream as Duplex & { alpnProtocol?: string }).alpnProtocol = 'h2';
         // The type says net.Socket; undici needs only what the comment above lists.

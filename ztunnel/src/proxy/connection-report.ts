@@ -38,6 +38,7 @@ const BEFORE_ANY_DESTINATION: ReadonlySet<ConnectionOutcome> = new Set<Connectio
   'no_route',
   'unknown_destination',
   'tls_handshake',
+  'no_certificate',
   'handshake_timeout',
   'tls_version',
   'no_h2',

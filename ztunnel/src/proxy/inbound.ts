@@ -27,26 +27,15 @@ const ownPortDetail = (port: number): string => `port ${port} is ztunnel's own i
 /**
  * The HBONE server of one captured pod; `context` returns the pod's certificate valid now, or
  * undefined when there is none (not issued yet, expired without a refresh): that connection is
- * refused, reported here as a failed handshake, rather than served an expired certificate.
+ * refused (no_certificate) rather than served an expired certificate.
  */
 export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, context: () => tls.SecureContext | undefined): HboneServer {
   const sink = { logger: deps.logger.child({ pod: pod.uid }), metrics: deps.metrics };
+  // No valid certificate: the HBONE server refuses the connection (outcome no_certificate) and
+  // reports it through onConnectionRefused like any other refusal.
   const refusedWithoutCertificate = (): never => {
-    const destination = deps.state.workloadByUid(pod.uid);
-    const detail = `no valid certificate for ${destination?.identity ?? `pod ${pod.uid}`} (not issued yet, or expired without a refresh)`;
-    reportConnection(sink, {
-      direction: 'inbound',
-      protocol: 'HBONE',
-      outcome: 'tls_handshake',
-      src: { addr: '' },
-      dst: { addr: formatSocketAddress({ ip: pod.ip, port: ports.hbone }), workload: destination, identity: destination?.identity },
-      sent: 0,
-      received: 0,
-      durationMs: 0,
-      detail,
-    });
-    // The HBONE server closes the connection when the context callback throws.
-    throw new IdentityError('ERR_CERT_UNAVAILABLE', detail);
+    const identity = deps.state.workloadByUid(pod.uid)?.identity ?? `pod ${pod.uid}`;
+    throw new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity} (not issued yet, or expired without a refresh)`);
   };
   return createHboneServer({
     context: () => context() ?? refusedWithoutCertificate(),

@@ -168,7 +168,7 @@ describe('capture reconciler: the certificates captured pods present (root)', ()
     assert.ok(await failed);
     const refused = await handshake(podA);
     assert.ok('refused' in refused, `refused, not served: ${JSON.stringify(refused)}`);
-    const counted = (await metrics.refused.get()).values.find((v) => v.labels.direction === 'inbound' && v.labels.reason === 'tls_handshake');
+    const counted = (await metrics.refused.get()).values.find((v) => v.labels.direction === 'inbound' && v.labels.reason === 'no_certificate');
     assert.equal(counted?.value, 1, 'counted as a refused connection');
     assert.deepEqual([...capture.proxies.keys()], [podA.uid], 'still captured');
 
