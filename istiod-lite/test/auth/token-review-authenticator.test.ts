@@ -45,9 +45,24 @@ describe('TokenReviewAuthenticator (embedded API server)', function () {
     await assert.rejects(auth.authenticate(''), isUnauthenticated(/missing bearer token/));
   });
 
-  it('rejects a token for another audience', async () => {
+  it('rejects a token for another audience, naming the audiences it accepts', async () => {
     const token = await requestToken(cluster.core, 'istio-system', 'ztunnel', 'ztunnel-a');
-    await assert.rejects(new TokenReviewAuthenticator(cluster.kc, { audiences: ['istio-ca'] }).authenticate(token), isUnauthenticated(/audiences/));
+    await assert.rejects(
+      new TokenReviewAuthenticator(cluster.kc, { audiences: ['istio-ca'] }).authenticate(token),
+      isUnauthenticated(
+        /token audiences \["https:\/\/kubernetes\.default\.svc\.cluster\.local"\] is invalid for the target audiences \["istio-ca"\].*--token-audiences/,
+      ),
+    );
+  });
+
+  it('accepts a token projected for one of its audiences (regression: TokenReview sent no spec.audiences)', async () => {
+    const tr = await cluster.core.createNamespacedServiceAccountToken({
+      name: 'ztunnel',
+      namespace: 'istio-system',
+      body: { spec: { audiences: ['istio-ca'], expirationSeconds: 43200, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'ztunnel-a' } } },
+    });
+    const caller = await new TokenReviewAuthenticator(cluster.kc, { audiences: ['vault', 'istio-ca'] }).authenticate(tr.status!.token!);
+    assert.equal(caller.nodeName, 'node-1');
   });
 
   it('reuses a positive review for the cache ttl only', async () => {
@@ -80,6 +95,23 @@ describe('callerFromReview', () => {
       () => callerFromReview({ spec: { token: 't' }, status: { authenticated: false, error: 'token has expired' } }),
       isUnauthenticated(/token rejected: token has expired/),
     );
+  });
+
+  const authenticatedFor = (audiences?: string[]) => ({
+    spec: { token: 't', audiences: ['istio-ca'] },
+    status: { authenticated: true, user: { username: 'system:serviceaccount:istio-system:ztunnel' }, ...(audiences ? { audiences } : {}) },
+  });
+
+  it('accepts a review whose status.audiences includes one it asked for', () => {
+    assert.equal(callerFromReview(authenticatedFor(['istio-ca']), ['vault', 'istio-ca']).serviceAccount, 'ztunnel');
+  });
+
+  it('refuses a review that confirms none of the audiences it asked for (an API server that ignores spec.audiences)', () => {
+    assert.throws(
+      () => callerFromReview(authenticatedFor(['vault']), ['istio-ca']),
+      isUnauthenticated(/not for audience \["istio-ca"\].*confirmed \["vault"\]/),
+    );
+    assert.throws(() => callerFromReview(authenticatedFor(), ['istio-ca']), isUnauthenticated(/not for audience \["istio-ca"\].*confirmed \[\]/));
   });
 
   it('ignores ambiguous multi-valued pod and node extras', () => {
