@@ -28,11 +28,8 @@ describe('mesh on the local cluster', () => {
     assert.equal(env.ISTIOD_ADDRESS, `unix:${istiodSocket(dataDir)}`);
   });
 
-  it('leaves the token file to the kubelet (it sets AMBIENT_SA_TOKEN_FILE; a Deployment value would replace it)', () => {
-    const command = istiodProcess(dataDir, false).command;
-    assert.equal(flag(command, '--waypoint-token-file'), '');
-    const ztunnelEnv = ztunnelDaemonSet(dataDir).spec!.template.spec!.containers[0]!.env!.map((e) => e.name);
-    assert.ok(!ztunnelEnv.includes('AMBIENT_SA_TOKEN_FILE'));
+  it('lets waypoint pods read the token their Deployment projects (no --waypoint-token-file override)', () => {
+    assert.equal(flag(istiodProcess(dataDir, false).command, '--waypoint-token-file'), undefined);
   });
 
   it("projects ztunnel's token with audience istio-ca, as deploy/daemonset/ztunnel.yaml does (regression: the local cluster ran ztunnel with an API-server token)", () => {

@@ -73,7 +73,11 @@ describe('istiod-lite against the embedded API server', function () {
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
     await core.createNamespacedServiceAccount({ namespace: 'istio-system', body: { metadata: { name: 'tester' } } });
     const token = (
-      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'istio-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      await core.createNamespacedServiceAccountToken({
+        name: 'tester',
+        namespace: 'istio-system',
+        body: { spec: { audiences: ['istio-ca'], expirationSeconds: 3600 } },
+      })
     ).status!.token!;
     client = new DeltaXdsClient({
       address: istiod.grpcAddress,
@@ -207,7 +211,11 @@ describe('istiod-lite against the embedded API server', function () {
 
   it('serves the same stream on its Unix socket (how node processes in the local cluster reach it)', async () => {
     const token = (
-      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'istio-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      await core.createNamespacedServiceAccountToken({
+        name: 'tester',
+        namespace: 'istio-system',
+        body: { spec: { audiences: ['istio-ca'], expirationSeconds: 3600 } },
+      })
     ).status!.token!;
     const uds = new DeltaXdsClient({
       address: istiod.udsAddress!,

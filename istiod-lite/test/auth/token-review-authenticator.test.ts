@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { UnauthenticatedError } from '../../src/auth/caller.ts';
-import { TokenReviewAuthenticator, callerFromReview } from '../../src/auth/token-review-authenticator.ts';
+import { FlagError } from '@ambient/api';
+import { TokenReviewAuthenticator, callerFromReview, defaultTokenAudiences, parseTokenAudiences } from '../../src/auth/token-review-authenticator.ts';
 import { createNamespace, createRunningPod, createServiceAccount, requestToken, startCaCluster, type CaCluster } from '../ca/ca-fixture.ts';
 
 const isUnauthenticated =
@@ -120,5 +121,19 @@ describe('callerFromReview', () => {
       status: { authenticated: true, user: { username: 'system:serviceaccount:ns:sa', extra: { 'authentication.kubernetes.io/node-name': ['a', 'b'] } } },
     });
     assert.deepEqual(caller, { username: 'system:serviceaccount:ns:sa', namespace: 'ns', serviceAccount: 'sa' });
+  });
+});
+
+describe('--token-audiences', () => {
+  it("defaults to Istio's istio-ca and takes a comma-separated list", () => {
+    assert.deepEqual(parseTokenAudiences('token-audiences', defaultTokenAudiences.join(',')), ['istio-ca']);
+    assert.deepEqual(parseTokenAudiences('token-audiences', ' istio-ca, vault ,'), ['istio-ca', 'vault']);
+  });
+
+  it('refuses an empty list (it would fall back to the API server audience)', () => {
+    assert.throws(
+      () => parseTokenAudiences('token-audiences', ' , '),
+      (e: unknown) => e instanceof FlagError && /--token-audiences needs at least one audience/.test(e.message),
+    );
   });
 });
