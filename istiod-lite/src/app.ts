@@ -4,7 +4,7 @@
 // wires; the work lives in the modules it names.
 import { hostname } from 'node:os';
 import { ports } from '@ambient/api';
-import { TokenReviewAuthenticator } from './auth/token-review-authenticator.ts';
+import { defaultTokenAudiences, TokenReviewAuthenticator } from './auth/token-review-authenticator.ts';
 import { loadOrCreateMeshCa } from './ca/ca-keys.ts';
 import { createCertificateService } from './ca/certificate-service.ts';
 import { RootCertPublisher } from './ca/root-cert-publisher.ts';
@@ -60,7 +60,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     recompute.start();
     stops.push(() => recompute.stop());
 
-    const authenticator = new TokenReviewAuthenticator(kc);
+    const authenticator = new TokenReviewAuthenticator(kc, { audiences: opts.tokenAudiences ?? defaultTokenAudiences });
     const discovery = createDiscoveryService({
       source: state,
       authenticator,

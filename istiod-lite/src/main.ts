@@ -4,6 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { portFlag, ports, runUntilSignal } from '@ambient/api';
 import { startIstiod } from './app.ts';
+import { defaultTokenAudiences, parseTokenAudiences } from './auth/token-review-authenticator.ts';
 import { defaultWaypointPodOptions } from './waypoint/waypoint-manifests.ts';
 
 const { values } = parseArgs({
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     'root-namespace': { type: 'string', default: process.env.ROOT_NAMESPACE ?? 'istio-system' },
     'install-crds': { type: 'boolean', default: false },
     'allow-test-proxies': { type: 'boolean', default: false },
+    'token-audiences': { type: 'string', default: process.env.TOKEN_AUDIENCES ?? defaultTokenAudiences.join(',') },
     identity: { type: 'string', default: process.env.POD_NAME },
     'waypoint-istiod-address': { type: 'string', default: process.env.WAYPOINT_ISTIOD_ADDRESS ?? defaultWaypointPodOptions.istiodAddress },
     'waypoint-root-cert-file': { type: 'string', default: process.env.WAYPOINT_ROOT_CERT_FILE ?? defaultWaypointPodOptions.rootCertFile },
@@ -42,6 +44,7 @@ await runUntilSignal('istiod-lite', logger, async () => {
     mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
     installCrds: values['install-crds'],
     allowTestProxies: values['allow-test-proxies'],
+    tokenAudiences: parseTokenAudiences('token-audiences', values['token-audiences']),
     waypoint: {
       istiodAddress: values['waypoint-istiod-address'],
       rootCertFile: values['waypoint-root-cert-file'],

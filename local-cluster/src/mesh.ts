@@ -1,9 +1,10 @@
 // The mesh on the local cluster: istiod-lite as a control-plane process on the host (it also
 // listens on a Unix socket, which node processes reach from any netns), and ztunnel as a
 // hostNetwork DaemonSet, as in Kubernetes (deploy/daemonset/): the kubelet runs one per node
-// in the node's netns with a pod-bound ServiceAccount token. Waypoint pods (Deployments
-// istiod-lite renders) reach istiod-lite and the root the same way as ztunnel: istiod-lite is
-// told so with its --waypoint-* flags.
+// in the node's netns with the pod-bound `istio-ca` ServiceAccount token its projected volume
+// asks for. Waypoint pods (Deployments istiod-lite renders) reach istiod-lite and the root the
+// same way as ztunnel: istiod-lite is told so with its --waypoint-* flags; their token is the
+// one their Deployment projects, as in a real cluster.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
@@ -46,16 +47,15 @@ export function istiodProcess(dataDir: string, ephemeralPorts: boolean): Control
       proxyEnv.ISTIOD_ADDRESS,
       '--waypoint-root-cert-file',
       proxyEnv.ROOT_CERT_FILE,
-      // Empty: the kubelet sets AMBIENT_SA_TOKEN_FILE to the token it projects for the pod; a
-      // value from the Deployment would replace it with a path that does not exist here.
-      '--waypoint-token-file',
-      '',
       '--log-level',
       process.env.LOG_LEVEL ?? 'warn',
     ],
     readyLine: /"msg":"ready"/,
   };
 }
+
+/** Where ztunnel's DaemonSet mounts its projected token, as deploy/daemonset/ztunnel.yaml. */
+const ztunnelTokenDir = '/var/run/secrets/tokens';
 
 export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: number } = {}): V1DaemonSet {
   const proxyEnv = proxyControlPlaneEnv(dataDir);
@@ -80,10 +80,17 @@ export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: numbe
                 { name: 'NODE_AGENT_SOCKET', value: join(dataDir, 'nodes', '$(NODE_NAME)', 'node-agent.sock') },
                 { name: 'ISTIOD_ADDRESS', value: proxyEnv.ISTIOD_ADDRESS },
                 { name: 'ROOT_CERT_FILE', value: proxyEnv.ROOT_CERT_FILE },
+                // The path it has in Kubernetes: the kubelet maps it to the file it writes.
+                { name: 'AMBIENT_SA_TOKEN_FILE', value: `${ztunnelTokenDir}/istio-token` },
                 { name: 'LOG_LEVEL', value: process.env.LOG_LEVEL ?? 'info' },
                 ...(opts.certTtlSeconds ? [{ name: 'CERT_TTL_SECONDS', value: String(opts.certTtlSeconds) }] : []),
               ],
+              volumeMounts: [{ name: 'istio-token', mountPath: ztunnelTokenDir }],
             },
+          ],
+          // The mesh CA's audience: istiod-lite reviews tokens for istio-ca only (--token-audiences).
+          volumes: [
+            { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { path: 'istio-token', expirationSeconds: 43200, audience: 'istio-ca' } }] } },
           ],
         },
       },

@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Container, V1DaemonSet } from '@kubernetes/client-node';
+import { loadAll } from 'js-yaml';
+import { repoRoot } from '../src/cluster.ts';
 import { istiodProcess, istiodSocket, meshRootCertFile, proxyControlPlaneEnv, ztunnelDaemonSet } from '../src/mesh.ts';
 
 /** The value following `flag` on a command line (undefined when the flag is absent). */
@@ -23,10 +28,23 @@ describe('mesh on the local cluster', () => {
     assert.equal(env.ISTIOD_ADDRESS, `unix:${istiodSocket(dataDir)}`);
   });
 
-  it('leaves the token file to the kubelet (it sets AMBIENT_SA_TOKEN_FILE; a Deployment value would replace it)', () => {
-    const command = istiodProcess(dataDir, false).command;
-    assert.equal(flag(command, '--waypoint-token-file'), '');
-    const ztunnelEnv = ztunnelDaemonSet(dataDir).spec!.template.spec!.containers[0]!.env!.map((e) => e.name);
-    assert.ok(!ztunnelEnv.includes('AMBIENT_SA_TOKEN_FILE'));
+  it('lets waypoint pods read the token their Deployment projects (no --waypoint-token-file override)', () => {
+    assert.equal(flag(istiodProcess(dataDir, false).command, '--waypoint-token-file'), undefined);
+  });
+
+  it("projects ztunnel's token with audience istio-ca, as deploy/daemonset/ztunnel.yaml does (regression: the local cluster ran ztunnel with an API-server token)", () => {
+    const real = (loadAll(readFileSync(join(repoRoot, 'deploy/daemonset/ztunnel.yaml'), 'utf8')) as V1DaemonSet[]).find((o) => o.kind === 'DaemonSet')!;
+    const tokenSetup = (ds: V1DaemonSet) => {
+      const spec = ds.spec!.template.spec!;
+      const container = spec.containers[0] as V1Container;
+      return {
+        volume: spec.volumes?.find((v) => v.name === 'istio-token'),
+        mount: container.volumeMounts?.find((m) => m.name === 'istio-token'),
+        env: container.env?.find((e) => e.name === 'AMBIENT_SA_TOKEN_FILE'),
+      };
+    };
+    const local = tokenSetup(ztunnelDaemonSet(dataDir));
+    assert.equal(local.volume?.projected?.sources?.[0]?.serviceAccountToken?.audience, 'istio-ca');
+    assert.deepEqual(local, tokenSetup(real));
   });
 });

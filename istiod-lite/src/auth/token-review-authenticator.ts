@@ -1,13 +1,34 @@
 // Authenticates bearer ServiceAccount tokens with the Kubernetes TokenReview API, as Istio's
-// CA and discovery server do. A positive answer is cached briefly (never past the token's own
-// expiry) so that every RPC of a proxy does not cost an API round trip; the price is that a
-// token of a deleted pod keeps working for at most the cache TTL.
+// CA and discovery server do. The review names the audiences the token must be for (the
+// proxies project theirs for `istio-ca`), and the answer must confirm one of them: an API
+// server that ignores spec.audiences only vouches for its own. A positive answer is cached
+// briefly (never past the token's own expiry) so that every RPC of a proxy does not cost an
+// API round trip; the price is that a token of a deleted pod keeps working for at most the
+// cache TTL.
 import { AuthenticationV1Api, type KubeConfig, type V1TokenReview } from '@kubernetes/client-node';
+import { FlagError } from '@ambient/api';
 import { UnauthenticatedError, type Authenticator, type Caller } from './caller.ts';
 
+/** The audience Istio's proxies project their token for, and its CA accepts (TOKEN_AUDIENCES). */
+export const defaultTokenAudiences: readonly string[] = ['istio-ca'];
+
+/** `--token-audiences`: comma-separated, at least one. */
+export function parseTokenAudiences(flag: string, value: string): string[] {
+  const audiences = value
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (audiences.length === 0) throw new FlagError(`--${flag} needs at least one audience, got '${value}'`);
+  return audiences;
+}
+
 export interface TokenReviewAuthenticatorOptions {
-  /** Audiences the token must carry (TokenReview spec.audiences); default: the API server's. */
-  audiences?: string[];
+  /**
+   * Audiences the token must be for: sent as TokenReview spec.audiences, and one of them must
+   * come back in status.audiences. Default (tools and tests): none sent, so the API server
+   * checks its own. istiod-lite passes --token-audiences (default istio-ca).
+   */
+  audiences?: readonly string[];
   /** How long a positive review is reused, ms (default 10 s; 0 disables caching). */
   cacheTtlMs?: number;
   /** Most cached tokens; the oldest is dropped first (default 10 000). */
@@ -30,7 +51,7 @@ interface CacheEntry {
 
 export class TokenReviewAuthenticator implements Authenticator {
   readonly #api: AuthenticationV1Api;
-  readonly #audiences: string[] | undefined;
+  readonly #audiences: readonly string[] | undefined;
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
@@ -69,11 +90,11 @@ export class TokenReviewAuthenticator implements Authenticator {
 
   async #review(token: string): Promise<Caller> {
     const body: V1TokenReview = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } };
-    if (this.#audiences !== undefined) body.spec.audiences = this.#audiences;
+    if (this.#audiences !== undefined) body.spec.audiences = [...this.#audiences];
     // Transport and API errors propagate as they are: they say nothing about the token, and
     // the caller maps them to "unavailable", not to "unauthenticated".
     const review = await this.#api.createTokenReview({ body });
-    const caller = callerFromReview(review);
+    const caller = callerFromReview(review, this.#audiences);
     this.#remember(token, caller);
     return caller;
   }
@@ -93,11 +114,26 @@ export class TokenReviewAuthenticator implements Authenticator {
   }
 }
 
-/** The caller a TokenReview vouches for; throws UnauthenticatedError saying why not. */
-export function callerFromReview(review: V1TokenReview): Caller {
+/**
+ * The caller a TokenReview vouches for; throws UnauthenticatedError saying why not. With
+ * `audiences` (what the review asked for), status.audiences must contain one of them.
+ */
+export function callerFromReview(review: V1TokenReview, audiences?: readonly string[]): Caller {
   const status = review.status;
   if (status?.authenticated !== true) {
-    throw new UnauthenticatedError(`token rejected: ${status?.error || 'not authenticated'}`);
+    const error = status?.error || 'not authenticated';
+    // The usual cause is a token projected for another audience: say which ones are accepted.
+    const hint = audiences !== undefined && /audience/i.test(error) ? ` (istiod-lite accepts tokens for ${quoted(audiences)}: --token-audiences)` : '';
+    throw new UnauthenticatedError(`token rejected: ${error}${hint}`);
+  }
+  if (audiences !== undefined) {
+    const confirmed = status.audiences ?? [];
+    if (!confirmed.some((a) => audiences.includes(a))) {
+      // An empty list means an API server that ignored spec.audiences: it vouched for its own.
+      throw new UnauthenticatedError(
+        `token is not for audience ${quoted(audiences)}: the TokenReview confirmed ${quoted(confirmed)}${confirmed.length === 0 ? ' (an API server that does not check audiences)' : ''}`,
+      );
+    }
   }
   const username = status.user?.username ?? '';
   if (!username.startsWith(SA_PREFIX)) throw new UnauthenticatedError(`token of ${JSON.stringify(username)} is not a service account`);
@@ -115,6 +151,10 @@ export function callerFromReview(review: V1TokenReview): Caller {
   if (podUid !== undefined) caller.podUid = podUid;
   if (nodeName !== undefined) caller.nodeName = nodeName;
   return caller;
+}
+
+function quoted(list: readonly string[]): string {
+  return `[${list.map((a) => JSON.stringify(a)).join(', ')}]`;
 }
 
 function single(values: string[] | undefined): string | undefined {

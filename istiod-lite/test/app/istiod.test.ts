@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
-import { DeltaXdsClient } from '@ambient/api/grpc';
+import * as grpc from '@grpc/grpc-js';
+import { DeltaXdsClient, type XdsDisconnect } from '@ambient/api/grpc';
 import type { Address, Authorization } from '@ambient/api';
 import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
 import { startIstiod, type Istiod } from '../../src/app.ts';
@@ -72,7 +73,11 @@ describe('istiod-lite against the embedded API server', function () {
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
     await core.createNamespacedServiceAccount({ namespace: 'istio-system', body: { metadata: { name: 'tester' } } });
     const token = (
-      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'istio-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      await core.createNamespacedServiceAccountToken({
+        name: 'tester',
+        namespace: 'istio-system',
+        body: { spec: { audiences: ['istio-ca'], expirationSeconds: 3600 } },
+      })
     ).status!.token!;
     client = new DeltaXdsClient({
       address: istiod.grpcAddress,
@@ -206,7 +211,11 @@ describe('istiod-lite against the embedded API server', function () {
 
   it('serves the same stream on its Unix socket (how node processes in the local cluster reach it)', async () => {
     const token = (
-      await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'istio-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } })
+      await core.createNamespacedServiceAccountToken({
+        name: 'tester',
+        namespace: 'istio-system',
+        body: { spec: { audiences: ['istio-ca'], expirationSeconds: 3600 } },
+      })
     ).status!.token!;
     const uds = new DeltaXdsClient({
       address: istiod.udsAddress!,
@@ -232,5 +241,47 @@ describe('istiod-lite against the embedded API server', function () {
     const text = await (await fetch(istiod.metricsUrl)).text();
     assert.match(text, /pilot_xds\{type="test"\} 1\b/);
     assert.match(text, /pilot_xds_pushes/);
+  });
+
+  describe('token audiences', () => {
+    const tokenFor = async (audiences: string[]) =>
+      (await core.createNamespacedServiceAccountToken({ name: 'tester', namespace: 'istio-system', body: { spec: { audiences, expirationSeconds: 3600 } } }))
+        .status!.token!;
+    const subscriber = (token: string, id: string) =>
+      new DeltaXdsClient({
+        address: istiod.grpcAddress,
+        rootCertPem: istiod.rootCertPem,
+        servername: istiod.serverName,
+        token: () => token,
+        node: { id: `test~${id}`, type: 'test', nodeName: 'node-1' },
+        subscriptions: [{ typeUrl: typeUrls.address }],
+      });
+
+    it('accepts the istio-ca token ztunnel and waypoints project (regression: TokenReview sent no spec.audiences, so the API server checked its own)', async () => {
+      const c = subscriber(await tokenFor(['istio-ca']), 'istio-ca');
+      const refused: XdsDisconnect[] = [];
+      c.on('disconnected', (d) => refused.push(d));
+      try {
+        c.start();
+        await waitFor('a sync with an istio-ca token', () => c.resources(typeUrls.address).size > 0 || refused.length > 0);
+        assert.deepEqual(refused, []);
+      } finally {
+        c.close();
+      }
+    });
+
+    it('refuses a token for the API server with UNAUTHENTICATED naming the audiences it accepts', async () => {
+      const c = subscriber(await tokenFor([]), 'api-audience');
+      const refused: XdsDisconnect[] = [];
+      c.on('disconnected', (d) => refused.push(d));
+      try {
+        c.start();
+        await waitFor('a refusal or a sync', () => refused.length > 0 || c.resources(typeUrls.address).size > 0);
+        assert.equal(refused[0]?.code, grpc.status.UNAUTHENTICATED, 'a token for the API server is refused');
+        assert.match(refused[0].details, /invalid for the target audiences \["istio-ca"\]/);
+      } finally {
+        c.close();
+      }
+    });
   });
 });

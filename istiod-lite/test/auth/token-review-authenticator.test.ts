@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { UnauthenticatedError } from '../../src/auth/caller.ts';
-import { TokenReviewAuthenticator, callerFromReview } from '../../src/auth/token-review-authenticator.ts';
+import { FlagError } from '@ambient/api';
+import { TokenReviewAuthenticator, callerFromReview, defaultTokenAudiences, parseTokenAudiences } from '../../src/auth/token-review-authenticator.ts';
 import { createNamespace, createRunningPod, createServiceAccount, requestToken, startCaCluster, type CaCluster } from '../ca/ca-fixture.ts';
 
 const isUnauthenticated =
@@ -45,9 +46,24 @@ describe('TokenReviewAuthenticator (embedded API server)', function () {
     await assert.rejects(auth.authenticate(''), isUnauthenticated(/missing bearer token/));
   });
 
-  it('rejects a token for another audience', async () => {
+  it('rejects a token for another audience, naming the audiences it accepts', async () => {
     const token = await requestToken(cluster.core, 'istio-system', 'ztunnel', 'ztunnel-a');
-    await assert.rejects(new TokenReviewAuthenticator(cluster.kc, { audiences: ['istio-ca'] }).authenticate(token), isUnauthenticated(/audiences/));
+    await assert.rejects(
+      new TokenReviewAuthenticator(cluster.kc, { audiences: ['istio-ca'] }).authenticate(token),
+      isUnauthenticated(
+        /token audiences \["https:\/\/kubernetes\.default\.svc\.cluster\.local"\] is invalid for the target audiences \["istio-ca"\].*--token-audiences/,
+      ),
+    );
+  });
+
+  it('accepts a token projected for one of its audiences (regression: TokenReview sent no spec.audiences)', async () => {
+    const tr = await cluster.core.createNamespacedServiceAccountToken({
+      name: 'ztunnel',
+      namespace: 'istio-system',
+      body: { spec: { audiences: ['istio-ca'], expirationSeconds: 43200, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'ztunnel-a' } } },
+    });
+    const caller = await new TokenReviewAuthenticator(cluster.kc, { audiences: ['vault', 'istio-ca'] }).authenticate(tr.status!.token!);
+    assert.equal(caller.nodeName, 'node-1');
   });
 
   it('reuses a positive review for the cache ttl only', async () => {
@@ -82,11 +98,42 @@ describe('callerFromReview', () => {
     );
   });
 
+  const authenticatedFor = (audiences?: string[]) => ({
+    spec: { token: 't', audiences: ['istio-ca'] },
+    status: { authenticated: true, user: { username: 'system:serviceaccount:istio-system:ztunnel' }, ...(audiences ? { audiences } : {}) },
+  });
+
+  it('accepts a review whose status.audiences includes one it asked for', () => {
+    assert.equal(callerFromReview(authenticatedFor(['istio-ca']), ['vault', 'istio-ca']).serviceAccount, 'ztunnel');
+  });
+
+  it('refuses a review that confirms none of the audiences it asked for (an API server that ignores spec.audiences)', () => {
+    assert.throws(
+      () => callerFromReview(authenticatedFor(['vault']), ['istio-ca']),
+      isUnauthenticated(/not for audience \["istio-ca"\].*confirmed \["vault"\]/),
+    );
+    assert.throws(() => callerFromReview(authenticatedFor(), ['istio-ca']), isUnauthenticated(/not for audience \["istio-ca"\].*confirmed \[\]/));
+  });
+
   it('ignores ambiguous multi-valued pod and node extras', () => {
     const caller = callerFromReview({
       spec: { token: 't' },
       status: { authenticated: true, user: { username: 'system:serviceaccount:ns:sa', extra: { 'authentication.kubernetes.io/node-name': ['a', 'b'] } } },
     });
     assert.deepEqual(caller, { username: 'system:serviceaccount:ns:sa', namespace: 'ns', serviceAccount: 'sa' });
+  });
+});
+
+describe('--token-audiences', () => {
+  it("defaults to Istio's istio-ca and takes a comma-separated list", () => {
+    assert.deepEqual(parseTokenAudiences('token-audiences', defaultTokenAudiences.join(',')), ['istio-ca']);
+    assert.deepEqual(parseTokenAudiences('token-audiences', ' istio-ca, vault ,'), ['istio-ca', 'vault']);
+  });
+
+  it('refuses an empty list (it would fall back to the API server audience)', () => {
+    assert.throws(
+      () => parseTokenAudiences('token-audiences', ' , '),
+      (e: unknown) => e instanceof FlagError && /--token-audiences needs at least one audience/.test(e.message),
+    );
   });
 });

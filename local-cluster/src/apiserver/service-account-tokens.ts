@@ -69,10 +69,15 @@ export interface BindingLookup {
   pod(namespace: string, name: string): KubeObject | undefined;
 }
 
+/** A string list as Go's %q prints it (`["a" "b"]`), so messages read like kube-apiserver's. */
+function goQuoted(list: readonly string[]): string {
+  return `[${list.map((s) => JSON.stringify(s)).join(' ')}]`;
+}
+
 /**
  * Authenticates a token: signature, issuer, time window, audience (any of `audiences`, which
- * default to the API server's), and that the ServiceAccount and bound pod still exist with
- * the same uids.
+ * default to the API server's; `audiences` of the result is the intersection, as TokenReview's
+ * status.audiences), and that the ServiceAccount and bound pod still exist with the same uids.
  */
 export function reviewToken(token: string, opts: { key: SigningKey; audiences?: string[]; now: Date; lookup: BindingLookup }): ReviewResult {
   let claims: JwtClaims;
@@ -85,10 +90,17 @@ export function reviewToken(token: string, opts: { key: SigningKey; audiences?: 
   if (claims.iss !== ISSUER) return { authenticated: false, error: `invalid bearer token: unexpected issuer ${String(claims.iss)}` };
   if (typeof claims.exp !== 'number' || now >= claims.exp) return { authenticated: false, error: 'invalid bearer token: token has expired' };
   if (typeof claims.nbf === 'number' && now + 60 < claims.nbf) return { authenticated: false, error: 'invalid bearer token: token is not valid yet' };
-  const tokenAud = Array.isArray(claims.aud) ? (claims.aud as string[]) : [String(claims.aud)];
+  // As kube-apiserver's audience-aware authenticator: a token without `aud` counts as the API
+  // server's; the result is the intersection, in the order the review asked for.
+  const tokenAud = Array.isArray(claims.aud) ? claims.aud.map(String) : claims.aud === undefined ? API_AUDIENCES : [String(claims.aud)];
   const wanted = opts.audiences && opts.audiences.length > 0 ? opts.audiences : API_AUDIENCES;
   const audiences = wanted.filter((a) => tokenAud.includes(a));
-  if (audiences.length === 0) return { authenticated: false, error: 'invalid bearer token: token audiences is invalid' };
+  if (audiences.length === 0) {
+    return {
+      authenticated: false,
+      error: `invalid bearer token: token audiences ${goQuoted(tokenAud)} is invalid for the target audiences ${goQuoted(wanted)}`,
+    };
+  }
   const k8s = claims['kubernetes.io'] as KubernetesClaim | undefined;
   if (!k8s?.serviceaccount) return { authenticated: false, error: 'invalid bearer token: not a service account token' };
   const sa = opts.lookup.serviceAccount(k8s.namespace, k8s.serviceaccount.name);

@@ -1,6 +1,7 @@
 // What a container process sees: environment (literal values, downward API fieldRefs, $(VAR)
 // expansion like the real kubelet), command line and working directory. Pure: the pod and its
 // runtime facts in, plain data out; errors name the offending container and value.
+import { posix } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { clusterIdEnv } from '../runtime/cluster-processes.ts';
 import { MeshError } from '@ambient/api';
@@ -12,8 +13,10 @@ export interface PodRuntimeFacts {
   hostIP: string;
   /** Directories prepended to PATH (the cluster's own tools). */
   binPath: string[];
-  /** The pod's projected ServiceAccount token, exposed as $AMBIENT_SA_TOKEN_FILE. */
+  /** The pod's default ServiceAccount token, exposed as $AMBIENT_SA_TOKEN_FILE. */
   tokenFile?: string;
+  /** The tokens of the pod's projected `serviceAccountToken` volume sources, as the kubelet writes them. */
+  projectedTokens?: readonly ProjectedTokenFile[];
   /** Marks every container process as this cluster's (LOCAL_CLUSTER_ID), so teardown finds
    *  it even when the kubelet that started it is gone. */
   clusterId?: string;
@@ -22,6 +25,29 @@ export interface PodRuntimeFacts {
 /** Where a pod finds its ServiceAccount token: pods share the host's filesystem, so the file
  *  cannot be mounted at Kubernetes' /var/run/secrets/... path; its path is in this variable. */
 export const TOKEN_FILE_ENV = 'AMBIENT_SA_TOKEN_FILE';
+
+/** A `serviceAccountToken` source of a projected volume and the host file that holds its token. */
+export interface ProjectedTokenFile {
+  volume: string;
+  /** The source's `path`, relative to the volume. */
+  path: string;
+  file: string;
+}
+
+/**
+ * The projected tokens `container` mounts: the path each would have inside a Kubernetes
+ * container (mountPath/path) → the host file. Volumes are not mounted here (pods share the
+ * host's filesystem), so this map is how the container finds them. A `subPath` mount is left
+ * out: Kubernetes never refreshes a token mounted that way either.
+ */
+export function mountedTokenFiles(container: V1Container, tokens: readonly ProjectedTokenFile[]): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const mount of container.volumeMounts ?? []) {
+    if (mount.subPath) continue;
+    for (const t of tokens) if (t.volume === mount.name) files.set(posix.join(mount.mountPath, t.path), t.file);
+  }
+  return files;
+}
 
 export interface ContainerLaunch {
   command: string[];
@@ -94,10 +120,18 @@ export function renderContainerLaunch(pod: V1Pod, container: V1Container, facts:
     HOSTNAME: pod.spec?.hostNetwork ? '' : (pod.metadata?.name ?? ''),
   };
   if (!env.HOSTNAME) delete env.HOSTNAME;
-  if (facts.tokenFile) env[TOKEN_FILE_ENV] = facts.tokenFile;
+  // A container that mounts a projected token reads that one (its audience is the point of
+  // projecting it); the first in mount order when it mounts several.
+  const mounted = mountedTokenFiles(container, facts.projectedTokens ?? []);
+  const tokenFile = mounted.values().next().value ?? facts.tokenFile;
+  if (tokenFile) env[TOKEN_FILE_ENV] = tokenFile;
   for (const v of container.env ?? []) {
-    if (v.value !== undefined) env[v.name] = expandVars(v.value, env);
-    else if (v.valueFrom?.fieldRef) env[v.name] = resolveFieldRef(pod, facts, v.valueFrom.fieldRef.fieldPath);
+    if (v.value !== undefined) {
+      const value = expandVars(v.value, env);
+      // A manifest written for Kubernetes names its token by the mounted path
+      // (deploy/daemonset/ztunnel.yaml does): that path is the kubelet's file here.
+      env[v.name] = v.name === TOKEN_FILE_ENV ? (mounted.get(posix.normalize(value)) ?? value) : value;
+    } else if (v.valueFrom?.fieldRef) env[v.name] = resolveFieldRef(pod, facts, v.valueFrom.fieldRef.fieldPath);
     else if (v.valueFrom) {
       throw new ContainerConfigError(
         'CreateContainerConfigError',

@@ -4,11 +4,11 @@
 // reports pods to it (after the pod's netns is ready, before its containers start — like
 // Istio's CNI plugin, so the node proxy can capture a pod's very first connection).
 // hostNetwork pods run in the node's netns, use the node IP, and are not reported to the hook.
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { realClock, type Clock } from '@ambient/api';
+import { realClock, unrefTimers, type Clock } from '@ambient/api';
 import { isConflict, isNotFound, mergePatch, ResilientInformer } from '@ambient/api/kube';
 import type { ClusterContext } from '../controllers/cluster-context.ts';
 import { canonicalJson } from '../controllers/name-suffix.ts';
@@ -19,6 +19,7 @@ import { spawnInNetns, type NodeAgentHook, type NodeNet, type PodInfo, type PodN
 import { nodeObject, nodeStatus } from './node-object.ts';
 import { allocatePodIp } from './pod-ip-allocator.ts';
 import { computePodStatus, type PodCondition } from './pod-status.ts';
+import { planPodTokens, PodTokens, projectedTokenFiles } from './pod-tokens.ts';
 import { PodWorker, type SpawnFn } from './pod-worker.ts';
 
 export interface KubeletOptions {
@@ -34,12 +35,9 @@ interface RunningPodEntry {
   lastWritten?: string;
   conditions?: PodCondition[];
   writeTimer?: NodeJS.Timeout;
-  tokenTimer?: NodeJS.Timeout;
+  tokens: PodTokens;
   writing: Promise<void>;
 }
-
-/** Projected token lifetime; refreshed at 80 %, as the kubelet does. */
-const TOKEN_SECONDS = 3600;
 
 /** Where the kubelet writes a container's output; the API server's pods/log reads it. */
 export function podLogDir(dataDir: string, pod: { namespace: string; name: string; uid: string }): string {
@@ -53,6 +51,8 @@ export class Kubelet {
   readonly #logger: Logger;
   readonly #core: CoreV1Api;
   readonly #clock: Clock;
+  /** Token refreshes are due in hours: they must not keep a process alive on their own. */
+  readonly #tokenClock: Clock;
   readonly #spawn: SpawnFn;
   readonly #registry: PodRegistry;
   readonly #pods = new Map<string, RunningPodEntry>(); // by uid
@@ -69,6 +69,7 @@ export class Kubelet {
     this.#logger = ctx.logger.child({ component: 'kubelet', node: node.name });
     this.#core = ctx.kubeConfig.makeApiClient(CoreV1Api);
     this.#clock = opts.clock ?? realClock;
+    this.#tokenClock = opts.clock ?? { ...unrefTimers, now: () => Date.now() };
     this.#spawn = opts.spawn ?? spawnInNetns;
     this.#registry = podRegistryFor(ctx.network);
     const fieldSelector = `spec.nodeName=${node.name}`;
@@ -101,6 +102,7 @@ export class Kubelet {
     await Promise.all(
       [...this.#pods.values()].map(async (e) => {
         clearTimeout(e.writeTimer);
+        await e.tokens.stop();
         await e.worker.stop();
         await e.writing;
       }),
@@ -167,11 +169,24 @@ export class Kubelet {
       const net = await this.#ctx.network.addPod(this.#node, { uid, ip, hostNetwork });
       if (this.#stopped) return;
       const logDir = podLogDir(this.#ctx.dataDir, { namespace, name, uid });
-      const tokenFile = pod.spec?.automountServiceAccountToken === false ? undefined : await this.#projectToken(pod, logDir, log);
+      const plan = planPodTokens(pod, logDir);
+      for (const why of plan.invalid) {
+        log.warn({ why }, 'projected service account token not written');
+        void recordEvent(this.#core, log, { kind: 'Pod', name, namespace, uid }, 'Warning', 'FailedMount', why, 'kubelet', this.#node.name);
+      }
+      const tokens = new PodTokens({ core: this.#core, pod, tokens: plan.tokens, clock: this.#tokenClock, logger: log });
+      await tokens.start();
+      if (this.#stopped) {
+        await tokens.stop();
+        return;
+      }
+      // A token that could not be written yet is retried: its file appears later.
+      const tokenFile = plan.tokens.find((t) => !t.source)?.file;
       await this.#registry.add({ uid, name, namespace, net });
       const entry: RunningPodEntry = {
         pod,
         net,
+        tokens,
         writing: Promise.resolve(),
         worker: new PodWorker({
           pod,
@@ -182,6 +197,7 @@ export class Kubelet {
             binPath: this.#ctx.binPath,
             clusterId: this.#ctx.network.clusterId,
             ...(tokenFile ? { tokenFile } : {}),
+            projectedTokens: projectedTokenFiles(plan),
           },
           logDir,
           spawn: this.#spawn,
@@ -191,7 +207,6 @@ export class Kubelet {
         }),
       };
       this.#pods.set(uid, entry);
-      if (tokenFile) this.#refreshTokenLater(entry, logDir, log);
       if (!hostNetwork) {
         entry.info = {
           uid,
@@ -224,45 +239,13 @@ export class Kubelet {
     }
   }
 
-  /**
-   * Writes the pod's ServiceAccount token (TokenRequest bound to the pod, so it carries the pod
-   * and node claims the mesh CA checks) into the pod's directory. A failure is logged and the
-   * pod runs without a token, as a pod whose projected volume is not ready would not.
-   */
-  async #projectToken(pod: V1Pod, dir: string, log: Logger): Promise<string | undefined> {
-    const { uid, name, namespace } = pod.metadata as { uid: string; name: string; namespace: string };
-    try {
-      const review = await this.#core.createNamespacedServiceAccountToken({
-        name: pod.spec?.serviceAccountName ?? 'default',
-        namespace,
-        body: { spec: { audiences: [], expirationSeconds: TOKEN_SECONDS, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name, uid } } },
-      });
-      const file = join(dir, 'token');
-      await mkdir(dir, { recursive: true });
-      await writeFile(`${file}.tmp`, review.status?.token ?? '', { mode: 0o600 });
-      await rename(`${file}.tmp`, file); // readers never see a half-written token
-      return file;
-    } catch (err) {
-      log.warn({ err }, 'could not project the service account token');
-      return undefined;
-    }
-  }
-
-  #refreshTokenLater(entry: RunningPodEntry, dir: string, log: Logger): void {
-    entry.tokenTimer = setTimeout(() => {
-      if (this.#stopped || !this.#pods.has(entry.pod.metadata!.uid!)) return;
-      void this.#projectToken(entry.pod, dir, log).then(() => this.#refreshTokenLater(entry, dir, log));
-    }, TOKEN_SECONDS * 800);
-    entry.tokenTimer.unref();
-  }
-
   async #removePod(uid: string): Promise<void> {
     const entry = this.#pods.get(uid);
     if (!entry) return;
     this.#pods.delete(uid);
     clearTimeout(entry.writeTimer);
-    clearTimeout(entry.tokenTimer);
     const { name, namespace } = entry.pod.metadata as { name: string; namespace: string };
+    await entry.tokens.stop(); // before the directory goes: a write under way would recreate it
     await entry.worker.stop();
     this.#registry.remove(uid);
     if (entry.info) this.#hook.podRemoved(entry.info);

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ContainerConfigError, DEFAULT_PATH, expandVars, renderContainerLaunch } from '../../src/kubelet/container-env.ts';
+import {
+  ContainerConfigError,
+  DEFAULT_PATH,
+  expandVars,
+  renderContainerLaunch,
+  TOKEN_FILE_ENV,
+  type PodRuntimeFacts,
+} from '../../src/kubelet/container-env.ts';
 
 const facts = { podIP: '10.244.1.5', hostIP: '10.250.0.1', binPath: ['/opt/lc/bin'] };
 
@@ -62,5 +69,36 @@ describe('container launch rendering', () => {
 
   it('expands only defined variables', () => {
     assert.equal(expandVars('$(A)-$(B)-$$-$(A', { A: '1' }), '1-$(B)-$-$(A');
+  });
+});
+
+describe('projected ServiceAccount tokens in the container (regression: the kubelet ignored projected token audiences)', () => {
+  // What the kubelet wrote for the pod: its default token, and the istio-ca token of volume
+  // istio-token (source path istio-token), as in deploy/daemonset/ztunnel.yaml.
+  const tokenFacts = {
+    ...facts,
+    tokenFile: '/data/pods/p/token',
+    projectedTokens: [{ volume: 'istio-token', path: 'istio-token', file: '/data/pods/p/volumes/istio-token/istio-token' }],
+  } as PodRuntimeFacts;
+  const mounted = { name: 'istio-token', mountPath: '/var/run/secrets/tokens' };
+  const tokenEnv = (container: Record<string, unknown>): string | undefined => {
+    const p = pod({ command: ['x'], ...container });
+    return renderContainerLaunch(p, p.spec!.containers[0]!, tokenFacts).env[TOKEN_FILE_ENV];
+  };
+
+  it('points AMBIENT_SA_TOKEN_FILE at the projected token the container mounts', () => {
+    assert.equal(tokenEnv({ volumeMounts: [mounted] }), '/data/pods/p/volumes/istio-token/istio-token');
+  });
+
+  it('maps the path the token has in Kubernetes (mountPath/path) to the file the kubelet wrote', () => {
+    const env = [{ name: TOKEN_FILE_ENV, value: '/var/run/secrets/tokens/istio-token' }];
+    assert.equal(tokenEnv({ volumeMounts: [mounted], env }), '/data/pods/p/volumes/istio-token/istio-token');
+    const p = pod({ command: ['x', '--token-file=$(AMBIENT_SA_TOKEN_FILE)'], volumeMounts: [mounted], env });
+    assert.deepEqual(renderContainerLaunch(p, p.spec!.containers[0]!, tokenFacts).command, ['x', '--token-file=/data/pods/p/volumes/istio-token/istio-token']);
+  });
+
+  it('keeps the default token for a container that mounts no projected token, and a value that names no mounted token', () => {
+    assert.equal(tokenEnv({}), '/data/pods/p/token');
+    assert.equal(tokenEnv({ volumeMounts: [mounted], env: [{ name: TOKEN_FILE_ENV, value: '/elsewhere/token' }] }), '/elsewhere/token');
   });
 });
