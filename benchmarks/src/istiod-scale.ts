@@ -135,8 +135,9 @@ try {
 
   // Subscribers authenticate with a ServiceAccount token each would get in a real cluster.
   await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts', { metadata: { name: 'bench' } });
-  const subToken = (await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts/bench/token', { spec: { expirationSeconds: 7200 } })).status
-    .token as string;
+  const subToken = (
+    await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts/bench/token', { spec: { expirationSeconds: 7200, audiences: ['istio-ca'] } })
+  ).status.token as string;
   const expected = podCount + serviceCount;
   t = performance.now();
   const clients = Array.from(
@@ -196,7 +197,11 @@ try {
   await call('PUT', '/api/v1/namespaces/istio-system/pods/ztunnel-node-1/status', zpod);
   const ztoken = (
     await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts/ztunnel/token', {
-      spec: { expirationSeconds: 7200, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'ztunnel-node-1', uid: zpod.metadata.uid } },
+      spec: {
+        expirationSeconds: 7200,
+        audiences: ['istio-ca'],
+        boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'ztunnel-node-1', uid: zpod.metadata.uid },
+      },
     })
   ).status.token as string;
   const identity = 'spiffe://cluster.local/ns/ns-0/sa/default';
