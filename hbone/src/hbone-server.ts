@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { parseSpiffeId } from '@ambient/api';
+import { parseSpiffeId, type Timers } from '@ambient/api';
 import { connectionOutcomes, type ConnectionOutcome, type RefusalStatusOutcome } from './connection-outcome.ts';
 import { chainProblem, uriSans } from './peer-identity.ts';
 import { relay, type RelayCounters, type RelayResult } from './relay.ts';
@@ -64,6 +64,17 @@ export interface HboneServerOptions {
   /** Connection-level receive window (large, for throughput: DESIGN). */
   windowSize?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * A session that carries no stream for this long is closed (GOAWAY), default 120 s: twice the
+   * pool's idle release, so a healthy client normally lets go first. 0 = never.
+   */
+  idleTimeoutMs?: number;
+  /** Every session is PINGed this often (default 30 s; 0 = never)... */
+  keepaliveIntervalMs?: number;
+  /** ...and destroyed when a PING goes unanswered this long (default 10 s). */
+  keepaliveTimeoutMs?: number;
+  /** Idle and keepalive timers (default: real timers that never keep a draining process alive). */
+  timers?: Timers;
   /** Clock for certificate validity (tests move it instead of waiting). */
   now?: () => number;
   /** One call per finished stream: the caller writes the access log line and metrics. */
@@ -84,6 +95,10 @@ export interface HboneServerStats {
   streams: number;
   /** Refusals by outcome (connection- and stream-level). */
   refused: Partial<Record<ConnectionOutcome, number>>;
+  /** Sessions closed after carrying no stream for the idle timeout. */
+  idleClosed: number;
+  /** Sessions destroyed because a PING went unanswered. */
+  keepaliveTimeouts: number;
 }
 
 /** A live relayed stream, so a policy change can re-check it and close it. */
@@ -119,7 +134,7 @@ function tlsVerifyError(socket: tls.TLSSocket): string | undefined {
 }
 
 export class HboneServer {
-  readonly stats: HboneServerStats = { connections: 0, streams: 0, refused: {} };
+  readonly stats: HboneServerStats = { connections: 0, streams: 0, refused: {}, idleClosed: 0, keepaliveTimeouts: 0 };
   readonly #options: HboneServerOptions;
   readonly #root: crypto.X509Certificate;
   readonly #h2: http2.Http2Server;
