@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { parseSpiffeId, type Timers } from '@ambient/api';
+import { parseSpiffeId, unrefTimers, type Timers } from '@ambient/api';
 import { connectionOutcomes, type ConnectionOutcome, type RefusalStatusOutcome } from './connection-outcome.ts';
 import { chainProblem, uriSans } from './peer-identity.ts';
 import { relay, type RelayCounters, type RelayResult } from './relay.ts';
@@ -110,10 +110,13 @@ export interface ActiveInbound {
   close(outcome: 'policy_closed' | 'reset', detail: string): void;
 }
 
+/** One client session: who it is, its open streams and its timers. */
 interface Peer {
   identity: string;
   address: string;
   active: number;
+  idleTimer: unknown;
+  keepaliveTimer: unknown;
 }
 
 const MiB = 1024 * 1024;
@@ -144,6 +147,10 @@ export class HboneServer {
   readonly #listeners = new Set<net.Server>();
   readonly #maxStreams: number;
   readonly #maxBuffered: number;
+  readonly #idleTimeoutMs: number;
+  readonly #keepaliveIntervalMs: number;
+  readonly #keepaliveTimeoutMs: number;
+  readonly #timers: Timers;
   #handingOver: Peer | undefined;
 
   constructor(options: HboneServerOptions) {
@@ -151,6 +158,10 @@ export class HboneServer {
     this.#root = new crypto.X509Certificate(options.rootCertPem);
     this.#maxStreams = options.maxStreamsPerConnection ?? 100;
     this.#maxBuffered = options.maxBufferedBytes ?? 4 * MiB;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
+    this.#keepaliveIntervalMs = options.keepaliveIntervalMs ?? 30_000;
+    this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 10_000;
+    this.#timers = options.timers ?? unrefTimers;
     const windowSize = options.windowSize ?? 4 * MiB;
     // A plain (h2c) server fed with sockets we already secured and vetted.
     this.#h2 = http2.createServer({
@@ -161,8 +172,13 @@ export class HboneServer {
       this.#peers.set(session, peer);
       this.#sessions.add(session);
       session.on('error', ignore);
-      session.once('close', () => this.#sessions.delete(session));
+      session.once('close', () => {
+        this.#sessions.delete(session);
+        this.#stopTimers(peer);
+      });
       session.setLocalWindowSize(windowSize);
+      this.#armIdle(session, peer);
+      this.#scheduleKeepalive(session, peer);
     });
     this.#h2.on('stream', (stream, headers) => {
       void this.#onStream(stream, headers);
@@ -230,7 +246,7 @@ export class HboneServer {
       // a 'secureConnect' that server-side sockets never emit.
       (socket as { secureConnecting?: boolean }).secureConnecting = false;
       // 'session' is emitted synchronously from 'connection', so this hands the peer over.
-      this.#handingOver = { identity: sans[0]!, address: raw.remoteAddress ?? '', active: 0 };
+      this.#handingOver = { identity: sans[0]!, address: raw.remoteAddress ?? '', active: 0, idleTimer: undefined, keepaliveTimer: undefined };
       try {
         this.#h2.emit('connection', socket);
       } finally {
@@ -261,13 +277,66 @@ export class HboneServer {
     await Promise.all(closing);
   }
 
+  // A client that keeps a connection it no longer uses (or forgot it) would hold the session,
+  // its socket and its TLS state forever: close it, gracefully, once no stream has run for a while.
+  #armIdle(session: http2.ServerHttp2Session, peer: Peer): void {
+    if (this.#idleTimeoutMs <= 0 || session.closed || session.destroyed) return;
+    if (peer.idleTimer !== undefined) this.#timers.clearTimeout(peer.idleTimer);
+    peer.idleTimer = this.#timers.setTimeout(() => {
+      peer.idleTimer = undefined;
+      if (peer.active > 0 || session.closed || session.destroyed) return;
+      this.stats.idleClosed++;
+      session.close(); // GOAWAY: the pool retires the connection rather than open a stream on it
+    }, this.#idleTimeoutMs);
+  }
+
+  // A client that vanished without a FIN or RST (a node gone, a NAT that forgot the flow) leaves
+  // a session that TCP alone may not notice for many minutes; a PING that goes unanswered does.
+  #scheduleKeepalive(session: http2.ServerHttp2Session, peer: Peer): void {
+    if (this.#keepaliveIntervalMs <= 0) return;
+    peer.keepaliveTimer = this.#timers.setTimeout(() => {
+      peer.keepaliveTimer = undefined;
+      if (session.closed || session.destroyed) return;
+      let answered = false;
+      const deadline = this.#timers.setTimeout(() => {
+        peer.keepaliveTimer = undefined;
+        if (answered || session.destroyed) return;
+        this.stats.keepaliveTimeouts++;
+        session.destroy();
+      }, this.#keepaliveTimeoutMs);
+      peer.keepaliveTimer = deadline;
+      const sent = session.ping((err) => {
+        answered = true;
+        this.#timers.clearTimeout(deadline);
+        if (peer.keepaliveTimer === deadline) peer.keepaliveTimer = undefined;
+        if (err === null && !session.closed && !session.destroyed) this.#scheduleKeepalive(session, peer);
+      });
+      if (!sent) {
+        // Not sent: the session is closing (it only ever has this one PING outstanding).
+        answered = true;
+        this.#timers.clearTimeout(deadline);
+        peer.keepaliveTimer = undefined;
+      }
+    }, this.#keepaliveIntervalMs);
+  }
+
+  #stopTimers(peer: Peer): void {
+    for (const timer of [peer.idleTimer, peer.keepaliveTimer]) {
+      if (timer !== undefined) this.#timers.clearTimeout(timer);
+    }
+    peer.idleTimer = undefined;
+    peer.keepaliveTimer = undefined;
+  }
+
   #count(outcome: ConnectionOutcome): void {
     this.stats.refused[outcome] = (this.stats.refused[outcome] ?? 0) + 1;
   }
 
   async #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
     stream.on('error', ignore);
-    const peer = this.#peers.get(stream.session!);
+    // Read now: a closed stream no longer knows its session.
+    const session = stream.session as http2.ServerHttp2Session;
+    const peer = this.#peers.get(session);
     if (peer === undefined) return void stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     // Our own cap, not only nghttp2's: a client may open streams before it has our SETTINGS.
     if (peer.active >= this.#maxStreams) {
@@ -275,8 +344,13 @@ export class HboneServer {
       return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     }
     peer.active++;
+    if (peer.idleTimer !== undefined) {
+      this.#timers.clearTimeout(peer.idleTimer);
+      peer.idleTimer = undefined;
+    }
     stream.once('close', () => {
       peer.active--;
+      if (peer.active === 0) this.#armIdle(session, peer);
     });
     this.stats.streams++;
     const started = Date.now();
