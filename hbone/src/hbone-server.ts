@@ -192,6 +192,7 @@ export class HboneServer {
   /** Serves an accepted TCP connection (from our own listener or one opened in a pod's netns). */
   handleConnection(raw: net.Socket): void {
     raw.on('error', ignore);
+    const peer = raw.remoteAddress ?? '';
     let socket: tls.TLSSocket;
     try {
       socket = new tls.TLSSocket(raw, {
@@ -204,18 +205,16 @@ export class HboneServer {
     } catch (err) {
       // No certificate to present (none issued yet, or expired without a refresh): refused,
       // never served with a stale one.
-      this.#count('no_certificate');
-      this.#options.onConnectionRefused?.({ outcome: 'no_certificate', peer: raw.remoteAddress ?? '', detail: (err as Error)?.message ?? String(err) });
       raw.destroy();
+      this.#reportRefusal('no_certificate', peer, (err as Error)?.message ?? String(err));
       return;
     }
     let refused = false;
     const refuse = (outcome: ConnectionOutcome, detail: string): void => {
       if (refused) return;
       refused = true;
-      this.#count(outcome);
-      this.#options.onConnectionRefused?.({ outcome, peer: raw.remoteAddress ?? '', detail });
       socket.destroy();
+      this.#reportRefusal(outcome, peer, detail);
     };
     const onError = (err: Error): void => refuse('tls_handshake', err.message);
     socket.on('error', onError);
@@ -226,33 +225,57 @@ export class HboneServer {
       socket.on('error', ignore); // the HTTP/2 session reports its own socket's failures
       // A FIN on an HTTP/2 connection means the client is gone (streams half-close by END_STREAM).
       socket.once('end', () => socket.destroy());
-      if (socket.getProtocol() !== 'TLSv1.3') return refuse('tls_version', `negotiated ${String(socket.getProtocol())}`);
-      if (socket.alpnProtocol !== 'h2') return refuse('no_h2', `alpn ${String(socket.alpnProtocol)}`);
-      const cert = socket.getPeerCertificate(true);
-      if (cert.raw === undefined) return refuse('untrusted_chain', 'no client certificate');
-      const verdict = tlsVerifyError(socket);
-      if (verdict !== undefined) return refuse('untrusted_chain', `client certificate refused by tls verification: ${verdict}`);
-      // A second line, with the injected clock: the chain to the mesh root and its dates.
-      const chain = chainProblem(cert, this.#root, (this.#options.now ?? Date.now)());
-      if (chain !== undefined) return refuse('untrusted_chain', chain);
-      const sans = uriSans(cert.subjectaltname);
-      const id = sans.length === 1 ? parseSpiffeId(sans[0]!) : undefined;
-      if (id === undefined) return refuse('bad_identity', `client uri sans ${sans.join(',') || '(none)'} are not one workload spiffe id`);
-      if (id.trustDomain !== this.#options.trustDomain) {
-        return refuse('foreign_trust_domain', `client ${sans[0]} is not in trust domain ${this.#options.trustDomain}`);
-      }
-      this.stats.connections++;
-      // What tls.Server does before 'secureConnection': the HTTP/2 session otherwise waits for
-      // a 'secureConnect' that server-side sockets never emit.
-      (socket as { secureConnecting?: boolean }).secureConnecting = false;
-      // 'session' is emitted synchronously from 'connection', so this hands the peer over.
-      this.#handingOver = { identity: sans[0]!, address: raw.remoteAddress ?? '', active: 0, idleTimer: undefined, keepaliveTimer: undefined };
       try {
-        this.#h2.emit('connection', socket);
-      } finally {
-        this.#handingOver = undefined;
+        this.#vetAndServe(socket, peer, refuse);
+      } catch (err) {
+        // The last line: whatever throws while vetting a client (a certificate Node's parsers
+        // choke on, a bug of ours) refuses this one connection. Thrown from an event handler it
+        // would reach the process and take every other connection down with it.
+        this.#options.logger.error({ err, peer }, 'hbone tls handler failed; connection refused');
+        refuse('untrusted_chain', `client certificate could not be checked: ${(err as Error)?.message ?? String(err)}`);
+        socket.destroy();
       }
     });
+  }
+
+  /** After the handshake: the client's chain, identity and trust domain, then HTTP/2. */
+  #vetAndServe(socket: tls.TLSSocket, peer: string, refuse: (outcome: ConnectionOutcome, detail: string) => void): void {
+    if (socket.getProtocol() !== 'TLSv1.3') return refuse('tls_version', `negotiated ${String(socket.getProtocol())}`);
+    if (socket.alpnProtocol !== 'h2') return refuse('no_h2', `alpn ${String(socket.alpnProtocol)}`);
+    const cert = socket.getPeerCertificate(true);
+    if (cert.raw === undefined) return refuse('untrusted_chain', 'no client certificate');
+    const verdict = tlsVerifyError(socket);
+    if (verdict !== undefined) return refuse('untrusted_chain', `client certificate refused by tls verification: ${verdict}`);
+    // A second line, with the injected clock: the chain to the mesh root and its dates.
+    const chain = chainProblem(cert, this.#root, (this.#options.now ?? Date.now)());
+    if (chain !== undefined) return refuse('untrusted_chain', chain);
+    const sans = uriSans(cert.subjectaltname);
+    const id = sans.length === 1 ? parseSpiffeId(sans[0]!) : undefined;
+    if (id === undefined) return refuse('bad_identity', `client uri sans ${sans.join(',') || '(none)'} are not one workload spiffe id`);
+    if (id.trustDomain !== this.#options.trustDomain) {
+      return refuse('foreign_trust_domain', `client ${sans[0]} is not in trust domain ${this.#options.trustDomain}`);
+    }
+    this.stats.connections++;
+    // What tls.Server does before 'secureConnection': the HTTP/2 session otherwise waits for
+    // a 'secureConnect' that server-side sockets never emit.
+    (socket as { secureConnecting?: boolean }).secureConnecting = false;
+    // 'session' is emitted synchronously from 'connection', so this hands the peer over.
+    this.#handingOver = { identity: sans[0]!, address: peer, active: 0, idleTimer: undefined, keepaliveTimer: undefined };
+    try {
+      this.#h2.emit('connection', socket);
+    } finally {
+      this.#handingOver = undefined;
+    }
+  }
+
+  /** Counts a refused connection and tells the caller; a failing callback is logged, not thrown. */
+  #reportRefusal(outcome: ConnectionOutcome, peer: string, detail: string): void {
+    this.#count(outcome);
+    try {
+      this.#options.onConnectionRefused?.({ outcome, peer, detail });
+    } catch (err) {
+      this.#options.logger.error({ err, outcome, peer }, 'onConnectionRefused failed');
+    }
   }
 
   /** Accepts on a net listener of our own (`{ port: 0, host }`, or `{ fd }` from the capture addon). */
