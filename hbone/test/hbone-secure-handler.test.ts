@@ -32,7 +32,7 @@ function capture(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
   return { logger: pino({ level: 'info' }, sink), lines };
 }
 
-describe('HBONE server: nothing throws out of the TLS secure handler', () => {
+describe('HBONE server: nothing throws out of its event handlers', () => {
   let h: Harness | undefined;
   let pool: HbonePool | undefined;
   afterEach(async () => {
@@ -81,5 +81,22 @@ describe('HBONE server: nothing throws out of the TLS secure handler', () => {
     await until(() => h!.server.stats.refused.untrusted_chain === 1, 'the refusal to be counted');
     assert.ok(lines.some((l) => (l.err as { message?: string } | undefined)?.message === 'access log sink failed'));
     assert.equal(await exchange(await pool.connect(target(h.port)), 'next'), 'echo:next');
+  });
+
+  it('stream_handler_throw: a stream-closed callback that throws is logged, and the server serves the next stream', async () => {
+    const { logger, lines } = capture();
+    let calls = 0;
+    h = await startHarness({
+      logger,
+      onStreamClosed: () => {
+        calls++;
+        throw new RangeError('metrics sink failed');
+      },
+    });
+    pool = new HbonePool();
+    assert.equal(await exchange(await pool.connect(target(h.port)), 'one'), 'echo:one');
+    await until(() => calls === 1, 'the first stream to be reported');
+    assert.equal(await exchange(await pool.connect(target(h.port)), 'two'), 'echo:two');
+    await until(() => lines.some((l) => (l.err as { message?: string } | undefined)?.message === 'metrics sink failed'), 'the failure to be logged');
   });
 });
