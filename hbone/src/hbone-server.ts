@@ -181,7 +181,11 @@ export class HboneServer {
       this.#scheduleKeepalive(session, peer);
     });
     this.#h2.on('stream', (stream, headers) => {
-      void this.#onStream(stream, headers);
+      // The last line for a stream: a rejection here would be unhandled, and end the process.
+      this.#onStream(stream, headers).catch((err: unknown) => {
+        this.#options.logger.error({ err }, 'hbone stream handler failed');
+        stream.destroy();
+      });
     });
   }
 
@@ -397,7 +401,11 @@ export class HboneServer {
       };
       if (detail !== undefined) record.detail = detail;
       if (result.error !== undefined) record.error = result.error.message;
-      this.#options.onStreamClosed?.(record);
+      try {
+        this.#options.onStreamClosed?.(record);
+      } catch (err) {
+        this.#options.logger.error({ err, outcome }, 'onStreamClosed failed');
+      }
     };
     const reject = (outcome: RefusalStatusOutcome, detail: string): void => {
       this.#count(outcome);
