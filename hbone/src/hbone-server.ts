@@ -106,7 +106,11 @@ export interface ActiveInbound {
   readonly request: InboundRequest;
   readonly counters: RelayCounters;
   readonly startedAt: number;
-  /** Cuts the stream; the record reports `outcome` with `detail`. */
+  /**
+   * Cuts the stream; the record reports `outcome` with `detail`. A stream still being authorized
+   * or dialed (live from the moment it is authorized, so a policy change cannot slip past it) is
+   * refused instead: policy_closed answers `denied` (401), reset answers `unavailable` (503).
+   */
   close(outcome: 'policy_closed' | 'reset', detail: string): void;
 }
 
@@ -415,32 +419,21 @@ export class HboneServer {
 
     if (headers[':method'] !== 'CONNECT') return reject('not_connect', `method ${String(headers[':method'])} is not CONNECT`);
     if (target === undefined) return reject('bad_authority', `authority ${authority} is not an ip:port`);
-    let decision: AuthorizeDecision;
-    try {
-      decision = await this.#options.authorize(request);
-    } catch (err) {
-      return reject('unavailable', `authorization failed: ${(err as Error).message}`);
-    }
-    if (!decision.allow) return reject(decision.outcome, decision.detail);
-    let upstream: Duplex;
-    try {
-      upstream = await this.#options.connectUpstream(target, request);
-    } catch (err) {
-      return reject('unavailable', `upstream ${authority} unreachable: ${(err as Error).message}`);
-    }
-    if (stream.destroyed || stream.closed) {
-      upstream.destroy();
-      return finish('client_gone', {});
-    }
-    stream.respond({ ':status': 200 });
+    // Live from here, before authorization: a policy change that lands while this stream is
+    // authorized or its upstream dialed re-checks it like a relayed one. Were it registered only
+    // once relaying, a DENY landing in that window would miss it and it would be relayed anyway.
     const counters: RelayCounters = { sent: 0, received: 0 };
+    let upstream: Duplex | undefined;
     let closedAs: { outcome: 'policy_closed' | 'reset'; detail: string } | undefined;
     const active: ActiveInbound = {
       request,
       counters,
       startedAt: started,
       close: (outcome, detail) => {
-        closedAs ??= { outcome, detail };
+        if (closedAs !== undefined) return;
+        closedAs = { outcome, detail };
+        // Not relaying yet: refuse now; the authorization or dial in flight sees closedAs and stops.
+        if (upstream === undefined) return reject(outcome === 'policy_closed' ? 'denied' : 'unavailable', detail);
         // END_STREAM first: on these per-socket TLS sessions a lone RST_STREAM stays queued until
         // the session next writes, so the peer would not learn of the close (regression test
         // hbone-close.test.ts); the DATA frame is written at once and the reset follows it.
@@ -450,10 +443,38 @@ export class HboneServer {
       },
     };
     this.#active.add(active);
-    const result = await relay(stream, upstream, { counters, maxBufferedBytes: this.#maxBuffered + 64 * 1024 });
-    this.#active.delete(active);
-    if (closedAs !== undefined) finish(closedAs.outcome, result, closedAs.detail);
-    else finish(result.error === undefined ? 'ok' : 'reset', result);
+    try {
+      let decision: AuthorizeDecision;
+      try {
+        decision = await this.#options.authorize(request);
+      } catch (err) {
+        if (closedAs !== undefined) return;
+        return reject('unavailable', `authorization failed: ${(err as Error).message}`);
+      }
+      if (closedAs !== undefined) return;
+      if (!decision.allow) return reject(decision.outcome, decision.detail);
+      let connected: Duplex;
+      try {
+        connected = await this.#options.connectUpstream(target, request);
+      } catch (err) {
+        if (closedAs !== undefined) return;
+        return reject('unavailable', `upstream ${authority} unreachable: ${(err as Error).message}`);
+      }
+      if (closedAs !== undefined || stream.destroyed || stream.closed) {
+        connected.destroy();
+        if (closedAs === undefined) finish('client_gone', {});
+        return;
+      }
+      upstream = connected;
+      stream.respond({ ':status': 200 });
+      const result = await relay(stream, upstream, { counters, maxBufferedBytes: this.#maxBuffered + 64 * 1024 });
+      // A close after the relay ended changes nothing: the record says how it really ended.
+      const closed = closedAs as { outcome: 'policy_closed' | 'reset'; detail: string } | undefined;
+      if (closed !== undefined) finish(closed.outcome, result, closed.detail);
+      else finish(result.error === undefined ? 'ok' : 'reset', result);
+    } finally {
+      this.#active.delete(active);
+    }
   }
 }
 
