@@ -5,12 +5,12 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import { ports, ztunnelReservedPorts } from '@ambient/api';
+import { ports, ztunnelReservedPorts, type Workload } from '@ambient/api';
 import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import { IdentityError, type ProxyState } from '@ambient/api/proxy-runtime';
-import { authorize, type ConnectionAttributes } from './authorize.ts';
+import { authorize, recheck, type ConnectionAttributes } from './authorize.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
 import { dialFromPod, type CapturedPodRef } from './pod-socket.ts';
 
@@ -98,6 +98,23 @@ export interface PlaintextConnection {
 
 /** A plaintext connection redirected to 15006 in the pod's netns. */
 export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPodRef, downstream: net.Socket, live: Set<PlaintextConnection>): Promise<void> {
+  let port: number | Error;
+  try {
+    port = originalDestination(downstream).port;
+  } catch (err) {
+    port = err as Error;
+  }
+  return serveInboundPlaintext(deps, pod, downstream, port, live);
+}
+
+/** The plaintext inbound path once the original destination port is known (or why it is not). */
+export async function serveInboundPlaintext(
+  deps: InboundDeps,
+  pod: CapturedPodRef,
+  downstream: net.Socket,
+  port: number | Error,
+  live: Set<PlaintextConnection>,
+): Promise<void> {
   const started = performance.now();
   downstream.on('error', () => undefined);
   const sink = { logger: deps.logger.child({ pod: pod.uid }), metrics: deps.metrics };
@@ -117,12 +134,7 @@ export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPod
     downstream.destroy();
     reportConnection(sink, { ...report, outcome, detail, error, durationMs: performance.now() - started });
   };
-  let port: number;
-  try {
-    port = originalDestination(downstream).port;
-  } catch (err) {
-    return fail('no_original_destination', String(err));
-  }
+  if (port instanceof Error) return fail('no_original_destination', String(port));
   report.dst.addr = formatSocketAddress({ ip: pod.ip, port });
   if (ztunnelReservedPorts.has(port)) return fail('own_port', ownPortDetail(port));
   if (!destination) return fail('unknown_destination', `pod ${pod.uid} is not a known workload`);
@@ -153,4 +165,19 @@ export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPod
     },
     true,
   );
+}
+
+/**
+ * After a policy change: closes the live plaintext connections to `destination` (the pod's
+ * workload as the state now has it) that the policy no longer allows. Returns how many.
+ */
+export function recheckPlaintext(state: ProxyState, destination: Workload, live: Iterable<PlaintextConnection>): number {
+  const entries = [...live].map((p) => ({ ...p.attributes, destinationWorkload: destination, entry: p }));
+  let closed = 0;
+  for (const { connection, decision } of recheck(state, entries)) {
+    connection.entry.closedBy = decision.reason;
+    connection.entry.socket.destroy();
+    closed++;
+  }
+  return closed;
 }
