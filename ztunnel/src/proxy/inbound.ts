@@ -88,7 +88,10 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
   });
 }
 
-/** Live plaintext inbound connections, for re-checking them when policy changes. */
+/**
+ * Live plaintext inbound connections, for re-checking them when policy changes: from the moment
+ * they are authorized, so one still dialing the app is re-checked too (and then refused as denied).
+ */
 export interface PlaintextConnection {
   attributes: ConnectionAttributes;
   socket: net.Socket;
@@ -141,14 +144,23 @@ export async function serveInboundPlaintext(
   const attributes: ConnectionAttributes = { sourceIp, destinationWorkload: destination, destinationIp: pod.ip, destinationPort: port };
   const decision = authorize(deps.state, attributes);
   if (!decision.allow) return fail('denied', decision.reason);
+  // Live in the same tick as the decision, before the dial: a policy change that lands while
+  // the app is dialed re-checks it too, instead of missing it and letting it be relayed.
+  const entry: PlaintextConnection = { attributes, socket: downstream };
+  live.add(entry);
   let upstream: net.Socket;
   try {
     upstream = await dialFromPod(pod, { ip: pod.ip, port });
   } catch (err) {
+    live.delete(entry);
+    if (entry.closedBy !== undefined) return fail('denied', entry.closedBy);
     return fail('unavailable', `app ${report.dst.addr} unreachable`, String(err));
   }
-  const entry: PlaintextConnection = { attributes, socket: downstream };
-  live.add(entry);
+  if (entry.closedBy !== undefined) {
+    live.delete(entry);
+    upstream.destroy();
+    return fail('denied', entry.closedBy);
+  }
   reportOpened(sink, report);
   const result = await relay(downstream, upstream);
   live.delete(entry);
