@@ -5,14 +5,14 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import { ports, ztunnelReservedPorts, type Workload } from '@ambient/api';
+import { ports, ztunnelReservedPorts, type Timers, type Workload } from '@ambient/api';
 import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import { IdentityError, type ProxyState } from '@ambient/api/proxy-runtime';
 import { authorize, recheck, type ConnectionAttributes } from './authorize.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
-import { dialFromPod, type CapturedPodRef } from './pod-socket.ts';
+import { dialFromPod, dialOptions, type CapturedPodRef } from './pod-socket.ts';
 
 export interface InboundDeps {
   state: ProxyState;
@@ -20,6 +20,10 @@ export interface InboundDeps {
   logger: Logger;
   trustDomain: string;
   rootCertPem: string;
+  /** How long a dial to the app may take (default 10 s); then 503 (HBONE) or unavailable. */
+  connectTimeoutMs?: number;
+  /** For the dial deadline and the HBONE server's idle and keepalive timers. */
+  timers?: Timers;
 }
 
 const ownPortDetail = (port: number): string => `port ${port} is ztunnel's own in this pod: refused rather than connecting ztunnel to itself`;
@@ -38,6 +42,7 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
     throw new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity} (not issued yet, or expired without a refresh)`);
   };
   return createHboneServer({
+    ...(deps.timers ? { timers: deps.timers } : {}),
     context: () => context() ?? refusedWithoutCertificate(),
     trustDomain: deps.trustDomain,
     rootCertPem: deps.rootCertPem,
@@ -56,7 +61,7 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
       });
       return decision.allow ? { allow: true } : { allow: false, outcome: 'denied', detail: decision.reason };
     },
-    connectUpstream: (target) => dialFromPod(pod, { ip: pod.ip, port: target.port }),
+    connectUpstream: (target) => dialFromPod(pod, { ip: pod.ip, port: target.port }, dialOptions(deps)),
     onStreamClosed: (record: InboundRecord) => {
       const destination = deps.state.workloadByUid(pod.uid);
       reportConnection(sink, {
@@ -150,7 +155,7 @@ export async function serveInboundPlaintext(
   live.add(entry);
   let upstream: net.Socket;
   try {
-    upstream = await dialFromPod(pod, { ip: pod.ip, port });
+    upstream = await dialFromPod(pod, { ip: pod.ip, port }, dialOptions(deps));
   } catch (err) {
     live.delete(entry);
     if (entry.closedBy !== undefined) return fail('denied', entry.closedBy);
