@@ -4,7 +4,7 @@
 import { rmSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { issueCertificate } from '@ambient/api';
-import { aggregatedDiscoveryServiceDefinition, certificateServiceDefinition } from '@ambient/api/grpc';
+import { aggregatedDiscoveryServiceDefinition, certificateServiceDefinition, type DiscoveryKeepalive } from '@ambient/api/grpc';
 import type { MeshCa } from './ca/ca-keys.ts';
 import type { CertificateService } from './ca/certificate-service.ts';
 import type { DiscoveryService } from './xds/discovery-server.ts';
@@ -21,6 +21,8 @@ export interface GrpcServerOptions {
   udsPath?: string;
   discovery: DiscoveryService;
   certificates: CertificateService;
+  /** PING a connection after this much silence, drop it when unanswered (default 30 s, 10 s). */
+  keepalive?: Partial<DiscoveryKeepalive>;
 }
 
 export interface IstiodGrpcServer {
