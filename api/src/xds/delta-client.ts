@@ -7,7 +7,7 @@ import { AggregatedDiscoveryServiceClient, unpackAny } from '../grpc-protos.ts';
 import type { XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse, XdsNode } from '../grpc-protos.ts';
 import { Backoff, type BackoffOptions } from '../backoff.ts';
 import { realTimers, type Timers } from '../timers.ts';
-import type { DiscoveryKeepalive } from './discovery-keepalive.ts';
+import { discoveryClientKeepaliveOptions, discoveryKeepalive, type DiscoveryKeepalive } from './discovery-keepalive.ts';
 
 export const DEFAULT_DISCOVERY_SERVERNAME = 'istiod.istio-system.svc';
 
@@ -110,6 +110,8 @@ export class DeltaXdsClient extends EventEmitter<DeltaXdsClientEvents> {
       'grpc.default_authority': servername,
       // A full sync of a large mesh is one response, well past grpc's 4 MiB default.
       'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
+      // Without it a silently dropped connection is never noticed: the stream just stays quiet.
+      ...discoveryClientKeepaliveOptions({ ...discoveryKeepalive, ...this.#opts.keepalive }),
       ...this.#opts.channelOptions,
     });
     void this.#connect();

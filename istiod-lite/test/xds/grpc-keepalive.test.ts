@@ -89,6 +89,7 @@ describe('istiod-lite gRPC server keepalive', function () {
       discovery,
       certificates: noCertificates,
       keepalive: { timeMs: 200, timeoutMs: 200 },
+      shutdownGraceMs: 500,
     });
     relay = await startRelay(server.port);
     client = new DeltaXdsClient({
@@ -104,5 +105,10 @@ describe('istiod-lite gRPC server keepalive', function () {
     relay.drop();
     await until('the server to drop the silent proxy', () => discovery!.connections().length === 0, 3000);
     assert.deepEqual(discovery.connections(), []);
+    // grpc-js' graceful shutdown waits for ever on a session destroyed but not yet closed (its
+    // keepalive just dropped one): close() bounds the wait, then forces.
+    const closing = server.close();
+    server = undefined;
+    await closing;
   });
 });
