@@ -23,15 +23,29 @@ export function requiredFlag(flag: string, value: string | undefined): string {
   return value;
 }
 
+/** What the last resort catches. */
+export type LastResortEvent = 'uncaughtException' | 'unhandledRejection';
+
 export interface RunningBinary {
   /** What the `ready` line says besides `msg: 'ready'` (the addresses it listens on). */
   ready: Record<string, unknown>;
   /** Drains and stops; the process exits 0 when it resolves, 1 when it rejects. */
   stop(): Promise<void>;
+  /** Told of each error the last resort caught, to count it in the binary's metrics. */
+  onUncaught?(event: LastResortEvent, err: unknown): void;
+}
+
+export interface RunOptions {
+  /**
+   * Once ready, keep serving after an uncaught exception or an unhandled rejection: logged with
+   * the error and counted instead of ending the process. Default true, unless the environment
+   * sets AMBIENT_EXIT_ON_UNCAUGHT=1.
+   */
+  keepServingOnUncaught?: boolean;
 }
 
 /** Starts a binary and keeps it running until SIGTERM or SIGINT. */
-export async function runUntilSignal(name: string, logger: Logger, start: () => Promise<RunningBinary>): Promise<void> {
+export async function runUntilSignal(name: string, logger: Logger, start: () => Promise<RunningBinary>, _options: RunOptions = {}): Promise<void> {
   let running: RunningBinary;
   try {
     running = await start();
