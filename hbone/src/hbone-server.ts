@@ -248,32 +248,42 @@ export class HboneServer {
 
   /** After the handshake: the client's chain, identity and trust domain, then HTTP/2. */
   #vetAndServe(socket: tls.TLSSocket, peer: string, refuse: (outcome: ConnectionOutcome, detail: string) => void): void {
-    if (socket.getProtocol() !== 'TLSv1.3') return refuse('tls_version', `negotiated ${String(socket.getProtocol())}`);
-    if (socket.alpnProtocol !== 'h2') return refuse('no_h2', `alpn ${String(socket.alpnProtocol)}`);
-    const cert = socket.getPeerCertificate(true);
-    if (cert.raw === undefined) return refuse('untrusted_chain', 'no client certificate');
-    const verdict = tlsVerifyError(socket);
-    if (verdict !== undefined) return refuse('untrusted_chain', `client certificate refused by tls verification: ${verdict}`);
-    // A second line, with the injected clock: the chain to the mesh root and its dates.
-    const chain = chainProblem(cert, this.#root, (this.#options.now ?? Date.now)());
-    if (chain !== undefined) return refuse('untrusted_chain', chain);
-    const sans = uriSans(cert.subjectaltname);
-    const id = sans.length === 1 ? parseSpiffeId(sans[0]!) : undefined;
-    if (id === undefined) return refuse('bad_identity', `client uri sans ${sans.join(',') || '(none)'} are not one workload spiffe id`);
-    if (id.trustDomain !== this.#options.trustDomain) {
-      return refuse('foreign_trust_domain', `client ${sans[0]} is not in trust domain ${this.#options.trustDomain}`);
+    const vetted = this.#vet(socket);
+    if (typeof vetted !== 'string') {
+      refuse(vetted.outcome, vetted.detail);
+      return;
     }
     this.stats.connections++;
     // What tls.Server does before 'secureConnection': the HTTP/2 session otherwise waits for
     // a 'secureConnect' that server-side sockets never emit.
     (socket as { secureConnecting?: boolean }).secureConnecting = false;
     // 'session' is emitted synchronously from 'connection', so this hands the peer over.
-    this.#handingOver = { identity: sans[0]!, address: peer, active: 0, idleTimer: undefined, keepaliveTimer: undefined };
+    this.#handingOver = { identity: vetted, address: peer, active: 0, idleTimer: undefined, keepaliveTimer: undefined };
     try {
       this.#h2.emit('connection', socket);
     } finally {
       this.#handingOver = undefined;
     }
+  }
+
+  /** The client's SPIFFE ID, or why it is refused. */
+  #vet(socket: tls.TLSSocket): string | { outcome: ConnectionOutcome; detail: string } {
+    if (socket.getProtocol() !== 'TLSv1.3') return { outcome: 'tls_version', detail: `negotiated ${String(socket.getProtocol())}` };
+    if (socket.alpnProtocol !== 'h2') return { outcome: 'no_h2', detail: `alpn ${String(socket.alpnProtocol)}` };
+    const cert = socket.getPeerCertificate(true);
+    if (cert.raw === undefined) return { outcome: 'untrusted_chain', detail: 'no client certificate' };
+    const verdict = tlsVerifyError(socket);
+    if (verdict !== undefined) return { outcome: 'untrusted_chain', detail: `client certificate refused by tls verification: ${verdict}` };
+    // A second line, with the injected clock: the chain to the mesh root and its dates.
+    const chain = chainProblem(cert, this.#root, (this.#options.now ?? Date.now)());
+    if (chain !== undefined) return { outcome: 'untrusted_chain', detail: chain };
+    const sans = uriSans(cert.subjectaltname);
+    const id = sans.length === 1 ? parseSpiffeId(sans[0]!) : undefined;
+    if (id === undefined) return { outcome: 'bad_identity', detail: `client uri sans ${sans.join(',') || '(none)'} are not one workload spiffe id` };
+    if (id.trustDomain !== this.#options.trustDomain) {
+      return { outcome: 'foreign_trust_domain', detail: `client ${sans[0]} is not in trust domain ${this.#options.trustDomain}` };
+    }
+    return sans[0]!;
   }
 
   /** Counts a refused connection and tells the caller; a failing callback is logged, not thrown. */
