@@ -93,4 +93,35 @@ describe('HBONE server: a policy change while a stream is authorized or dialed',
     );
     assert.equal(h.server.stats.refused.denied, 1);
   });
+
+  // Regression (found by the waypoint's drain, which waits for activeStreams to empty when a
+  // stream is reported): registering streams before authorization reported them while still live.
+  it('a stream has left activeStreams when onStreamClosed reports it, relayed or refused while dialing', async () => {
+    const dial = gate();
+    const liveWhenReported: number[] = [];
+    let holdDial = false;
+    h = await startHarness({
+      connectUpstream: async () => {
+        if (holdDial) {
+          dial.enter();
+          await dial.wait;
+        }
+        return connectTcp({ host: '127.0.0.1', port: h!.echo.port });
+      },
+      onStreamClosed: () => liveWhenReported.push(h!.server.activeStreams.length),
+    });
+    pool = new HbonePool();
+    const stream = await pool.connect(request(h.port));
+    stream.end('x');
+    stream.resume();
+    await until(() => liveWhenReported.length === 1, 'the relayed stream to be reported');
+    holdDial = true;
+    const connecting = pool.connect(request(h.port));
+    await dial.entered;
+    h.server.activeStreams[0]!.close('policy_closed', 'denied by policy shop/deny-all');
+    await assert.rejects(connecting, { code: 'ERR_HBONE_DENIED' });
+    dial.open();
+    await until(() => liveWhenReported.length === 2, 'the refused stream to be reported');
+    assert.deepEqual(liveWhenReported, [0, 0]);
+  });
 });
