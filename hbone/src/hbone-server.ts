@@ -404,7 +404,11 @@ export class HboneServer {
       sourceAddress: peer.address,
       headers,
     };
+    // Set once the stream is live (activeStreams); it leaves before it is reported, so a caller
+    // counting live streams at each report (the waypoint's drain) sees it gone.
+    let active: ActiveInbound | undefined;
     const finish = (outcome: ConnectionOutcome, result: Partial<RelayResult>, detail?: string): void => {
+      if (active !== undefined) this.#active.delete(active);
       const record: InboundRecord = {
         request,
         outcome,
@@ -435,7 +439,7 @@ export class HboneServer {
     const counters: RelayCounters = { sent: 0, received: 0 };
     let upstream: Duplex | undefined;
     let closedAs: { outcome: 'policy_closed' | 'reset'; detail: string } | undefined;
-    const active: ActiveInbound = {
+    active = {
       request,
       counters,
       startedAt: started,
@@ -452,7 +456,8 @@ export class HboneServer {
         upstream.destroy();
       },
     };
-    this.#active.add(active);
+    const live = active;
+    this.#active.add(live);
     try {
       let decision: AuthorizeDecision;
       try {
@@ -483,7 +488,7 @@ export class HboneServer {
       if (closed !== undefined) finish(closed.outcome, result, closed.detail);
       else finish(result.error === undefined ? 'ok' : 'reset', result);
     } finally {
-      this.#active.delete(active);
+      this.#active.delete(live);
     }
   }
 }
