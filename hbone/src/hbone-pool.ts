@@ -42,8 +42,9 @@ export interface HbonePoolOptions {
   keepaliveTimeoutMs?: number;
   /** Both the stream window (SETTINGS) and the connection window: either alone caps throughput. */
   windowSize?: number;
+  /** Bounds TCP and TLS together (default 10 s); the dial then fails as connect_failed. */
   connectTimeoutMs?: number;
-  /** Default: real timers that never keep a draining process alive. */
+  /** Idle, keepalive and connect timers. Default: real timers that never keep a draining process alive. */
   timers?: Timers;
 }
 
@@ -195,23 +196,31 @@ export class HbonePool {
           return problem === undefined ? undefined : new HboneError('identity_mismatch', `hbone ${label}: ${problem}`);
         },
       });
+      let settled = false;
       const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        this.#timers.clearTimeout(deadline);
         socket.destroy();
         raw.destroy();
         reject(err instanceof HboneError ? err : new HboneError('connect_failed', `hbone connection to ${label} failed: ${err.message}`, { cause: err }));
       };
-      socket.setTimeout(this.#connectTimeoutMs, () => {
+      // One deadline for TCP and TLS together, from the dial: a black-holed address (SYNs
+      // dropped) and a peer that accepts but never answers the handshake both end here.
+      const deadline = this.#timers.setTimeout(() => {
         fail(new Error(`no tls handshake within ${this.#connectTimeoutMs} ms (maybe a NetworkPolicy blocks port ${address.port})`));
-      });
+      }, this.#connectTimeoutMs);
       socket.once('error', fail);
       socket.once('secureConnect', () => {
-        socket.setTimeout(0);
+        if (settled) return;
+        this.#timers.clearTimeout(deadline);
         socket.off('error', fail);
         socket.on('error', ignore); // the session owns the socket from here
         socket.once('end', () => socket.destroy());
         if (socket.alpnProtocol !== 'h2') return fail(new HboneError('no_h2', `hbone ${label} did not negotiate alpn h2 (got ${String(socket.alpnProtocol)})`));
         if (socket.getProtocol() !== 'TLSv1.3')
           return fail(new HboneError('connect_failed', `hbone ${label} negotiated ${String(socket.getProtocol())}, not TLSv1.3`));
+        settled = true;
         resolve(socket);
       });
     });

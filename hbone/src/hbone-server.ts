@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { parseSpiffeId } from '@ambient/api';
+import { parseSpiffeId, unrefTimers, type Timers } from '@ambient/api';
 import { connectionOutcomes, type ConnectionOutcome, type RefusalStatusOutcome } from './connection-outcome.ts';
 import { chainProblem, uriSans } from './peer-identity.ts';
 import { relay, type RelayCounters, type RelayResult } from './relay.ts';
@@ -64,6 +64,17 @@ export interface HboneServerOptions {
   /** Connection-level receive window (large, for throughput: DESIGN). */
   windowSize?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * A session that carries no stream for this long is closed (GOAWAY), default 120 s: twice the
+   * pool's idle release, so a healthy client normally lets go first. 0 = never.
+   */
+  idleTimeoutMs?: number;
+  /** Every session is PINGed this often (default 30 s; 0 = never)... */
+  keepaliveIntervalMs?: number;
+  /** ...and destroyed when a PING goes unanswered this long (default 10 s). */
+  keepaliveTimeoutMs?: number;
+  /** Idle and keepalive timers (default: real timers that never keep a draining process alive). */
+  timers?: Timers;
   /** Clock for certificate validity (tests move it instead of waiting). */
   now?: () => number;
   /** One call per finished stream: the caller writes the access log line and metrics. */
@@ -84,6 +95,10 @@ export interface HboneServerStats {
   streams: number;
   /** Refusals by outcome (connection- and stream-level). */
   refused: Partial<Record<ConnectionOutcome, number>>;
+  /** Sessions closed after carrying no stream for the idle timeout. */
+  idleClosed: number;
+  /** Sessions destroyed because a PING went unanswered. */
+  keepaliveTimeouts: number;
 }
 
 /** A live relayed stream, so a policy change can re-check it and close it. */
@@ -91,14 +106,21 @@ export interface ActiveInbound {
   readonly request: InboundRequest;
   readonly counters: RelayCounters;
   readonly startedAt: number;
-  /** Cuts the stream; the record reports `outcome` with `detail`. */
+  /**
+   * Cuts the stream; the record reports `outcome` with `detail`. A stream still being authorized
+   * or dialed (live from the moment it is authorized, so a policy change cannot slip past it) is
+   * refused instead: policy_closed answers `denied` (401), reset answers `unavailable` (503).
+   */
   close(outcome: 'policy_closed' | 'reset', detail: string): void;
 }
 
+/** One client session: who it is, its open streams and its timers. */
 interface Peer {
   identity: string;
   address: string;
   active: number;
+  idleTimer: unknown;
+  keepaliveTimer: unknown;
 }
 
 const MiB = 1024 * 1024;
@@ -119,7 +141,7 @@ function tlsVerifyError(socket: tls.TLSSocket): string | undefined {
 }
 
 export class HboneServer {
-  readonly stats: HboneServerStats = { connections: 0, streams: 0, refused: {} };
+  readonly stats: HboneServerStats = { connections: 0, streams: 0, refused: {}, idleClosed: 0, keepaliveTimeouts: 0 };
   readonly #options: HboneServerOptions;
   readonly #root: crypto.X509Certificate;
   readonly #h2: http2.Http2Server;
@@ -129,6 +151,10 @@ export class HboneServer {
   readonly #listeners = new Set<net.Server>();
   readonly #maxStreams: number;
   readonly #maxBuffered: number;
+  readonly #idleTimeoutMs: number;
+  readonly #keepaliveIntervalMs: number;
+  readonly #keepaliveTimeoutMs: number;
+  readonly #timers: Timers;
   #handingOver: Peer | undefined;
 
   constructor(options: HboneServerOptions) {
@@ -136,6 +162,10 @@ export class HboneServer {
     this.#root = new crypto.X509Certificate(options.rootCertPem);
     this.#maxStreams = options.maxStreamsPerConnection ?? 100;
     this.#maxBuffered = options.maxBufferedBytes ?? 4 * MiB;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
+    this.#keepaliveIntervalMs = options.keepaliveIntervalMs ?? 30_000;
+    this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 10_000;
+    this.#timers = options.timers ?? unrefTimers;
     const windowSize = options.windowSize ?? 4 * MiB;
     // A plain (h2c) server fed with sockets we already secured and vetted.
     this.#h2 = http2.createServer({
@@ -146,11 +176,20 @@ export class HboneServer {
       this.#peers.set(session, peer);
       this.#sessions.add(session);
       session.on('error', ignore);
-      session.once('close', () => this.#sessions.delete(session));
+      session.once('close', () => {
+        this.#sessions.delete(session);
+        this.#stopTimers(peer);
+      });
       session.setLocalWindowSize(windowSize);
+      this.#armIdle(session, peer);
+      this.#scheduleKeepalive(session, peer);
     });
     this.#h2.on('stream', (stream, headers) => {
-      void this.#onStream(stream, headers);
+      // The last line for a stream: a rejection here would be unhandled, and end the process.
+      this.#onStream(stream, headers).catch((err: unknown) => {
+        this.#options.logger.error({ err }, 'hbone stream handler failed');
+        stream.destroy();
+      });
     });
   }
 
@@ -161,6 +200,7 @@ export class HboneServer {
   /** Serves an accepted TCP connection (from our own listener or one opened in a pod's netns). */
   handleConnection(raw: net.Socket): void {
     raw.on('error', ignore);
+    const peer = raw.remoteAddress ?? '';
     let socket: tls.TLSSocket;
     try {
       socket = new tls.TLSSocket(raw, {
@@ -173,18 +213,16 @@ export class HboneServer {
     } catch (err) {
       // No certificate to present (none issued yet, or expired without a refresh): refused,
       // never served with a stale one.
-      this.#count('no_certificate');
-      this.#options.onConnectionRefused?.({ outcome: 'no_certificate', peer: raw.remoteAddress ?? '', detail: (err as Error)?.message ?? String(err) });
       raw.destroy();
+      this.#reportRefusal('no_certificate', peer, (err as Error)?.message ?? String(err));
       return;
     }
     let refused = false;
     const refuse = (outcome: ConnectionOutcome, detail: string): void => {
       if (refused) return;
       refused = true;
-      this.#count(outcome);
-      this.#options.onConnectionRefused?.({ outcome, peer: raw.remoteAddress ?? '', detail });
       socket.destroy();
+      this.#reportRefusal(outcome, peer, detail);
     };
     const onError = (err: Error): void => refuse('tls_handshake', err.message);
     socket.on('error', onError);
@@ -195,33 +233,67 @@ export class HboneServer {
       socket.on('error', ignore); // the HTTP/2 session reports its own socket's failures
       // A FIN on an HTTP/2 connection means the client is gone (streams half-close by END_STREAM).
       socket.once('end', () => socket.destroy());
-      if (socket.getProtocol() !== 'TLSv1.3') return refuse('tls_version', `negotiated ${String(socket.getProtocol())}`);
-      if (socket.alpnProtocol !== 'h2') return refuse('no_h2', `alpn ${String(socket.alpnProtocol)}`);
-      const cert = socket.getPeerCertificate(true);
-      if (cert.raw === undefined) return refuse('untrusted_chain', 'no client certificate');
-      const verdict = tlsVerifyError(socket);
-      if (verdict !== undefined) return refuse('untrusted_chain', `client certificate refused by tls verification: ${verdict}`);
-      // A second line, with the injected clock: the chain to the mesh root and its dates.
-      const chain = chainProblem(cert, this.#root, (this.#options.now ?? Date.now)());
-      if (chain !== undefined) return refuse('untrusted_chain', chain);
-      const sans = uriSans(cert.subjectaltname);
-      const id = sans.length === 1 ? parseSpiffeId(sans[0]!) : undefined;
-      if (id === undefined) return refuse('bad_identity', `client uri sans ${sans.join(',') || '(none)'} are not one workload spiffe id`);
-      if (id.trustDomain !== this.#options.trustDomain) {
-        return refuse('foreign_trust_domain', `client ${sans[0]} is not in trust domain ${this.#options.trustDomain}`);
-      }
-      this.stats.connections++;
-      // What tls.Server does before 'secureConnection': the HTTP/2 session otherwise waits for
-      // a 'secureConnect' that server-side sockets never emit.
-      (socket as { secureConnecting?: boolean }).secureConnecting = false;
-      // 'session' is emitted synchronously from 'connection', so this hands the peer over.
-      this.#handingOver = { identity: sans[0]!, address: raw.remoteAddress ?? '', active: 0 };
       try {
-        this.#h2.emit('connection', socket);
-      } finally {
-        this.#handingOver = undefined;
+        this.#vetAndServe(socket, peer, refuse);
+      } catch (err) {
+        // The last line: whatever throws while vetting a client (a certificate Node's parsers
+        // choke on, a bug of ours) refuses this one connection. Thrown from an event handler it
+        // would reach the process and take every other connection down with it.
+        this.#options.logger.error({ err, peer }, 'hbone tls handler failed; connection refused');
+        refuse('untrusted_chain', `client certificate could not be checked: ${(err as Error)?.message ?? String(err)}`);
+        socket.destroy();
       }
     });
+  }
+
+  /** After the handshake: the client's chain, identity and trust domain, then HTTP/2. */
+  #vetAndServe(socket: tls.TLSSocket, peer: string, refuse: (outcome: ConnectionOutcome, detail: string) => void): void {
+    const vetted = this.#vet(socket);
+    if (typeof vetted !== 'string') {
+      refuse(vetted.outcome, vetted.detail);
+      return;
+    }
+    this.stats.connections++;
+    // What tls.Server does before 'secureConnection': the HTTP/2 session otherwise waits for
+    // a 'secureConnect' that server-side sockets never emit.
+    (socket as { secureConnecting?: boolean }).secureConnecting = false;
+    // 'session' is emitted synchronously from 'connection', so this hands the peer over.
+    this.#handingOver = { identity: vetted, address: peer, active: 0, idleTimer: undefined, keepaliveTimer: undefined };
+    try {
+      this.#h2.emit('connection', socket);
+    } finally {
+      this.#handingOver = undefined;
+    }
+  }
+
+  /** The client's SPIFFE ID, or why it is refused. */
+  #vet(socket: tls.TLSSocket): string | { outcome: ConnectionOutcome; detail: string } {
+    if (socket.getProtocol() !== 'TLSv1.3') return { outcome: 'tls_version', detail: `negotiated ${String(socket.getProtocol())}` };
+    if (socket.alpnProtocol !== 'h2') return { outcome: 'no_h2', detail: `alpn ${String(socket.alpnProtocol)}` };
+    const cert = socket.getPeerCertificate(true);
+    if (cert.raw === undefined) return { outcome: 'untrusted_chain', detail: 'no client certificate' };
+    const verdict = tlsVerifyError(socket);
+    if (verdict !== undefined) return { outcome: 'untrusted_chain', detail: `client certificate refused by tls verification: ${verdict}` };
+    // A second line, with the injected clock: the chain to the mesh root and its dates.
+    const chain = chainProblem(cert, this.#root, (this.#options.now ?? Date.now)());
+    if (chain !== undefined) return { outcome: 'untrusted_chain', detail: chain };
+    const sans = uriSans(cert.subjectaltname);
+    const id = sans.length === 1 ? parseSpiffeId(sans[0]!) : undefined;
+    if (id === undefined) return { outcome: 'bad_identity', detail: `client uri sans ${sans.join(',') || '(none)'} are not one workload spiffe id` };
+    if (id.trustDomain !== this.#options.trustDomain) {
+      return { outcome: 'foreign_trust_domain', detail: `client ${sans[0]} is not in trust domain ${this.#options.trustDomain}` };
+    }
+    return sans[0]!;
+  }
+
+  /** Counts a refused connection and tells the caller; a failing callback is logged, not thrown. */
+  #reportRefusal(outcome: ConnectionOutcome, peer: string, detail: string): void {
+    this.#count(outcome);
+    try {
+      this.#options.onConnectionRefused?.({ outcome, peer, detail });
+    } catch (err) {
+      this.#options.logger.error({ err, outcome, peer }, 'onConnectionRefused failed');
+    }
   }
 
   /** Accepts on a net listener of our own (`{ port: 0, host }`, or `{ fd }` from the capture addon). */
@@ -246,13 +318,66 @@ export class HboneServer {
     await Promise.all(closing);
   }
 
+  // A client that keeps a connection it no longer uses (or forgot it) would hold the session,
+  // its socket and its TLS state forever: close it, gracefully, once no stream has run for a while.
+  #armIdle(session: http2.ServerHttp2Session, peer: Peer): void {
+    if (this.#idleTimeoutMs <= 0 || session.closed || session.destroyed) return;
+    if (peer.idleTimer !== undefined) this.#timers.clearTimeout(peer.idleTimer);
+    peer.idleTimer = this.#timers.setTimeout(() => {
+      peer.idleTimer = undefined;
+      if (peer.active > 0 || session.closed || session.destroyed) return;
+      this.stats.idleClosed++;
+      session.close(); // GOAWAY: the pool retires the connection rather than open a stream on it
+    }, this.#idleTimeoutMs);
+  }
+
+  // A client that vanished without a FIN or RST (a node gone, a NAT that forgot the flow) leaves
+  // a session that TCP alone may not notice for many minutes; a PING that goes unanswered does.
+  #scheduleKeepalive(session: http2.ServerHttp2Session, peer: Peer): void {
+    if (this.#keepaliveIntervalMs <= 0) return;
+    peer.keepaliveTimer = this.#timers.setTimeout(() => {
+      peer.keepaliveTimer = undefined;
+      if (session.closed || session.destroyed) return;
+      let answered = false;
+      const deadline = this.#timers.setTimeout(() => {
+        peer.keepaliveTimer = undefined;
+        if (answered || session.destroyed) return;
+        this.stats.keepaliveTimeouts++;
+        session.destroy();
+      }, this.#keepaliveTimeoutMs);
+      peer.keepaliveTimer = deadline;
+      const sent = session.ping((err) => {
+        answered = true;
+        this.#timers.clearTimeout(deadline);
+        if (peer.keepaliveTimer === deadline) peer.keepaliveTimer = undefined;
+        if (err === null && !session.closed && !session.destroyed) this.#scheduleKeepalive(session, peer);
+      });
+      if (!sent) {
+        // Not sent: the session is closing (it only ever has this one PING outstanding).
+        answered = true;
+        this.#timers.clearTimeout(deadline);
+        peer.keepaliveTimer = undefined;
+      }
+    }, this.#keepaliveIntervalMs);
+  }
+
+  #stopTimers(peer: Peer): void {
+    for (const timer of [peer.idleTimer, peer.keepaliveTimer]) {
+      if (timer !== undefined) this.#timers.clearTimeout(timer);
+    }
+    peer.idleTimer = undefined;
+    peer.keepaliveTimer = undefined;
+  }
+
   #count(outcome: ConnectionOutcome): void {
     this.stats.refused[outcome] = (this.stats.refused[outcome] ?? 0) + 1;
   }
 
   async #onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
     stream.on('error', ignore);
-    const peer = this.#peers.get(stream.session!);
+    // Read now: a closed stream no longer knows its session.
+    const session = stream.session as http2.ServerHttp2Session;
+    const peer = this.#peers.get(session);
     if (peer === undefined) return void stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     // Our own cap, not only nghttp2's: a client may open streams before it has our SETTINGS.
     if (peer.active >= this.#maxStreams) {
@@ -260,8 +385,13 @@ export class HboneServer {
       return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     }
     peer.active++;
+    if (peer.idleTimer !== undefined) {
+      this.#timers.clearTimeout(peer.idleTimer);
+      peer.idleTimer = undefined;
+    }
     stream.once('close', () => {
       peer.active--;
+      if (peer.active === 0) this.#armIdle(session, peer);
     });
     this.stats.streams++;
     const started = Date.now();
@@ -274,7 +404,11 @@ export class HboneServer {
       sourceAddress: peer.address,
       headers,
     };
+    // Set once the stream is live (activeStreams); it leaves before it is reported, so a caller
+    // counting live streams at each report (the waypoint's drain) sees it gone.
+    let active: ActiveInbound | undefined;
     const finish = (outcome: ConnectionOutcome, result: Partial<RelayResult>, detail?: string): void => {
+      if (active !== undefined) this.#active.delete(active);
       const record: InboundRecord = {
         request,
         outcome,
@@ -285,7 +419,11 @@ export class HboneServer {
       };
       if (detail !== undefined) record.detail = detail;
       if (result.error !== undefined) record.error = result.error.message;
-      this.#options.onStreamClosed?.(record);
+      try {
+        this.#options.onStreamClosed?.(record);
+      } catch (err) {
+        this.#options.logger.error({ err, outcome }, 'onStreamClosed failed');
+      }
     };
     const reject = (outcome: RefusalStatusOutcome, detail: string): void => {
       this.#count(outcome);
@@ -295,32 +433,21 @@ export class HboneServer {
 
     if (headers[':method'] !== 'CONNECT') return reject('not_connect', `method ${String(headers[':method'])} is not CONNECT`);
     if (target === undefined) return reject('bad_authority', `authority ${authority} is not an ip:port`);
-    let decision: AuthorizeDecision;
-    try {
-      decision = await this.#options.authorize(request);
-    } catch (err) {
-      return reject('unavailable', `authorization failed: ${(err as Error).message}`);
-    }
-    if (!decision.allow) return reject(decision.outcome, decision.detail);
-    let upstream: Duplex;
-    try {
-      upstream = await this.#options.connectUpstream(target, request);
-    } catch (err) {
-      return reject('unavailable', `upstream ${authority} unreachable: ${(err as Error).message}`);
-    }
-    if (stream.destroyed || stream.closed) {
-      upstream.destroy();
-      return finish('client_gone', {});
-    }
-    stream.respond({ ':status': 200 });
+    // Live from here, before authorization: a policy change that lands while this stream is
+    // authorized or its upstream dialed re-checks it like a relayed one. Were it registered only
+    // once relaying, a DENY landing in that window would miss it and it would be relayed anyway.
     const counters: RelayCounters = { sent: 0, received: 0 };
+    let upstream: Duplex | undefined;
     let closedAs: { outcome: 'policy_closed' | 'reset'; detail: string } | undefined;
-    const active: ActiveInbound = {
+    active = {
       request,
       counters,
       startedAt: started,
       close: (outcome, detail) => {
-        closedAs ??= { outcome, detail };
+        if (closedAs !== undefined) return;
+        closedAs = { outcome, detail };
+        // Not relaying yet: refuse now; the authorization or dial in flight sees closedAs and stops.
+        if (upstream === undefined) return reject(outcome === 'policy_closed' ? 'denied' : 'unavailable', detail);
         // END_STREAM first: on these per-socket TLS sessions a lone RST_STREAM stays queued until
         // the session next writes, so the peer would not learn of the close (regression test
         // hbone-close.test.ts); the DATA frame is written at once and the reset follows it.
@@ -329,11 +456,40 @@ export class HboneServer {
         upstream.destroy();
       },
     };
-    this.#active.add(active);
-    const result = await relay(stream, upstream, { counters, maxBufferedBytes: this.#maxBuffered + 64 * 1024 });
-    this.#active.delete(active);
-    if (closedAs !== undefined) finish(closedAs.outcome, result, closedAs.detail);
-    else finish(result.error === undefined ? 'ok' : 'reset', result);
+    const live = active;
+    this.#active.add(live);
+    try {
+      let decision: AuthorizeDecision;
+      try {
+        decision = await this.#options.authorize(request);
+      } catch (err) {
+        if (closedAs !== undefined) return;
+        return reject('unavailable', `authorization failed: ${(err as Error).message}`);
+      }
+      if (closedAs !== undefined) return;
+      if (!decision.allow) return reject(decision.outcome, decision.detail);
+      let connected: Duplex;
+      try {
+        connected = await this.#options.connectUpstream(target, request);
+      } catch (err) {
+        if (closedAs !== undefined) return;
+        return reject('unavailable', `upstream ${authority} unreachable: ${(err as Error).message}`);
+      }
+      if (closedAs !== undefined || stream.destroyed || stream.closed) {
+        connected.destroy();
+        if (closedAs === undefined) finish('client_gone', {});
+        return;
+      }
+      upstream = connected;
+      stream.respond({ ':status': 200 });
+      const result = await relay(stream, upstream, { counters, maxBufferedBytes: this.#maxBuffered + 64 * 1024 });
+      // A close after the relay ended changes nothing: the record says how it really ended.
+      const closed = closedAs as { outcome: 'policy_closed' | 'reset'; detail: string } | undefined;
+      if (closed !== undefined) finish(closed.outcome, result, closed.detail);
+      else finish(result.error === undefined ? 'ok' : 'reset', result);
+    } finally {
+      this.#active.delete(live);
+    }
   }
 }
 

@@ -116,3 +116,72 @@ export function exchange(stream: Duplex, payload: string): Promise<string> {
     stream.end(payload);
   });
 }
+
+/** Polls until `check` holds (for what real sockets deliver); fails after 5 s. */
+export async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * A TCP relay in front of a server that can go silent: from `drop()` on it reads and discards
+ * bytes both ways and closes nothing, as a dead node or a NAT that forgot the flow leaves a
+ * connection. Neither end learns of it except by a keepalive that goes unanswered.
+ */
+export interface DroppingRelay {
+  port: number;
+  drop(): void;
+  /** Connections the server side has closed. */
+  readonly serverClosed: number;
+  /** Connections the client side has closed. */
+  readonly clientClosed: number;
+  close(): Promise<void>;
+}
+
+export async function startDroppingRelay(targetPort: number): Promise<DroppingRelay> {
+  let dropping = false;
+  let serverClosed = 0;
+  let clientClosed = 0;
+  const sockets = new Set<net.Socket>();
+  const track = (s: net.Socket): void => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.once('close', () => sockets.delete(s));
+  };
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
+    track(client);
+    track(upstream);
+    client.on('data', (chunk: Buffer) => dropping || upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => dropping || client.write(chunk));
+    upstream.once('close', () => {
+      serverClosed++;
+      if (!dropping) client.destroy();
+    });
+    client.once('close', () => {
+      clientClosed++;
+      if (!dropping) upstream.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    drop: () => {
+      dropping = true;
+    },
+    get serverClosed() {
+      return serverClosed;
+    },
+    get clientClosed() {
+      return clientClosed;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

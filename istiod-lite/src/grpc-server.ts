@@ -4,7 +4,13 @@
 import { rmSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { issueCertificate } from '@ambient/api';
-import { aggregatedDiscoveryServiceDefinition, certificateServiceDefinition } from '@ambient/api/grpc';
+import {
+  aggregatedDiscoveryServiceDefinition,
+  certificateServiceDefinition,
+  discoveryKeepalive,
+  discoveryServerKeepaliveOptions,
+  type DiscoveryKeepalive,
+} from '@ambient/api/grpc';
 import type { MeshCa } from './ca/ca-keys.ts';
 import type { CertificateService } from './ca/certificate-service.ts';
 import type { DiscoveryService } from './xds/discovery-server.ts';
@@ -21,6 +27,10 @@ export interface GrpcServerOptions {
   udsPath?: string;
   discovery: DiscoveryService;
   certificates: CertificateService;
+  /** PING a connection after this much silence, drop it when unanswered (default 30 s, 10 s). */
+  keepalive?: Partial<DiscoveryKeepalive>;
+  /** How long close() lets calls finish before it cuts them (default 5 s). */
+  shutdownGraceMs?: number;
 }
 
 export interface IstiodGrpcServer {
@@ -38,7 +48,12 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<IstiodGr
     ipAddresses: ['127.0.0.1'],
     validityDays: 365,
   });
-  const server = new grpc.Server({ 'grpc.max_send_message_length': 256 * 1024 * 1024 });
+  const server = new grpc.Server({
+    'grpc.max_send_message_length': 256 * 1024 * 1024,
+    // Drops the streams of proxies that vanished without a FIN (otherwise counted, pushed to and
+    // held for ever), and accepts the clients' own PINGs (every 30 s, stream or not).
+    ...discoveryServerKeepaliveOptions({ ...discoveryKeepalive, ...opts.keepalive }),
+  });
   server.addService(aggregatedDiscoveryServiceDefinition, opts.discovery.handlers);
   server.addService(certificateServiceDefinition, opts.certificates.handlers);
   const credentials = grpc.ServerCredentials.createSsl(
@@ -48,7 +63,19 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<IstiodGr
   );
   const bind = (address: string): Promise<number> =>
     new Promise((ready, fail) => server.bindAsync(address, credentials, (err, port) => (err ? fail(err) : ready(port))));
-  const close = (): Promise<void> => new Promise((done) => server.tryShutdown(() => done()));
+  // Graceful, but bounded: grpc-js' tryShutdown never calls back for a session that was destroyed
+  // (a keepalive failure) and has not closed yet, which would hang the drain.
+  const close = (): Promise<void> =>
+    new Promise((done) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        done();
+      }, opts.shutdownGraceMs ?? 5000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        done();
+      });
+    });
   try {
     const port = await bind(`${opts.host}:${opts.port}`);
     if (opts.udsPath) {

@@ -7,6 +7,7 @@ import { AggregatedDiscoveryServiceClient, unpackAny } from '../grpc-protos.ts';
 import type { XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse, XdsNode } from '../grpc-protos.ts';
 import { Backoff, type BackoffOptions } from '../backoff.ts';
 import { realTimers, type Timers } from '../timers.ts';
+import { discoveryClientKeepaliveOptions, discoveryKeepalive, type DiscoveryKeepalive } from './discovery-keepalive.ts';
 
 export const DEFAULT_DISCOVERY_SERVERNAME = 'istiod.istio-system.svc';
 
@@ -48,6 +49,9 @@ export interface DeltaXdsClientOptions {
   validate?: (typeUrl: string, name: string, payload: object) => void;
   backoff?: BackoffOptions;
   timers?: Timers;
+  /** PING the server after this much silence and give up after that long (default 30 s, 10 s). */
+  keepalive?: Partial<DiscoveryKeepalive>;
+  /** Applied last: they override everything above, keepalive included. */
   channelOptions?: grpc.ChannelOptions;
 }
 
@@ -106,6 +110,8 @@ export class DeltaXdsClient extends EventEmitter<DeltaXdsClientEvents> {
       'grpc.default_authority': servername,
       // A full sync of a large mesh is one response, well past grpc's 4 MiB default.
       'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
+      // Without it a silently dropped connection is never noticed: the stream just stays quiet.
+      ...discoveryClientKeepaliveOptions({ ...discoveryKeepalive, ...this.#opts.keepalive }),
       ...this.#opts.channelOptions,
     });
     void this.#connect();

@@ -1,2 +1,3 @@
 export * from './delta-client.ts';
 export * from './state-subscription.ts';
+export * from './discovery-keepalive.ts';

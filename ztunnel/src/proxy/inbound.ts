@@ -5,14 +5,14 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
-import { ports, ztunnelReservedPorts } from '@ambient/api';
+import { ports, ztunnelReservedPorts, type Timers, type Workload } from '@ambient/api';
 import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import { IdentityError, type ProxyState } from '@ambient/api/proxy-runtime';
-import { authorize, type ConnectionAttributes } from './authorize.ts';
+import { authorize, recheck, type ConnectionAttributes } from './authorize.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
-import { dialFromPod, type CapturedPodRef } from './pod-socket.ts';
+import { dialFromPod, dialOptions, type CapturedPodRef } from './pod-socket.ts';
 
 export interface InboundDeps {
   state: ProxyState;
@@ -20,6 +20,10 @@ export interface InboundDeps {
   logger: Logger;
   trustDomain: string;
   rootCertPem: string;
+  /** How long a dial to the app may take (default 10 s); then 503 (HBONE) or unavailable. */
+  connectTimeoutMs?: number;
+  /** For the dial deadline and the HBONE server's idle and keepalive timers. */
+  timers?: Timers;
 }
 
 const ownPortDetail = (port: number): string => `port ${port} is ztunnel's own in this pod: refused rather than connecting ztunnel to itself`;
@@ -38,6 +42,7 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
     throw new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity} (not issued yet, or expired without a refresh)`);
   };
   return createHboneServer({
+    ...(deps.timers ? { timers: deps.timers } : {}),
     context: () => context() ?? refusedWithoutCertificate(),
     trustDomain: deps.trustDomain,
     rootCertPem: deps.rootCertPem,
@@ -56,7 +61,7 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
       });
       return decision.allow ? { allow: true } : { allow: false, outcome: 'denied', detail: decision.reason };
     },
-    connectUpstream: (target) => dialFromPod(pod, { ip: pod.ip, port: target.port }),
+    connectUpstream: (target) => dialFromPod(pod, { ip: pod.ip, port: target.port }, dialOptions(deps)),
     onStreamClosed: (record: InboundRecord) => {
       const destination = deps.state.workloadByUid(pod.uid);
       reportConnection(sink, {
@@ -88,7 +93,10 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
   });
 }
 
-/** Live plaintext inbound connections, for re-checking them when policy changes. */
+/**
+ * Live plaintext inbound connections, for re-checking them when policy changes: from the moment
+ * they are authorized, so one still dialing the app is re-checked too (and then refused as denied).
+ */
 export interface PlaintextConnection {
   attributes: ConnectionAttributes;
   socket: net.Socket;
@@ -98,6 +106,23 @@ export interface PlaintextConnection {
 
 /** A plaintext connection redirected to 15006 in the pod's netns. */
 export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPodRef, downstream: net.Socket, live: Set<PlaintextConnection>): Promise<void> {
+  let port: number | Error;
+  try {
+    port = originalDestination(downstream).port;
+  } catch (err) {
+    port = err as Error;
+  }
+  return serveInboundPlaintext(deps, pod, downstream, port, live);
+}
+
+/** The plaintext inbound path once the original destination port is known (or why it is not). */
+export async function serveInboundPlaintext(
+  deps: InboundDeps,
+  pod: CapturedPodRef,
+  downstream: net.Socket,
+  port: number | Error,
+  live: Set<PlaintextConnection>,
+): Promise<void> {
   const started = performance.now();
   downstream.on('error', () => undefined);
   const sink = { logger: deps.logger.child({ pod: pod.uid }), metrics: deps.metrics };
@@ -117,26 +142,30 @@ export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPod
     downstream.destroy();
     reportConnection(sink, { ...report, outcome, detail, error, durationMs: performance.now() - started });
   };
-  let port: number;
-  try {
-    port = originalDestination(downstream).port;
-  } catch (err) {
-    return fail('no_original_destination', String(err));
-  }
+  if (port instanceof Error) return fail('no_original_destination', String(port));
   report.dst.addr = formatSocketAddress({ ip: pod.ip, port });
   if (ztunnelReservedPorts.has(port)) return fail('own_port', ownPortDetail(port));
   if (!destination) return fail('unknown_destination', `pod ${pod.uid} is not a known workload`);
   const attributes: ConnectionAttributes = { sourceIp, destinationWorkload: destination, destinationIp: pod.ip, destinationPort: port };
   const decision = authorize(deps.state, attributes);
   if (!decision.allow) return fail('denied', decision.reason);
-  let upstream: net.Socket;
-  try {
-    upstream = await dialFromPod(pod, { ip: pod.ip, port });
-  } catch (err) {
-    return fail('unavailable', `app ${report.dst.addr} unreachable`, String(err));
-  }
+  // Live in the same tick as the decision, before the dial: a policy change that lands while
+  // the app is dialed re-checks it too, instead of missing it and letting it be relayed.
   const entry: PlaintextConnection = { attributes, socket: downstream };
   live.add(entry);
+  let upstream: net.Socket;
+  try {
+    upstream = await dialFromPod(pod, { ip: pod.ip, port }, dialOptions(deps));
+  } catch (err) {
+    live.delete(entry);
+    if (entry.closedBy !== undefined) return fail('denied', entry.closedBy);
+    return fail('unavailable', `app ${report.dst.addr} unreachable`, String(err));
+  }
+  if (entry.closedBy !== undefined) {
+    live.delete(entry);
+    upstream.destroy();
+    return fail('denied', entry.closedBy);
+  }
   reportOpened(sink, report);
   const result = await relay(downstream, upstream);
   live.delete(entry);
@@ -153,4 +182,19 @@ export async function handleInboundPlaintext(deps: InboundDeps, pod: CapturedPod
     },
     true,
   );
+}
+
+/**
+ * After a policy change: closes the live plaintext connections to `destination` (the pod's
+ * workload as the state now has it) that the policy no longer allows. Returns how many.
+ */
+export function recheckPlaintext(state: ProxyState, destination: Workload, live: Iterable<PlaintextConnection>): number {
+  const entries = [...live].map((p) => ({ ...p.attributes, destinationWorkload: destination, entry: p }));
+  let closed = 0;
+  for (const { connection, decision } of recheck(state, entries)) {
+    connection.entry.closedBy = decision.reason;
+    connection.entry.socket.destroy();
+    closed++;
+  }
+  return closed;
 }

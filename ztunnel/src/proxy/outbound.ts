@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Timers } from '@ambient/api';
 import { formatSocketAddress, HboneError, relay, type ConnectionOutcome, type HbonePool, type SocketAddress } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '@ambient/api/proxy-runtime';
@@ -11,14 +12,18 @@ import type { ZtunnelMetrics } from '../metrics.ts';
 import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { buildRequest, isRefusal } from './build-request.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
-import { dialFromPod, podSocket, type CapturedPodRef } from './pod-socket.ts';
+import { dialFromPod, dialOptions, podSocket, type CapturedPodRef } from './pod-socket.ts';
 
 export interface OutboundDeps {
   state: ProxyState;
   secrets: SecretManager;
+  /** Its own connectTimeoutMs bounds HBONE dials. */
   pool: HbonePool;
   metrics: ZtunnelMetrics;
   logger: Logger;
+  /** How long a passthrough (plain TCP) dial may take (default 10 s); then connect_failed. */
+  connectTimeoutMs?: number;
+  timers?: Timers;
 }
 
 export async function handleOutbound(deps: OutboundDeps, pod: CapturedPodRef, downstream: net.Socket): Promise<void> {
@@ -67,7 +72,7 @@ export async function handleOutbound(deps: OutboundDeps, pod: CapturedPodRef, do
   let upstream: Duplex;
   try {
     if (request.protocol === 'TCP') {
-      upstream = await dialFromPod(pod, request.actualDestination);
+      upstream = await dialFromPod(pod, request.actualDestination, dialOptions(deps));
     } else {
       // Read per connection: never an expired certificate, and never a request to the CA here.
       const cert = deps.secrets.current(source.identity);

@@ -8,7 +8,7 @@ import { listenInNetns } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '@ambient/api/proxy-runtime';
 import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { recheck } from './authorize.ts';
-import { createPodHboneServer, handleInboundPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';
+import { createPodHboneServer, handleInboundPlaintext, recheckPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';
 import { handleOutbound, type OutboundDeps } from './outbound.ts';
 import type { CapturedPodRef } from './pod-socket.ts';
 
@@ -78,12 +78,7 @@ export class PodProxy {
       connection.stream.close('policy_closed', decision.reason);
       closed++;
     }
-    const plain = [...this.#plaintext].map((p) => ({ ...p.attributes, destinationWorkload: destination, entry: p }));
-    for (const { connection, decision } of recheck(state, plain)) {
-      connection.entry.closedBy = decision.reason;
-      connection.entry.socket.destroy();
-      closed++;
-    }
+    closed += recheckPlaintext(state, destination, this.#plaintext);
     if (closed > 0) this.#logger.info({ closed }, 'closed connections a policy change denies');
     return closed;
   }
