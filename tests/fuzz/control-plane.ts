@@ -19,6 +19,8 @@ export interface ManagedProcess {
   ready: Record<string, string>;
   /** Its stderr and non-ready stdout lines (pino's logs), newest last, at most 200. */
   output: string[];
+  /** Lines of output matching each key's pattern, counted over the whole run. */
+  counts: Map<RegExp, number>;
   /** Set once it exited: a crash unless stop() asked for it. */
   exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   stop(): Promise<void>;
@@ -28,7 +30,9 @@ export interface ManagedProcess {
 export function startBinary(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ManagedProcess> {
   const child = spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
+  const counts = new Map<RegExp, number>();
   const keep = (line: string): void => {
+    for (const [re, n] of counts) if (re.test(line)) counts.set(re, n + 1);
     output.push(line);
     if (output.length > 200) output.shift();
   };
@@ -36,6 +40,7 @@ export function startBinary(name: string, args: string[], env: NodeJS.ProcessEnv
     child,
     ready: {},
     output,
+    counts,
     exited: undefined,
     async stop() {
       if (proc.exited) return;
@@ -157,14 +162,21 @@ export async function startControlPlane(): Promise<ControlPlane> {
 }
 
 /** Creates a namespace, ServiceAccount and (optionally) a Running pod on `node`, ignoring "exists". */
-export async function ensureWorkload(cp: ControlPlane, opts: { namespace: string; sa: string; pod?: string; node?: string; ip?: string; labels?: Record<string, string> }): Promise<void> {
+export async function ensureWorkload(
+  cp: ControlPlane,
+  opts: { namespace: string; sa: string; pod?: string; node?: string; ip?: string; labels?: Record<string, string> },
+): Promise<void> {
   const tolerate = (p: Promise<unknown>) => p.catch((err: Error) => (/ 409 /.test(err.message) ? undefined : Promise.reject(err)));
   await tolerate(cp.kube('POST', '/api/v1/namespaces', { metadata: { name: opts.namespace } }));
   await tolerate(cp.kube('POST', `/api/v1/namespaces/${opts.namespace}/serviceaccounts`, { metadata: { name: opts.sa } }));
   if (opts.pod === undefined) return;
   const pod = await cp.kube('POST', `/api/v1/namespaces/${opts.namespace}/pods`, {
     metadata: { name: opts.pod, labels: opts.labels ?? {} },
-    spec: { nodeName: opts.node ?? 'node-1', serviceAccountName: opts.sa, containers: [{ name: 'app', image: 'app', ports: [{ name: 'http', containerPort: 8080 }] }] },
+    spec: {
+      nodeName: opts.node ?? 'node-1',
+      serviceAccountName: opts.sa,
+      containers: [{ name: 'app', image: 'app', ports: [{ name: 'http', containerPort: 8080 }] }],
+    },
   });
   pod.status = { phase: 'Running', podIP: opts.ip ?? '10.244.1.9', podIPs: [{ ip: opts.ip ?? '10.244.1.9' }], conditions: [{ type: 'Ready', status: 'True' }] };
   await cp.kube('PUT', `/api/v1/namespaces/${opts.namespace}/pods/${opts.pod}/status`, pod);

@@ -58,7 +58,15 @@ const tokenArb = fc.oneof(
 const shortString = fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('', '*', 'node-1', 'node-2', 'fuzz', 'istio-system', 'ztunnel', 'waypoint', 'test'));
 const typeUrlArb = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom(typeUrls.address, typeUrls.authorization, typeUrls.waypointConfig) },
-  { weight: 1, arbitrary: fc.constantFrom('', 'type.googleapis.com/', 'type.googleapis.com/google.protobuf.Any', 'type.googleapis.com/ambient.discovery.v1.DeltaDiscoveryRequest') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '',
+      'type.googleapis.com/',
+      'type.googleapis.com/google.protobuf.Any',
+      'type.googleapis.com/ambient.discovery.v1.DeltaDiscoveryRequest',
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },
 );
 const nodeArb = fc.record(
@@ -93,7 +101,12 @@ const discoveryStreamArb = fc.record({
       { weight: 4, arbitrary: discoveryRequestArb.map((m) => Buffer.from(requestType.encode(requestType.fromObject(m)).finish())) },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 256 }).map((b) => Buffer.from(b)) },
       // A valid message with a few bytes flipped: field tags and lengths that lie.
-      { weight: 1, arbitrary: fc.tuple(discoveryRequestArb, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 4 })).map(([m, flips]) => flip(Buffer.from(requestType.encode(requestType.fromObject(m)).finish()), flips)) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(discoveryRequestArb, fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 4 }))
+          .map(([m, flips]) => flip(Buffer.from(requestType.encode(requestType.fromObject(m)).finish()), flips)),
+      },
     ),
     { minLength: 1, maxLength: 4 },
   ),
@@ -140,7 +153,12 @@ const csrArb = fc.oneof(
   {
     weight: 3,
     arbitrary: fc
-      .record({ key: fc.constantFrom(...(Object.keys(keys) as Array<keyof typeof keys>)), uris: fc.array(identityArb, { maxLength: 3 }), dnsNames: fc.array(fc.domain(), { maxLength: 2 }), commonName: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }) })
+      .record({
+        key: fc.constantFrom(...(Object.keys(keys) as Array<keyof typeof keys>)),
+        uris: fc.array(identityArb, { maxLength: 3 }),
+        dnsNames: fc.array(fc.domain(), { maxLength: 2 }),
+        commonName: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+      })
       .map(({ key, uris, dnsNames, commonName }) => csrOrText({ keyPem: keys[key], uris, dnsNames, ...(commonName === undefined ? {} : { commonName }) })),
   },
   // A valid CSR with bytes of its DER flipped, or cut short.
@@ -154,7 +172,13 @@ const csrArb = fc.oneof(
       }),
   },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => toPem(Buffer.from(b))) },
-  { weight: 1, arbitrary: fc.oneof(fc.string({ maxLength: 200 }), fc.constantFrom('', '-----BEGIN CERTIFICATE REQUEST-----', '-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n')) },
+  {
+    weight: 1,
+    arbitrary: fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.constantFrom('', '-----BEGIN CERTIFICATE REQUEST-----', '-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n'),
+    ),
+  },
 );
 const caCallArb = fc.record({
   token: tokenArb,
@@ -164,7 +188,10 @@ const caCallArb = fc.record({
       arbitrary: fc
         .record({
           csr: csrArb,
-          validityDuration: fc.oneof(fc.constantFrom(0, 1, -1, 86_400, 90 * 86_400, 90 * 86_400 + 1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER), fc.integer()),
+          validityDuration: fc.oneof(
+            fc.constantFrom(0, 1, -1, 86_400, 90 * 86_400, 90 * 86_400 + 1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER),
+            fc.integer(),
+          ),
           impersonatedIdentity: fc.oneof({ weight: 3, arbitrary: fc.constant('') }, { weight: 1, arbitrary: identityArb }),
         })
         .map((m) => Buffer.from(csrRequestType.encode(csrRequestType.fromObject(m)).finish())),
@@ -282,7 +309,9 @@ describe('fuzz: istiod-lite discovery and CA under malformed gRPC input', functi
       const call = raw.DeltaAggregatedResources(metadataFor(s.token)) as grpc.ClientDuplexStream<Buffer, Buffer>;
       const outcome = new Promise<string>((resolve) => {
         call.on('data', () => resolve('response'));
-        call.on('error', (err: grpc.ServiceError) => resolve(err.code === grpc.status.INTERNAL ? `INTERNAL (${err.details.slice(0, 60)})` : (grpc.status[err.code] ?? String(err.code))));
+        call.on('error', (err: grpc.ServiceError) =>
+          resolve(err.code === grpc.status.INTERNAL ? `INTERNAL (${err.details.slice(0, 60)})` : (grpc.status[err.code] ?? String(err.code))),
+        );
         call.on('end', () => resolve('ended'));
       });
       for (const m of s.messages) call.write(m);
@@ -292,7 +321,8 @@ describe('fuzz: istiod-lite discovery and CA under malformed gRPC input', functi
       count('discovery', seen);
       call.cancel();
       // A handler that threw shows as UNKNOWN: input reached code that did not expect it.
-      if (seen === 'UNKNOWN') throw new FuzzFailure(`discovery answered UNKNOWN to ${s.messages.map((m) => m.toString('hex').slice(0, 120)).join(' | ')} (token ${s.token})`);
+      if (seen === 'UNKNOWN')
+        throw new FuzzFailure(`discovery answered UNKNOWN to ${s.messages.map((m) => m.toString('hex').slice(0, 120)).join(' | ')} (token ${s.token})`);
       assertRunning();
     });
   });
@@ -314,10 +344,11 @@ describe('fuzz: istiod-lite discovery and CA under malformed gRPC input', functi
         ended = grpc.status[err.code] ?? String(err.code);
         wake?.();
       });
-      const next = (ms: number) => new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, ms);
-      });
+      const next = (ms: number) =>
+        new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, ms);
+        });
       const node = c.as === 'test' ? { id: 'test~fuzz', type: 'test', nodeName: 'node-1' } : { id: 'ztunnel~node-1~fuzz', type: 'ztunnel', nodeName: 'node-1' };
       call.write(Buffer.from(requestType.encode(requestType.fromObject({ node, typeUrl: c.typeUrl, resourceNamesSubscribe: ['*'] })).finish()));
       await next(300);
