@@ -213,6 +213,8 @@ export function h2Exchange(connect: () => Duplex, bytes: Buffer, honest: boolean
       if (type === frameType.ping && flags & 1 && payload.equals(opaque)) resolve();
     });
     socket.on('data', read);
+    // The peer ending its side is an answer too (a CONNECT stream stays half-open).
+    socket.once('end', () => resolve());
     socket.once('close', () => resolve());
   });
   const ping = encodeFrame({ type: frameType.ping, flags: 0, streamId: 0, payload: opaque });

@@ -52,6 +52,8 @@ export function rawExchange(connect: () => Duplex, bytes: Buffer, opts: { whole:
       size += chunk.length;
       if (size >= (opts.maxBytes ?? 1024 * 1024) || (!opts.whole && Buffer.concat(chunks).includes('\r\n\r\n'))) finish();
     });
+    // The peer ending its side is the end of the answer (a CONNECT stream stays half-open).
+    socket.once('end', finish);
     socket.once('close', finish);
     socket.write(bytes);
   });
