@@ -186,7 +186,7 @@ export function headerFrames(streamId: number, headers: ReadonlyArray<readonly [
 
 /** Reads the frames a peer sends, calling `onFrame` for each whole one. */
 export function frameReader(onFrame: (type: number, flags: number, streamId: number, payload: Buffer) => void): (chunk: Buffer) => void {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   return (chunk) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     while (buf.length >= 9) {

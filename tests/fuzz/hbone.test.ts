@@ -83,7 +83,7 @@ function sendRaw(port: number, input: { bytes: Uint8Array; fin: boolean }): Prom
   return within(
     HANDSHAKE_TIMEOUT_MS + 3000,
     `closing a connection that sent ${Buffer.from(input.bytes.subarray(0, 32)).toString('hex')}...`,
-    new Promise((resolve) => socket.once('close', () => resolve())),
+    new Promise<void>((resolve) => socket.once('close', () => resolve())),
   ).finally(() => socket.destroy());
 }
 

@@ -269,7 +269,7 @@ describe('fuzz: istiod-lite discovery and CA under malformed gRPC input', functi
       subscriptions: [{ typeUrl: typeUrls.address }, { typeUrl: typeUrls.authorization }],
     });
     discovery.on('disconnected', (status) => disconnects.push(JSON.stringify(status)));
-    const connected = new Promise((r) => discovery.once('connected', r));
+    const connected = new Promise<void>((r) => discovery.once('connected', () => r()));
     discovery.start();
     await within(10_000, 'the healthy discovery client connecting', connected);
 

@@ -220,7 +220,7 @@ describe('fuzz: the waypoint under malformed HTTP/1.1 and h2c inside HBONE', fun
       // A request that declares more body than it sends is owed bytes: only "no crash" is asked.
       const res = honest
         ? await within(15_000, `an answer to ${what}`, exchange)
-        : await Promise.race([exchange, new Promise<undefined>((r) => setTimeout(r, 300))]);
+        : await Promise.race([exchange, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
       const key = res === undefined ? 'waiting for body' : res.status === 0 ? 'closed' : String(res.status);
       responses.set(`http1 ${key}`, (responses.get(`http1 ${key}`) ?? 0) + 1);
       if (res !== undefined && res.status >= 500) throw new FuzzFailure(`${what} was answered ${res.status}: ${res.text.slice(0, 300)}`);
