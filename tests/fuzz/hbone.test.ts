@@ -98,7 +98,7 @@ const describeFrames = (frames: Frame[]): string =>
 
 describe('fuzz: the HBONE server under malformed TLS, HTTP/2 and CONNECT input', function () {
   this.timeout(fuzzTimeoutMs());
-  const inputs = fuzzInputs(900);
+  const inputs = fuzzInputs(700);
   let server: HboneServer;
   let port: number;
   let upstream: net.Server;

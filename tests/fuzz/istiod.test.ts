@@ -229,7 +229,7 @@ function validCsrs(): string[] {
 
 describe('fuzz: istiod-lite discovery and CA under malformed gRPC input', function () {
   this.timeout(fuzzTimeoutMs());
-  const inputs = fuzzInputs(700);
+  const inputs = fuzzInputs(500);
   let cp: ControlPlane;
   let raw: grpc.Client & Record<string, any>;
   let tokens: Record<TokenKind, string | undefined>;

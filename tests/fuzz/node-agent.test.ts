@@ -124,7 +124,7 @@ const validPod = (uid: string): PodInfo => ({
 
 describe('fuzz: the node-agent protocol as ztunnel reads it', function () {
   this.timeout(fuzzTimeoutMs());
-  const inputs = fuzzInputs(400);
+  const inputs = fuzzInputs(250);
   let dir: string;
   let cp: ControlPlane;
   let agent: net.Server;

@@ -102,7 +102,7 @@ const http1Arb = fc.record({
 
 describe('fuzz: the waypoint under malformed HTTP/1.1 and h2c inside HBONE', function () {
   this.timeout(fuzzTimeoutMs());
-  const inputs = fuzzInputs(500);
+  const inputs = fuzzInputs(300);
   let dir: string;
   let cp: ControlPlane;
   let waypoint: ManagedProcess;
