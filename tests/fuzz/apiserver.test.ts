@@ -18,16 +18,6 @@ import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver
 import { FuzzFailure, fuzz, fuzzInputs, fuzzTimeoutMs, startHealthyClient, within } from './fuzz-harness.ts';
 import { encodeRequest, rawExchange, type RawRequest } from './http-wire.ts';
 
-/**
- * 5xx answers already reproduced by a failing test in known-defects.test.ts: the fuzzer counts
- * them but does not fail on them again, so it keeps looking for new ones. Remove an entry when
- * its defect is fixed.
- */
-const knownServerErrors: Array<{ defect: string; body: RegExp }> = [
-  { defect: 'a malformed percent-encoding in the path', body: /internal error: URI malformed/ },
-  { defect: 'a request target starting with //', body: /internal error: Invalid URL/ },
-];
-
 // ---- inputs -----------------------------------------------------------------------------------
 
 const resources = [
@@ -230,7 +220,7 @@ const jsonPatchArb = fc.array(
 /**
  * YAML whose aliases multiply: small on the wire, `width^depth` values once expanded. Capped at
  * 200 000 values here: past a few million one request holds the event loop for seconds (the
- * defect known-defects.test.ts reproduces), which would only slow the fuzzing down.
+ * defect apiserver-regressions.test.ts reproduces), which would only slow the fuzzing down.
  */
 const yamlBombArb = fc
   .tuple(
@@ -436,12 +426,11 @@ describe('fuzz: the embedded API server under malformed requests', function () {
         const explained = r.method === 'HEAD' ? await rawExchange(connect, encodeRequest({ ...raw, method: 'GET' }), { whole: true }) : res;
         const body = explained.text.slice(explained.text.indexOf('\r\n\r\n') + 4);
         const message = /"message":"((?:[^"\\]|\\.)*)"/.exec(body)?.[1] ?? body.slice(0, 200);
-        const known = knownServerErrors.find((k) => k.body.test(message));
-        const key = `${res.status} ${known ? `[known: ${known.defect}] ` : ''}${message.replace(/\d+/g, 'N').slice(0, 160)}`;
+        const key = `${res.status} ${message.replace(/\d+/g, 'N').slice(0, 160)}`;
         const seen = serverErrors.get(key) ?? { count: 0, example: what };
         seen.count++;
         serverErrors.set(key, seen);
-        if (!known) throw new FuzzFailure(`${what} was answered ${res.status}: ${message}`);
+        throw new FuzzFailure(`${what} was answered ${res.status}: ${message}`);
       }
     });
   });

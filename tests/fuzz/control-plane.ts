@@ -143,8 +143,11 @@ export async function startControlPlane(): Promise<ControlPlane> {
       grpcAddress,
       rootCertPem,
       kube,
+      // The audience istiod-lite reviews tokens for (its --token-audiences default), as a projected token carries.
       async token(namespace, sa, pod) {
-        const body = { spec: { audiences: [], expirationSeconds: 3600, ...(pod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod } } : {}) } };
+        const body = {
+          spec: { audiences: ['istio-ca'], expirationSeconds: 3600, ...(pod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod } } : {}) },
+        };
         return (await kube('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`, body)).status.token;
       },
       async close() {

@@ -74,7 +74,16 @@ export class ApiHandler {
   };
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'https://localhost');
+    // The request target is an origin-form path: joined to the base, never parsed as a URL of
+    // its own (a target starting with `//` would otherwise name a host).
+    const target = req.url ?? '/';
+    if (!target.startsWith('/')) throw badRequest(`invalid request target ${JSON.stringify(target.slice(0, 100))}`);
+    let url: URL;
+    try {
+      url = new URL(`https://localhost${target}`);
+    } catch {
+      throw badRequest(`invalid request target ${JSON.stringify(target.slice(0, 100))}`);
+    }
     const route = parseRequestPath(url.pathname);
     if (route?.kind === 'health') return text(res, 200, 'ok');
     this.#authenticate(req);

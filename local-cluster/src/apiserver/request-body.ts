@@ -31,7 +31,10 @@ export function decodeBody(raw: Buffer, contentType: string | undefined): unknow
   }
   if (type.includes('yaml')) {
     try {
-      return loadYaml(text);
+      // Aliases bounded, as Kubernetes did after CVE-2019-11253: a few hundred bytes of nested
+      // aliases would otherwise expand to millions of values and block the server for seconds.
+      // With at most 20 the worst nesting stays in the thousands; manifests rarely use any.
+      return loadYaml(text, { maxAliases: 20 } as Parameters<typeof loadYaml>[1]);
     } catch (err) {
       throw badRequest(`error converting YAML to JSON: ${(err as Error).message}`, { cause: err });
     }

@@ -30,7 +30,13 @@ export function parseRequestPath(pathname: string): Route | undefined {
   if (HEALTH.has(path) || /^\/(healthz|livez|readyz)\//.test(path)) return { kind: 'health' };
   if (path === '/version') return { kind: 'version' };
   if (path === '/openapi/v2' || path === '/openapi/v3' || path.startsWith('/openapi/v3/') || path === '/swagger.json') return { kind: 'openapi', path };
-  const segs = path.split('/').slice(1).map(decodeURIComponent);
+  const segs: string[] = [];
+  for (const segment of path.split('/').slice(1)) {
+    const decoded = decodeSegment(segment);
+    // A malformed escape (`%`, `%zz`) addresses nothing: not found, as for any unknown path.
+    if (decoded === undefined) return undefined;
+    segs.push(decoded);
+  }
   let rest: string[];
   let group: string;
   let version: string;
@@ -63,4 +69,12 @@ export function parseRequestPath(pathname: string): Route | undefined {
   }
   if (rest.length === 0 || rest.length > 3 || rest.some((s) => s === '')) return undefined;
   return { kind: 'resource', group, version, namespace, plural: rest[0]!, name: rest[1], subresource: rest[2], watch };
+}
+
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }

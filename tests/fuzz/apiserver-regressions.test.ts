@@ -1,7 +1,6 @@
-// KNOWN DEFECTS found by the fuzz suite, one minimal reproduction each. These tests FAIL until
-// the defect is fixed: that is their point (a defect gets a failing test first). When one is
-// fixed, its test passes; then drop its entry from `knownServerErrors` in apiserver.test.ts so
-// the fuzzer fails on it again.
+// Defects the fuzz suite found in the embedded API server, one minimal reproduction each: these
+// tests failed until the fix (a defect gets a failing test first), and the fuzzer itself now
+// fails on a 500 again.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,7 @@ import pino from 'pino';
 import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
 import { encodeRequest, rawExchange } from './http-wire.ts';
 
-describe('KNOWN DEFECTS found by fuzzing (failing until fixed)', function () {
+describe('API server: defects found by fuzzing', function () {
   this.timeout(30_000);
   let dataDir: string;
   let api: ApiServer;
