@@ -174,11 +174,55 @@ export function memoryMiB(pid: number): { rss: number; pss: number } {
   return { rss: kib(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS') / 1024, pss: kib(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Pss') / 1024 };
 }
 
-/** CPU seconds each process spends while `phase` runs. */
-export async function cpuDuring<T>(pids: number[], phase: () => Promise<T>): Promise<{ result: T; cpu: number[] }> {
+/** The host's busy and stolen CPU seconds since boot (/proc/stat, all CPUs). Interrupt time is
+ *  left out: it carries this run's own packets and belongs to no process. */
+function hostCpu(): { busy: number; steal: number } {
+  const [user, nice, system, , , , , steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { busy: (user! + nice! + system!) / 100, steal: (steal ?? 0) / 100 };
+}
+
+/** CPU seconds of this process and its reaped children (the kubelets run here; the load tool is a child). */
+function selfCpu(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100; // utime stime cutime cstime
+}
+
+/** CPU seconds of each of the cluster's processes, by pid (those that exit meanwhile are missed). */
+function clusterCpu(clusterId: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const p of clusterProcesses(clusterId)) {
+    try {
+      out.set(p.pid, cpuSeconds(p.pid));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
+
+/** What else ran on the host during a phase, in cores: busy CPU not spent by this run's own
+ *  processes (the cluster's and this one's), and CPU stolen by the hypervisor. */
+export interface OtherLoad {
+  cores: number;
+  stealCores: number;
+}
+
+/** CPU seconds each process spends while `phase` runs, and the other load on the host meanwhile. */
+export async function cpuDuring<T>(pids: number[], phase: () => Promise<T>, clusterId?: string): Promise<{ result: T; cpu: number[]; other?: OtherLoad }> {
   const before = pids.map(cpuSeconds);
+  const host0 = hostCpu();
+  const self0 = selfCpu();
+  const cluster0 = clusterId === undefined ? undefined : clusterCpu(clusterId);
+  const t0 = performance.now();
   const result = await phase();
-  return { result, cpu: pids.map((pid, i) => cpuSeconds(pid) - before[i]!) };
+  const cpu = pids.map((pid, i) => cpuSeconds(pid) - before[i]!);
+  if (cluster0 === undefined) return { result, cpu };
+  const wall = (performance.now() - t0) / 1000;
+  const host = hostCpu();
+  let mine = selfCpu() - self0;
+  for (const [pid, now] of clusterCpu(clusterId!)) mine += now - (cluster0.get(pid) ?? 0);
+  return { result, cpu, other: { cores: Math.max(0, host.busy - host0.busy - mine) / wall, stealCores: (host.steal - host0.steal) / wall } };
 }
 
 /** A table row: a label, then right-aligned cells (one width for all, or one per cell). */

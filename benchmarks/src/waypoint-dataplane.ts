@@ -22,6 +22,7 @@ import {
   ms,
   nodeScriptIn,
   podNetnsOf,
+  type OtherLoad,
   type RateResult,
   runningPods,
   serveCommand,
@@ -51,16 +52,20 @@ interface Mode {
   rate: RateResult;
   /** CPU seconds of each proxy during the rate phase, and its memory right after; by proxy name. */
   cpu: Map<string, number>;
+  /** Work on the host that is not this run's, during the phase: the figures are noisy when it is not ~0. */
+  other: OtherLoad;
   memory: Map<string, { rss: number; pss: number }>;
 }
 
-async function measure(inClient: ReturnType<typeof loadIn>, proxies: Proxy[]): Promise<Mode> {
-  const { result, cpu } = await cpuDuring(
+async function measure(clusterId: string, inClient: ReturnType<typeof loadIn>, proxies: Proxy[]): Promise<Mode> {
+  const { result, cpu, other } = await cpuDuring(
     proxies.map((p) => p.pid),
     () => inClient(rateArgs),
+    clusterId,
   );
   return {
     rate: result,
+    other: other!,
     cpu: new Map(proxies.map((p, i) => [p.name, cpu[i]!])),
     memory: new Map(proxies.map((p) => [p.name, memoryMiB(p.pid)])),
   };
@@ -99,7 +104,7 @@ try {
 
   // 1. direct: no proxy on the path (kube-proxy's DNAT to the pod).
   await inClient(warmArgs);
-  const direct = await measure(inClient, []);
+  const direct = await measure(cluster.network.clusterId, inClient, []);
 
   // 2. L4: enrolled; both ztunnels carry every request.
   await core.patchNamespace({ name: benchNamespace, body: { metadata: { labels: { 'istio.io/dataplane-mode': 'ambient' } } } }, mergePatch);
@@ -107,7 +112,7 @@ try {
   const zt = await ztunnelPids(bench);
   const ztunnels: Proxy[] = ['node-1', 'node-2'].map((node) => ({ name: `ztunnel ${node}`, pid: zt.get(node)! }));
   await inClient(warmArgs);
-  const l4 = await measure(inClient, ztunnels);
+  const l4 = await measure(cluster.network.clusterId, inClient, ztunnels);
 
   // 3. L7: a waypoint for the Service, a one-rule HTTPRoute (the router runs; its response
   // header proves every request went through it).
@@ -166,7 +171,7 @@ try {
   await until('requests to the Service to go through the waypoint and its route', async () => (await probe()) === 'waypoint', 60_000, 300);
   const waypoint: Proxy = { name: 'waypoint', pid: containerPid(cluster, waypointPod) };
   await inClient(warmArgs);
-  const l7 = await measure(inClient, [...ztunnels, waypoint]);
+  const l7 = await measure(cluster.network.clusterId, inClient, [...ztunnels, waypoint]);
 
   // Every request of a mode took that mode's path.
   if (direct.rate.withHeader !== 0 || l4.rate.withHeader !== 0) problems.push('a request before the waypoint carried its route header');
@@ -238,6 +243,12 @@ try {
         p === waypoint ? `RSS ≤ ${goals.waypointMemoryMiB} MiB: ${verdict(waypointMem.rss <= goals.waypointMemoryMiB)}` : '',
       ),
     );
+  console.log(
+    row(
+      'other work on the host (steal), cores',
+      modes.map((m) => `${m.other.cores.toFixed(2)} (${m.other.stealCores.toFixed(2)})`),
+    ),
+  );
   console.log(
     `  (CPU: utime+stime of each process during the ${flags.seconds} s phase, per 1000 requests = vCPU at 1000 req/s if linear; memory right after the phase)`,
   );
