@@ -26,6 +26,7 @@ import {
   type RateResult,
   runningPods,
   serveCommand,
+  sleep,
   startBenchCluster,
   tableRow,
   until,
@@ -55,9 +56,18 @@ interface Mode {
   /** Work on the host that is not this run's, during the phase: the figures are noisy when it is not ~0. */
   other: OtherLoad;
   memory: Map<string, { rss: number; pss: number }>;
+  /** The proxies' CPU with no traffic, in cores (summed), just before the phase: the fixed part
+   *  that dividing by the requests spreads over them. */
+  idleCores: number;
 }
 
+const idleSeconds = 3;
+
 async function measure(clusterId: string, inClient: ReturnType<typeof loadIn>, proxies: Proxy[]): Promise<Mode> {
+  const idle = await cpuDuring(
+    proxies.map((p) => p.pid),
+    () => sleep(idleSeconds * 1000),
+  );
   const { result, cpu, other } = await cpuDuring(
     proxies.map((p) => p.pid),
     () => inClient(rateArgs),
@@ -68,6 +78,7 @@ async function measure(clusterId: string, inClient: ReturnType<typeof loadIn>, p
     other: other!,
     cpu: new Map(proxies.map((p, i) => [p.name, cpu[i]!])),
     memory: new Map(proxies.map((p) => [p.name, memoryMiB(p.pid)])),
+    idleCores: idle.cpu.reduce((sum, v) => sum + v, 0) / idleSeconds,
   };
 }
 
@@ -235,6 +246,12 @@ try {
     );
   const total = (m: Mode): string => (m.cpu.size ? `${(([...m.cpu.values()].reduce((s, v) => s + v, 0) / m.rate.requests) * 1000).toFixed(3)} s` : '-');
   console.log(row('CPU s per 1000 requests: all proxies', modes.map(total)));
+  console.log(
+    row(
+      `the same proxies idle (${idleSeconds} s before), cores`,
+      modes.map((m) => (m.cpu.size ? m.idleCores.toFixed(3) : '-')),
+    ),
+  );
   for (const p of [...ztunnels, waypoint])
     console.log(
       row(

@@ -22,6 +22,8 @@ describe('waypoint data-plane benchmark (smoke)', function () {
     assert.match(stdout, /added p50 \/ p90 \/ p99 over L4\s+-\s+-\s+-?[\d.]+ \/ -?[\d.]+ \/ -?[\d.]+ ms\s+p90 ≤ 1 ms: (met|MISSED)/);
     for (const node of ['node-1', 'node-2']) assert.match(stdout, new RegExp(`CPU s per 1000 requests: ztunnel ${node}\\s+-\\s+[\\d.]+ s\\s+[\\d.]+ s`));
     assert.match(stdout, /CPU s per 1000 requests: waypoint\s+-\s+-\s+[\d.]+ s\s+≤ 0.25 s: (met|MISSED)/);
+    assert.match(stdout, /the same proxies idle \(3 s before\), cores\s+-\s+[\d.]+\s+[\d.]+/);
+    assert.match(stdout, /other work on the host \(steal\), cores(\s+[\d.]+ \([\d.]+\)){3}/);
     assert.match(stdout, /memory RSS \/ PSS: waypoint\s+-\s+-\s+\d+ \/ \d+ MiB\s+RSS ≤ 80 MiB: (met|MISSED)/);
   });
 });
