@@ -1,6 +1,8 @@
 // Load programs that run inside pods for the data-plane benchmark (no dependencies beyond Node):
 //   serve --http 8080 --sink 9000      HTTP answering 1 KiB bodies; a TCP sink that reports bytes read
-//   rate URL --rps R --seconds S --connections C   fixed-rate HTTP GETs over C keep-alive connections
+//   rate URL --rps R --seconds S --connections C [--header NAME]
+//                                                  fixed-rate HTTP GETs over C keep-alive connections;
+//                                                  with --header, counts the responses that carry NAME
 //   bulk HOST:PORT --mib M                         one TCP stream of M MiB into the sink
 // Results are one JSON line on stdout. Every loop is bounded in count and time.
 import http from 'node:http';
@@ -30,31 +32,57 @@ if (mode === 'serve') {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { rps: { type: 'string', default: '500' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '4' } },
+    options: {
+      rps: { type: 'string', default: '500' },
+      seconds: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '4' },
+      header: { type: 'string' },
+    },
   });
+  const header = values.header?.toLowerCase();
+  let withHeader = 0;
   const url = positionals[0]!;
   const rps = Number(values.rps);
-  const total = Math.min(1_000_000, Math.round(rps * Number(values.seconds)));
+  const total = Math.max(1, Math.min(1_000_000, Math.round(rps * Number(values.seconds))));
   const agent = new http.Agent({ keepAlive: true, maxSockets: Number(values.connections) });
   const latencies: number[] = [];
   let errors = 0;
   let done = 0;
   const start = performance.now();
   await new Promise<void>((finish) => {
+    // Whatever is still unanswered 30 s after the last send counts as failed.
+    const giveUp = setTimeout(
+      () => {
+        errors += total - done;
+        done = total;
+        finish();
+      },
+      (total * 1000) / rps + 30_000,
+    );
     // Open-loop: request i is sent at start + i/rps whatever the previous ones are doing.
     const fire = (i: number): void => {
       const sent = performance.now();
+      let settled = false;
+      // A proxy's own answer (503, 404...) or a response cut short is an error: the server only answers 200.
+      const settle = (ok: boolean, carries = false): void => {
+        if (settled || done === total) return;
+        settled = true;
+        if (ok) latencies.push(performance.now() - sent);
+        else errors++;
+        if (ok && carries) withHeader++;
+        if (++done === total) {
+          clearTimeout(giveUp);
+          finish();
+        }
+      };
       const req = http.get(url, { agent, timeout: 10_000 }, (res) => {
+        const carries = header !== undefined && res.headers[header] !== undefined;
         res.resume();
-        res.on('end', () => {
-          latencies.push(performance.now() - sent);
-          if (++done === total) finish();
-        });
+        res.on('end', () => settle(res.statusCode === 200, carries));
+        res.on('close', () => settle(false));
+        res.on('error', () => settle(false));
       });
-      req.on('error', () => {
-        errors++;
-        if (++done === total) finish();
-      });
+      req.on('error', () => settle(false));
       req.on('timeout', () => req.destroy());
       const next = i + 1;
       if (next < total) setTimeout(() => fire(next), Math.max(0, start + (next * 1000) / rps - performance.now()));
@@ -65,7 +93,8 @@ if (mode === 'serve') {
   latencies.sort((a, b) => a - b);
   const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   agent.destroy();
-  process.stdout.write(`${JSON.stringify({ requests: total, errors, seconds, rps: (total - errors) / seconds, p50: q(0.5), p90: q(0.9), p99: q(0.99) })}\n`);
+  const report = { requests: total, errors, seconds, rps: (total - errors) / seconds, p50: q(0.5), p90: q(0.9), p99: q(0.99) };
+  process.stdout.write(`${JSON.stringify(header === undefined ? report : { ...report, withHeader })}\n`);
 } else if (mode === 'bulk') {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { mib: { type: 'string', default: '512' } } });
   const [host, port] = positionals[0]!.split(':');

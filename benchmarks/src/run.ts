@@ -6,6 +6,7 @@ const benchmarks: Record<string, string> = {
   apiserver: 'apiserver-list-watch.ts',
   istiod: 'istiod-scale.ts',
   ztunnel: 'ztunnel-dataplane.ts',
+  waypoint: 'waypoint-dataplane.ts',
   hbone: 'hbone-loopback.ts',
 };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
