@@ -69,6 +69,9 @@ export function connectInNetns(netnsPath: string, options: NetnsConnectOptions):
   }
   // allowHalfOpen: a reply written after the peer's FIN must still go out.
   const socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  // No Nagle: a proxy forwards what it has at once. With it on, a response written as head then
+  // body waited ~40 ms for the peer's delayed ACK (L7 capped near 90 req/s on 4 connections).
+  socket.setNoDelay(true);
   socket.connect(options.port, options.host);
   return socket;
 }

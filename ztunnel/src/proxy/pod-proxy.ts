@@ -49,7 +49,8 @@ export class PodProxy {
     ];
     try {
       for (const [port, onConnection] of servers) {
-        const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
+        // noDelay: see connectInNetns; accepted sockets forward at once too.
+        const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true }, onConnection);
         server.on('error', (err) => self.#logger.error({ err, port }, 'listener failed'));
         await listenInNetns(server, pod.netnsPath, { port });
         self.#servers.push(server);
