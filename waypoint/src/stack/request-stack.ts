@@ -20,7 +20,7 @@
 // Rate limits, fault injection and circuit breaking (the resilience layer) slot in between 3
 // and 4 (rate limit, fault) and around 8 (breaker), in this file.
 import type { Readable } from 'node:stream';
-import type { Clock, LoadBalancer, ServiceConfig } from '@ambient/api';
+import { type Clock, type LoadBalancer, ports, type ServiceConfig } from '@ambient/api';
 import type { Logger } from 'pino';
 import type { EndpointPicker } from '../balance/endpoint-picker.ts';
 import type { Endpoint as StateEndpoint, ServedTarget as StateTarget, WaypointState } from '../config/waypoint-state.ts';
@@ -342,7 +342,7 @@ export class RequestStack {
       state: picked,
       upstream: {
         address: { ip: picked.ip, port: picked.port },
-        hboneAddress: { ip: picked.ip, port: 15008 },
+        hboneAddress: { ip: picked.ip, port: ports.hbone },
         identity: picked.workload.identity,
         protocol: conn.protocol === 'http2' ? 'http2' : 'http1',
       },

@@ -3,7 +3,7 @@
 // endpoint of the service (or the addressed workload), the bytes relayed over HBONE to its
 // ztunnel, and one access-log line and the TCP metrics when it ends.
 import type { Duplex } from 'node:stream';
-import type { Clock } from '@ambient/api';
+import { type Clock, ports } from '@ambient/api';
 import { relay } from '@ambient/hbone';
 import type { Logger } from 'pino';
 import type { EndpointPicker } from '../balance/endpoint-picker.ts';
@@ -72,7 +72,7 @@ export async function relayTcp(stream: Duplex, conn: InboundConnection<WaypointT
   try {
     upstream = await o.endpoints.connectTcp({
       address: { ip: picked.ip, port: picked.port },
-      hboneAddress: { ip: picked.ip, port: 15008 },
+      hboneAddress: { ip: picked.ip, port: ports.hbone },
       identity: picked.workload.identity,
       protocol: 'http1',
     });
