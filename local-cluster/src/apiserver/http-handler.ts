@@ -315,6 +315,11 @@ export class ApiHandler {
           `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`,
         );
       }
+      // As kube-apiserver: a token is bound only to a pod that runs as that very account, or any
+      // caller could mint, say, ztunnel's identity bound to another workload's pod and node.
+      const podAccount = (pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName || 'default';
+      if (podAccount !== saName)
+        throw badRequest(`cannot bind token for serviceaccount ${JSON.stringify(saName)} to pod running with different serviceaccount name.`);
       const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
       if (nodeName) {
         const nodeObj = storage.store.get('/nodes', '', nodeName);

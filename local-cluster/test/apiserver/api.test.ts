@@ -139,6 +139,28 @@ describe('api server over https', function () {
     assert.equal((await call(t.server, 'GET', '/api/v1/namespaces/shop')).status, 404, 'namespace gone once empty');
   });
 
+  // Regression (hardening item 9): TokenRequest minted a token bound to any pod for any
+  // ServiceAccount, so whoever could call it could get, e.g., a ztunnel token bound to another
+  // workload's pod (and its node). The real API server refuses a pod running as another account.
+  it('refuses to bind a token to a pod that runs as another ServiceAccount', async () => {
+    await call(t.server, 'POST', '/api/v1/namespaces/default/serviceaccounts', { metadata: { name: 'web' } });
+    await call(t.server, 'POST', '/api/v1/namespaces/default/serviceaccounts', { metadata: { name: 'ztunnel' } });
+    const pod = (
+      await call(t.server, 'POST', '/api/v1/namespaces/default/pods', {
+        metadata: { name: 'web-1' },
+        spec: { serviceAccountName: 'web', containers: [{ name: 'c', image: 'x:1' }] },
+      })
+    ).json;
+    const bind = (sa: string) =>
+      call(t.server, 'POST', `/api/v1/namespaces/default/serviceaccounts/${sa}/token`, {
+        spec: { expirationSeconds: 600, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'web-1', uid: pod.metadata.uid } },
+      });
+    const refused = await bind('ztunnel');
+    assert.equal(refused.status, 400);
+    assert.equal(refused.json.message, 'cannot bind token for serviceaccount "ztunnel" to pod running with different serviceaccount name.');
+    assert.equal((await bind('web')).status, 201, 'its own account still gets one');
+  });
+
   it('issues bound ServiceAccount tokens that TokenReview and the API accept', async () => {
     await call(t.server, 'POST', '/api/v1/nodes', { metadata: { name: 'node-1' } });
     const pod = (
