@@ -4,3 +4,4 @@
 export * from './fake-clock.ts';
 export * from './state-fixtures.ts';
 export * from './test-ca-server.ts';
+export * from './silencing-relay.ts';

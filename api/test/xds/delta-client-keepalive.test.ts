@@ -2,9 +2,9 @@
 // (nothing changes), so when the path to istiod died without a FIN or RST (a node gone, a NAT or
 // load balancer that dropped the flow) the proxy never learnt it was cut off: no error, no
 // reconnect, its configuration frozen. HTTP/2 PINGs with a deadline notice it.
+import { startSilencingRelay as startRelay } from '../../src/testing/silencing-relay.ts';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { FakeClock } from '../../src/testing/fake-clock.ts';
 import { createCertificateAuthority, issueCertificate } from '../../src/pki.ts';
@@ -39,38 +39,6 @@ async function startServer(ca: { certPem: string; keyPem: string }): Promise<{ p
   const creds = grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(cert.keyPem), cert_chain: Buffer.from(cert.certPem) }], false);
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
   return { port, streams: () => streams, close: () => server.forceShutdown() };
-}
-
-/** A TCP relay whose drop() silences the connections it carries, both ways, closing nothing. */
-async function startRelay(targetPort: number): Promise<{ port: number; drop: () => void; close: () => Promise<void> }> {
-  const connections = new Set<{ dropped: boolean; sockets: net.Socket[] }>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    const conn = { dropped: false, sockets: [client, upstream] };
-    connections.add(conn);
-    for (const s of conn.sockets) s.on('error', () => {});
-    client.on('data', (chunk: Buffer) => conn.dropped || upstream.write(chunk));
-    upstream.on('data', (chunk: Buffer) => conn.dropped || client.write(chunk));
-    const end = (): void => {
-      if (conn.dropped) return;
-      for (const s of conn.sockets) s.destroy();
-      connections.delete(conn);
-    };
-    client.once('close', end);
-    upstream.once('close', end);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    drop: () => {
-      for (const conn of connections) conn.dropped = true;
-    },
-    close: () =>
-      new Promise<void>((r) => {
-        for (const conn of connections) for (const s of conn.sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
 }
 
 describe('discovery stream keepalive', () => {

@@ -2,9 +2,9 @@
 // or RST (its node gone, a NAT that dropped the flow) kept its discovery stream open on the
 // server for ever: counted as connected (pilot_xds), pushed to, its state held. The server now
 // PINGs and drops a connection whose PING goes unanswered. Real time, small intervals.
+import { startSilencingRelay as startRelay } from '@ambient/api/testing';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { createCertificateAuthority } from '@ambient/api';
 import { DeltaXdsClient } from '@ambient/api/grpc';
@@ -17,38 +17,6 @@ import { createMetrics } from '../../src/metrics.ts';
 import { createDiscoveryService, type DiscoveryService } from '../../src/xds/discovery-server.ts';
 import { ADDRESS, FixedTokens, until, workload } from './fixtures.ts';
 import { MemorySource } from './memory-source.ts';
-
-/** A TCP relay whose drop() silences the connections it carries, both ways, closing nothing. */
-async function startRelay(targetPort: number): Promise<{ port: number; drop: () => void; close: () => Promise<void> }> {
-  const connections = new Set<{ dropped: boolean; sockets: net.Socket[] }>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    const conn = { dropped: false, sockets: [client, upstream] };
-    connections.add(conn);
-    for (const s of conn.sockets) s.on('error', () => {});
-    client.on('data', (chunk: Buffer) => conn.dropped || upstream.write(chunk));
-    upstream.on('data', (chunk: Buffer) => conn.dropped || client.write(chunk));
-    const end = (): void => {
-      if (conn.dropped) return;
-      for (const s of conn.sockets) s.destroy();
-      connections.delete(conn);
-    };
-    client.once('close', end);
-    upstream.once('close', end);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    drop: () => {
-      for (const conn of connections) conn.dropped = true;
-    },
-    close: () =>
-      new Promise<void>((r) => {
-        for (const conn of connections) for (const s of conn.sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
 
 const noCertificates = {
   handlers: { CreateCertificate: (_call: unknown, done: (err: grpc.ServiceError) => void) => done({ code: grpc.status.UNIMPLEMENTED } as grpc.ServiceError) },
