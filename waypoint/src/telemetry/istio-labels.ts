@@ -9,8 +9,8 @@
 import { formatResponseFlags } from './response-flags.ts';
 import type { DestinationService, RequestRecord, TcpConnectionRecord, TrafficPeers, WorkloadLabels } from './request-record.ts';
 
-/** The labels of Istio's TCP metrics, in Istio's order: the request labels without response_code and grpc_response_status. */
-export const tcpLabelNames = [
+/** Who talked to whom: the labels both metric families start with, in Istio's order. */
+const peerLabelNames = [
   'reporter',
   'source_workload',
   'source_canonical_service',
@@ -31,33 +31,14 @@ export const tcpLabelNames = [
   'destination_service_name',
   'destination_service_namespace',
   'destination_cluster',
-  'request_protocol',
-  'response_flags',
-  'connection_security_policy',
 ] as const;
+
+/** The labels of Istio's TCP metrics, in Istio's order: the request labels without response_code and grpc_response_status. */
+export const tcpLabelNames = [...peerLabelNames, 'request_protocol', 'response_flags', 'connection_security_policy'] as const;
 
 /** The labels of Istio's request metrics, in Istio's order. */
 export const requestLabelNames = [
-  'reporter',
-  'source_workload',
-  'source_canonical_service',
-  'source_canonical_revision',
-  'source_workload_namespace',
-  'source_principal',
-  'source_app',
-  'source_version',
-  'source_cluster',
-  'destination_workload',
-  'destination_workload_namespace',
-  'destination_principal',
-  'destination_app',
-  'destination_version',
-  'destination_service',
-  'destination_canonical_service',
-  'destination_canonical_revision',
-  'destination_service_name',
-  'destination_service_namespace',
-  'destination_cluster',
+  ...peerLabelNames,
   'request_protocol',
   'response_code',
   'grpc_response_status',
