@@ -1,23 +1,14 @@
 // Header fields that describe one connection rather than the message (RFC 9110 §7.6.1) do not
 // cross a proxy, and HTTP/2 refuses them outright (RFC 9113 §8.2.2), so they are dropped both
 // ways: the downstream may speak HTTP/1.1 and the endpoint HTTP/2, or the reverse.
+import { hopByHopHeaders } from '../http/hop-by-hop.ts';
 import type { HeaderMap } from '../http/request-facts.ts';
 import type { UpstreamHeaders } from './endpoint.ts';
 
 // Envoy's list, plus what the upstream client writes itself: `host` (from the authority),
 // `expect` (the server side answers 100-continue; undici refuses to send it) and `http2-settings`
 // (only meaningful on an h2c upgrade, which we never do).
-const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'host',
-  'expect',
-  'http2-settings',
-]);
+const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([...hopByHopHeaders, 'host', 'expect', 'http2-settings']);
 
 /** The headers to send upstream: connection-specific fields and pseudo-headers out, `host` from the authority. */
 export function upstreamRequestHeaders(headers: HeaderMap, authority: string): UpstreamHeaders {

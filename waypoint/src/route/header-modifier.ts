@@ -16,20 +16,11 @@
 // A name that is not an HTTP token or a value with control characters (CR, LF, NUL...) is
 // skipped too: Node would throw when sending it, failing the request instead of the filter.
 import type { HeaderModifier } from '@ambient/api';
+import { hopByHopHeaders } from '../http/hop-by-hop.ts';
 
 export type MutableHeaders = Record<string, string | string[] | undefined>;
 
-const protectedHeaders: ReadonlySet<string> = new Set([
-  'host',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'content-length',
-]);
+const protectedHeaders: ReadonlySet<string> = new Set(['host', ...hopByHopHeaders, 'trailer', 'content-length']);
 
 // RFC 9110 §5.6.2 token, lower-case (names are compared lower-cased).
 const headerToken = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
