@@ -4,7 +4,7 @@
 import type tls from 'node:tls';
 import { formatSpiffeId, ports, realClock, typeUrls, type Clock } from '@ambient/api';
 import { subscribeState } from '@ambient/api/grpc';
-import { grpcCaClient, IdentityError, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
+import { grpcCaClient, IdentityError, type ProxyRuntimeOptions, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
 import { HbonePool } from '@ambient/hbone';
 import type { Logger } from 'pino';
 import { EndpointPicker } from './balance/endpoint-picker.ts';
@@ -18,26 +18,13 @@ import { RequestStack, type WaypointTarget } from './stack/request-stack.ts';
 import { relayTcp } from './stack/tcp-stack.ts';
 import { createWaypointMetrics } from './telemetry/waypoint-metrics.ts';
 
-export interface WaypointOptions {
+export interface WaypointOptions extends ProxyRuntimeOptions {
   /** The waypoint Gateway's name: also its ServiceAccount, so its identity. */
   gatewayName: string;
   gatewayNamespace: string;
   podName?: string;
-  /** istiod-lite's discovery + CA address: host:port or unix:<path>. */
-  istiodAddress: string;
-  istiodServerName?: string;
-  rootCertPem: string;
-  /** The waypoint's ServiceAccount token, read per request. */
-  token: () => string;
-  trustDomain?: string;
-  certTtlSeconds?: number;
   /** Where HBONE listens (default every address, 15008). */
   hbone?: { host?: string; port?: number };
-  /** Where admin, metrics and readiness listen. */
-  host?: string;
-  adminPort?: number;
-  metricsPort?: number;
-  readinessPort?: number;
   clock?: Clock;
   logger: Logger;
 }

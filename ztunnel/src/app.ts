@@ -3,31 +3,17 @@
 import type { Logger } from 'pino';
 import { ports } from '@ambient/api';
 import { HbonePool } from '@ambient/hbone';
-import { grpcCaClient, ProxyState, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
+import { grpcCaClient, type ProxyRuntimeOptions, ProxyState, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
 import { CaptureReconciler } from './capture/capture-reconciler.ts';
 import { createZtunnelMetrics, type ZtunnelMetrics } from './metrics.ts';
 import { NodeAgentClient } from './node-agent/node-agent-client.ts';
 
 import { wireXds } from './xds/xds-wiring.ts';
 
-export interface ZtunnelOptions {
+export interface ZtunnelOptions extends ProxyRuntimeOptions {
   nodeName: string;
   /** The node agent's Unix socket (pods of this node with their netns). */
   nodeAgentSocket: string;
-  /** istiod-lite's discovery + CA address: host:port or unix:<path>. */
-  istiodAddress: string;
-  istiodServerName?: string;
-  rootCertPem: string;
-  /** The ServiceAccount token (istio-system/ztunnel, bound to this node's ztunnel pod), read per request. */
-  token: () => string;
-  trustDomain?: string;
-  /** Requested workload certificate lifetime (default 24 h). */
-  certTtlSeconds?: number;
-  /** Where admin, metrics and readiness listen (in the process's own netns). */
-  host?: string;
-  adminPort?: number;
-  metricsPort?: number;
-  readinessPort?: number;
   logger: Logger;
 }
 

@@ -66,3 +66,21 @@ export async function startAdminServers(opts: AdminServerOptions): Promise<Admin
     throw err;
   }
 }
+
+/** What every proxy binary is told about istiod-lite, its identity and its local ports. */
+export interface ProxyRuntimeOptions {
+  /** istiod-lite's discovery + CA address: host:port or unix:<path>. */
+  istiodAddress: string;
+  istiodServerName?: string;
+  rootCertPem: string;
+  /** The proxy's ServiceAccount token, read per request (a projected token is refreshed on disk). */
+  token: () => string;
+  trustDomain?: string;
+  /** Requested certificate lifetime (default 24 h). */
+  certTtlSeconds?: number;
+  /** Where admin, metrics and readiness listen (in the process's own netns). */
+  host?: string;
+  adminPort?: number;
+  metricsPort?: number;
+  readinessPort?: number;
+}
