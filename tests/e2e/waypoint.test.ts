@@ -15,28 +15,16 @@ import { startCluster, type Cluster } from '@ambient/local-cluster/cluster';
 import { applyManifests } from '@ambient/local-cluster/manifests';
 import { deployZtunnel, istiodProcess } from '@ambient/local-cluster/mesh';
 import { execInNetns, podNetns } from '@ambient/local-cluster/runtime';
+import { until as poll } from '@ambient/tests';
 
 const repo = resolve(import.meta.dirname, '../..');
 const echo = join(repo, 'examples/echo/echo.ts');
 const kubectlBin = join(repo, '.cache/kubectl/v1.34/kubectl');
 const run = promisify(execFile);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const reviews = 'reviews.shop.svc.cluster.local';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(300);
-  }
-}
+/** Polls with this file's default bound. */
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> => poll(what, fn, timeoutMs, 300);
 
 const echoContainer = (version: string) => ({
   name: 'echo',

@@ -15,21 +15,15 @@ import { startCluster, type Cluster } from '@ambient/local-cluster/cluster';
 import { applyManifests } from '@ambient/local-cluster/manifests';
 import { deployZtunnel, istiodProcess } from '@ambient/local-cluster/mesh';
 import { execInNetns, fabricNetns, nodeNetns, podNetns } from '@ambient/local-cluster/runtime';
+import { until as poll } from '@ambient/tests';
 
 const repo = resolve(import.meta.dirname, '../..');
 const echo = join(repo, 'examples/echo/echo.ts');
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
+/** Polls with this file's default bound. */
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> => poll(what, fn, timeoutMs, 200);
 
 const container = (name: string, port: number) => ({
   name,

@@ -1,1 +1,2 @@
 export { leftoversOf, type Leftovers } from './leftovers.ts';
+export { until } from './until.ts';
