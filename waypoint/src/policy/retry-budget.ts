@@ -12,25 +12,9 @@
 // Each window is a ring of time buckets with a running total: recording and withdrawing cost a
 // few array writes, memory is fixed, and history leaves the window a bucket at a time.
 import type { Clock } from '@ambient/api';
+import { defaultRetryBudgetConfig, type RetryBudgetConfig } from '@ambient/api/mesh-policy';
 
-export interface RetryBudgetConfig {
-  budget: {
-    /** Retries allowed as a percentage of the requests over `intervalMs` (0–100). */
-    percent: number;
-    intervalMs: number;
-  };
-  /** Retries always allowed, whatever the traffic: `count` in any `intervalMs`. */
-  minRetryRate: {
-    count: number;
-    intervalMs: number;
-  };
-}
-
-/** Gateway API's defaults (`budget: {percent: 20, interval: 10s}`, `minRetryRate: {count: 10, interval: 1s}`), Linkerd's too. */
-export const defaultRetryBudgetConfig: Readonly<RetryBudgetConfig> = Object.freeze({
-  budget: Object.freeze({ percent: 20, intervalMs: 10_000 }),
-  minRetryRate: Object.freeze({ count: 10, intervalMs: 1000 }),
-});
+export { defaultRetryBudgetConfig, type RetryBudgetConfig } from '@ambient/api/mesh-policy';
 
 export interface RetryBudgetStats {
   /** Requests recorded since the budget was made (all time, for counters). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Extension } from '@ambient/api';
-import { backendTrafficPolicies, defaultRetryBudgetConfig, parseGatewayDurationMs } from '../../src/policy/backend-traffic-policy.ts';
+import { parseGatewayDurationMs } from '@ambient/api/mesh-policy';
+import { backendTrafficPolicies, defaultRetryBudgetConfig } from '../../src/policy/backend-traffic-policy.ts';
 
 function policy(name: string, spec: unknown, namespace = 'shop'): Extension {
   return {
@@ -73,15 +74,15 @@ describe('backendTrafficPolicies', () => {
       [
         'another group',
         { targetRefs: [{ ...reviewsRef, group: 'gateway.networking.k8s.io' }] },
-        /^spec\.targetRefs\[0\]\.group "gateway\.networking\.k8s\.io": only Services/,
+        /^spec\.targetRefs\[0\]\.group "gateway\.networking\.k8s\.io": a Service is in group ""/,
       ],
       [
         'another kind',
         { targetRefs: [reviewsRef, { group: '', kind: 'ServiceImport', name: 'x' }] },
-        /^spec\.targetRefs\[1\]\.kind "ServiceImport": only Service/,
+        /^spec\.targetRefs\[1\]\.kind "ServiceImport": expected one of Service/,
       ],
-      ['a bad name', { targetRefs: [{ group: '', kind: 'Service', name: 'Reviews!' }] }, /^spec\.targetRefs\[0\]\.name "Reviews!": not a Service name/],
-      ['no name', { targetRefs: [{ group: '', kind: 'Service' }] }, /^spec\.targetRefs\[0\]\.name missing: not a Service name/],
+      ['a bad name', { targetRefs: [{ group: '', kind: 'Service', name: 'Reviews!' }] }, /^spec\.targetRefs\[0\]\.name "Reviews!": not an object name/],
+      ['no name', { targetRefs: [{ group: '', kind: 'Service' }] }, /^spec\.targetRefs\[0\]\.name missing: not an object name/],
       ['retryConstraint a string', constraint('lots'), /^spec\.retryConstraint "lots": expected an object/],
       ['budget a number', constraint({ budget: 20 }), /^spec\.retryConstraint\.budget 20: expected an object/],
       ['percent over 100', constraint({ budget: { percent: 101 } }), /^spec\.retryConstraint\.budget\.percent 101: expected an integer from 0 to 100/],
