@@ -48,7 +48,7 @@ export class MeshState implements ResourceSource {
 
   /** Recomputes the model from the inputs and notifies listeners of what changed. */
   update(inputs: MeshInputs, seenAt: number): MeshModel {
-    const model = buildMeshModel(inputs, this.#options);
+    const model = buildMeshModel(inputs, this.#options, this.#model);
     this.#model = model;
     const changedByType = new Map<string, Set<string> | 'all'>();
     for (const typeUrl of Object.values(typeUrls)) {

@@ -1,12 +1,70 @@
 // The project's own policy-attachment CRDs (mesh.ambient.dev: RateLimitPolicy,
 // FaultInjectionPolicy, BackendTrafficPolicy) reach a waypoint as Extensions: kind, name and the
-// spec as JSON, for the waypoint to interpret. istiod-lite does not validate them (the CRD
-// schema does, at apply time) and writes no status for them.
+// spec as JSON, for the waypoint to enforce. istiod-lite checks each spec with the parser the
+// waypoint uses (`@ambient/api/mesh-policy`) and writes the object's `Accepted` condition from
+// it. An invalid spec is never delivered: a new object waits until it is fixed, and an object
+// that was valid before keeps its last accepted spec in force (the condition says which
+// generation), so a typo in an edit cannot silently lift a rate limit.
 import type { Extension } from '@ambient/api';
+import { InvalidPolicyField, meshPolicyApiVersion, parseBackendTrafficPolicy } from '@ambient/api/mesh-policy';
 import type { KubeObject, Manifest } from './inputs.ts';
-import { nameOf, namespaceOf } from './kube-object.ts';
+import { generationOf, nameOf, namespaceOf } from './kube-object.ts';
+import { conditionStatusOf, type ObjectStatus } from './object-status.ts';
 
-export const meshApiVersion = 'mesh.ambient.dev/v1alpha1';
+export const meshApiVersion = meshPolicyApiVersion;
+
+/** The spec checkers by kind; a kind without one is delivered unchecked. */
+const specCheckers: Readonly<Record<string, (spec: unknown) => unknown>> = {
+  BackendTrafficPolicy: parseBackendTrafficPolicy,
+};
+
+export interface ExtensionCheck {
+  /** What the waypoints get: valid objects, and the last accepted version of invalid ones. */
+  delivered: KubeObject[];
+  /** The accepted version of every object, by kind/namespace/name: the next check's `lastAccepted`. */
+  accepted: Map<string, KubeObject>;
+  statuses: ObjectStatus[];
+}
+
+const extensionKey = (o: KubeObject): string => `${o.kind ?? ''}/${namespaceOf(o)}/${nameOf(o)}`;
+
+/**
+ * Checks every mesh.ambient.dev policy. `lastAccepted` is the previous check's `accepted` (empty
+ * at start): an invalid object falls back to it only when it is the same object (same uid), so
+ * a deleted and recreated policy does not inherit its predecessor.
+ */
+export function checkExtensions(objects: readonly KubeObject[], lastAccepted: ReadonlyMap<string, KubeObject>): ExtensionCheck {
+  const delivered: KubeObject[] = [];
+  const accepted = new Map<string, KubeObject>();
+  const statuses: ObjectStatus[] = [];
+  for (const o of objects) {
+    const check = o.apiVersion === meshPolicyApiVersion ? specCheckers[o.kind ?? ''] : undefined;
+    if (check === undefined) {
+      delivered.push(o);
+      continue;
+    }
+    const status = conditionStatusOf(o, o.kind!, meshPolicyApiVersion, 'Accepted');
+    const key = extensionKey(o);
+    try {
+      check(o.spec);
+      delivered.push(o);
+      accepted.set(key, o);
+      statuses.push(status(true, 'Accepted', 'the policy is valid and applied'));
+    } catch (err) {
+      if (!(err instanceof InvalidPolicyField)) throw err;
+      const previous = lastAccepted.get(key);
+      if (previous !== undefined && previous.metadata?.uid === o.metadata?.uid) {
+        delivered.push(previous);
+        accepted.set(key, previous);
+        const generation = generationOf(previous);
+        statuses.push(status(false, 'Invalid', `${err.message}; the last accepted spec${generation === undefined ? '' : ` (generation ${generation})`} stays in force`));
+      } else {
+        statuses.push(status(false, 'Invalid', `${err.message}; the policy is not applied`));
+      }
+    }
+  }
+  return { delivered, accepted, statuses };
+}
 
 /**
  * The retry budget defaults of Gateway API's XBackendTrafficPolicy (Linkerd's): at most 20 % of

@@ -8,6 +8,7 @@ import { labelsOf, nameOf, namespaceOf } from './kube-object.ts';
 import type { ObjectStatus } from './object-status.ts';
 import { indexPeerAuthentications, staticStrictAuthorization, staticStrictPolicyName } from './peer-authentication.ts';
 import { buildService, selectedPods, serviceBinding, serviceKey, serviceStatus } from './services.ts';
+import { checkExtensions } from './extensions.ts';
 import { buildWaypointConfigs } from './waypoint-config.ts';
 import { findWaypoints, type Waypoint } from './waypoints.ts';
 import { buildWorkload, podAddress } from './workloads.ts';
@@ -26,10 +27,14 @@ export interface MeshModel {
    *  the waypoint controller deploys from. */
   waypointGateways: Map<string, Waypoint>;
   statuses: ObjectStatus[];
+  /** The accepted version of each mesh.ambient.dev policy: the next model's fallback for an invalid edit. */
+  acceptedExtensions: Map<string, KubeObject>;
 }
 
-export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel {
-  const statuses: ObjectStatus[] = [];
+/** `previous` is the model this one replaces (its accepted policies stay in force over invalid edits). */
+export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions, previous?: Pick<MeshModel, 'acceptedExtensions'>): MeshModel {
+  const extensions = checkExtensions(inputs.extensions, previous?.acceptedExtensions ?? new Map());
+  const statuses: ObjectStatus[] = [...extensions.statuses];
   const namespaces = new Map(inputs.namespaces.map((ns) => [nameOf(ns), ns]));
   const podsByNamespace = groupByNamespace(inputs.pods);
   const podsByLabel = indexByLabel(inputs.pods);
@@ -94,9 +99,9 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions): MeshModel
   }
   if (anyStrict) authorizations.set(strictKey, staticStrictAuthorization(opts));
 
-  const wp = buildWaypointConfigs(inputs, opts, { waypoints, services, bindings });
+  const wp = buildWaypointConfigs({ ...inputs, extensions: extensions.delivered }, opts, { waypoints, services, bindings });
   statuses.push(...wp.statuses);
-  return { workloads, services, authorizations, waypoints: wp.configs, waypointGateways: waypoints, statuses };
+  return { workloads, services, authorizations, waypoints: wp.configs, waypointGateways: waypoints, statuses, acceptedExtensions: extensions.accepted };
 }
 
 export interface ProxyIdentity {

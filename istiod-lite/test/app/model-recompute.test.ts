@@ -22,6 +22,7 @@ function setup(debounceMs = 20) {
     waypoints: new Map(),
     waypointGateways: new Map(),
     statuses: [],
+    acceptedExtensions: new Map(),
   };
   const recompute = new ModelRecompute({
     sources: {

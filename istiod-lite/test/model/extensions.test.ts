@@ -49,27 +49,10 @@ describe('model: extensions (mesh.ambient.dev policies passed to waypoints)', ()
     assert.deepEqual(specOf(btp('b', targetWeb)), targetWeb);
   });
 
-  it('passes RateLimitPolicy and FaultInjectionPolicy untouched, sorted by kind and name', () => {
-    const rl: KubeObject = {
-      apiVersion: 'mesh.ambient.dev/v1alpha1',
-      kind: 'RateLimitPolicy',
-      metadata: { name: 'rl', namespace: 'shop' },
-      spec: { limits: {} },
-    };
-    const fi: KubeObject = {
-      apiVersion: 'mesh.ambient.dev/v1alpha1',
-      kind: 'FaultInjectionPolicy',
-      metadata: { name: 'fi', namespace: 'shop' },
-      spec: { fault: {} },
-    };
+  it('sorts the extensions by kind and name', () => {
     assert.deepEqual(
-      extensionsOf(rl, btp('z', targetWeb), fi, btp('a', targetWeb)).map((e) => `${e.kind}/${e.name} ${e.specJson}`),
-      [
-        'BackendTrafficPolicy/a {"targetRefs":[{"group":"","kind":"Service","name":"web"}]}',
-        'BackendTrafficPolicy/z {"targetRefs":[{"group":"","kind":"Service","name":"web"}]}',
-        'FaultInjectionPolicy/fi {"fault":{}}',
-        'RateLimitPolicy/rl {"limits":{}}',
-      ],
+      extensionsOf(btp('z', targetWeb), btp('a', targetWeb)).map((e) => `${e.kind}/${e.name}`),
+      ['BackendTrafficPolicy/a', 'BackendTrafficPolicy/z'],
     );
   });
 
@@ -90,5 +73,51 @@ describe('model: extensions (mesh.ambient.dev policies passed to waypoints)', ()
       model.waypoints.get('mesh/wp')!.extensions!.map((e) => `${e.namespace}/${e.name}`),
       ['shop/web-budget'],
     );
+  });
+
+  describe('the Accepted condition and the last accepted spec', () => {
+    const withUid = (o: KubeObject, uid: string, generation: number): KubeObject => ({ ...o, metadata: { ...o.metadata!, uid, generation } });
+    const good = withUid(btp('budget', { ...targetWeb, retryConstraint: { budget: { percent: 30 } } }), 'u1', 1);
+    const bad = withUid(btp('budget', { ...targetWeb, retryConstraint: { budget: { percent: 300 } } }), 'u1', 2);
+    const conditionOf = (m: ReturnType<typeof buildMeshModel>) => m.statuses.find((s) => s.kind === 'BackendTrafficPolicy')!.conditions[0]!;
+
+    it('accepts a valid policy and delivers it', () => {
+      const m = buildMeshModel(inputs(...base(), good), opts);
+      assert.deepEqual(conditionOf(m), { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'the policy is valid and applied', observedGeneration: 1 });
+      assert.equal(m.waypoints.get('shop/wp')!.extensions!.length, 1);
+    });
+
+    it('refuses a new invalid policy with the field and value, and delivers nothing', () => {
+      const m = buildMeshModel(inputs(...base(), bad), opts);
+      const c = conditionOf(m);
+      assert.equal(c.status, 'False');
+      assert.equal(c.reason, 'Invalid');
+      assert.match(c.message, /^spec\.retryConstraint\.budget\.percent 300: expected an integer from 0 to 100; the policy is not applied$/);
+      assert.deepEqual(m.waypoints.get('shop/wp')!.extensions, []);
+    });
+
+    it('keeps the last accepted spec in force when an edit makes the policy invalid', () => {
+      const first = buildMeshModel(inputs(...base(), good), opts);
+      const second = buildMeshModel(inputs(...base(), bad), opts, first);
+      assert.match(conditionOf(second).message, /percent 300: .*; the last accepted spec \(generation 1\) stays in force$/);
+      assert.equal(conditionOf(second).observedGeneration, 2);
+      assert.equal(JSON.parse(second.waypoints.get('shop/wp')!.extensions![0]!.specJson!).retryConstraint.budget.percent, 30);
+      // ...and across further recomputations while it stays invalid.
+      const third = buildMeshModel(inputs(...base(), bad), opts, second);
+      assert.equal(JSON.parse(third.waypoints.get('shop/wp')!.extensions![0]!.specJson!).retryConstraint.budget.percent, 30);
+    });
+
+    it('does not let a recreated policy (another uid) inherit the deleted one', () => {
+      const first = buildMeshModel(inputs(...base(), good), opts);
+      const second = buildMeshModel(inputs(...base(), withUid(bad, 'u2', 1)), opts, first);
+      assert.match(conditionOf(second).message, /the policy is not applied$/);
+      assert.deepEqual(second.waypoints.get('shop/wp')!.extensions, []);
+    });
+
+    it('forgets a deleted policy', () => {
+      const first = buildMeshModel(inputs(...base(), good), opts);
+      const second = buildMeshModel(inputs(...base()), opts, first);
+      assert.equal(second.acceptedExtensions.size, 0);
+    });
   });
 });
