@@ -73,7 +73,8 @@ export function waypointObjects(wp: Waypoint, pod: WaypointPodOptions): KubeObje
       kind: 'Deployment',
       metadata,
       spec: {
-        replicas: 1,
+        // No replicas, as Istio renders it: the API server starts at 1, and `kubectl scale` or an
+        // HPA owns the count from there (server-side apply never resets a field it does not set).
         selector: { matchLabels: { [gatewayNameLabel]: name } },
         template: {
           metadata: { labels },

@@ -85,7 +85,7 @@ describe('WaypointController', () => {
     const core = api.kc.makeApiClient(CoreV1Api);
     const apps = api.kc.makeApiClient(AppsV1Api);
     const deploy = await apps.readNamespacedDeployment({ namespace: 'shop', name: 'waypoint' });
-    assert.equal(deploy.spec?.replicas, 1);
+    assert.equal(deploy.spec?.replicas ?? 1, 1);
     assert.equal(deploy.metadata?.managedFields?.[0]?.manager, 'istiod-lite');
     await core.readNamespacedServiceAccount({ namespace: 'shop', name: 'waypoint' });
     const svc = await core.readNamespacedService({ namespace: 'shop', name: 'waypoint' });
@@ -99,6 +99,18 @@ describe('WaypointController', () => {
       const left = await kubectl(api, ['get', 'deploy,svc,sa', '-n', 'shop', '-l', 'gateway.networking.k8s.io/gateway-name=waypoint', '-o', 'name']);
       return left.code === 0 && left.stdout.trim() === '';
     });
+  });
+
+  it('leaves the replica count to kubectl scale (or an HPA): re-applying never resets it', async () => {
+    await api.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ ...gwRef, body: gateway('waypoint') });
+    await new WaypointController(api.kc, { logger: silent, isLeader: () => true }).reconcile(await gateways());
+    const scaled = await kubectl(api, ['scale', 'deployment/waypoint', '-n', 'shop', '--replicas', '2']);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    // A new controller (a restart, or a new leader) applies everything again.
+    const again = await new WaypointController(api.kc, { logger: silent, isLeader: () => true }).reconcile(await gateways());
+    assert.equal(again.failed, 0);
+    const deploy = await api.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: 'shop', name: 'waypoint' });
+    assert.equal(deploy.spec?.replicas, 2);
   });
 
   it('applies nothing while not leading', async () => {
