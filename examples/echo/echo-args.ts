@@ -7,6 +7,10 @@ export interface ServeCommand {
   tcpPort?: number;
   grpcPort?: number;
   host: string;
+  /** Added to every echoed answer: a slow pod among fast ones. */
+  delayMs?: number;
+  /** Every echoed answer gets this status instead of 200: a broken pod among healthy ones. */
+  failStatus?: number;
 }
 export interface CallCommand {
   kind: 'call';
@@ -57,6 +61,7 @@ const DEFAULT_DEADLINE_MS = '120000';
 
 export const USAGE = `usage:
   ambient-echo serve [--port 8080] [--tcp-port N] [--grpc-port N] [--host 0.0.0.0]
+                    [--delay ms added to every echo] [--fail-status code for every echo]
   ambient-echo call <url> [--method GET] [--data <body>] [--header name:value]...
                     [--count N (1..${MAX_COUNT}, default 1)] [--concurrency C (1..${MAX_CONCURRENCY}, default 1)]
                     [--rate R per second (default unpaced)] [--timeout ms per request (default 5000)]
@@ -88,12 +93,16 @@ function parseServe(args: string[]): ServeCommand {
       'tcp-port': { type: 'string' },
       'grpc-port': { type: 'string' },
       host: { type: 'string', default: '0.0.0.0' },
+      delay: { type: 'string' },
+      'fail-status': { type: 'string' },
     },
     false,
   );
   const command: ServeCommand = { kind: 'serve', port: integer('--port', values.port as string, 0, 65535), host: values.host as string };
   if (values['tcp-port'] !== undefined) command.tcpPort = integer('--tcp-port', values['tcp-port'] as string, 0, 65535);
   if (values['grpc-port'] !== undefined) command.grpcPort = integer('--grpc-port', values['grpc-port'] as string, 0, 65535);
+  if (values.delay !== undefined) command.delayMs = integer('--delay', values.delay as string, 0, 60_000);
+  if (values['fail-status'] !== undefined) command.failStatus = integer('--fail-status', values['fail-status'] as string, 200, 599);
   return command;
 }
 

@@ -87,6 +87,10 @@ export async function startEchoServer(opts: {
   host: string;
   tcpPort?: number;
   grpcPort?: number;
+  /** Added to every echoed answer (`serve --delay`). */
+  delayMs?: number;
+  /** The status of every echoed answer (`serve --fail-status`). */
+  failStatus?: number;
   pod: PodInfo;
   log: (line: Record<string, unknown>) => void;
 }): Promise<EchoServer> {
@@ -99,7 +103,8 @@ export async function startEchoServer(opts: {
     const plan = planResponse(pathname);
     // Counted on arrival, so a request the client gives up on (a proxy's timeout) still shows.
     if (counted(plan)) stats.record(pathname);
-    const answer = plan.kind === 'fail' ? (failures.next(plan.percent) ? plan.status : 200) : plan.kind === 'echo' ? plan.status : 200;
+    const planned = plan.kind === 'fail' ? (failures.next(plan.percent) ? plan.status : 200) : plan.kind === 'echo' ? plan.status : 200;
+    const answer = counted(plan) && opts.failStatus !== undefined ? opts.failStatus : planned;
     const finish = (status: number, body: string, type: string, headers: Record<string, string> = {}): void => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
       res.end(body);
@@ -143,7 +148,7 @@ export async function startEchoServer(opts: {
         remoteAddress: req.socket.remoteAddress,
         bodyBytes,
       };
-      const delayMs = plan.kind === 'echo' ? plan.delayMs : 0;
+      const delayMs = (plan.kind === 'echo' ? plan.delayMs : 0) + (opts.delayMs ?? 0);
       if (delayMs === 0) return json(answer, body);
       const timer = setTimeout(() => {
         timers.delete(timer);

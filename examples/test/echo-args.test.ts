@@ -16,6 +16,12 @@ describe('parseEchoArgs', () => {
     });
   });
 
+  it('reads --delay and --fail-status, the per-pod behaviours (a slow pod, a broken pod)', () => {
+    assert.deepEqual(parseEchoArgs(['serve', '--delay', '50', '--fail-status', '503']), { kind: 'serve', port: 8080, host: '0.0.0.0', delayMs: 50, failStatus: 503 });
+    assert.throws(() => parseEchoArgs(['serve', '--fail-status', '99']), UsageError);
+    assert.throws(() => parseEchoArgs(['serve', '--delay', '-1']), UsageError);
+  });
+
   it('parses a call with repeated headers', () => {
     const command = parseEchoArgs(['call', 'http://echo.demo/x', '--count', '3', '--header', 'X-A: 1', '--header', 'x-b:2']);
     assert.equal(command.kind, 'call');

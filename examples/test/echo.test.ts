@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EchoClient } from '../echo/echo-grpc-proto.ts';
-import { planResponse } from '../echo/echo-server.ts';
+import { planResponse, podInfoFromEnv, startEchoServer } from '../echo/echo-server.ts';
 
 const ECHO = path.join(import.meta.dirname, '..', 'echo', 'echo.ts');
 const POD_ENV = { POD_NAME: 'echo-abc', POD_NAMESPACE: 'demo', NODE_NAME: 'node-1', POD_IP: '10.244.1.5', VERSION: 'v1' };
@@ -115,6 +115,19 @@ describe('echo app', () => {
       '/fail/50/503/x',
     ]) {
       it(`rejects ${pathname} as a bad request`, () => assert.equal(planResponse(pathname).kind, 'bad-request'));
+    }
+  });
+
+  it('serve --fail-status answers every echo with that status, but not its own endpoints', async () => {
+    const server = await startEchoServer({ port: 0, host: '127.0.0.1', failStatus: 503, pod: podInfoFromEnv({}), log: () => undefined });
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      assert.deepEqual(
+        await Promise.all(['/', '/status/201', '/fail/0', '/healthz', '/stats'].map(async (p) => (await fetch(base + p).then(async (r) => (await r.arrayBuffer(), r))).status)),
+        [503, 503, 503, 200, 200],
+      );
+    } finally {
+      await server.close();
     }
   });
 
