@@ -14,11 +14,9 @@ import pino from 'pino';
 import { startCluster, type Cluster } from '@ambient/local-cluster/cluster';
 import { applyManifests } from '@ambient/local-cluster/manifests';
 import { deployZtunnel, istiodProcess } from '@ambient/local-cluster/mesh';
-import { execInNetns, podNetns } from '@ambient/local-cluster/runtime';
-import { until as poll } from '@ambient/tests';
+import { echoContainer, echoScript, MeshPods, until as poll, type CallSummary } from '@ambient/tests';
 
 const repo = resolve(import.meta.dirname, '../..');
-const echo = join(repo, 'examples/echo/echo.ts');
 const kubectlBin = join(repo, '.cache/kubectl/v1.34/kubectl');
 const run = promisify(execFile);
 const reviews = 'reviews.shop.svc.cluster.local';
@@ -26,19 +24,6 @@ const reviews = 'reviews.shop.svc.cluster.local';
 /** Polls with this file's default bound. */
 const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> => poll(what, fn, timeoutMs, 300);
 
-const echoContainer = (version: string) => ({
-  name: 'echo',
-  image: 'ambient/echo:local',
-  command: [process.execPath, echo, 'serve', '--port', '8080', '--grpc-port', '9090'],
-  ports: [
-    { name: 'http', containerPort: 8080 },
-    { name: 'grpc', containerPort: 9090 },
-  ],
-  env: [
-    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    { name: 'VERSION', value: version },
-  ],
-});
 const deployment = (version: string, node: string) => ({
   apiVersion: 'apps/v1',
   kind: 'Deployment',
@@ -86,14 +71,6 @@ const manifests = [
   },
 ];
 
-interface Summary {
-  sent: number;
-  byStatus: Record<string, number>;
-  byVersion: Record<string, number>;
-  errors: number;
-  p50Ms: number | null;
-}
-
 describe('waypoint on the local cluster (L7 policy for a Service)', function () {
   this.timeout(180_000);
   let dataDir: string;
@@ -101,52 +78,20 @@ describe('waypoint on the local cluster (L7 policy for a Service)', function () 
   let core: CoreV1Api;
   let custom: CustomObjectsApi;
 
-  const pod = (name: string): Promise<V1Pod> => core.readNamespacedPod({ name, namespace: 'shop' });
-  const inPod = async (p: V1Pod, argv: string[], timeoutMs = 60_000) => execInNetns(podNetns(cluster.network.clusterId, p.metadata!.uid!), argv, { timeoutMs });
+  let pods: MeshPods;
+  const pod = (name: string): Promise<V1Pod> => pods.pod(name);
+  const inPod = (p: V1Pod, argv: string[], timeoutMs = 60_000) => pods.exec(p, argv, timeoutMs);
   /** The unmodified client: the echo app's `call` inside the client pod. */
-  const call = async (url: string, flags: string[] = [], from = 'client'): Promise<{ ok: boolean; lines: any[]; output: string }> => {
-    const r = await inPod(await pod(from), [process.execPath, echo, 'call', url, '--timeout', '5000', ...flags], 170_000);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l));
-    return { ok: r.code === 0, lines, output: r.stdout + r.stderr };
-  };
-  const summary = async (url: string, flags: string[] = []): Promise<Summary> => {
-    const r = await call(url, [...flags, '--summary']);
-    const s = r.lines.at(-1) as Summary | undefined;
-    assert.ok(s && typeof s.sent === 'number', r.output);
-    return s;
-  };
+  const call = (url: string, flags: string[] = [], from = 'client') => pods.call(from, url, flags);
+  const summary = (url: string, flags: string[] = []): Promise<CallSummary> => pods.summary('client', url, flags);
   const waypointPod = async (): Promise<V1Pod> => {
-    const pods = (await core.listNamespacedPod({ namespace: 'shop', labelSelector: 'gateway.networking.k8s.io/gateway-name=waypoint' })).items;
-    const running = pods.find((p) => p.status?.phase === 'Running' && p.status.podIP);
-    assert.ok(running, `no running waypoint pod: ${JSON.stringify(pods.map((p) => p.status))}`);
+    const running = (await pods.waypointPods())[0];
+    assert.ok(running, 'no running waypoint pod');
     return running;
   };
-  const fetchInWaypoint = async (url: string): Promise<{ code: number; body: string }> => {
-    const r = await inPod(
-      await waypointPod(),
-      [
-        process.execPath,
-        '-e',
-        `fetch(${JSON.stringify(url)}).then(async r => { process.stdout.write(await r.text()); process.exit(r.ok ? 0 : 1) }, () => process.exit(2))`,
-      ],
-      10_000,
-    );
-    return { code: r.code ?? -1, body: r.stdout };
-  };
-  const metrics = async (): Promise<string> => (await fetchInWaypoint('http://127.0.0.1:15020/metrics')).body;
+  const fetchInWaypoint = async (url: string): Promise<{ code: number; body: string }> => pods.fetchIn(await waypointPod(), url);
   /** The sum of a metric's samples whose labels contain every given pair. */
-  const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
-    let total = 0;
-    for (const line of (await metrics()).split('\n')) {
-      if (!line.startsWith(`${name}{`)) continue;
-      if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-    return total;
-  };
+  const metric = (name: string, labels: Record<string, string>): Promise<number> => pods.waypointMetric(name, labels);
   /** Requests the backend pods have served under a path prefix, from their own /stats. */
   const served = async (version: string, segment: string): Promise<number> => {
     const r = await call(`http://reviews-${version}.shop.svc.cluster.local/stats`);
@@ -180,6 +125,7 @@ describe('waypoint on the local cluster (L7 policy for a Service)', function () 
     cluster = await startCluster({ dataDir, nodes: 2, port: 0, controlPlane: [istiodProcess(dataDir, true)], logger: pino({ level: 'silent' }) });
     core = cluster.kubeConfig.makeApiClient(CoreV1Api);
     custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
+    pods = new MeshPods(cluster, 'shop');
     await deployZtunnel(cluster);
     await applyManifests(cluster.kubeConfig, manifests as never, 'e2e');
     await until(
@@ -462,7 +408,7 @@ describe('waypoint on the local cluster (L7 policy for a Service)', function () 
       ],
     });
     const grpc = async (args: string[]) => {
-      const r = await inPod(await pod('client'), [process.execPath, echo, 'grpc', `${reviews}:9090`, ...args]);
+      const r = await inPod(await pod('client'), [process.execPath, echoScript, 'grpc', `${reviews}:9090`, ...args]);
       return {
         ok: r.code === 0,
         lines: r.stdout

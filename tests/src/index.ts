@@ -1,2 +1,3 @@
 export { leftoversOf, type Leftovers } from './leftovers.ts';
 export { until } from './until.ts';
+export { echoContainer, echoScript, MeshPods, metricSum, type CallSummary } from './mesh-pods.ts';
