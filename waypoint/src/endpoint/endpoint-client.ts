@@ -194,5 +194,4 @@ export function endpointKey(endpoint: Endpoint): string {
   return max === undefined ? key : `${key}|${max}`;
 }
 
-
 function ignore(): void {}

@@ -6,13 +6,22 @@ import { type Admission, type BreakerProtocol, CircuitBreakers, type OverflowRea
 const HOST = 'reviews.shop.svc.cluster.local';
 
 function breakers(pool: ConnectionPool | undefined, overflows: OverflowReason[] = []): CircuitBreakers {
-  const b = new CircuitBreakers({ onOverflow: (hostname, reason) => overflows.push(reason) });
+  const b = new CircuitBreakers({
+    onOverflow: (hostname, reason) => {
+      assert.equal(hostname, HOST);
+      overflows.push(reason);
+    },
+  });
   b.update(new Map([[HOST, pool]]));
   return b;
 }
 
 /** A queued request's outcome, readable synchronously after a microtask turn. */
-function track(p: Admission | Promise<Admission> | 'overflow'): { state: 'admitted' | 'queued' | 'overflow' | 'rejected'; admission?: Admission; reason?: unknown } {
+function track(p: Admission | Promise<Admission> | 'overflow'): {
+  state: 'admitted' | 'queued' | 'overflow' | 'rejected';
+  admission?: Admission;
+  reason?: unknown;
+} {
   if (p === 'overflow') return { state: 'overflow' };
   if (!(p instanceof Promise)) return { state: 'admitted', admission: p };
   const t: ReturnType<typeof track> = { state: 'queued' };
@@ -35,11 +44,47 @@ const live = () => new AbortController().signal;
 describe('CircuitBreakers', () => {
   it('admits, queues or overflows requests by the connectionPool limits', async () => {
     const cases: { what: string; pool: ConnectionPool; protocol: BreakerProtocol; n: number; want: string; overflows: OverflowReason[]; counted?: false }[] = [
-      { what: 'maxConnections 1, pending 1: one in flight, one queued, the rest overflow', pool: { maxConnections: 1, http1MaxPendingRequests: 1 }, protocol: 'http1', n: 4, want: 'AQOO', overflows: ['pending', 'pending'] },
-      { what: 'maxConnections 2, pending 0 (unlimited): everything past 2 queues', pool: { maxConnections: 2 }, protocol: 'http1', n: 5, want: 'AAQQQ', overflows: [] },
-      { what: 'HTTP/2: at most http2MaxRequests, never queued', pool: { http2MaxRequests: 2, maxConnections: 1, http1MaxPendingRequests: 5 }, protocol: 'http2', n: 4, want: 'AAOO', overflows: ['requests', 'requests'] },
-      { what: 'HTTP/1.1 is held to http2MaxRequests too, before its queue', pool: { http2MaxRequests: 2, maxConnections: 5, http1MaxPendingRequests: 5 }, protocol: 'http1', n: 3, want: 'AAO', overflows: ['requests'] },
-      { what: 'zeros are unlimited (proto3 unset)', pool: { maxConnections: 0, http1MaxPendingRequests: 0, http2MaxRequests: 0, maxRetries: 0 }, protocol: 'http1', n: 50, want: 'A'.repeat(50), overflows: [], counted: false },
+      {
+        what: 'maxConnections 1, pending 1: one in flight, one queued, the rest overflow',
+        pool: { maxConnections: 1, http1MaxPendingRequests: 1 },
+        protocol: 'http1',
+        n: 4,
+        want: 'AQOO',
+        overflows: ['pending', 'pending'],
+      },
+      {
+        what: 'maxConnections 2, pending 0 (unlimited): everything past 2 queues',
+        pool: { maxConnections: 2 },
+        protocol: 'http1',
+        n: 5,
+        want: 'AAQQQ',
+        overflows: [],
+      },
+      {
+        what: 'HTTP/2: at most http2MaxRequests, never queued',
+        pool: { http2MaxRequests: 2, maxConnections: 1, http1MaxPendingRequests: 5 },
+        protocol: 'http2',
+        n: 4,
+        want: 'AAOO',
+        overflows: ['requests', 'requests'],
+      },
+      {
+        what: 'HTTP/1.1 is held to http2MaxRequests too, before its queue',
+        pool: { http2MaxRequests: 2, maxConnections: 5, http1MaxPendingRequests: 5 },
+        protocol: 'http1',
+        n: 3,
+        want: 'AAO',
+        overflows: ['requests'],
+      },
+      {
+        what: 'zeros are unlimited (proto3 unset)',
+        pool: { maxConnections: 0, http1MaxPendingRequests: 0, http2MaxRequests: 0, maxRetries: 0 },
+        protocol: 'http1',
+        n: 50,
+        want: 'A'.repeat(50),
+        overflows: [],
+        counted: false,
+      },
       { what: 'HTTP/2 ignores maxConnections', pool: { maxConnections: 1, http1MaxPendingRequests: 1 }, protocol: 'http2', n: 5, want: 'AAAAA', overflows: [] },
     ];
     for (const c of cases) {

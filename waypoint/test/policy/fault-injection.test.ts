@@ -12,7 +12,11 @@ function policy(name: string, spec: Record<string, unknown>, namespace = 'shop')
   return { namespace, name, spec: parseFaultInjectionPolicy(spec) };
 }
 
-const abortAll = (status: number, targetRefs: unknown[], more: Record<string, unknown> = {}) => ({ targetRefs, fault: { abort: { httpStatus: status } }, ...more });
+const abortAll = (status: number, targetRefs: unknown[], more: Record<string, unknown> = {}) => ({
+  targetRefs,
+  fault: { abort: { httpStatus: status } },
+  ...more,
+});
 
 const scope: FaultScope = {
   gateway: { namespace: 'shop', name: 'waypoint' },
@@ -48,7 +52,12 @@ describe('faultFor', () => {
       ['a request without a matched route', [onGateway, onService, onRoute], { gateway: scope.gateway, service: scope.service! }, 'shop/on-service'],
       ['a workload-addressed request (no Service)', [onService, onGateway], { gateway: scope.gateway }, 'shop/on-gateway'],
       ['two on the Service: the first by name', [onService, aOnService], scope, 'shop/a-on-service'],
-      ['a GRPCRoute target does not match an HTTPRoute of that name', [policy('grpc', abortAll(503, [{ kind: 'GRPCRoute', name: 'reviews-route' }]))], scope, undefined],
+      [
+        'a GRPCRoute target does not match an HTTPRoute of that name',
+        [policy('grpc', abortAll(503, [{ kind: 'GRPCRoute', name: 'reviews-route' }]))],
+        scope,
+        undefined,
+      ],
       ['a route of that name in another namespace', [policy('elsewhere', abortAll(503, [routeRef]), 'other')], scope, undefined],
       ['a Service of another name', [policy('ratings', abortAll(503, [{ kind: 'Service', name: 'ratings' }]))], scope, undefined],
       ['another waypoint', [policy('gw2', abortAll(503, [{ kind: 'Gateway', name: 'other-waypoint' }]))], scope, undefined],
@@ -117,7 +126,10 @@ describe('faultFor', () => {
   });
 
   it('draws the delay and then the abort, each against its own percentage', () => {
-    const p = policy('p', { targetRefs: [serviceRef], fault: { delay: { fixedDelay: '1s', percentage: { value: 50 } }, abort: { httpStatus: 503, percentage: { value: 30 } } } });
+    const p = policy('p', {
+      targetRefs: [serviceRef],
+      fault: { delay: { fixedDelay: '1s', percentage: { value: 50 } }, abort: { httpStatus: 503, percentage: { value: 30 } } },
+    });
     const draws = (...values: number[]) => {
       const queue = [...values];
       return () => {
@@ -139,15 +151,25 @@ describe('faultFor', () => {
     const never = policy('never', { targetRefs: [serviceRef], fault: { abort: { httpStatus: 503, percentage: { value: 0 } } } });
     const alwaysOn = policy('always', { targetRefs: [serviceRef], fault: { abort: { httpStatus: 503, percentage: { value: 100 } } } });
     for (const r of [0, 0.5, 0.999999]) {
-      assert.equal(faultFor([never], scope, {}, () => r), undefined, String(r));
-      assert.ok(faultFor([alwaysOn], scope, {}, () => r), String(r));
+      assert.equal(
+        faultFor([never], scope, {}, () => r),
+        undefined,
+        String(r),
+      );
+      assert.ok(
+        faultFor([alwaysOn], scope, {}, () => r),
+        String(r),
+      );
     }
   });
 
   it('aborts 30% of 10 000 requests, within four standard deviations, and draws delay and abort independently', () => {
     const injector = new FaultInjector([
       policy('abort-30', { targetRefs: [routeRef], fault: { abort: { httpStatus: 503, percentage: { value: 30 } } } }),
-      policy('both', { targetRefs: [serviceRef], fault: { delay: { fixedDelay: '1s', percentage: { value: 50 } }, abort: { httpStatus: 503, percentage: { value: 30 } } } }),
+      policy('both', {
+        targetRefs: [serviceRef],
+        fault: { delay: { fixedDelay: '1s', percentage: { value: 50 } }, abort: { httpStatus: 503, percentage: { value: 30 } } },
+      }),
     ]);
     const n = 10_000;
     const random = seeded(42);
