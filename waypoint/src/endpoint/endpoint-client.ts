@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import { unrefTimers, type Timers } from '@ambient/api';
 import { formatSocketAddress, type HbonePool, type HboneSource } from '@ambient/hbone';
 import { Pool } from 'undici';
-import type { Endpoint, UpstreamRequest, UpstreamResponse } from './endpoint.ts';
+import { requestsPerConnection, type Endpoint, type UpstreamRequest, type UpstreamResponse } from './endpoint.ts';
 import { EndpointError, endpointFailure } from './endpoint-error.ts';
 import { hboneConnector, hboneConnectRequest } from './hbone-connector.ts';
 import { H2Upstream } from './h2-upstream.ts';
@@ -153,6 +153,9 @@ export class EndpointClient {
         headersTimeout: 0,
         bodyTimeout: 0,
       };
+      // undici sends `connection: close` on a connection's last request and then opens another.
+      const maxRequests = requestsPerConnection(endpoint);
+      if (maxRequests !== undefined) options.maxRequestsPerClient = maxRequests;
       const dispatcher = new Pool(`http://${formatSocketAddress(endpoint.address)}`, options);
       entry = { key, dispatcher, exchanges: new Set(), idleTimer: undefined };
       this.#entries.set(key, entry);
@@ -180,9 +183,15 @@ export class EndpointClient {
   }
 }
 
-/** One pool per (protocol, identity, HBONE address, target address): what a connection to it can carry. */
+/**
+ * One pool per (protocol, identity, HBONE address, target address, requests per connection): what
+ * a connection to it can carry. A changed maxRequestsPerConnection makes a new pool; the old one
+ * finishes its requests and closes when idle.
+ */
 export function endpointKey(endpoint: Endpoint): string {
-  return `${endpoint.protocol}|${endpoint.identity}|${formatSocketAddress(endpoint.hboneAddress)}|${formatSocketAddress(endpoint.address)}`;
+  const key = `${endpoint.protocol}|${endpoint.identity}|${formatSocketAddress(endpoint.hboneAddress)}|${formatSocketAddress(endpoint.address)}`;
+  const max = requestsPerConnection(endpoint);
+  return max === undefined ? key : `${key}|${max}`;
 }
 
 function ignore(): void {}

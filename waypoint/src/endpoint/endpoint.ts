@@ -15,6 +15,18 @@ export interface Endpoint {
   /** The pod's SPIFFE ID: the certificate on the other end must carry it. */
   identity: string;
   protocol: EndpointProtocol;
+  /**
+   * DestinationRule `connectionPool.http.maxRequestsPerConnection`: a connection (HTTP/1.1: an
+   * HBONE stream; HTTP/2: a session) carries at most this many requests, then a new one is
+   * opened. Absent or 0: no limit (1 turns keep-alive off).
+   */
+  maxRequestsPerConnection?: number;
+}
+
+/** The endpoint's maxRequestsPerConnection if it sets a limit (a positive integer), else undefined. */
+export function requestsPerConnection(endpoint: Endpoint): number | undefined {
+  const max = endpoint.maxRequestsPerConnection;
+  return max !== undefined && Number.isInteger(max) && max > 0 ? max : undefined;
 }
 
 export interface UpstreamRequest {

@@ -7,7 +7,7 @@ import http2 from 'node:http2';
 import { type Duplex, Readable } from 'node:stream';
 import { unrefTimers, type Timers } from '@ambient/api';
 import type { HbonePool, HboneSource } from '@ambient/hbone';
-import type { Endpoint, UpstreamRequest, UpstreamResponse } from './endpoint.ts';
+import { requestsPerConnection, type Endpoint, type UpstreamRequest, type UpstreamResponse } from './endpoint.ts';
 import { EndpointError, endpointFailure } from './endpoint-error.ts';
 import { hboneConnectRequest } from './hbone-connector.ts';
 import { forwardBody } from './request-body.ts';
@@ -18,6 +18,8 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 interface SessionEntry {
   readonly session: Promise<http2.ClientHttp2Session>;
   active: number;
+  /** Requests given to this session so far (for maxRequestsPerConnection). */
+  assigned: number;
   idleTimer: unknown;
 }
 
@@ -33,6 +35,8 @@ export class H2Upstream {
   readonly #o: H2UpstreamOptions;
   readonly #timers: Timers;
   readonly #sessions = new Map<string, SessionEntry>();
+  /** Sessions that reached maxRequestsPerConnection: no new requests, closed once their last one ends. */
+  readonly #retired = new Set<SessionEntry>();
   readonly #live = new Set<http2.ClientHttp2Stream>();
   #closed = false;
 
@@ -49,6 +53,9 @@ export class H2Upstream {
     const entry = this.#entry(key, endpoint);
     entry.active++;
     this.#clearIdle(entry);
+    const max = requestsPerConnection(endpoint);
+    // Its last request: the next one opens another session (an HBONE stream of its own).
+    if (max !== undefined && ++entry.assigned >= max) this.#retire(key, entry);
     let session: http2.ClientHttp2Session;
     try {
       session = await entry.session;
@@ -189,8 +196,9 @@ export class H2Upstream {
   async close(): Promise<void> {
     this.#closed = true;
     for (const s of this.#live) s.close(NGHTTP2_CANCEL);
-    const sessions = [...this.#sessions.values()];
+    const sessions = [...this.#sessions.values(), ...this.#retired];
     this.#sessions.clear();
+    this.#retired.clear();
     await Promise.all(
       sessions.map(async (e) => {
         this.#clearIdle(e);
@@ -233,7 +241,7 @@ export class H2Upstream {
         s.once('goaway', forget);
         return s;
       });
-    const created: SessionEntry = { session, active: 0, idleTimer: undefined };
+    const created: SessionEntry = { session, active: 0, assigned: 0, idleTimer: undefined };
     session.catch(() => {
       if (this.#sessions.get(key) === created) this.#sessions.delete(key);
     });
@@ -242,9 +250,23 @@ export class H2Upstream {
     return entry;
   }
 
+  #retire(key: string, entry: SessionEntry): void {
+    if (this.#sessions.get(key) === entry) this.#sessions.delete(key);
+    this.#retired.add(entry);
+  }
+
   #done(key: string, entry: SessionEntry): void {
     entry.active--;
-    if (entry.active > 0 || this.#closed || this.#sessions.get(key) !== entry) return;
+    if (entry.active > 0 || this.#closed) return;
+    if (this.#retired.delete(entry)) {
+      // Graceful: its streams are all over, so this only ends the session and its HBONE stream.
+      void entry.session.then(
+        (s) => s.close(),
+        () => {},
+      );
+      return;
+    }
+    if (this.#sessions.get(key) !== entry) return;
     entry.idleTimer = this.#timers.setTimeout(() => {
       entry.idleTimer = undefined;
       if (entry.active > 0 || this.#sessions.get(key) !== entry) return;

@@ -172,6 +172,28 @@ describe('EndpointClient over HBONE: HTTP/2 (h2c, gRPC)', () => {
     assert.equal(app!.connections, 1);
   });
 
+  it('opens a new session after maxRequestsPerConnection calls, and closes the used-up one when its calls end', async () => {
+    const ok = (stream: http2.ServerHttp2Stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.resume();
+      stream.on('end', () => stream.end(grpcFrame('ok')));
+    };
+    const endpoint = { ...(await start(ok)), maxRequestsPerConnection: 2 };
+    for (let i = 0; i < 5; i++) {
+      const res = await client.request(endpoint, grpcCall('Get', grpcFrame('x')));
+      await readAll(res.body);
+      assert.equal((await res.trailers)['grpc-status'], '0');
+    }
+    assert.equal(ztunnel!.server.stats.streams, 3);
+    assert.equal(app!.connections, 3);
+    await until(() => app!.open.size === 1, 'the used-up sessions to close');
+    // Concurrent calls split the same way: 4 calls, 2 per session.
+    const calls = Array.from({ length: 4 }, async () => readAll((await client.request(endpoint, grpcCall('Get', grpcFrame('y')))).body));
+    await Promise.all(calls);
+    assert.equal(app!.connections, 3 + 2, 'call 6 used up the third session, calls 7-8 a fourth, call 9 opened a fifth');
+  });
+
   it('classifies a stream the app resets mid-response as an upstream remote reset (UR)', async () => {
     const endpoint = await start((stream) => {
       stream.on('error', () => {}); // the app's own side of the reset

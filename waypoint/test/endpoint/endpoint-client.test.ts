@@ -132,6 +132,40 @@ describe('EndpointClient over HBONE: HTTP/1.1', () => {
     assert.equal(app!.connections, 1);
   });
 
+  it('opens a new HBONE stream after maxRequestsPerConnection requests, closing the old one with the last', async () => {
+    const seen: string[] = [];
+    const endpoint = {
+      ...(await start((req, res) => {
+        seen.push(`${req.url} ${req.headers.connection}`);
+        res.end('ok');
+      })),
+      maxRequestsPerConnection: 2,
+    };
+    for (let i = 1; i <= 5; i++) {
+      assert.equal(await readAll((await client.request(endpoint, get(`/${i}`))).body), 'ok');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(seen, ['/1 keep-alive', '/2 close', '/3 keep-alive', '/4 close', '/5 keep-alive']);
+    assert.equal(ztunnel!.server.stats.streams, 3);
+    assert.equal(app!.connections, 3);
+    await until(() => app!.open.size === 1, 'the used-up streams to close');
+  });
+
+  it('turns keep-alive off with maxRequestsPerConnection 1, and keeps it without a limit (0)', async () => {
+    const base = await start();
+    for (const [max, streams] of [
+      [1, 3],
+      [0, 1],
+    ] as const) {
+      const before = ztunnel!.server.stats.streams;
+      for (let i = 0; i < 3; i++) {
+        await readAll((await client.request({ ...base, maxRequestsPerConnection: max }, get())).body);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(ztunnel!.server.stats.streams - before, streams, `maxRequestsPerConnection ${max}`);
+    }
+  });
+
   it('runs concurrent requests on concurrent streams', async () => {
     // The app answers only once all ten are in flight, so they cannot have been serialized.
     const waiting: http.ServerResponse[] = [];
