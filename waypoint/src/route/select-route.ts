@@ -42,6 +42,8 @@ export interface ForwardDecision {
   kind: 'forward';
   /** "<namespace>/<route name>", or '' for the default route to the service itself. */
   route: string;
+  /** The matched route's kind (absent for the default route): policies target routes by kind and name. */
+  routeKind?: RouteKind;
   /** Index of the rule within the route's `rules`; -1 for the default route. */
   rule: number;
   backend: BackendTarget;
@@ -58,9 +60,12 @@ export interface ForwardDecision {
 
 export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
 
+export type RouteKind = 'HTTPRoute' | 'GRPCRoute';
+
 export interface RedirectDecision {
   kind: 'redirect';
   route: string;
+  routeKind: RouteKind;
   rule: number;
   status: RedirectStatus;
   location: string;
@@ -69,6 +74,7 @@ export interface RedirectDecision {
 export interface DirectDecision {
   kind: 'direct';
   route: string;
+  routeKind: RouteKind;
   rule: number;
   status: number;
 }
@@ -407,27 +413,30 @@ function decide(
   pick: WeightedPicker,
 ): RouteDecision {
   const action = rule.action;
+  const routeKind: RouteKind = route.grpc ? 'GRPCRoute' : 'HTTPRoute';
   switch (action.kind) {
     case 'redirect':
       return {
         kind: 'redirect',
         route: route.name,
+        routeKind,
         rule: rule.index,
         status: action.status,
         location: redirectLocation(action.redirect, compiled, view, prefixLength),
       };
     case 'direct':
-      return { kind: 'direct', route: route.name, rule: rule.index, status: action.status };
+      return { kind: 'direct', route: route.name, routeKind, rule: rule.index, status: action.status };
     case 'forward': {
       let index = action.sole;
       // Every weight 0: Gateway API gives the rule's traffic a 500 rather than picking a backend
       // the user switched off.
-      if (index === -1) return { kind: 'direct', route: route.name, rule: rule.index, status: 500 };
+      if (index === -1) return { kind: 'direct', route: route.name, routeKind, rule: rule.index, status: 500 };
       if (index === -2) index = checkedIndex(pick(action.weights), action.weights);
       const b = action.backends[index]!;
       const decision: ForwardDecision = {
         kind: 'forward',
         route: route.name,
+        routeKind,
         rule: rule.index,
         // A backend without a port is reached on the port the client addressed.
         backend: b.target ?? { hostname: b.hostname, port: view.req.port },

@@ -420,7 +420,7 @@ describe('selectRoute', () => {
         {},
         noPick,
       );
-      assert.deepEqual(d, { kind: 'direct', route: 'shop/split', rule: 0, status: 500 });
+      assert.deepEqual(d, { kind: 'direct', route: 'shop/split', routeKind: 'HTTPRoute', rule: 0, status: 500 });
     });
     it('a picker returning an index out of range or of a weight-0 backend is a bug, not a route', () => {
       const routes = weighted([
@@ -467,7 +467,7 @@ describe('selectRoute', () => {
   describe('direct responses', () => {
     it('a rule whose backends all failed to resolve answers its direct response status', () => {
       const d = select([http('broken', undefined, { directResponseStatus: 500 })]);
-      assert.deepEqual(d, { kind: 'direct', route: 'shop/broken', rule: 0, status: 500 });
+      assert.deepEqual(d, { kind: 'direct', route: 'shop/broken', routeKind: 'HTTPRoute', rule: 0, status: 500 });
     });
   });
 
@@ -540,7 +540,7 @@ describe('selectRoute', () => {
 
     it('reports the route and rule, and wins over the rule’s failed backends', () => {
       const d = select([http('moved', undefined, { filters: [{ requestRedirect: { statusCode: 301 } }], directResponseStatus: 500 })], { path: '/x' });
-      assert.deepEqual(d, { kind: 'redirect', route: 'shop/moved', rule: 0, status: 301, location: 'http://reviews:9080/x' });
+      assert.deepEqual(d, { kind: 'redirect', route: 'shop/moved', routeKind: 'HTTPRoute', rule: 0, status: 301, location: 'http://reviews:9080/x' });
     });
   });
 
