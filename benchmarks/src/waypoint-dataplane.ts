@@ -2,7 +2,10 @@
 // client pod (node-1) calls the same Service (server pod on node-2) at the same fixed rate three
 // times: direct (namespace not in the mesh), L4 (in the mesh: two ztunnels, HBONE between the
 // nodes) and L7 (plus a waypoint bound to the Service with a one-rule HTTPRoute: client ztunnel
-// → waypoint → server ztunnel). Reports requests/s, latency and what each mode adds, and the
+// → waypoint → server ztunnel), and L7 with the whole resilience stack on the same Service (a
+// DestinationRule with connection-pool limits, outlier detection and the default P2C/EWMA
+// balancer, a local RateLimitPolicy that never trips, a FaultInjectionPolicy drawn on every
+// request at 0%): what the layers cost beside plain routing. Reports requests/s, latency and what each mode adds, and the
 // CPU per 1000 requests and memory (RSS, PSS) of every proxy process on the path, beside the
 // waypoint's goals.
 //
@@ -62,6 +65,7 @@ interface Mode {
 }
 
 const idleSeconds = 3;
+const configDumpScript = "fetch('http://127.0.0.1:15000/config_dump').then(r => r.text()).then(t => process.stdout.write(t))";
 
 async function measure(clusterId: string, inClient: ReturnType<typeof loadIn>, proxies: Proxy[]): Promise<Mode> {
   const idle = await cpuDuring(
@@ -184,19 +188,69 @@ try {
   await inClient(warmArgs);
   const l7 = await measure(cluster.network.clusterId, inClient, [...ztunnels, waypoint]);
 
+  // 4. L7 with every resilience layer configured (none of them refuses a request at this load).
+  const serverRef = [{ group: '', kind: 'Service', name: 'server' }];
+  await applyManifests(
+    cluster.kubeConfig,
+    [
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'server', namespace: benchNamespace },
+        spec: {
+          host: 'server',
+          trafficPolicy: {
+            connectionPool: { tcp: { maxConnections: 10_000 }, http: { http1MaxPendingRequests: 10_000, http2MaxRequests: 10_000, maxRetries: 100 } },
+            outlierDetection: { consecutive5xxErrors: 5, interval: '10s', baseEjectionTime: '30s' },
+          },
+        },
+      },
+      {
+        apiVersion: 'mesh.ambient.dev/v1alpha1',
+        kind: 'RateLimitPolicy',
+        metadata: { name: 'server', namespace: benchNamespace },
+        spec: { targetRefs: serverRef, limits: { 'per-caller': { rates: [{ limit: 1_000_000, window: '1m' }], counters: [{ expression: 'source.principal' }] } } },
+      },
+      {
+        apiVersion: 'mesh.ambient.dev/v1alpha1',
+        kind: 'FaultInjectionPolicy',
+        metadata: { name: 'server', namespace: benchNamespace },
+        spec: { targetRefs: serverRef, fault: { abort: { httpStatus: 503, percentage: { value: 0 } } } },
+      },
+    ] as never,
+    'bench',
+  );
+  await until(
+    'the resilience policies to reach the waypoint',
+    async () => {
+      const dump = JSON.parse(await nodeScriptIn(podNetnsOf(cluster, waypointPod), configDumpScript));
+      const kinds = (dump.config?.extensions ?? []).map((e: { kind: string }) => e.kind);
+      return kinds.includes('RateLimitPolicy') && kinds.includes('FaultInjectionPolicy') && dump.config.services?.[0]?.trafficPolicy?.outlierDetection !== undefined;
+    },
+    60_000,
+    300,
+  );
+  await inClient(warmArgs);
+  const full = await measure(cluster.network.clusterId, inClient, [...ztunnels, waypoint]);
+
   // Every request of a mode took that mode's path.
   if (direct.rate.withHeader !== 0 || l4.rate.withHeader !== 0) problems.push('a request before the waypoint carried its route header');
-  if (l7.rate.withHeader !== l7.rate.requests - l7.rate.errors)
-    problems.push(`only ${l7.rate.withHeader} of ${l7.rate.requests} L7 responses came through the route`);
+  for (const [name, m] of [
+    ['L7', l7],
+    ['L7 + resilience', full],
+  ] as const) {
+    if (m.rate.withHeader !== m.rate.requests - m.rate.errors) problems.push(`only ${m.rate.withHeader} of ${m.rate.requests} ${name} responses came through the route`);
+  }
   for (const [name, m] of [
     ['direct', direct],
     ['L4', l4],
     ['L7', l7],
+    ['L7 + resilience', full],
   ] as const) {
     if (m.rate.errors > 0) problems.push(`${name}: ${m.rate.errors} errors`);
   }
 
-  const modes = [direct, l4, l7];
+  const modes = [direct, l4, l7, full];
   const percentiles = (m: Mode, base: Mode): string =>
     `${[m.rate.p50 - base.rate.p50, m.rate.p90 - base.rate.p90, m.rate.p99 - base.rate.p99].map((v) => v.toFixed(2)).join(' / ')} ms`;
   const perThousand = (m: Mode, name: string): number | undefined => {
@@ -209,7 +263,7 @@ try {
     return v ? `${v.rss.toFixed(0)} / ${v.pss.toFixed(0)} MiB` : '-';
   };
   const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
-  const row = (label: string, cells: string[], goal = ''): string => `${tableRow(label, cells, 42, 26)}   ${goal}`.trimEnd();
+  const row = (label: string, cells: string[], goal = ''): string => `${tableRow(label, cells, 42, 22)}   ${goal}`.trimEnd();
   const l7OverL4P90 = l7.rate.p90 - l4.rate.p90;
   const waypointCpu = perThousand(l7, 'waypoint')!;
   const waypointMem = l7.memory.get('waypoint')!;
@@ -218,7 +272,7 @@ try {
     `\nwaypoint (L7) vs L4 vs direct (local cluster, 2 nodes, node ${process.version}; ${flags.rps} req/s for ${flags.seconds} s, 1 KiB responses, ` +
       `4 connections; client node-1, server node-2, waypoint ${waypointPod.spec?.nodeName})`,
   );
-  console.log(row('', ['direct', 'L4: 2 ztunnels', 'L7: + waypoint'], 'goal'));
+  console.log(row('', ['direct', 'L4: 2 ztunnels', 'L7: + waypoint', 'L7 + resilience'], 'goal'));
   console.log(
     row(
       'requests/s achieved (errors)',
@@ -232,10 +286,11 @@ try {
         modes.map((m) => ms(m.rate[p])),
       ),
     );
-  console.log(row('added p50 / p90 / p99 over direct', ['-', percentiles(l4, direct), percentiles(l7, direct)]));
+  console.log(row('added p50 / p90 / p99 over direct', ['-', percentiles(l4, direct), percentiles(l7, direct), percentiles(full, direct)]));
   console.log(
-    row('added p50 / p90 / p99 over L4', ['-', '-', percentiles(l7, l4)], `p90 ≤ ${goals.l7OverL4P90Ms} ms: ${verdict(l7OverL4P90 <= goals.l7OverL4P90Ms)}`),
+    row('added p50 / p90 / p99 over L4', ['-', '-', percentiles(l7, l4), percentiles(full, l4)], `p90 ≤ ${goals.l7OverL4P90Ms} ms: ${verdict(l7OverL4P90 <= goals.l7OverL4P90Ms)}`),
   );
+  console.log(row('added p50 / p90 / p99 over plain L7', ['-', '-', '-', percentiles(full, l7)]));
   for (const p of [...ztunnels, waypoint])
     console.log(
       row(

@@ -86,6 +86,9 @@ function assertWalkthrough(r: Run): void {
   assert.match(r.stdout, /50 calls with retry attempts 3: 50 answered 200/);
   assert.match(r.stdout, /GET \/admin\/users → 403 RBAC: access denied; GET \/ still 200/);
   assert.match(r.stdout, /waypoint_requests_denied_total\{policy="demo\/echo-admin"\} [1-9]/);
+  // The rate-limit step: 5 per 10 s for one caller, in Redis.
+  assert.match(r.stdout, /8 calls from one caller: 5 answered 200, 3 answered 429/);
+  assert.match(r.stdout, /istio_requests_total\{response_code="429",response_flags="RL"\} [1-9]/);
 }
 
 describe('npm start never poisons itself (one data directory, run after run)', function () {

@@ -311,6 +311,8 @@ async function strictStep(d: Demo, { client, target }: DemoPods): Promise<void> 
 }
 
 const waypointManifests = join(repoRoot, 'examples/manifests/waypoint');
+/** Redis (the global rate limits' store) and a RateLimitPolicy on the echo Service. */
+const resilienceManifests = join(repoRoot, 'examples/manifests/resilience');
 const useWaypointLabel = 'istio.io/use-waypoint';
 
 /** Removes what the waypoint step applies (newest first); returns what it removed. */
@@ -326,7 +328,7 @@ async function removeWaypoint(d: Demo): Promise<string[]> {
     removed.push(`removed the label ${useWaypointLabel} from service ${namespace}/echo`);
   }
   const objects = KubernetesObjectApi.makeApiClient(d.cluster.kubeConfig);
-  for (const o of readManifests(waypointManifests).reverse()) {
+  for (const o of [...readManifests(waypointManifests), ...readManifests(resilienceManifests)].reverse()) {
     try {
       await objects.delete(o);
       removed.push(`deleted ${o.kind} ${namespace}/${o.metadata?.name}`);
@@ -427,10 +429,26 @@ async function waypointStep(d: Demo, { client }: DemoPods): Promise<void> {
       const allowed = await callFrom(d, client, `${url}/`);
       if (!allowed.output.includes('"status":200')) throw new Error(`a call to / under the L7 policy was not answered 200: ${allowed.output}`);
       d.say(`   waypoint_requests_denied_total{policy="demo/echo-admin"} ${metricSum(metrics, 'waypoint_requests_denied_total', 'policy="demo/echo-admin"')}`);
+      await rateLimitStep(d, client, url);
     } finally {
       await removeWaypoint(d);
     }
   });
+}
+
+/** A global rate limit (counters in a real redis-server pod) answering 429, with the metric that proves it. */
+async function rateLimitStep(d: Demo, client: V1Pod, url: string): Promise<void> {
+  d.say(`   kubectl apply -f ${resilienceManifests}   (redis-server as a pod; RateLimitPolicy: 5 per 10 s per caller, in Redis)`);
+  await applyManifests(d.cluster.kubeConfig, readManifests(resilienceManifests), fieldManager);
+  await probeUntil(
+    { what: 'the waypoint to connect to Redis (waypoint_rate_limit_store_up 1)', timeoutMs: dataPlaneWaitMs, signal: d.signal },
+    async () => metricSum((await fetchInWaypoint(d, 'http://127.0.0.1:15020/metrics')) ?? '', 'waypoint_rate_limit_store_up', '') === 1,
+  );
+  const s = await summaryFrom(d, client, `${url}/`, '--count', '8');
+  d.say(`   8 calls from one caller: ${s.byStatus['200'] ?? 0} answered 200, ${s.byStatus['429'] ?? 0} answered 429 (x-ratelimit-*, retry-after)`);
+  if ((s.byStatus['429'] ?? 0) === 0) throw new Error(`the rate limit answered no 429: ${JSON.stringify(s.byStatus)}`);
+  const metrics = (await fetchInWaypoint(d, 'http://127.0.0.1:15020/metrics')) ?? '';
+  d.say(`   istio_requests_total{response_code="429",response_flags="RL"} ${metricSum(metrics, 'istio_requests_total', 'response_flags="RL"')}`);
 }
 
 /** The whole walkthrough: calls across nodes, then the same through the mesh with policy. */
