@@ -3,3 +3,4 @@
 export * from './spec-fields.ts';
 export * from './policy-target.ts';
 export * from './backend-traffic-policy.ts';
+export * from './rate-limit-policy.ts';
