@@ -4,3 +4,4 @@ export * from './spec-fields.ts';
 export * from './policy-target.ts';
 export * from './backend-traffic-policy.ts';
 export * from './fault-injection-policy.ts';
+export * from './rate-limit-policy.ts';
