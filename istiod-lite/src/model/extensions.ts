@@ -6,7 +6,7 @@
 // that was valid before keeps its last accepted spec in force (the condition says which
 // generation), so a typo in an edit cannot silently lift a rate limit.
 import type { Extension } from '@ambient/api';
-import { InvalidPolicyField, meshPolicyApiVersion, parseBackendTrafficPolicy, parseFaultInjectionPolicy } from '@ambient/api/mesh-policy';
+import { InvalidPolicyField, meshPolicyApiVersion, parseBackendTrafficPolicy, parseFaultInjectionPolicy, parseRateLimitPolicy } from '@ambient/api/mesh-policy';
 import type { KubeObject, Manifest } from './inputs.ts';
 import { generationOf, nameOf, namespaceOf } from './kube-object.ts';
 import { conditionStatusOf, type ObjectStatus } from './object-status.ts';
@@ -17,6 +17,7 @@ export const meshApiVersion = meshPolicyApiVersion;
 const specCheckers: Readonly<Record<string, (spec: unknown) => unknown>> = {
   BackendTrafficPolicy: parseBackendTrafficPolicy,
   FaultInjectionPolicy: parseFaultInjectionPolicy,
+  RateLimitPolicy: parseRateLimitPolicy,
 };
 
 export interface ExtensionCheck {
