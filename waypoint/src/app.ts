@@ -11,6 +11,10 @@ import { EndpointPicker } from './balance/endpoint-picker.ts';
 import { WaypointState } from './config/waypoint-state.ts';
 import { EndpointClient } from './endpoint/index.ts';
 import { backendTrafficPolicies } from './policy/backend-traffic-policy.ts';
+import { CircuitBreakers } from './policy/circuit-breaker.ts';
+import { FaultInjector, faultInjectionPolicies } from './policy/fault-injection.ts';
+import { rateLimitPolicies } from './policy/rate-limit-policies.ts';
+import { RateLimiter } from './policy/rate-limiter.ts';
 import { RetryBudgets } from './policy/retry-budget.ts';
 import { protocolForPort } from './server/protocol-for-port.ts';
 import { startWaypointServer } from './server/waypoint-server.ts';
@@ -25,6 +29,8 @@ export interface WaypointOptions extends ProxyRuntimeOptions {
   podName?: string;
   /** Where HBONE listens (default every address, 15008). */
   hbone?: { host?: string; port?: number };
+  /** `host:port` of the Redis that RateLimitPolicies with a Redis store and no address use. */
+  redisAddress?: string;
   clock?: Clock;
   logger: Logger;
 }
@@ -67,7 +73,22 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
   const endpoints = new EndpointClient({ pool, source: () => ({ identity, context: certificate() }) });
   const picker = new EndpointPicker();
   const budgets = new RetryBudgets(clock);
-  const stack = new RequestStack({ state, endpoints, picker, budgets, metrics, logger, clock });
+  const breakers = new CircuitBreakers({ onOverflow: (hostname, reason) => metrics.countOverflow(hostname, reason) });
+  const faults = new FaultInjector();
+  const rateLimiter = new RateLimiter({
+    clock,
+    ...(opts.redisAddress ? { redisAddress: opts.redisAddress } : {}),
+    logger: logger.child({ component: 'rate-limit' }),
+    events: {
+      limited: (policy, limit) => metrics.countRateLimited(policy, limit),
+      storeError: (policy, failedOpen) => metrics.countRateLimitStoreError(policy, failedOpen),
+      storeConnection: (address, up) => {
+        metrics.rateLimitStoreUp(address, up);
+        logger.info({ address, up }, up ? 'rate limit store connected' : 'rate limit store unreachable');
+      },
+    },
+  });
+  const stack = new RequestStack({ state, endpoints, picker, budgets, breakers, rateLimiter, faults, metrics, logger, clock });
 
   let synced = false;
   const xds = subscribeState({
@@ -89,6 +110,16 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
       const policies = backendTrafficPolicies(state.config?.extensions ?? []);
       for (const p of policies.problems) logger.warn({ policy: p.name, problem: p.message }, 'BackendTrafficPolicy ignored');
       budgets.update(policies.budgets, new Set((state.config?.services ?? []).map((s) => s.hostname)));
+      // istiod-lite delivers only specs that parse (the last accepted one for an invalid edit):
+      // a problem here means the two disagree, so it is logged and the policy left out.
+      const extensions = state.config?.extensions ?? [];
+      const limits = rateLimitPolicies(extensions);
+      for (const p of limits.problems) logger.warn({ policy: p.name, problem: p.message }, 'RateLimitPolicy ignored');
+      rateLimiter.update(limits.policies);
+      const injected = faultInjectionPolicies(extensions);
+      for (const p of injected.problems) logger.warn({ policy: p.name, problem: p.message }, 'FaultInjectionPolicy ignored');
+      faults.update(injected.policies);
+      breakers.update(new Map((state.config?.services ?? []).map((s) => [s.hostname, s.trafficPolicy?.connectionPool])));
     },
     onSynced: () => {
       synced = true;
@@ -110,7 +141,7 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
       return { ...served, protocol: served.kind === 'service' ? protocolForPort(served.port) : 'detect' };
     },
     onRequest: (req, res, conn) => stack.handle(req, res, conn),
-    onTcp: (stream, conn) => void relayTcp(stream, conn, { state, endpoints, picker, metrics, logger, clock }),
+    onTcp: (stream, conn) => void relayTcp(stream, conn, { state, endpoints, picker, breakers, metrics, logger, clock }),
     onRejectedRequest: (r) => logger.info({ status: r.status, reason: r.reason, source: r.conn.source.identity }, 'request rejected'),
     onConnectionRefused: (r) => logger.warn({ outcome: r.outcome, peer: r.peer, detail: r.detail }, 'hbone connection refused'),
   });
@@ -134,6 +165,7 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
       xds.close();
       await server.close();
       await endpoints.close();
+      await rateLimiter.close();
       pool.close();
       secrets.close();
       ca.close();

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { portFlag, ports, requiredFlag, runUntilSignal } from '@ambient/api';
+import { parseStoreAddress } from '@ambient/api/mesh-policy';
 import { tokenFromFile } from '@ambient/api/proxy-runtime';
 import { startWaypoint } from './app.ts';
 
@@ -23,9 +24,16 @@ const { values } = parseArgs({
     'admin-port': { type: 'string', default: env.WAYPOINT_ADMIN_PORT ?? String(ports.admin) },
     'metrics-port': { type: 'string', default: env.WAYPOINT_METRICS_PORT ?? String(ports.metrics) },
     'readiness-port': { type: 'string', default: env.WAYPOINT_READINESS_PORT ?? String(ports.readiness) },
+    'redis-address': { type: 'string', default: env.REDIS_ADDRESS ?? '' },
     'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
   },
 });
+
+const redisAddress = values['redis-address'] ?? '';
+if (redisAddress !== '' && parseStoreAddress(redisAddress) === undefined) {
+  process.stderr.write(`waypoint: --redis-address ${JSON.stringify(redisAddress)}: expected host:port\n`);
+  process.exit(2);
+}
 
 const logger = pino({ level: values['log-level'], base: { component: 'waypoint', gateway: `${values['gateway-namespace']}/${values['gateway-name']}` } });
 await runUntilSignal('waypoint', logger, async () => {
@@ -43,6 +51,7 @@ await runUntilSignal('waypoint', logger, async () => {
     adminPort: portFlag('admin-port', values['admin-port']),
     metricsPort: portFlag('metrics-port', values['metrics-port']),
     readinessPort: portFlag('readiness-port', values['readiness-port']),
+    ...(redisAddress ? { redisAddress } : {}),
     logger,
   });
   return {

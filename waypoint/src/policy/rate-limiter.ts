@@ -174,6 +174,11 @@ export class RateLimiter {
     this.#stores = stores;
   }
 
+  /** Target kinds with at least one limit: 0 means every check allows, so callers can skip building a request. */
+  get size(): number {
+    return this.#index.size;
+  }
+
   /** The rate limit answer for one request: synchronous unless a Redis limit applies. */
   check(scope: RateLimitScope, req: RateLimitRequest): RateLimitOutcome | Promise<RateLimitOutcome> {
     const gateway = this.#limitsOf('Gateway', scope.gateway.namespace, scope.gateway.name);

@@ -1,24 +1,32 @@
 // The waypoint's L7 stack for one request. Its order is written here once, with why each layer
 // sits where it does (like linkerd2-proxy's stack):
 //
-//   1. facts      read the request once (method, normalized path, authority, headers, gRPC):
-//                 every decision below sees the same path, so a path authorization checked is
-//                 the path routed and the path forwarded (Istio's BASE normalization).
-//   2. trace      request id and trace context first, so every reply below carries them.
-//   3. authorize  L7 AuthorizationPolicy before anything spends work or touches a backend: a
-//                 denied request must not be routed, mirrored, retried or counted in a budget.
-//   4. route      the first matching rule: local replies (redirect, direct status, no route)
-//                 end here; otherwise a backend, filters, mirrors, timeouts and retry.
-//   5. deadline   `timeouts.request` starts now and spans every try and backoff below.
-//   6. retry      each try asks the retry policy and the destination's budget; a refused retry
-//                 returns the try's own answer, so retries can never amplify an outage.
-//   7. balance    a fresh endpoint per try (a retry should not go back to the endpoint that
-//                 just failed when another one exists: round robin moves on).
-//   8. endpoint   the request over HBONE to the endpoint's ztunnel (EndpointClient).
-//   9. report     one access-log line and the Istio metrics, at the boundary, whatever happened.
-//
-// Rate limits, fault injection and circuit breaking (the resilience layer) slot in between 3
-// and 4 (rate limit, fault) and around 8 (breaker), in this file.
+//    1. facts      read the request once (method, normalized path, authority, headers, gRPC):
+//                  every decision below sees the same path, so a path authorization checked is
+//                  the path routed and the path forwarded (Istio's BASE normalization).
+//    2. trace      request id and trace context first, so every reply below carries them.
+//    3. authorize  L7 AuthorizationPolicy before anything spends work or touches a backend: a
+//                  denied request must not be routed, mirrored, retried, counted in a budget or
+//                  spend a rate-limit token.
+//    4. route      the first matching rule is *selected* here (pure, cheap) so that policies
+//                  attached to a route know it; it is acted on only after 5 and 6.
+//    5. rate limit RateLimitPolicy (local buckets, or Redis within its time budget) before any
+//                  backend work: a limited request costs one lookup and a 429.
+//    6. fault      FaultInjectionPolicy, before the deadline starts (Envoy's fault filter sits
+//                  before its router): an injected delay does not eat the route's timeout, and an
+//                  injected abort is never retried.
+//       (route)    local replies (redirect, direct status, no route) end here.
+//    7. deadline   `timeouts.request` starts now and spans every try and backoff below.
+//    8. retry      each try asks the retry policy, the destination's budget and the breaker's
+//                  maxRetries; a refused retry returns the try's own answer, so retries can
+//                  never amplify an outage.
+//    9. breaker    DestinationRule connectionPool per destination, before an endpoint is picked:
+//                  over the limit fails fast (503 UO) instead of queueing without bound; an
+//                  HTTP/1.1 request may wait in the bounded pending queue, within its deadline.
+//   10. balance    a fresh endpoint per try, outlier-ejected endpoints left out (P2C/EWMA by
+//                  default), so a retry does not go back to the endpoint that just failed.
+//   11. endpoint   the request over HBONE to the endpoint's ztunnel (EndpointClient).
+//   12. report     one access-log line and the Istio metrics, at the boundary, whatever happened.
 import type { Readable } from 'node:stream';
 import { type Clock, type LoadBalancer, ports, type ServiceConfig } from '@ambient/api';
 import type { Logger } from 'pino';
@@ -28,9 +36,12 @@ import type { Endpoint, EndpointClient, UpstreamResponse } from '../endpoint/ind
 import { downstreamResponseHeaders, EndpointError, upstreamRequestHeaders } from '../endpoint/index.ts';
 import type { RequestFacts } from '../http/request-facts.ts';
 import { authorizationPath, authorizeRequest, denialResponse } from '../policy/authorization.ts';
+import type { Admission, CircuitBreakers } from '../policy/circuit-breaker.ts';
 import { Deadline, TimeoutError } from '../policy/deadline.ts';
+import type { FaultInjector, FaultScope } from '../policy/fault-injection.ts';
+import type { RateLimiter, RateLimitScope } from '../policy/rate-limiter.ts';
 import type { RetryBudgets } from '../policy/retry-budget.ts';
-import { retryDecision, type TryOutcome } from '../policy/retry-policy.ts';
+import { type RetryDecision, retryDecision, type TryOutcome } from '../policy/retry-policy.ts';
 import { parseGrpcPath } from '../route/grpc-path.ts';
 import { applyHeaderModifier, type MutableHeaders } from '../route/header-modifier.ts';
 import { randomPick, selectRoute, type ForwardDecision, type RouteDecision, type WeightedPicker } from '../route/select-route.ts';
@@ -57,6 +68,9 @@ export interface RequestStackOptions {
   endpoints: EndpointClient;
   picker: EndpointPicker;
   budgets: RetryBudgets;
+  breakers: CircuitBreakers;
+  rateLimiter: RateLimiter;
+  faults: FaultInjector;
   metrics: WaypointMetrics;
   logger: Logger;
   clock: Clock;
@@ -69,6 +83,8 @@ export interface RequestStackOptions {
 }
 
 const DEFAULT_MAX_REPLAY_BYTES = 64 * 1024;
+/** A retry the breaker's maxRetries refused: counted with the budget's refusals (the try's own answer stands). */
+const MAX_RETRIES_REACHED: RetryDecision = Object.freeze({ retry: false, reason: 'budget-exhausted' });
 
 export class RequestStack {
   readonly #o: RequestStackOptions;
@@ -120,6 +136,7 @@ export class RequestStack {
     record.requestId = requestId(req.headers);
     record.traceId = trace.traceId;
     record.spanId = trace.spanId;
+    let delayed = false;
     try {
       // 3. authorize
       const decision = authorizeRequest(state.config?.authorizations ?? [], { serviceHostname: service?.hostname }, facts, conn.source);
@@ -130,26 +147,70 @@ export class RequestStack {
         this.#localReply(res, record, denial.status, denial.body, NO_FLAGS, 'rbac_access_denied', denial.headers);
         return;
       }
-      // 4. route
+      // 4. route (selected; acted on below)
       const route: RouteDecision =
         target.kind === 'service'
           ? selectRoute(target.config, facts, this.#pick)
           : // A workload-addressed request has no routes: it goes to the workload itself.
             workloadForward(facts);
+      record.routeName = route.kind === 'no-route' ? undefined : route.route || undefined;
+      const scope = policyScope(state, service, route);
+      // 5. rate limit
+      if (this.#o.rateLimiter.size > 0) {
+        const pending = this.#o.rateLimiter.check(scope, {
+          method: facts.method,
+          path: facts.path,
+          host: facts.authority,
+          headers: req.headers,
+          sourceIp: conn.source.ip,
+          sourcePrincipal: conn.source.identity,
+          sourceNamespace: conn.source.namespace,
+        });
+        const limit = pending instanceof Promise ? await pending : pending;
+        if (limit.kind === 'limited') {
+          this.#localReply(res, record, 429, 'local_rate_limited\n', ['RL'], 'request_rate_limited', { 'content-type': 'text/plain', ...limit.headers }, grpc);
+          return;
+        }
+        if (limit.kind === 'store-error' && limit.failClosed) {
+          this.#localReply(res, record, 500, 'rate limit service unavailable\n', ['RLSE'], 'rate_limiter_error', undefined, grpc);
+          return;
+        }
+      }
+      // 6. fault
+      const fault = this.#o.faults.size > 0 ? this.#o.faults.faultFor(scope, req.headers, this.#random) : undefined;
+      if (fault !== undefined) {
+        if (fault.delayMs !== undefined) {
+          delayed = true;
+          if (!(await waitFor(fault.delayMs, closedSignal(res), clock))) {
+            record.status = 0;
+            record.responseFlags = ['DC'];
+            return;
+          }
+        }
+        if (fault.abort !== undefined) {
+          this.#o.metrics.countFault(record.service?.hostname ?? '', 'abort');
+          if ('httpStatus' in fault.abort) this.#localReply(res, record, fault.abort.httpStatus, 'fault filter abort', ['FI'], 'fault_filter_abort');
+          else this.#localGrpcStatus(res, record, fault.abort.grpcStatus, 'fault filter abort', ['FI'], 'fault_filter_abort');
+          return;
+        }
+      }
       if (route.kind !== 'forward') {
-        record.routeName = route.kind === 'no-route' ? undefined : route.route || undefined;
         if (route.kind === 'redirect') this.#localReply(res, record, route.status, '', NO_FLAGS, 'redirect', { location: route.location });
         else if (route.kind === 'no-route') this.#localReply(res, record, 404, 'route not found\n', ['NR'], 'route_not_found');
         else this.#localReply(res, record, route.status, '', NO_FLAGS, 'direct_response');
         return;
       }
-      record.routeName = route.route || undefined;
       await this.#forward(req, res, conn, facts, route, trace, record);
     } catch (err) {
       this.#o.logger.warn({ err, requestId: record.requestId }, 'request failed in the waypoint');
       if (!res.headersSent) this.#localReply(res, record, 500, 'internal error\n', ['LR'], 'waypoint_error');
       else res.destroy();
     } finally {
+      if (delayed) {
+        // Envoy's order: DI before the other flags (FI, or the upstream's).
+        record.responseFlags = ['DI', ...record.responseFlags];
+        this.#o.metrics.countFault(record.service?.hostname ?? '', 'delay');
+      }
       record.durationMs = Math.round(clock.now() - started);
       reportRequest(record, this.#o.metrics, this.#o.logger);
     }
@@ -199,100 +260,137 @@ export class RequestStack {
     const budget = this.#o.budgets.get(backendService);
     budget.recordRequest();
     let flags: ResponseFlag[] = [];
+    const protocol = conn.protocol === 'http2' ? 'http2' : 'http1';
+    /** The breaker's admission of the retry the next try is (maxRetries), held while that try runs. */
+    let retrying: Admission | undefined;
     try {
       for (let attempt = 1; ; attempt++) {
-        // 7. balance
-        const endpoint = this.#endpointFor(backendService, route.backend.port, conn, lb);
-        if (endpoint === undefined) {
-          this.#localReply(res, record, 503, 'no healthy upstream\n', [...flags.filter((f) => f === 'URX'), 'UH'], 'no_healthy_upstream');
+        const signal = deadline.startTry();
+        const thisRetry = retrying;
+        retrying = undefined;
+        // 9. breaker
+        const admitted = this.#o.breakers.request(backendService, protocol, signal);
+        if (admitted === 'overflow') {
+          thisRetry?.release();
+          this.#localReply(res, record, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n', [...flags, 'UO'], 'upstream_reset_before_response_started{overflow}', undefined, facts.grpc !== undefined);
           return;
         }
-        record.attempts = attempt;
-        record.upstreamHost = `${endpoint.state.ip}:${endpoint.state.port}`;
-        record.destinationWorkload = workloadLabels(endpoint.state.workload);
-        const signal = deadline.startTry();
-        picker.started(endpoint.state);
-        let response: UpstreamResponse | undefined;
-        let outcome: TryOutcome;
-        let failure: EndpointError | TimeoutError | undefined;
+        let admission: Admission;
         try {
-          // 8. endpoint
-          response = await endpoints.request(endpoint.upstream, {
-            method: facts.method,
-            path: route.path,
-            authority,
-            headers,
-            body: body.stream ?? body.buffered ?? null,
-            signal,
-          });
-          outcome = { kind: 'response', status: response.statusCode };
-        } catch (err) {
-          picker.finished(endpoint.state);
-          failure = err instanceof EndpointError && signal.aborted && signal.reason instanceof TimeoutError ? signal.reason : (err as EndpointError);
-          if (!(err instanceof EndpointError)) throw err;
-          outcome = { kind: 'error', code: tryFailureOf(err, signal), requestSent: err.requestSent };
-        }
-        // 6. retry
-        const decision = retryDecision({
-          method: facts.method,
-          attempt,
-          retry: route.retry,
-          outcome,
-          replayable,
-          budget,
-          remainingMs: deadline.remainingMs(),
-          random: this.#random,
-        });
-        if (decision.retry) {
-          this.#o.metrics.countRetry(backendService, 'retried');
-          if (response !== undefined) {
-            response.body.destroy();
-            picker.finished(endpoint.state);
-          }
-          flags = ['URX'];
-          if (!(await waitFor(decision.delayMs, deadline.signal, clock))) {
-            this.#localReply(res, record, 504, 'upstream request timeout\n', ['UT'], 'request_timeout');
-            return;
-          }
-          continue;
-        }
-        if (attempt > 1 || decision.reason !== 'success') {
-          const counted =
-            decision.reason === 'budget-exhausted' ? 'budget_exhausted' : decision.reason === 'attempts-exhausted' ? 'attempts_exhausted' : undefined;
-          if (counted !== undefined) this.#o.metrics.countRetry(backendService, counted);
-        }
-        if (response === undefined) {
-          const f = failure!;
-          const flag: ResponseFlag = f instanceof TimeoutError ? 'UT' : (f.responseFlag as ResponseFlag);
-          const status = f instanceof TimeoutError ? 504 : flag === 'DC' ? 0 : 503;
-          if (status === 0 || res.destroyed) {
+          admission = admitted instanceof Promise ? await admitted : admitted;
+        } catch {
+          // Left the pending queue because the deadline passed or the client went away.
+          thisRetry?.release();
+          if (signal.reason instanceof TimeoutError) this.#localReply(res, record, 504, 'upstream request timeout\n', [...flags, 'UT'], 'response_timeout');
+          else {
             record.status = 0;
             record.responseFlags = [...flags, 'DC'];
-            return;
           }
-          const text =
-            f instanceof TimeoutError
-              ? 'upstream request timeout\n'
-              : `upstream connect error or disconnect/reset before headers. reset reason: ${f.message}\n`;
-          this.#localReply(
-            res,
-            record,
-            status,
-            text,
-            [...flags, flag],
-            f instanceof TimeoutError ? 'response_timeout' : 'upstream_reset_before_response_started',
-          );
           return;
         }
         try {
-          await this.#respond(res, response, route, record, signal);
+          // 10. balance
+          const endpoint = this.#endpointFor(backendService, route.backend.port, conn, lb);
+          if (endpoint === undefined) {
+            this.#localReply(res, record, 503, 'no healthy upstream\n', [...flags.filter((f) => f === 'URX'), 'UH'], 'no_healthy_upstream');
+            return;
+          }
+          record.attempts = attempt;
+          record.upstreamHost = `${endpoint.state.ip}:${endpoint.state.port}`;
+          record.destinationWorkload = workloadLabels(endpoint.state.workload);
+          picker.started(endpoint.state);
+          let response: UpstreamResponse | undefined;
+          let outcome: TryOutcome;
+          let failure: EndpointError | TimeoutError | undefined;
+          try {
+            // 11. endpoint
+            response = await endpoints.request(endpoint.upstream, {
+              method: facts.method,
+              path: route.path,
+              authority,
+              headers,
+              body: body.stream ?? body.buffered ?? null,
+              signal,
+            });
+            outcome = { kind: 'response', status: response.statusCode };
+          } catch (err) {
+            picker.finished(endpoint.state);
+            failure = err instanceof EndpointError && signal.aborted && signal.reason instanceof TimeoutError ? signal.reason : (err as EndpointError);
+            if (!(err instanceof EndpointError)) throw err;
+            outcome = { kind: 'error', code: tryFailureOf(err, signal), requestSent: err.requestSent };
+          }
+          // 8. retry
+          let decision = retryDecision({
+            method: facts.method,
+            attempt,
+            retry: route.retry,
+            outcome,
+            replayable,
+            budget,
+            remainingMs: deadline.remainingMs(),
+            random: this.#random,
+          });
+          if (decision.retry) {
+            const retryAdmission = this.#o.breakers.retry(backendService);
+            if (retryAdmission === 'overflow') decision = MAX_RETRIES_REACHED;
+            else retrying = retryAdmission;
+          }
+          if (decision.retry) {
+            this.#o.metrics.countRetry(backendService, 'retried');
+            if (response !== undefined) {
+              response.body.destroy();
+              picker.finished(endpoint.state);
+            }
+            admission.release();
+            flags = ['URX'];
+            if (!(await waitFor(decision.delayMs, deadline.signal, clock))) {
+              this.#localReply(res, record, 504, 'upstream request timeout\n', ['UT'], 'request_timeout');
+              return;
+            }
+            continue;
+          }
+          if (attempt > 1 || decision.reason !== 'success') {
+            const counted =
+              decision.reason === 'budget-exhausted' ? 'budget_exhausted' : decision.reason === 'attempts-exhausted' ? 'attempts_exhausted' : undefined;
+            if (counted !== undefined) this.#o.metrics.countRetry(backendService, counted);
+          }
+          if (response === undefined) {
+            const f = failure!;
+            const flag: ResponseFlag = f instanceof TimeoutError ? 'UT' : (f.responseFlag as ResponseFlag);
+            const status = f instanceof TimeoutError ? 504 : flag === 'DC' ? 0 : 503;
+            if (status === 0 || res.destroyed) {
+              record.status = 0;
+              record.responseFlags = [...flags, 'DC'];
+              return;
+            }
+            const text =
+              f instanceof TimeoutError
+                ? 'upstream request timeout\n'
+                : `upstream connect error or disconnect/reset before headers. reset reason: ${f.message}\n`;
+            this.#localReply(
+              res,
+              record,
+              status,
+              text,
+              [...flags, flag],
+              f instanceof TimeoutError ? 'response_timeout' : 'upstream_reset_before_response_started',
+            );
+            return;
+          }
+          try {
+            await this.#respond(res, response, route, record, signal);
+          } finally {
+            picker.finished(endpoint.state);
+          }
+          record.responseFlags = flags.length > 0 ? flags : NO_FLAGS;
+          return;
         } finally {
-          picker.finished(endpoint.state);
+          admission.release();
+          thisRetry?.release();
         }
-        record.responseFlags = flags.length > 0 ? flags : NO_FLAGS;
-        return;
       }
     } finally {
+      retrying?.release();
       deadline.close();
     }
   }
@@ -372,6 +470,10 @@ export class RequestStack {
     return { stream: req as unknown as Readable };
   }
 
+  /**
+   * A reply made by the waypoint itself. For a gRPC request (`grpc`), Envoy's local reply is
+   * trailers-only: HTTP 200 with the status mapped to `grpc-status` and the text as `grpc-message`.
+   */
   #localReply(
     res: WaypointResponse,
     record: RequestRecord,
@@ -380,7 +482,13 @@ export class RequestStack {
     flags: readonly ResponseFlag[],
     details: string,
     headers: Readonly<Record<string, string>> = { 'content-type': 'text/plain' },
+    grpc = false,
   ): void {
+    if (grpc) {
+      const { 'content-type': _, ...rest } = headers;
+      this.#localGrpcStatus(res, record, grpcStatusOfHttp(status), body.trim(), flags, details, rest);
+      return;
+    }
     record.status = status;
     record.responseFlags = flags.length > 0 ? flags : NO_FLAGS;
     record.responseCodeDetails = details;
@@ -392,6 +500,65 @@ export class RequestStack {
     (res as ResponseSink).writeHead(status);
     res.end(body);
   }
+
+  /** A trailers-only gRPC reply (HTTP 200, `grpc-status`, `grpc-message`). */
+  #localGrpcStatus(
+    res: WaypointResponse,
+    record: RequestRecord,
+    grpcStatus: number,
+    message: string,
+    flags: readonly ResponseFlag[],
+    details: string,
+    headers: Readonly<Record<string, string>> = {},
+  ): void {
+    record.grpcStatus = grpcStatus;
+    this.#localReply(res, record, 200, '', flags, details, {
+      ...headers,
+      'content-type': 'application/grpc',
+      'grpc-status': String(grpcStatus),
+      'grpc-message': encodeURIComponent(message),
+    });
+  }
+}
+
+/** Envoy's HTTP → gRPC status mapping for local replies (Grpc::Utility::httpToGrpcStatus). */
+function grpcStatusOfHttp(status: number): number {
+  switch (status) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
+
+/** What a request passes through, as policies attach to it: the waypoint, the Service, the matched route. */
+function policyScope(state: WaypointState, service: { name: string; namespace: string } | undefined, route: RouteDecision): RateLimitScope & FaultScope {
+  const scope: RateLimitScope & FaultScope = { gateway: { namespace: state.config?.namespace ?? '', name: state.config?.name ?? '' } };
+  if (service !== undefined) scope.service = { namespace: service.namespace, name: service.name };
+  if (route.kind !== 'no-route' && route.routeKind !== undefined && route.route !== '') {
+    const slash = route.route.indexOf('/');
+    scope.route = { namespace: route.route.slice(0, slash), name: route.route.slice(slash + 1), kind: route.routeKind };
+  }
+  return scope;
+}
+
+/** Fires when the client goes away (the response closes before it ends). */
+function closedSignal(res: WaypointResponse): AbortSignal {
+  const controller = new AbortController();
+  if (res.destroyed) controller.abort();
+  else res.once('close', () => controller.abort());
+  return controller.signal;
 }
 
 function requestFactsOf(req: WaypointRequest, conn: InboundConnection<WaypointTarget>): RequestFacts {

@@ -11,6 +11,7 @@ import type { WaypointState } from '../config/waypoint-state.ts';
 import type { EndpointClient } from '../endpoint/index.ts';
 import { EndpointError } from '../endpoint/index.ts';
 import { authorizeConnection } from '../policy/authorization-tcp.ts';
+import type { CircuitBreakers } from '../policy/circuit-breaker.ts';
 import type { InboundConnection } from '../server/inbound-connection.ts';
 import { reportTcpConnection, reportTcpOpened } from '../telemetry/report-request.ts';
 import { type TcpConnectionRecord, workloadLabels } from '../telemetry/request-record.ts';
@@ -22,6 +23,7 @@ export interface TcpStackOptions {
   state: WaypointState;
   endpoints: EndpointClient;
   picker: EndpointPicker;
+  breakers: CircuitBreakers;
   metrics: WaypointMetrics;
   logger: Logger;
   clock: Clock;
@@ -66,6 +68,12 @@ export async function relayTcp(stream: Duplex, conn: InboundConnection<WaypointT
     stream.destroy();
     return end(['UH']);
   }
+  // DestinationRule tcp.maxConnections: a connection over the limit is refused at once.
+  const admission = o.breakers.connection(service?.hostname ?? '');
+  if (admission === 'overflow') {
+    stream.destroy();
+    return end(['UO']);
+  }
   record.destinationWorkload = workloadLabels(picked.workload);
   record.upstreamHost = `${picked.ip}:${picked.port}`;
   let upstream: Duplex;
@@ -77,6 +85,7 @@ export async function relayTcp(stream: Duplex, conn: InboundConnection<WaypointT
       protocol: 'http1',
     });
   } catch (err) {
+    admission.release();
     stream.destroy();
     return end([err instanceof EndpointError ? (err.responseFlag as ResponseFlag) : 'UF']);
   }
@@ -85,6 +94,7 @@ export async function relayTcp(stream: Duplex, conn: InboundConnection<WaypointT
   o.picker.started(picked);
   const counters = { sent: 0, received: 0 };
   const result = await relay(stream, upstream, { counters });
+  admission.release();
   o.picker.finished(picked);
   record.bytesReceived = result.sent;
   record.bytesSent = result.received;

@@ -9,7 +9,7 @@
 // all four metrics of that label tuple, and the update is a few additions. The series render
 // into the same Registry at scrape time through prom-client's metric contract (get, reset), so
 // /metrics output is prom-client's.
-import { Counter, type Metric, Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, Registry } from 'prom-client';
 import {
   REQUEST_KEY_PARTS,
   type RequestLabel,
@@ -20,6 +20,7 @@ import {
   tcpLabels,
   tcpSeriesKey,
 } from './istio-labels.ts';
+import type { OverflowReason } from '../policy/circuit-breaker.ts';
 import type { RequestRecord, TcpConnectionRecord } from './request-record.ts';
 
 /**
@@ -58,6 +59,16 @@ export interface WaypointMetrics {
   tcpClosed(r: TcpConnectionRecord): void;
   /** waypoint_retries_total: `destinationService` is the service hostname. */
   countRetry(destinationService: string, outcome: RetryOutcome): void;
+  /** waypoint_faults_injected_total. */
+  countFault(destinationService: string, kind: 'delay' | 'abort'): void;
+  /** waypoint_circuit_breaker_overflow_total (a 503 UO, or a retry maxRetries refused). */
+  countOverflow(destinationService: string, reason: OverflowReason): void;
+  /** waypoint_rate_limited_total. */
+  countRateLimited(policy: string, limit: string): void;
+  /** waypoint_rate_limit_store_errors_total: `failedOpen` = the request was admitted. */
+  countRateLimitStoreError(policy: string, failedOpen: boolean): void;
+  /** waypoint_rate_limit_store_up{address}: 1 while the waypoint holds a connection to that Redis. */
+  rateLimitStoreUp(address: string, up: boolean): void;
   /** Label tuples held now, per family. */
   seriesCount(): { requests: number; tcp: number };
 }
@@ -183,6 +194,11 @@ class Metrics implements WaypointMetrics {
   readonly #tcp: SeriesStore<TcpSeries>;
   readonly #retries: Counter<'destination_service' | 'outcome'>;
   readonly #denied: Counter<'destination_service' | 'policy'>;
+  readonly #faults: Counter<'destination_service' | 'kind'>;
+  readonly #overflows: Counter<'destination_service' | 'reason'>;
+  readonly #rateLimited: Counter<'policy' | 'limit'>;
+  readonly #storeErrors: Counter<'policy' | 'outcome'>;
+  readonly #storeUp: Gauge<'address'>;
   // Scratch for the key parts: filled and read within one call, so one array each suffices.
   readonly #requestKey: string[] = new Array(REQUEST_KEY_PARTS);
   readonly #tcpKey: string[] = new Array(TCP_KEY_PARTS);
@@ -207,6 +223,37 @@ class Metrics implements WaypointMetrics {
       name: 'waypoint_requests_denied_total',
       help: "Requests refused by L7 authorization, by the policy that denied ('none': no ALLOW policy matched)",
       labelNames: ['destination_service', 'policy'],
+      registers: [registry],
+    });
+
+    this.#faults = new Counter({
+      name: 'waypoint_faults_injected_total',
+      help: 'Faults injected by a FaultInjectionPolicy, by kind (delay, abort)',
+      labelNames: ['destination_service', 'kind'],
+      registers: [registry],
+    });
+    this.#overflows = new Counter({
+      name: 'waypoint_circuit_breaker_overflow_total',
+      help: 'Requests refused fast (503 UO) or retries not made because a DestinationRule connectionPool limit was reached, by limit',
+      labelNames: ['destination_service', 'reason'],
+      registers: [registry],
+    });
+    this.#rateLimited = new Counter({
+      name: 'waypoint_rate_limited_total',
+      help: 'Requests answered 429 by a RateLimitPolicy, by policy (<namespace>/<name>) and limit',
+      labelNames: ['policy', 'limit'],
+      registers: [registry],
+    });
+    this.#storeErrors = new Counter({
+      name: 'waypoint_rate_limit_store_errors_total',
+      help: 'Requests whose rate limit store (Redis) failed or was too slow, by what the policy made of it (fail_open, fail_closed)',
+      labelNames: ['policy', 'outcome'],
+      registers: [registry],
+    });
+    this.#storeUp = new Gauge({
+      name: 'waypoint_rate_limit_store_up',
+      help: 'Whether the waypoint holds a connection to the rate limit store (Redis) at this address',
+      labelNames: ['address'],
       registers: [registry],
     });
 
@@ -248,6 +295,26 @@ class Metrics implements WaypointMetrics {
 
   countRetry(destinationService: string, outcome: RetryOutcome): void {
     this.#retries.inc({ destination_service: destinationService, outcome });
+  }
+
+  countFault(destinationService: string, kind: 'delay' | 'abort'): void {
+    this.#faults.inc({ destination_service: destinationService, kind });
+  }
+
+  countOverflow(destinationService: string, reason: OverflowReason): void {
+    this.#overflows.inc({ destination_service: destinationService, reason });
+  }
+
+  countRateLimited(policy: string, limit: string): void {
+    this.#rateLimited.inc({ policy, limit });
+  }
+
+  countRateLimitStoreError(policy: string, failedOpen: boolean): void {
+    this.#storeErrors.inc({ policy, outcome: failedOpen ? 'fail_open' : 'fail_closed' });
+  }
+
+  rateLimitStoreUp(address: string, up: boolean): void {
+    this.#storeUp.set({ address }, up ? 1 : 0);
   }
 
   seriesCount(): { requests: number; tcp: number } {
