@@ -9,7 +9,7 @@
 // all four metrics of that label tuple, and the update is a few additions. The series render
 // into the same Registry at scrape time through prom-client's metric contract (get, reset), so
 // /metrics output is prom-client's.
-import { Counter, type Metric, Registry } from 'prom-client';
+import { Counter, Gauge, type Metric, Registry } from 'prom-client';
 import {
   REQUEST_KEY_PARTS,
   type RequestLabel,
@@ -38,6 +38,9 @@ export const ISTIO_DEFAULT_BUCKETS: readonly number[] = Object.freeze([
  */
 export type RetryOutcome = 'retried' | 'budget_exhausted' | 'attempts_exhausted' | 'not_retryable';
 
+/** Why outlier detection ejected an endpoint (the balancer's EjectionReason). */
+export type OutlierEjectionReason = 'consecutive_5xx' | 'consecutive_gateway_errors';
+
 export interface WaypointMetricsOptions {
   registry?: Registry;
   /**
@@ -58,6 +61,17 @@ export interface WaypointMetrics {
   tcpClosed(r: TcpConnectionRecord): void;
   /** waypoint_retries_total: `destinationService` is the service hostname. */
   countRetry(destinationService: string, outcome: RetryOutcome): void;
+  /** waypoint_outlier_ejections_total. */
+  countOutlierEjection(destinationService: string, reason: OutlierEjectionReason): void;
+  /** waypoint_outlier_returns_total. */
+  countOutlierReturn(destinationService: string): void;
+  /** waypoint_lb_panic_total: a pick served from every endpoint because too few were healthy. */
+  countLbPanic(destinationService: string): void;
+  /**
+   * waypoint_outlier_ejected, read from `read` at each scrape (service hostname → endpoints
+   * ejected now): the balancer holds that state, so the gauge cannot drift from it.
+   */
+  readOutlierEjected(read: () => Iterable<readonly [string, number]>): void;
   /** Label tuples held now, per family. */
   seriesCount(): { requests: number; tcp: number };
 }
@@ -183,6 +197,10 @@ class Metrics implements WaypointMetrics {
   readonly #tcp: SeriesStore<TcpSeries>;
   readonly #retries: Counter<'destination_service' | 'outcome'>;
   readonly #denied: Counter<'destination_service' | 'policy'>;
+  readonly #ejections: Counter<'destination_service' | 'reason'>;
+  readonly #returns: Counter<'destination_service'>;
+  readonly #panics: Counter<'destination_service'>;
+  #readEjected: (() => Iterable<readonly [string, number]>) | undefined;
   // Scratch for the key parts: filled and read within one call, so one array each suffices.
   readonly #requestKey: string[] = new Array(REQUEST_KEY_PARTS);
   readonly #tcpKey: string[] = new Array(TCP_KEY_PARTS);
@@ -208,6 +226,35 @@ class Metrics implements WaypointMetrics {
       help: "Requests refused by L7 authorization, by the policy that denied ('none': no ALLOW policy matched)",
       labelNames: ['destination_service', 'policy'],
       registers: [registry],
+    });
+    this.#ejections = new Counter({
+      name: 'waypoint_outlier_ejections_total',
+      help: 'Endpoints ejected by outlier detection, by the check that tripped',
+      labelNames: ['destination_service', 'reason'],
+      registers: [registry],
+    });
+    this.#returns = new Counter({
+      name: 'waypoint_outlier_returns_total',
+      help: 'Ejected endpoints returned to load balancing',
+      labelNames: ['destination_service'],
+      registers: [registry],
+    });
+    this.#panics = new Counter({
+      name: 'waypoint_lb_panic_total',
+      help: 'Picks served from every endpoint, ejected ones included, because too few were healthy',
+      labelNames: ['destination_service'],
+      registers: [registry],
+    });
+    const readEjected = (): Iterable<readonly [string, number]> => this.#readEjected?.() ?? [];
+    new Gauge({
+      name: 'waypoint_outlier_ejected',
+      help: 'Endpoints ejected by outlier detection now',
+      labelNames: ['destination_service'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [service, n] of readEjected()) this.set({ destination_service: service }, n);
+      },
     });
 
     const req = this.#requests;
@@ -248,6 +295,22 @@ class Metrics implements WaypointMetrics {
 
   countRetry(destinationService: string, outcome: RetryOutcome): void {
     this.#retries.inc({ destination_service: destinationService, outcome });
+  }
+
+  countOutlierEjection(destinationService: string, reason: OutlierEjectionReason): void {
+    this.#ejections.inc({ destination_service: destinationService, reason });
+  }
+
+  countOutlierReturn(destinationService: string): void {
+    this.#returns.inc({ destination_service: destinationService });
+  }
+
+  countLbPanic(destinationService: string): void {
+    this.#panics.inc({ destination_service: destinationService });
+  }
+
+  readOutlierEjected(read: () => Iterable<readonly [string, number]>): void {
+    this.#readEjected = read;
   }
 
   seriesCount(): { requests: number; tcp: number } {
