@@ -254,7 +254,7 @@ export interface ConsistentHash {
   httpCookie?: HttpCookie;
   useSourceIp?: boolean;
   httpQueryParameterName?: string;
-  tableSize?: number; // requested table size; absent or 0: 1024
+  tableSize?: number; // requested table size (rounded up to a prime); absent or 0: 65537
 }
 
 export interface TrafficPolicy {

@@ -97,6 +97,8 @@ function trafficPolicy(tp: Manifest, name: string): TrafficPolicy {
 const HASH_KEYS = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] as const;
 /** Istio's limit on maglev.tableSize; also where a larger ringHash.minimumRingSize is capped. */
 const MAX_TABLE_SIZE = 5_000_011;
+/** Envoy's maglev default, and the smallest table a ringHash gets. */
+const MAGLEV_DEFAULT = 65_537;
 /** Envoy's bound on ring_hash minimum_ring_size. */
 const MAX_RING_SIZE = 8_388_608;
 // RFC 9110 token: header names and (RFC 6265) cookie names.
@@ -104,9 +106,11 @@ const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * The waypoint implements one table, Maglev: `maglev.tableSize` is used as written (Istio requires
- * a prime; default 65537, Envoy's), `ringHash.minimumRingSize` (or the deprecated top-level
- * `minimumRingSize`; default 1024, Envoy's) becomes the requested size, which the waypoint rounds
- * up to a prime. Either way a key keeps its endpoint while the endpoint set stays the same.
+ * a prime; default 65537, Envoy's). `ringHash.minimumRingSize` (or the deprecated top-level
+ * `minimumRingSize`) is a lower bound on the same table, which is never smaller than 65537 slots:
+ * what a ring user expects is that a change of n endpoints moves about 1/n of the keys, and a
+ * Maglev table keeps that only with ~100 slots per endpoint (Envoy's ring default of 1024 would
+ * move several times more). The waypoint rounds a ring size up to a prime.
  */
 function consistentHash(v: unknown): ConsistentHash {
   const f = 'loadBalancer.consistentHash';
@@ -144,7 +148,7 @@ function consistentHash(v: unknown): ConsistentHash {
   }
   if (ch.ringHash !== undefined && ch.maglev !== undefined) throw new InvalidRuleError(`invalid trafficPolicy.${f}: set ringHash or maglev, not both`);
   if (ch.maglev !== undefined) {
-    const size = count(object(ch.maglev, `${f}.maglev`).tableSize, `${f}.maglev.tableSize`, MAX_TABLE_SIZE) || 65_537;
+    const size = count(object(ch.maglev, `${f}.maglev`).tableSize, `${f}.maglev.tableSize`, MAX_TABLE_SIZE) || MAGLEV_DEFAULT;
     if (!isPrime(size)) throw new InvalidRuleError(`invalid trafficPolicy.${f}.maglev.tableSize ${size}: expected a prime number`);
     out.tableSize = size;
   } else {
@@ -153,7 +157,7 @@ function consistentHash(v: unknown): ConsistentHash {
       ring !== undefined
         ? count(ring.minimumRingSize, `${f}.ringHash.minimumRingSize`, MAX_RING_SIZE)
         : count(ch.minimumRingSize, `${f}.minimumRingSize`, MAX_RING_SIZE);
-    out.tableSize = Math.min(size || 1024, MAX_TABLE_SIZE);
+    out.tableSize = Math.min(Math.max(size ?? 0, MAGLEV_DEFAULT), MAX_TABLE_SIZE);
   }
   return out;
 }
