@@ -232,19 +232,37 @@ export interface ConnectionPool {
   idleTimeoutMs?: number;
 }
 
+/** Istio's outlierDetection; an absent field takes Istio's default, so an explicit 0 is kept apart. */
 export interface OutlierDetection {
-  consecutive_5xxErrors?: number; // protobufjs camel-cases "consecutive_5xx_errors" this way
-  consecutiveGatewayErrors?: number;
-  intervalMs?: number;
-  baseEjectionTimeMs?: number;
-  maxEjectionPercent?: number;
+  consecutive_5xxErrors?: number; // protobufjs camel-cases "consecutive_5xx_errors" this way; absent: 5, 0: off
+  consecutiveGatewayErrors?: number; // absent or 0: off
+  intervalMs?: number; // absent or 0: 10 s
+  baseEjectionTimeMs?: number; // absent or 0: 30 s
+  maxEjectionPercent?: number; // absent: 10
+  minHealthPercent?: number; // absent or 0: panic only when no endpoint is healthy
+}
+
+export interface HttpCookie {
+  name: string;
+  path?: string;
+  ttlMs?: number; // absent: the cookie is never generated; 0: generated as a session cookie
+}
+
+/** Istio's consistentHash: exactly one key; one lookup table (Maglev) whatever algorithm was written. */
+export interface ConsistentHash {
+  httpHeaderName?: string; // lower-cased
+  httpCookie?: HttpCookie;
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+  tableSize?: number; // requested table size (rounded up to a prime); absent or 0: 65537
 }
 
 export interface TrafficPolicy {
   name: string; // "<namespace>/<DestinationRule name>"
   connectionPool?: ConnectionPool;
   outlierDetection?: OutlierDetection;
-  loadBalancer?: LoadBalancer;
+  loadBalancer?: LoadBalancer; // ignored when consistentHash is set
+  consistentHash?: ConsistentHash;
 }
 
 export interface ServiceConfig {

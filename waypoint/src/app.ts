@@ -7,7 +7,7 @@ import { subscribeState } from '@ambient/api/grpc';
 import { grpcCaClient, IdentityError, type ProxyRuntimeOptions, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
 import { HbonePool } from '@ambient/hbone';
 import type { Logger } from 'pino';
-import { EndpointPicker } from './balance/endpoint-picker.ts';
+import { backendHostname, EndpointPicker } from './balance/endpoint-picker.ts';
 import { WaypointState } from './config/waypoint-state.ts';
 import { EndpointClient } from './endpoint/index.ts';
 import { backendTrafficPolicies } from './policy/backend-traffic-policy.ts';
@@ -71,7 +71,23 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
   };
   const pool = new HbonePool();
   const endpoints = new EndpointClient({ pool, source: () => ({ identity, context: certificate() }) });
-  const picker = new EndpointPicker();
+  // Outlier detection is reported here: one counter each, and a warn line per ejection and return.
+  const balanceLog = logger.child({ component: 'balance' });
+  const picker = new EndpointPicker({
+    clock,
+    events: {
+      ejected: (backend, endpoint, reason, ejectionMs) => {
+        metrics.countOutlierEjection(backendHostname(backend), reason);
+        balanceLog.warn({ backend, endpoint, reason, ejectionMs }, 'endpoint ejected by outlier detection');
+      },
+      returned: (backend, endpoint) => {
+        metrics.countOutlierReturn(backendHostname(backend));
+        balanceLog.warn({ backend, endpoint }, 'ejected endpoint returned to load balancing');
+      },
+      panic: (backend) => metrics.countLbPanic(backendHostname(backend)),
+    },
+  });
+  metrics.readOutlierEjected(() => picker.ejectedByService());
   const budgets = new RetryBudgets(clock);
   const breakers = new CircuitBreakers({ onOverflow: (hostname, reason) => metrics.countOverflow(hostname, reason) });
   const faults = new FaultInjector();

@@ -4,11 +4,13 @@
 // keeps its last good config (the discovery client ACKs only what validates).
 import type {
   BackendRef,
+  ConsistentHash,
   Filter,
   HeaderModifier,
   HeaderStringMatch,
   L7Authorization,
   L7Match,
+  OutlierDetection,
   PathModifier,
   Route,
   RouteMatch,
@@ -22,6 +24,7 @@ import { parseSpiffeId } from '@ambient/api';
 import {
   FieldError,
   asObject,
+  bool,
   ip,
   list,
   oneOf,
@@ -220,11 +223,61 @@ function toTrafficPolicy(o: Wire, path: string): TrafficPolicy {
     for (const [k, v] of Object.entries(cp)) (tp.connectionPool as Record<string, number>)[k] = count(v, `${path}.connectionPool.${k}`);
   }
   const od = optionalObject(o, 'outlierDetection', path);
-  if (od !== undefined) {
-    tp.outlierDetection = {};
-    for (const [k, v] of Object.entries(od)) (tp.outlierDetection as Record<string, number>)[k] = count(v, `${path}.outlierDetection.${k}`);
-  }
+  if (od !== undefined) tp.outlierDetection = toOutlierDetection(od, `${path}.outlierDetection`);
+  const ch = optionalObject(o, 'consistentHash', path);
+  if (ch !== undefined) tp.consistentHash = toConsistentHash(ch, `${path}.consistentHash`);
   return tp;
+}
+
+/**
+ * Fields are read by name: an `optional` one is copied only when present (protobufjs leaves an
+ * absent one out), so the picker can tell Istio's "0 = off" from "absent = default". The virtual
+ * `_<field>` keys protobufjs adds for those are not fields and are skipped.
+ */
+function toOutlierDetection(o: Wire, path: string): OutlierDetection {
+  const od: OutlierDetection = {};
+  for (const f of ['consecutive_5xxErrors', 'consecutiveGatewayErrors', 'intervalMs', 'baseEjectionTimeMs'] as const) {
+    if (o[f] !== undefined) od[f] = count(o[f], `${path}.${f}`);
+  }
+  for (const f of ['maxEjectionPercent', 'minHealthPercent'] as const) {
+    if (o[f] !== undefined) od[f] = count(o[f], `${path}.${f}`, 100);
+  }
+  return od;
+}
+
+/** Istio's limit on a Maglev table (istiod-lite caps ring sizes there too). */
+const MAX_TABLE_SIZE = 5_000_011;
+const HASH_KEYS = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] as const;
+
+function toConsistentHash(o: Wire, path: string): ConsistentHash {
+  const set = HASH_KEYS.filter((k) => o[k] !== undefined && o[k] !== null && o[k] !== false && o[k] !== '');
+  if (set.length !== 1) throw new FieldError(`${path} must set exactly one of ${HASH_KEYS.join(', ')}, got ${set.length === 0 ? 'none' : set.join(', ')}`);
+  const ch: ConsistentHash = {};
+  const tableSize = count(o.tableSize, `${path}.tableSize`, MAX_TABLE_SIZE);
+  if (tableSize !== 0) ch.tableSize = tableSize;
+  switch (set[0]!) {
+    case 'httpHeaderName':
+      ch.httpHeaderName = header(str(o, 'httpHeaderName', path), `${path}.httpHeaderName`);
+      break;
+    case 'httpCookie': {
+      const cp = `${path}.httpCookie`;
+      const c = asObject(o.httpCookie, cp);
+      const name = requiredStr(c, 'name', cp);
+      if (!cookieName.test(name)) throw new FieldError(`${cp}.name ${JSON.stringify(name)} is not a cookie name`);
+      const cookiePath = str(c, 'path', cp);
+      if (cookiePath !== '' && (!cookiePath.startsWith('/') || /[;\s]/.test(cookiePath)))
+        throw new FieldError(`${cp}.path ${JSON.stringify(cookiePath)} is not a cookie path`);
+      ch.httpCookie = { name, ...(cookiePath !== '' ? { path: cookiePath } : {}), ...(c.ttlMs !== undefined ? { ttlMs: count(c.ttlMs, `${cp}.ttlMs`) } : {}) };
+      break;
+    }
+    case 'useSourceIp':
+      if (bool(o, 'useSourceIp', path)) ch.useSourceIp = true;
+      break;
+    case 'httpQueryParameterName':
+      ch.httpQueryParameterName = str(o, 'httpQueryParameterName', path);
+      break;
+  }
+  return ch;
 }
 
 const l7StringFields = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths', 'requestPrincipals', 'notRequestPrincipals'] as const;
@@ -287,6 +340,8 @@ function regex(source: string, path: string): void {
 }
 
 const headerName = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+// RFC 6265 cookie-name: an RFC 9110 token, case kept.
+const cookieName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function header(name: string, path: string): string {
   const lower = name.toLowerCase();

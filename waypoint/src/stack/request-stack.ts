@@ -23,14 +23,16 @@
 //    9. breaker    DestinationRule connectionPool per destination, before an endpoint is picked:
 //                  over the limit fails fast (503 UO) instead of queueing without bound; an
 //                  HTTP/1.1 request may wait in the bounded pending queue, within its deadline.
-//   10. balance    a fresh endpoint per try, outlier-ejected endpoints left out (P2C/EWMA by
-//                  default), so a retry does not go back to the endpoint that just failed.
+//   10. balance    a fresh endpoint per try, by the DestinationRule's load balancer (P2C/EWMA by
+//                  default), without the endpoints outlier detection ejected; every try reports
+//                  back (latency, status, failure) so the next pick sees it (a retry after a
+//                  failure avoids the endpoint that just failed; a consistent hash keeps its own).
 //   11. endpoint   the request over HBONE to the endpoint's ztunnel (EndpointClient).
 //   12. report     one access-log line and the Istio metrics, at the boundary, whatever happened.
 import type { Readable } from 'node:stream';
-import { type Clock, type LoadBalancer, ports, type ServiceConfig } from '@ambient/api';
+import { type Clock, ports, type ServiceConfig, type TrafficPolicy } from '@ambient/api';
 import type { Logger } from 'pino';
-import type { EndpointPicker } from '../balance/endpoint-picker.ts';
+import { backendKey, type EndpointFailure, type EndpointPicker, type PickContext } from '../balance/endpoint-picker.ts';
 import type { Endpoint as StateEndpoint, ServedTarget as StateTarget, WaypointState } from '../config/waypoint-state.ts';
 import type { Endpoint, EndpointClient, UpstreamResponse } from '../endpoint/index.ts';
 import { downstreamResponseHeaders, EndpointError, upstreamRequestHeaders } from '../endpoint/index.ts';
@@ -229,7 +231,8 @@ export class RequestStack {
     const target = conn.served;
     const backendService = route.backend.hostname;
     const serviceConfig: ServiceConfig | undefined = target.kind === 'service' ? (state.serviceConfig(backendService) ?? target.config) : undefined;
-    const lb = serviceConfig?.trafficPolicy?.loadBalancer;
+    const policy = serviceConfig?.trafficPolicy;
+    const pickContext: PickContext = { headers: req.headers, sourceIp: conn.source.ip, path: facts.path };
     // The upstream request's headers: the client's, then the route's modifiers, then ours.
     const headers: MutableHeaders = { ...req.headers };
     for (const m of route.requestHeaders) applyHeaderModifier(headers, m);
@@ -246,7 +249,8 @@ export class RequestStack {
     const replayable = body.stream === undefined;
     for (const mirror of route.mirrors) {
       if (replayable && (mirror.percent === undefined || mirror.percent === 0 || this.#random() * 100 < mirror.percent)) {
-        this.#mirrors.send(this.#endpointFor(mirror.backend.hostname, mirror.backend.port || route.backend.port, conn, lb), {
+        const mirrorPolicy = state.serviceConfig(mirror.backend.hostname)?.trafficPolicy ?? policy;
+        this.#mirrors.send(this.#endpointFor(mirror.backend.hostname, mirror.backend.port || route.backend.port, conn, mirrorPolicy, pickContext), {
           method: facts.method,
           path: route.path,
           authority,
@@ -290,7 +294,7 @@ export class RequestStack {
         }
         try {
           // 10. balance
-          const endpoint = this.#endpointFor(backendService, route.backend.port, conn, lb);
+          const endpoint = this.#endpointFor(backendService, route.backend.port, conn, policy, pickContext);
           if (endpoint === undefined) {
             this.#localReply(res, record, 503, 'no healthy upstream\n', [...flags.filter((f) => f === 'URX'), 'UH'], 'no_healthy_upstream');
             return;
@@ -299,6 +303,8 @@ export class RequestStack {
           record.upstreamHost = `${endpoint.state.ip}:${endpoint.state.port}`;
           record.destinationWorkload = workloadLabels(endpoint.state.workload);
           picker.started(endpoint.state);
+          const sentAt = clock.now();
+          let latencyMs = 0; // to the response headers: what the balancer's latency estimate tracks
           let response: UpstreamResponse | undefined;
           let outcome: TryOutcome;
           let failure: EndpointError | TimeoutError | undefined;
@@ -312,9 +318,10 @@ export class RequestStack {
               body: body.stream ?? body.buffered ?? null,
               signal,
             });
+            latencyMs = clock.now() - sentAt;
             outcome = { kind: 'response', status: response.statusCode };
           } catch (err) {
-            picker.finished(endpoint.state);
+            picker.finished(endpoint.backend, endpoint.state, { latencyMs: clock.now() - sentAt, failure: endpointFailureOf(err, signal) });
             failure = err instanceof EndpointError && signal.aborted && signal.reason instanceof TimeoutError ? signal.reason : (err as EndpointError);
             if (!(err instanceof EndpointError)) throw err;
             outcome = { kind: 'error', code: tryFailureOf(err, signal), requestSent: err.requestSent };
@@ -339,7 +346,7 @@ export class RequestStack {
             this.#o.metrics.countRetry(backendService, 'retried');
             if (response !== undefined) {
               response.body.destroy();
-              picker.finished(endpoint.state);
+              picker.finished(endpoint.backend, endpoint.state, { latencyMs, status: response.statusCode });
             }
             admission.release();
             flags = ['URX'];
@@ -378,9 +385,9 @@ export class RequestStack {
             return;
           }
           try {
-            await this.#respond(res, response, route, record, signal);
+            await this.#respond(res, response, route, record, signal, endpoint.setCookie);
           } finally {
-            picker.finished(endpoint.state);
+            picker.finished(endpoint.backend, endpoint.state, { latencyMs, status: response.statusCode });
           }
           record.responseFlags = flags.length > 0 ? flags : NO_FLAGS;
           return;
@@ -395,10 +402,21 @@ export class RequestStack {
     }
   }
 
-  /** Response headers (with the route's modifiers), the body, then trailers (gRPC). */
-  async #respond(res: WaypointResponse, response: UpstreamResponse, route: ForwardDecision, record: RequestRecord, signal: AbortSignal): Promise<void> {
+  /** Response headers (with the route's modifiers and the balancer's cookie), the body, then trailers (gRPC). */
+  async #respond(
+    res: WaypointResponse,
+    response: UpstreamResponse,
+    route: ForwardDecision,
+    record: RequestRecord,
+    signal: AbortSignal,
+    setCookie: string | undefined,
+  ): Promise<void> {
     const headers: MutableHeaders = downstreamResponseHeaders(response.headers);
     for (const m of route.responseHeaders) applyHeaderModifier(headers, m);
+    if (setCookie !== undefined) {
+      const upstream = headers['set-cookie'];
+      headers['set-cookie'] = upstream === undefined ? setCookie : [...(Array.isArray(upstream) ? upstream : [upstream]), setCookie];
+    }
     headers['x-request-id'] ??= record.requestId;
     record.status = response.statusCode;
     const grpcStatus = header(response.headers['grpc-status']);
@@ -429,22 +447,25 @@ export class RequestStack {
     hostname: string,
     port: number,
     conn: InboundConnection<WaypointTarget>,
-    lb: LoadBalancer | undefined,
-  ): { state: StateEndpoint; upstream: Endpoint } | undefined {
+    policy: TrafficPolicy | undefined,
+    ctx: PickContext,
+  ): { state: StateEndpoint; upstream: Endpoint; backend: string; setCookie: string | undefined } | undefined {
     const target = conn.served;
     const candidates: StateEndpoint[] =
       target.kind === 'workload' ? [{ workload: target.workload, ip: conn.target.ip, port: conn.target.port }] : this.#o.state.endpoints(hostname, port);
-    const picked = this.#o.picker.pick(`${hostname}:${port}`, candidates, lb);
-    if (picked === undefined) return undefined;
-    return {
-      state: picked,
-      upstream: {
-        address: { ip: picked.ip, port: picked.port },
-        hboneAddress: { ip: picked.ip, port: ports.hbone },
-        identity: picked.workload.identity,
-        protocol: conn.protocol === 'http2' ? 'http2' : 'http1',
-      },
+    const backend = backendKey(hostname, port);
+    const pick = this.#o.picker.pick(backend, candidates, policy, ctx);
+    if (pick === undefined) return undefined;
+    const picked = pick.endpoint;
+    const upstream: Endpoint = {
+      address: { ip: picked.ip, port: picked.port },
+      hboneAddress: { ip: picked.ip, port: ports.hbone },
+      identity: picked.workload.identity,
+      protocol: conn.protocol === 'http2' ? 'http2' : 'http1',
     };
+    const perConnection = policy?.connectionPool?.maxRequestsPerConnection;
+    if (perConnection) upstream.maxRequestsPerConnection = perConnection;
+    return { backend, setCookie: pick.setCookie, state: picked, upstream };
   }
 
   async #bodyOf(req: WaypointRequest, facts: RequestFacts): Promise<{ buffered?: Buffer; stream?: Readable }> {
@@ -595,6 +616,19 @@ function labelsOf(w: Parameters<typeof workloadLabels>[0] | undefined): ReturnTy
 
 function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * What a failed try says about its endpoint (outlier detection, latency estimate): a try timeout,
+ * a connect failure, a reset or an invalid answer count against it; the client going away, the
+ * waypoint closing or a request it could not send do not.
+ */
+function endpointFailureOf(err: unknown, signal: AbortSignal): EndpointFailure {
+  if (!(err instanceof EndpointError)) return 'cancelled';
+  if (signal.aborted) return signal.reason instanceof TimeoutError ? 'timeout' : 'cancelled';
+  if (err.code === 'ERR_ENDPOINT_CONNECT') return 'connect';
+  if (err.code === 'ERR_ENDPOINT_RESET' || err.code === 'ERR_ENDPOINT_PROTOCOL') return 'reset';
+  return 'cancelled';
 }
 
 function tryFailureOf(err: EndpointError, signal: AbortSignal): Extract<TryOutcome, { kind: 'error' }>['code'] {

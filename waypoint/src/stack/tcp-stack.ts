@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import { type Clock, ports } from '@ambient/api';
 import { relay } from '@ambient/hbone';
 import type { Logger } from 'pino';
-import type { EndpointPicker } from '../balance/endpoint-picker.ts';
+import { backendKey, type EndpointPicker } from '../balance/endpoint-picker.ts';
 import type { WaypointState } from '../config/waypoint-state.ts';
 import type { EndpointClient } from '../endpoint/index.ts';
 import { EndpointError } from '../endpoint/index.ts';
@@ -59,12 +59,15 @@ export async function relayTcp(stream: Duplex, conn: InboundConnection<WaypointT
     target.kind === 'workload'
       ? [{ workload: target.workload, ip: conn.target.ip, port: conn.target.port }]
       : o.state.endpoints(target.service.hostname, target.port.servicePort);
-  const picked = o.picker.pick(
-    `${service?.hostname ?? conn.target.ip}:${conn.target.port}`,
-    candidates,
-    target.kind === 'service' ? target.config.trafficPolicy?.loadBalancer : undefined,
-  );
-  if (picked === undefined) {
+  const backend = backendKey(service?.hostname ?? conn.target.ip, conn.target.port);
+  // No HTTP here: a consistent hash on the source IP works, a header/cookie/query key is missing
+  // (a random pick). A connection reports its connect time and whether the connect failed.
+  const pick = o.picker.pick(backend, candidates, target.kind === 'service' ? target.config.trafficPolicy : undefined, {
+    headers: {},
+    sourceIp: conn.source.ip,
+    path: '',
+  });
+  if (pick === undefined) {
     stream.destroy();
     return end(['UH']);
   }
@@ -74,9 +77,12 @@ export async function relayTcp(stream: Duplex, conn: InboundConnection<WaypointT
     stream.destroy();
     return end(['UO']);
   }
+  const picked = pick.endpoint;
   record.destinationWorkload = workloadLabels(picked.workload);
   record.upstreamHost = `${picked.ip}:${picked.port}`;
   let upstream: Duplex;
+  o.picker.started(picked);
+  const connectAt = o.clock.now();
   try {
     upstream = await o.endpoints.connectTcp({
       address: { ip: picked.ip, port: picked.port },
@@ -86,16 +92,18 @@ export async function relayTcp(stream: Duplex, conn: InboundConnection<WaypointT
     });
   } catch (err) {
     admission.release();
+    const connectFailed = err instanceof EndpointError && err.code === 'ERR_ENDPOINT_CONNECT';
+    o.picker.finished(backend, picked, { latencyMs: o.clock.now() - connectAt, failure: connectFailed ? 'connect' : 'cancelled' });
     stream.destroy();
     return end([err instanceof EndpointError ? (err.responseFlag as ResponseFlag) : 'UF']);
   }
+  const connectMs = o.clock.now() - connectAt;
   reportTcpOpened(record, o.metrics);
   opened = true;
-  o.picker.started(picked);
   const counters = { sent: 0, received: 0 };
   const result = await relay(stream, upstream, { counters });
   admission.release();
-  o.picker.finished(picked);
+  o.picker.finished(backend, picked, { latencyMs: connectMs });
   record.bytesReceived = result.sent;
   record.bytesSent = result.received;
   end(result.error !== undefined ? ['UC'] : []);

@@ -39,6 +39,9 @@ export const ISTIO_DEFAULT_BUCKETS: readonly number[] = Object.freeze([
  */
 export type RetryOutcome = 'retried' | 'budget_exhausted' | 'attempts_exhausted' | 'not_retryable';
 
+/** Why outlier detection ejected an endpoint (the balancer's EjectionReason). */
+export type OutlierEjectionReason = 'consecutive_5xx' | 'consecutive_gateway_errors';
+
 export interface WaypointMetricsOptions {
   registry?: Registry;
   /**
@@ -69,6 +72,17 @@ export interface WaypointMetrics {
   countRateLimitStoreError(policy: string, failedOpen: boolean): void;
   /** waypoint_rate_limit_store_up{address}: 1 while the waypoint holds a connection to that Redis. */
   rateLimitStoreUp(address: string, up: boolean): void;
+  /** waypoint_outlier_ejections_total. */
+  countOutlierEjection(destinationService: string, reason: OutlierEjectionReason): void;
+  /** waypoint_outlier_returns_total. */
+  countOutlierReturn(destinationService: string): void;
+  /** waypoint_lb_panic_total: a pick served from every endpoint because too few were healthy. */
+  countLbPanic(destinationService: string): void;
+  /**
+   * waypoint_outlier_ejected, read from `read` at each scrape (service hostname → endpoints
+   * ejected now): the balancer holds that state, so the gauge cannot drift from it.
+   */
+  readOutlierEjected(read: () => Iterable<readonly [string, number]>): void;
   /** Label tuples held now, per family. */
   seriesCount(): { requests: number; tcp: number };
 }
@@ -199,6 +213,10 @@ class Metrics implements WaypointMetrics {
   readonly #rateLimited: Counter<'policy' | 'limit'>;
   readonly #storeErrors: Counter<'policy' | 'outcome'>;
   readonly #storeUp: Gauge<'address'>;
+  readonly #ejections: Counter<'destination_service' | 'reason'>;
+  readonly #returns: Counter<'destination_service'>;
+  readonly #panics: Counter<'destination_service'>;
+  #readEjected: (() => Iterable<readonly [string, number]>) | undefined;
   // Scratch for the key parts: filled and read within one call, so one array each suffices.
   readonly #requestKey: string[] = new Array(REQUEST_KEY_PARTS);
   readonly #tcpKey: string[] = new Array(TCP_KEY_PARTS);
@@ -224,6 +242,35 @@ class Metrics implements WaypointMetrics {
       help: "Requests refused by L7 authorization, by the policy that denied ('none': no ALLOW policy matched)",
       labelNames: ['destination_service', 'policy'],
       registers: [registry],
+    });
+    this.#ejections = new Counter({
+      name: 'waypoint_outlier_ejections_total',
+      help: 'Endpoints ejected by outlier detection, by the check that tripped',
+      labelNames: ['destination_service', 'reason'],
+      registers: [registry],
+    });
+    this.#returns = new Counter({
+      name: 'waypoint_outlier_returns_total',
+      help: 'Ejected endpoints returned to load balancing',
+      labelNames: ['destination_service'],
+      registers: [registry],
+    });
+    this.#panics = new Counter({
+      name: 'waypoint_lb_panic_total',
+      help: 'Picks served from every endpoint, ejected ones included, because too few were healthy',
+      labelNames: ['destination_service'],
+      registers: [registry],
+    });
+    const readEjected = (): Iterable<readonly [string, number]> => this.#readEjected?.() ?? [];
+    new Gauge({
+      name: 'waypoint_outlier_ejected',
+      help: 'Endpoints ejected by outlier detection now',
+      labelNames: ['destination_service'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [service, n] of readEjected()) this.set({ destination_service: service }, n);
+      },
     });
 
     this.#faults = new Counter({
@@ -315,6 +362,22 @@ class Metrics implements WaypointMetrics {
 
   rateLimitStoreUp(address: string, up: boolean): void {
     this.#storeUp.set({ address }, up ? 1 : 0);
+  }
+
+  countOutlierEjection(destinationService: string, reason: OutlierEjectionReason): void {
+    this.#ejections.inc({ destination_service: destinationService, reason });
+  }
+
+  countOutlierReturn(destinationService: string): void {
+    this.#returns.inc({ destination_service: destinationService });
+  }
+
+  countLbPanic(destinationService: string): void {
+    this.#panics.inc({ destination_service: destinationService });
+  }
+
+  readOutlierEjected(read: () => Iterable<readonly [string, number]>): void {
+    this.#readEjected = read;
   }
 
   seriesCount(): { requests: number; tcp: number } {
