@@ -110,7 +110,7 @@ describe('ensureCrds', () => {
       assert.equal(ok.code, 0, ok.stderr);
       const list = await kubectl(api, ['get', 'btp', '-n', 'default']);
       assert.equal(list.code, 0, list.stderr);
-      assert.match(list.stdout, /^NAME\s+TARGETNAME\s+BUDGET\s+AGE\n\S+\s+web\s+20\s+/);
+      assert.match(list.stdout, /^NAME\s+ACCEPTED\s+TARGETNAME\s+BUDGET\s+AGE\n\S+\s+web\s+20\s+/);
     });
 
     const refused: { name: string; retryConstraint: object; targetRefs?: object[]; error: RegExp }[] = [
