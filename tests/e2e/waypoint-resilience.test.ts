@@ -128,20 +128,27 @@ describe('waypoint resilience on the local cluster (breakers, ejection, P2C/EWMA
     spec: { host, trafficPolicy },
   });
   /** Every running waypoint replica's config_dump, once each shows `test` true. */
-  const untilEveryWaypoint = (what: string, test: (dump: any) => boolean) =>
-    until(
+  const untilEveryWaypoint = async (what: string, test: (dump: any) => boolean) => {
+    let last = '';
+    await until(
       what,
       async () => {
         const wps = await pods.waypointPods();
         if (wps.length < 2) return false;
         for (const p of wps) {
           const r = await pods.fetchIn(p, 'http://127.0.0.1:15000/config_dump');
+          last = r.body;
           if (r.code !== 0 || !test(JSON.parse(r.body))) return false;
         }
         return true;
       },
       60_000,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; the last config_dump: ${JSON.stringify(JSON.parse(last || 'null')?.config?.services ?? last).slice(0, 3000)}`);
+    });
+  };
+  /** `kubectl patch --type merge`: the generated client sends JSON patches only. */
+  const mergePatch = (kind: string, name: string, patch: object) => kubectl(['patch', kind, name, '-n', ns, '--type', 'merge', '-p', JSON.stringify(patch)]);
   const serviceConfig = (dump: any, name: string) => dump.config?.services?.find((s: any) => s.hostname === svc(name));
   const hasExtension = (dump: any, kind: string, name: string) => (dump.config?.extensions ?? []).some((e: any) => e.kind === kind && e.name === name);
 
@@ -286,17 +293,7 @@ describe('waypoint resilience on the local cluster (breakers, ejection, P2C/EWMA
     });
     assert.equal(open.byStatus['200'], 10);
     assert.ok((await pods.waypointMetric('waypoint_rate_limit_store_errors_total', { outcome: 'fail_open' })) >= 10);
-    await custom.patchNamespacedCustomObject(
-      {
-        group: 'mesh.ambient.dev',
-        version: 'v1alpha1',
-        namespace: ns,
-        plural: 'ratelimitpolicies',
-        name: 'limited',
-        body: { spec: { store: { type: 'Redis', address: redisAddress, failureMode: 'Closed' } } },
-      },
-      { headers: { 'content-type': 'application/merge-patch+json' } } as never,
-    );
+    await mergePatch('ratelimitpolicy', 'limited', { spec: { store: { type: 'Redis', address: redisAddress, failureMode: 'Closed' } } });
     const closed = await until('fail-closed refusals with Redis down', async () => {
       const s = await pods.summary('client', `http://${svc('web')}/limited`, ['--count', '10', '--concurrency', '2']);
       return (s.byStatus['200'] ?? 0) === 0 ? s : undefined;
@@ -353,17 +350,7 @@ describe('waypoint resilience on the local cluster (breakers, ejection, P2C/EWMA
 
   it('an invalid edit to a policy is refused with the field named, and the last accepted spec stays in force', async () => {
     // A regex the CRD schema cannot check: only the parser istiod-lite shares with the waypoint can.
-    await custom.patchNamespacedCustomObject(
-      {
-        group: 'mesh.ambient.dev',
-        version: 'v1alpha1',
-        namespace: ns,
-        plural: 'faultinjectionpolicies',
-        name: 'chaos-abort',
-        body: { spec: { match: { headers: [{ name: 'x-user', type: 'RegularExpression', value: '(' }] } } },
-      },
-      { headers: { 'content-type': 'application/merge-patch+json' } } as never,
-    );
+    await mergePatch('faultinjectionpolicy', 'chaos-abort', { spec: { match: { headers: [{ name: 'x-user', type: 'RegularExpression', value: '(' }] } } });
     const condition = await until('the Invalid condition', async () => {
       const o = (await custom.getNamespacedCustomObject({ group: 'mesh.ambient.dev', version: 'v1alpha1', namespace: ns, plural: 'faultinjectionpolicies', name: 'chaos-abort' })) as any;
       const c = o.status?.conditions?.find((x: any) => x.type === 'Accepted');

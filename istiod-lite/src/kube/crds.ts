@@ -4,8 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiextensionsV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { loadAll } from 'js-yaml';
+import { ApiextensionsV1Api, KubernetesObjectApi, loadAllYaml, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 
 export const FIELD_MANAGER = 'istiod-lite';
 export const defaultCrdDir = resolve(import.meta.dirname, '../../../deploy/crds');
@@ -15,14 +14,20 @@ export interface EnsureCrdsOptions {
   timeoutMs?: number;
 }
 
-/** Reads every CustomResourceDefinition in `dir` (*.yaml, *.yml, *.json), sorted by file name. */
+/**
+ * Reads every CustomResourceDefinition in `dir` (*.yaml, *.yml, *.json), sorted by file name, as
+ * client-node's typed models: the typed client serializes what it sends from those, and a plain
+ * object's `x-kubernetes-preserve-unknown-fields` (the model calls it
+ * `xKubernetesPreserveUnknownFields`) would be silently dropped from every nested schema, so
+ * the API server would prune e.g. a DestinationRule's whole trafficPolicy.
+ */
 export function readCrds(dir: string = defaultCrdDir): KubernetesObject[] {
   const crds: KubernetesObject[] = [];
   for (const file of readdirSync(dir)
     .filter((f) => /\.(ya?ml|json)$/.test(f))
     .sort()) {
     const path = join(dir, file);
-    for (const doc of loadAll(readFileSync(path, 'utf8'))) {
+    for (const doc of loadAllYaml(readFileSync(path, 'utf8'))) {
       if (doc === null || doc === undefined) continue;
       const obj = doc as KubernetesObject;
       if (obj.kind !== 'CustomResourceDefinition' || !obj.metadata?.name) {

@@ -46,6 +46,19 @@ describe('ensureCrds', () => {
     for (const name of first) assert.match(list.stdout, new RegExp(`customresourcedefinition.apiextensions.k8s.io/${name.replaceAll('.', '\\.')}`));
   });
 
+  it("keeps a nested field's x-kubernetes-preserve-unknown-fields: a DestinationRule's trafficPolicy is stored whole (the typed client dropped the key)", async () => {
+    await ensureCrds(api.kc);
+    const custom = api.kc.makeApiClient(CustomObjectsApi);
+    const ref = { group: 'networking.istio.io', version: 'v1', namespace: 'default', plural: 'destinationrules' };
+    const trafficPolicy = { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } }, outlierDetection: { consecutive5xxErrors: 3 } };
+    await custom.createNamespacedCustomObject({
+      ...ref,
+      body: { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'pool' }, spec: { host: 'pool', trafficPolicy } },
+    });
+    const stored = (await custom.getNamespacedCustomObject({ ...ref, name: 'pool' })) as { spec: { trafficPolicy: object } };
+    assert.deepEqual(stored.spec.trafficPolicy, trafficPolicy);
+  });
+
   it('shows the upstream printer columns for a Gateway and an AuthorizationPolicy in kubectl', async () => {
     await ensureCrds(api.kc);
     const custom = api.kc.makeApiClient(CustomObjectsApi);
