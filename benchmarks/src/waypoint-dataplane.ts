@@ -209,7 +209,10 @@ try {
         apiVersion: 'mesh.ambient.dev/v1alpha1',
         kind: 'RateLimitPolicy',
         metadata: { name: 'server', namespace: benchNamespace },
-        spec: { targetRefs: serverRef, limits: { 'per-caller': { rates: [{ limit: 1_000_000, window: '1m' }], counters: [{ expression: 'source.principal' }] } } },
+        spec: {
+          targetRefs: serverRef,
+          limits: { 'per-caller': { rates: [{ limit: 1_000_000, window: '1m' }], counters: [{ expression: 'source.principal' }] } },
+        },
       },
       {
         apiVersion: 'mesh.ambient.dev/v1alpha1',
@@ -225,7 +228,9 @@ try {
     async () => {
       const dump = JSON.parse(await nodeScriptIn(podNetnsOf(cluster, waypointPod), configDumpScript));
       const kinds = (dump.config?.extensions ?? []).map((e: { kind: string }) => e.kind);
-      return kinds.includes('RateLimitPolicy') && kinds.includes('FaultInjectionPolicy') && dump.config.services?.[0]?.trafficPolicy?.outlierDetection !== undefined;
+      return (
+        kinds.includes('RateLimitPolicy') && kinds.includes('FaultInjectionPolicy') && dump.config.services?.[0]?.trafficPolicy?.outlierDetection !== undefined
+      );
     },
     60_000,
     300,
@@ -239,7 +244,8 @@ try {
     ['L7', l7],
     ['L7 + resilience', full],
   ] as const) {
-    if (m.rate.withHeader !== m.rate.requests - m.rate.errors) problems.push(`only ${m.rate.withHeader} of ${m.rate.requests} ${name} responses came through the route`);
+    if (m.rate.withHeader !== m.rate.requests - m.rate.errors)
+      problems.push(`only ${m.rate.withHeader} of ${m.rate.requests} ${name} responses came through the route`);
   }
   for (const [name, m] of [
     ['direct', direct],
@@ -288,7 +294,11 @@ try {
     );
   console.log(row('added p50 / p90 / p99 over direct', ['-', percentiles(l4, direct), percentiles(l7, direct), percentiles(full, direct)]));
   console.log(
-    row('added p50 / p90 / p99 over L4', ['-', '-', percentiles(l7, l4), percentiles(full, l4)], `p90 ≤ ${goals.l7OverL4P90Ms} ms: ${verdict(l7OverL4P90 <= goals.l7OverL4P90Ms)}`),
+    row(
+      'added p50 / p90 / p99 over L4',
+      ['-', '-', percentiles(l7, l4), percentiles(full, l4)],
+      `p90 ≤ ${goals.l7OverL4P90Ms} ms: ${verdict(l7OverL4P90 <= goals.l7OverL4P90Ms)}`,
+    ),
   );
   console.log(row('added p50 / p90 / p99 over plain L7', ['-', '-', '-', percentiles(full, l7)]));
   for (const p of [...ztunnels, waypoint])

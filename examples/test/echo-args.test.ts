@@ -17,7 +17,13 @@ describe('parseEchoArgs', () => {
   });
 
   it('reads --delay and --fail-status, the per-pod behaviours (a slow pod, a broken pod)', () => {
-    assert.deepEqual(parseEchoArgs(['serve', '--delay', '50', '--fail-status', '503']), { kind: 'serve', port: 8080, host: '0.0.0.0', delayMs: 50, failStatus: 503 });
+    assert.deepEqual(parseEchoArgs(['serve', '--delay', '50', '--fail-status', '503']), {
+      kind: 'serve',
+      port: 8080,
+      host: '0.0.0.0',
+      delayMs: 50,
+      failStatus: 503,
+    });
     assert.throws(() => parseEchoArgs(['serve', '--fail-status', '99']), UsageError);
     assert.throws(() => parseEchoArgs(['serve', '--delay', '-1']), UsageError);
   });

@@ -123,7 +123,13 @@ describe('echo app', () => {
     try {
       const base = `http://127.0.0.1:${server.port}`;
       assert.deepEqual(
-        await Promise.all(['/', '/status/201', '/fail/0', '/healthz', '/stats'].map(async (p) => (await fetch(base + p).then(async (r) => (await r.arrayBuffer(), r))).status)),
+        await Promise.all(
+          ['/', '/status/201', '/fail/0', '/healthz', '/stats'].map(async (p) => {
+            const r = await fetch(base + p);
+            await r.arrayBuffer();
+            return r.status;
+          }),
+        ),
         [503, 503, 503, 200, 200],
       );
     } finally {

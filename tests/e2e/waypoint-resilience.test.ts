@@ -184,7 +184,10 @@ describe('waypoint resilience on the local cluster (breakers, ejection, P2C/EWMA
 
   it('circuit breaking: with maxConnections 1 and http1MaxPendingRequests 1, excess concurrent requests fail fast with 503 UO', async () => {
     await apply([destinationRule('breaker', { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } } })]);
-    await untilEveryWaypoint('the DestinationRule to reach both waypoints', (d) => serviceConfig(d, 'breaker')?.trafficPolicy?.connectionPool?.maxConnections === 1);
+    await untilEveryWaypoint(
+      'the DestinationRule to reach both waypoints',
+      (d) => serviceConfig(d, 'breaker')?.trafficPolicy?.connectionPool?.maxConnections === 1,
+    );
     const before = await pods.waypointMetric('istio_requests_total', { destination_service: svc('breaker'), response_flags: 'UO' });
     // Each request holds its connection 1 s: all 12 are in flight at once.
     const s = await pods.summary('client', `http://${svc('breaker')}/delay/1000`, ['--count', '12', '--concurrency', '12']);
@@ -327,7 +330,10 @@ describe('waypoint resilience on the local cluster (breakers, ejection, P2C/EWMA
         },
       },
     ]);
-    await untilEveryWaypoint('the fault policies to reach both waypoints', (d) => hasExtension(d, 'FaultInjectionPolicy', 'chaos-abort') && hasExtension(d, 'FaultInjectionPolicy', 'web-delay'));
+    await untilEveryWaypoint(
+      'the fault policies to reach both waypoints',
+      (d) => hasExtension(d, 'FaultInjectionPolicy', 'chaos-abort') && hasExtension(d, 'FaultInjectionPolicy', 'web-delay'),
+    );
     const before = await pods.waypointMetric('istio_requests_total', { destination_service: svc('web'), response_flags: 'FI' });
     const s = await pods.summary('client', `http://${svc('web')}/chaos`, ['--count', '1000', '--concurrency', '8']);
     const aborted = s.byStatus['503'] ?? 0;
@@ -352,7 +358,13 @@ describe('waypoint resilience on the local cluster (breakers, ejection, P2C/EWMA
     // A regex the CRD schema cannot check: only the parser istiod-lite shares with the waypoint can.
     await mergePatch('faultinjectionpolicy', 'chaos-abort', { spec: { match: { headers: [{ name: 'x-user', type: 'RegularExpression', value: '(' }] } } });
     const condition = await until('the Invalid condition', async () => {
-      const o = (await custom.getNamespacedCustomObject({ group: 'mesh.ambient.dev', version: 'v1alpha1', namespace: ns, plural: 'faultinjectionpolicies', name: 'chaos-abort' })) as any;
+      const o = (await custom.getNamespacedCustomObject({
+        group: 'mesh.ambient.dev',
+        version: 'v1alpha1',
+        namespace: ns,
+        plural: 'faultinjectionpolicies',
+        name: 'chaos-abort',
+      })) as any;
       const c = o.status?.conditions?.find((x: any) => x.type === 'Accepted');
       return c?.status === 'False' ? c : undefined;
     });

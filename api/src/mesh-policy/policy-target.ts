@@ -41,10 +41,12 @@ export function parseTargetRefs(spec: Record<string, unknown>, kinds: readonly P
     if (r.group !== undefined && r.group !== groupOf[kind]) {
       throw new InvalidPolicyField(`${at}.group`, `${show(r.group)}: a ${kind} is in group "${groupOf[kind]}"`);
     }
-    if (typeof r.name !== 'string' || r.name.length > 253 || !objectName.test(r.name)) throw new InvalidPolicyField(`${at}.name`, `${show(r.name)}: not an object name`);
+    if (typeof r.name !== 'string' || r.name.length > 253 || !objectName.test(r.name))
+      throw new InvalidPolicyField(`${at}.name`, `${show(r.name)}: not an object name`);
     const target: PolicyTarget = { kind, name: r.name };
     if (r.sectionName !== undefined) {
-      if (typeof r.sectionName !== 'string' || r.sectionName === '') throw new InvalidPolicyField(`${at}.sectionName`, `${show(r.sectionName)}: expected a name`);
+      if (typeof r.sectionName !== 'string' || r.sectionName === '')
+        throw new InvalidPolicyField(`${at}.sectionName`, `${show(r.sectionName)}: expected a name`);
       target.sectionName = r.sectionName;
     }
     return target;

@@ -44,19 +44,22 @@ export function integer(v: unknown, field: string, min: number, max: number): nu
 
 export function number(v: unknown, field: string, min: number, max: number): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new InvalidPolicyField(field, `${show(v)}: expected a number from ${min} to ${max}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+    throw new InvalidPolicyField(field, `${show(v)}: expected a number from ${min} to ${max}`);
   return v;
 }
 
 export function string(v: unknown, field: string, maxLength = 1024): string | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length === 0 || v.length > maxLength) throw new InvalidPolicyField(field, `${show(v)}: expected a string of 1 to ${maxLength} characters`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > maxLength)
+    throw new InvalidPolicyField(field, `${show(v)}: expected a string of 1 to ${maxLength} characters`);
   return v;
 }
 
 export function oneOf<T extends string>(v: unknown, field: string, values: readonly T[]): T | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) throw new InvalidPolicyField(field, `${show(v)}: expected one of ${values.join(', ')}`);
+  if (typeof v !== 'string' || !(values as readonly string[]).includes(v))
+    throw new InvalidPolicyField(field, `${show(v)}: expected one of ${values.join(', ')}`);
   return v as T;
 }
 

@@ -6,3 +6,4 @@ export * from './state-fixtures.ts';
 export * from './test-ca-server.ts';
 export * from './silencing-relay.ts';
 export * from './redis-server.ts';
+export * from './seeded-random.ts';

@@ -59,7 +59,9 @@ export function checkExtensions(objects: readonly KubeObject[], lastAccepted: Re
         delivered.push(previous);
         accepted.set(key, previous);
         const generation = generationOf(previous);
-        statuses.push(status(false, 'Invalid', `${err.message}; the last accepted spec${generation === undefined ? '' : ` (generation ${generation})`} stays in force`));
+        statuses.push(
+          status(false, 'Invalid', `${err.message}; the last accepted spec${generation === undefined ? '' : ` (generation ${generation})`} stays in force`),
+        );
       } else {
         statuses.push(status(false, 'Invalid', `${err.message}; the policy is not applied`));
       }

@@ -50,7 +50,10 @@ describe('ensureCrds', () => {
     await ensureCrds(api.kc);
     const custom = api.kc.makeApiClient(CustomObjectsApi);
     const ref = { group: 'networking.istio.io', version: 'v1', namespace: 'default', plural: 'destinationrules' };
-    const trafficPolicy = { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } }, outlierDetection: { consecutive5xxErrors: 3 } };
+    const trafficPolicy = {
+      connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } },
+      outlierDetection: { consecutive5xxErrors: 3 },
+    };
     await custom.createNamespacedCustomObject({
       ...ref,
       body: { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'pool' }, spec: { host: 'pool', trafficPolicy } },

@@ -83,7 +83,13 @@ describe('model: extensions (mesh.ambient.dev policies passed to waypoints)', ()
 
     it('accepts a valid policy and delivers it', () => {
       const m = buildMeshModel(inputs(...base(), good), opts);
-      assert.deepEqual(conditionOf(m), { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'the policy is valid and applied', observedGeneration: 1 });
+      assert.deepEqual(conditionOf(m), {
+        type: 'Accepted',
+        status: 'True',
+        reason: 'Accepted',
+        message: 'the policy is valid and applied',
+        observedGeneration: 1,
+      });
       assert.equal(m.waypoints.get('shop/wp')!.extensions!.length, 1);
     });
 

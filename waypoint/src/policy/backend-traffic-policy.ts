@@ -5,24 +5,13 @@
 // the defaults) and named in `problems` with the field path and the value: a half-applied policy
 // would be harder to reason about than none, and invalid config must never take the waypoint down.
 import type { Extension } from '@ambient/api';
-import {
-  InvalidPolicyField,
-  meshPolicyApiVersion,
-  parseBackendTrafficPolicy,
-  type BackendTrafficPolicySpec,
-  type RetryBudgetConfig,
-  show,
-} from '@ambient/api/mesh-policy';
+import { parseBackendTrafficPolicy, type RetryBudgetConfig } from '@ambient/api/mesh-policy';
+import { meshPolicies, type PolicyProblem } from './mesh-policies.ts';
 
 export { defaultRetryBudgetConfig, type RetryBudgetConfig } from '@ambient/api/mesh-policy';
+export type { PolicyProblem } from './mesh-policies.ts';
 
 export const backendTrafficPolicyKind = 'BackendTrafficPolicy';
-
-export interface PolicyProblem {
-  /** "<namespace>/<name>" of the policy. */
-  name: string;
-  message: string;
-}
 
 export interface BackendTrafficPolicies {
   /** Service hostname (`<name>.<namespace>.svc.<domain>`) → its retry budget config. */
@@ -39,39 +28,24 @@ export interface BackendTrafficPolicies {
 export function backendTrafficPolicies(extensions: readonly Extension[], clusterDomain = 'cluster.local'): BackendTrafficPolicies {
   const budgets = new Map<string, RetryBudgetConfig>();
   const owners = new Map<string, string>();
-  const problems: PolicyProblem[] = [];
-  const policies = extensions
-    .filter((e) => e.apiVersion === meshPolicyApiVersion && e.kind === backendTrafficPolicyKind)
-    .map((e) => ({ ext: e, name: `${e.namespace}/${e.name}` }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const { ext, name } of policies) {
-    let parsed: BackendTrafficPolicySpec;
-    try {
-      parsed = parseBackendTrafficPolicy(parseSpecJson(ext.specJson));
-    } catch (err) {
-      if (!(err instanceof InvalidPolicyField)) throw err;
-      problems.push({ name, message: `${err.message}; policy ignored, its services keep the default retry budget` });
-      continue;
-    }
-    for (const service of parsed.services) {
-      const hostname = `${service}.${ext.namespace}.svc.${clusterDomain}`;
+  const { policies, problems } = meshPolicies(
+    extensions,
+    backendTrafficPolicyKind,
+    parseBackendTrafficPolicy,
+    'policy ignored, its services keep the default retry budget',
+  );
+  const byName = policies.map((p) => ({ ...p, key: `${p.namespace}/${p.name}` })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const { namespace, key, spec } of byName) {
+    for (const service of spec.services) {
+      const hostname = `${service}.${namespace}.svc.${clusterDomain}`;
       const owner = owners.get(hostname);
       if (owner !== undefined) {
-        problems.push({ name, message: `service ${hostname} already has a retry budget from ${owner}; this policy does not apply to it` });
+        problems.push({ name: key, message: `service ${hostname} already has a retry budget from ${owner}; this policy does not apply to it` });
         continue;
       }
-      owners.set(hostname, name);
-      budgets.set(hostname, parsed.retryBudget);
+      owners.set(hostname, key);
+      budgets.set(hostname, spec.retryBudget);
     }
   }
   return { budgets, problems };
-}
-
-/** An extension's `specJson`, parsed; malformed JSON is an invalid `spec`. */
-export function parseSpecJson(specJson: string | undefined): unknown {
-  try {
-    return JSON.parse(specJson ?? '');
-  } catch {
-    throw new InvalidPolicyField('spec', `${specJson === undefined ? 'missing' : show(specJson)}: not JSON`);
-  }
 }

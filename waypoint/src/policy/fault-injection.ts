@@ -17,15 +17,8 @@
 // waits `delayMs` (flag DI) and then answers the abort (flag FI) instead of forwarding.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Extension } from '@ambient/api';
-import {
-  type FaultHeaderMatch,
-  type FaultInjectionPolicySpec,
-  faultInjectionPolicyKind,
-  InvalidPolicyField,
-  meshPolicyApiVersion,
-  parseFaultInjectionPolicy,
-} from '@ambient/api/mesh-policy';
-import { parseSpecJson, type PolicyProblem } from './backend-traffic-policy.ts';
+import { type FaultHeaderMatch, type FaultInjectionPolicySpec, faultInjectionPolicyKind, parseFaultInjectionPolicy } from '@ambient/api/mesh-policy';
+import { meshPolicies, type PolicyProblem } from './mesh-policies.ts';
 
 export interface FaultPolicy {
   namespace: string;
@@ -158,18 +151,7 @@ export interface FaultInjectionPolicies {
  * about than none, and bad config must never take the waypoint down.
  */
 export function faultInjectionPolicies(extensions: readonly Extension[]): FaultInjectionPolicies {
-  const policies: FaultPolicy[] = [];
-  const problems: PolicyProblem[] = [];
-  for (const ext of extensions) {
-    if (ext.apiVersion !== meshPolicyApiVersion || ext.kind !== faultInjectionPolicyKind) continue;
-    try {
-      policies.push({ namespace: ext.namespace, name: ext.name, spec: parseFaultInjectionPolicy(parseSpecJson(ext.specJson)) });
-    } catch (err) {
-      if (!(err instanceof InvalidPolicyField)) throw err;
-      problems.push({ name: `${ext.namespace}/${ext.name}`, message: `${err.message}; policy ignored, no fault injected for it` });
-    }
-  }
-  return { policies, problems };
+  return meshPolicies(extensions, faultInjectionPolicyKind, parseFaultInjectionPolicy, 'policy ignored, no fault injected for it');
 }
 
 function compile(p: FaultPolicy): CompiledPolicy {

@@ -276,7 +276,16 @@ export class RequestStack {
         const admitted = this.#o.breakers.request(backendService, protocol, signal);
         if (admitted === 'overflow') {
           thisRetry?.release();
-          this.#localReply(res, record, 503, 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n', [...flags, 'UO'], 'upstream_reset_before_response_started{overflow}', undefined, facts.grpc !== undefined);
+          this.#localReply(
+            res,
+            record,
+            503,
+            'upstream connect error or disconnect/reset before headers. reset reason: overflow\n',
+            [...flags, 'UO'],
+            'upstream_reset_before_response_started{overflow}',
+            undefined,
+            facts.grpc !== undefined,
+          );
           return;
         }
         let admission: Admission;

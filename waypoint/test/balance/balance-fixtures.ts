@@ -21,18 +21,6 @@ export function virtualTime(): { fake: FakeClock; clock: Clock } {
   return { fake, clock: { now: fake.now, ...fake.timers } };
 }
 
-/** A small seeded PRNG (mulberry32): the same sequence every run, so a statistical test cannot flake. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export const noContext: PickContext = { headers: {}, sourceIp: '10.1.0.1', path: '/' };
 
 export type OutlierEvent =

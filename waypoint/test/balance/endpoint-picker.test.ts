@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import type { TrafficPolicy } from '@ambient/api';
 import { backendHostname, backendKey, EndpointPicker } from '../../src/balance/endpoint-picker.ts';
-import { endpoints, ep, mulberry32, noContext, simulate, T0, virtualTime } from './balance-fixtures.ts';
+import { seededRandom } from '@ambient/api/testing';
+import { endpoints, ep, noContext, simulate, T0, virtualTime } from './balance-fixtures.ts';
 
 const three = [ep('10.0.0.1'), ep('10.0.0.2'), ep('10.0.0.3')];
 const policy = (p: Omit<TrafficPolicy, 'name'>): TrafficPolicy => ({ name: 'shop/reviews', ...p });
 
-function picker(random: () => number = mulberry32(7)) {
+function picker(random: () => number = seededRandom(7)) {
   const { fake, clock } = virtualTime();
   return { fake, picker: new EndpointPicker({ clock, random }) };
 }
@@ -56,7 +57,7 @@ describe('endpoint picker', () => {
   describe('default (LB_UNSPECIFIED): power of two choices over peak-EWMA latency', () => {
     for (const concurrency of [1, 8, 32]) {
       it(`sends < 15% of 10 000 picks to an endpoint 10× slower than two others (concurrency ${concurrency})`, () => {
-        const { fake, picker: p } = picker(mulberry32(42));
+        const { fake, picker: p } = picker(seededRandom(42));
         const counts = simulate({
           picker: p,
           fake,
@@ -71,7 +72,7 @@ describe('endpoint picker', () => {
     }
 
     it('sends little traffic to an endpoint that fails fast (1 ms 503s) while the others answer in 10 ms', () => {
-      const { fake, picker: p } = picker(mulberry32(42));
+      const { fake, picker: p } = picker(seededRandom(42));
       const counts = simulate({
         picker: p,
         fake,
@@ -85,7 +86,7 @@ describe('endpoint picker', () => {
 
     it('counts a connect failure, a reset and a timeout as failures too', () => {
       for (const failure of ['connect', 'reset', 'timeout'] as const) {
-        const { fake, picker: p } = picker(mulberry32(42));
+        const { fake, picker: p } = picker(seededRandom(42));
         const counts = simulate({
           picker: p,
           fake,
@@ -99,7 +100,7 @@ describe('endpoint picker', () => {
     });
 
     it('gives a recovered endpoint its share back within two minutes of virtual time', () => {
-      const { fake, picker: p } = picker(mulberry32(42));
+      const { fake, picker: p } = picker(seededRandom(42));
       let failing = true;
       const respond = (i: number) => (i === 0 && failing ? { latencyMs: 1, status: 503 } : { latencyMs: 10, status: 200 });
       simulate({ picker: p, fake, endpoints: three, concurrency: 4, picks: 5000, respond });
@@ -210,7 +211,7 @@ describe('endpoint picker', () => {
     });
 
     it('picks at random when the request has no key', () => {
-      const { picker: p } = picker(mulberry32(3));
+      const { picker: p } = picker(seededRandom(3));
       const seen = new Set(Array.from({ length: 100 }, () => p.pick('a', many, byHeader, noContext)!.endpoint.ip));
       assert.ok(seen.size > 5, `${seen.size} endpoints`);
     });
@@ -232,7 +233,7 @@ describe('endpoint picker', () => {
     });
 
     it('generates a cookie when it is missing and ttl is set, and the cookie then sticks', () => {
-      const { picker: p } = picker(mulberry32(9));
+      const { picker: p } = picker(seededRandom(9));
       const byCookie = policy({ consistentHash: { httpCookie: { name: 'lb', path: '/', ttlMs: 60_000 } } });
       const first = p.pick('a', many, byCookie, noContext)!;
       assert.match(first.setCookie ?? '', /^lb=[0-9a-f]{16}; Path=\/; Max-Age=60; HttpOnly$/);

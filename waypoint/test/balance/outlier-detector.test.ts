@@ -3,7 +3,8 @@ import type { OutlierDetection, TrafficPolicy } from '@ambient/api';
 import { EndpointPicker, type TryResult } from '../../src/balance/endpoint-picker.ts';
 import { outlierSettings } from '../../src/balance/outlier-detector.ts';
 import type { Endpoint } from '../../src/config/waypoint-state.ts';
-import { endpoints, mulberry32, noContext, recordEvents, T0, virtualTime } from './balance-fixtures.ts';
+import { seededRandom } from '@ambient/api/testing';
+import { endpoints, noContext, recordEvents, T0, virtualTime } from './balance-fixtures.ts';
 
 const B = 'reviews:80';
 const rr = (outlierDetection?: OutlierDetection): TrafficPolicy => ({
@@ -15,7 +16,7 @@ const rr = (outlierDetection?: OutlierDetection): TrafficPolicy => ({
 function setup(n = 4) {
   const { fake, clock } = virtualTime();
   const { events, log } = recordEvents(clock);
-  const picker = new EndpointPicker({ clock, random: mulberry32(1), events });
+  const picker = new EndpointPicker({ clock, random: seededRandom(1), events });
   const eps = endpoints(n);
   const pickIps = (policy: TrafficPolicy, count = eps.length, list: readonly Endpoint[] = eps) =>
     new Set(Array.from({ length: count }, () => picker.pick(B, list, policy, noContext)!.endpoint.ip));

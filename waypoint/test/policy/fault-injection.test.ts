@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Extension } from '@ambient/api';
 import { parseFaultInjectionPolicy } from '@ambient/api/mesh-policy';
+import { seededRandom } from '@ambient/api/testing';
 import { faultFor, FaultInjector, faultInjectionPolicies, type FaultPolicy, type FaultScope } from '../../src/policy/fault-injection.ts';
 
 const gatewayRef = { kind: 'Gateway', name: 'waypoint' };
@@ -26,18 +27,6 @@ const scope: FaultScope = {
 
 /** A random source that always hits (0 is under every percentage but 0). */
 const always = () => 0;
-
-/** Mulberry32: a small seeded PRNG, so the statistical tests are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('faultFor', () => {
   it('picks the most specific applicable policy: route, then Service, then Gateway, then by namespace/name', () => {
@@ -172,7 +161,7 @@ describe('faultFor', () => {
       }),
     ]);
     const n = 10_000;
-    const random = seeded(42);
+    const random = seededRandom(42);
     let aborted = 0;
     for (let i = 0; i < n; i++) if (injector.faultFor(scope, {}, random)?.abort !== undefined) aborted++;
     // σ = √(n·p·(1−p)) ≈ 46: 3000 ± 183.

@@ -1,7 +1,18 @@
 // Shared by the rate limit tests: policies from raw specs (through the real parser) and events
 // recorded as readable lines.
 import { parseRateLimitPolicy } from '@ambient/api/mesh-policy';
-import type { RateLimitEvents, RateLimitPolicyInput } from '../../src/policy/rate-limiter.ts';
+import type { RateLimitEvents, RateLimitPolicyInput, RateLimitRequest } from '../../src/policy/rate-limiter.ts';
+
+/** A GET from frontend (shop) to reviews. */
+export const req: RateLimitRequest = {
+  method: 'GET',
+  path: '/reviews/1',
+  host: 'reviews.shop.svc.cluster.local',
+  headers: {},
+  sourceIp: '10.244.1.7',
+  sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/frontend',
+  sourceNamespace: 'shop',
+};
 
 export function policy(name: string, spec: unknown, namespace = 'shop'): RateLimitPolicyInput {
   return { namespace, name, spec: parseRateLimitPolicy(spec) };

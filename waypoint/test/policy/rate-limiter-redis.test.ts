@@ -3,18 +3,9 @@ import { type RedisServer, startRedisServer } from '@ambient/api/testing';
 import { FakeClock } from '@ambient/api/testing';
 import { Redis } from 'ioredis';
 import { type RateLimitOutcome, RateLimiter, type RateLimitRequest, type RateLimitScope } from '../../src/policy/rate-limiter.ts';
-import { policy, recordingEvents } from './rate-limit-fixtures.ts';
+import { policy, recordingEvents, req } from './rate-limit-fixtures.ts';
 import { settlesWithin, until } from './until.ts';
 
-const req: RateLimitRequest = {
-  method: 'GET',
-  path: '/reviews/1',
-  host: 'reviews.shop.svc.cluster.local',
-  headers: {},
-  sourceIp: '10.244.1.7',
-  sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/frontend',
-  sourceNamespace: 'shop',
-};
 const gateway = { namespace: 'shop', name: 'waypoint' };
 const toReviews: RateLimitScope = { gateway, service: { namespace: 'shop', name: 'reviews' } };
 const toRatings: RateLimitScope = { gateway, service: { namespace: 'shop', name: 'ratings' } };

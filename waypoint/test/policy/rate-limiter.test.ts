@@ -3,7 +3,7 @@ import type { Extension } from '@ambient/api';
 import { FakeClock } from '@ambient/api/testing';
 import { rateLimitPolicies } from '../../src/policy/rate-limit-policies.ts';
 import { type RateLimitOutcome, RateLimiter, type RateLimitRequest, type RateLimitScope } from '../../src/policy/rate-limiter.ts';
-import { policy, recordingEvents } from './rate-limit-fixtures.ts';
+import { policy, recordingEvents, req } from './rate-limit-fixtures.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -11,15 +11,6 @@ const gatewayRef = { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 
 const reviewsRef = { group: '', kind: 'Service', name: 'reviews' };
 const routeRef = { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'reviews' };
 
-const req: RateLimitRequest = {
-  method: 'GET',
-  path: '/reviews/1',
-  host: 'reviews.shop.svc.cluster.local',
-  headers: {},
-  sourceIp: '10.244.1.7',
-  sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/frontend',
-  sourceNamespace: 'shop',
-};
 const toReviews: RateLimitScope = {
   gateway: { namespace: 'shop', name: 'waypoint' },
   service: { namespace: 'shop', name: 'reviews' },

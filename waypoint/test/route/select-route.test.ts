@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { seededRandom } from '@ambient/api/testing';
 import type { BackendRef, Filter, RequestRedirect, Route, RouteMatch, RouteRule, ServiceConfig } from '@ambient/api';
 import type { RequestFacts } from '../../src/http/request-facts.ts';
 import {
@@ -449,7 +450,7 @@ describe('selectRoute', () => {
       for (let i = 0; i < 200; i++) assert.notEqual(randomPick([1, 0, 1]), 1);
     });
     it('a 90/10 split lands within the 99.9% binomial bound over 2000 picks (seeded)', () => {
-      const random = mulberry32(0x5eed);
+      const random = seededRandom(0x5eed);
       const routes = weighted([
         { hostname: host('stable'), port: 1, weight: 90 },
         { hostname: host('canary'), port: 2, weight: 10 },
@@ -623,15 +624,3 @@ describe('selectRoute', () => {
     });
   });
 });
-
-/** A small seeded PRNG (mulberry32): the same sequence every run, so the statistical test cannot flake. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

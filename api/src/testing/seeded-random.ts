@@ -1,0 +1,12 @@
+// A small seeded PRNG (mulberry32) for statistical tests: the same sequence every run, so a test
+// that counts outcomes over thousands of draws cannot flake.
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
