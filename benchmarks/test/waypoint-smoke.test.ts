@@ -22,7 +22,8 @@ describe('waypoint data-plane benchmark (smoke)', function () {
     const triple = String.raw`-?[\d.]+ \/ -?[\d.]+ \/ -?[\d.]+ ms`;
     assert.match(stdout, new RegExp(String.raw`added p50 \/ p90 \/ p99 over L4\s+-\s+-\s+${triple}\s+${triple}\s+p90 ≤ 1 ms: (met|MISSED)`));
     assert.match(stdout, new RegExp(String.raw`added p50 \/ p90 \/ p99 over plain L7\s+-\s+-\s+-\s+${triple}`));
-    for (const node of ['node-1', 'node-2']) assert.match(stdout, new RegExp(`CPU s per 1000 requests: ztunnel ${node}\\s+-\\s+[\\d.]+ s\\s+[\\d.]+ s\\s+[\\d.]+ s`));
+    for (const node of ['node-1', 'node-2'])
+      assert.match(stdout, new RegExp(`CPU s per 1000 requests: ztunnel ${node}\\s+-\\s+[\\d.]+ s\\s+[\\d.]+ s\\s+[\\d.]+ s`));
     assert.match(stdout, /CPU s per 1000 requests: waypoint\s+-\s+-\s+[\d.]+ s\s+[\d.]+ s\s+≤ 0.25 s: (met|MISSED)/);
     assert.match(stdout, /the same proxies idle \(3 s before\), cores\s+-\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
     assert.match(stdout, /other work on the host \(steal\), cores(\s+[\d.]+ \([\d.]+\)){4}/);
