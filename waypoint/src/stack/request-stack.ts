@@ -146,7 +146,7 @@ export class RequestStack {
         const [namespace, name] = decision.policy.includes('/') ? decision.policy.split('/') : [undefined, undefined];
         record.denied = { policy: namespace !== undefined && name !== undefined ? { namespace, name } : undefined };
         const denial = denialResponse(grpc);
-        this.#localReply(res, record, denial.status, denial.body, NO_FLAGS, 'rbac_access_denied', denial.headers);
+        this.#write(res, record, denial.status, denial.body, NO_FLAGS, 'rbac_access_denied', denial.headers);
         return;
       }
       // 4. route (selected; acted on below)
@@ -170,11 +170,11 @@ export class RequestStack {
         });
         const limit = pending instanceof Promise ? await pending : pending;
         if (limit.kind === 'limited') {
-          this.#localReply(res, record, 429, 'local_rate_limited\n', ['RL'], 'request_rate_limited', { 'content-type': 'text/plain', ...limit.headers }, grpc);
+          this.#localReply(res, record, 429, 'local_rate_limited\n', ['RL'], 'request_rate_limited', { 'content-type': 'text/plain', ...limit.headers });
           return;
         }
         if (limit.kind === 'store-error' && limit.failClosed) {
-          this.#localReply(res, record, 500, 'rate limit service unavailable\n', ['RLSE'], 'rate_limiter_error', undefined, grpc);
+          this.#localReply(res, record, 500, 'rate limit service unavailable\n', ['RLSE'], 'rate_limiter_error');
           return;
         }
       }
@@ -283,8 +283,6 @@ export class RequestStack {
             'upstream connect error or disconnect/reset before headers. reset reason: overflow\n',
             [...flags, 'UO'],
             'upstream_reset_before_response_started{overflow}',
-            undefined,
-            facts.grpc !== undefined,
           );
           return;
         }
@@ -501,8 +499,9 @@ export class RequestStack {
   }
 
   /**
-   * A reply made by the waypoint itself. For a gRPC request (`grpc`), Envoy's local reply is
-   * trailers-only: HTTP 200 with the status mapped to `grpc-status` and the text as `grpc-message`.
+   * A reply made by the waypoint itself. To a gRPC call, as Envoy's local replies: trailers-only,
+   * HTTP 200 with the status mapped to `grpc-status` and the text as `grpc-message` (a gRPC
+   * client reads nothing else).
    */
   #localReply(
     res: WaypointResponse,
@@ -512,23 +511,13 @@ export class RequestStack {
     flags: readonly ResponseFlag[],
     details: string,
     headers: Readonly<Record<string, string>> = { 'content-type': 'text/plain' },
-    grpc = false,
   ): void {
-    if (grpc) {
+    if (record.protocol === 'grpc') {
       const { 'content-type': _, ...rest } = headers;
       this.#localGrpcStatus(res, record, grpcStatusOfHttp(status), body.trim(), flags, details, rest);
       return;
     }
-    record.status = status;
-    record.responseFlags = flags.length > 0 ? flags : NO_FLAGS;
-    record.responseCodeDetails = details;
-    record.bytesSent = Buffer.byteLength(body);
-    if (res.headersSent || res.destroyed) return;
-    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-    res.setHeader('x-request-id', record.requestId);
-    if (body !== '') res.setHeader('content-length', Buffer.byteLength(body));
-    (res as ResponseSink).writeHead(status);
-    res.end(body);
+    this.#write(res, record, status, body, flags, details, headers);
   }
 
   /** A trailers-only gRPC reply (HTTP 200, `grpc-status`, `grpc-message`). */
@@ -542,12 +531,33 @@ export class RequestStack {
     headers: Readonly<Record<string, string>> = {},
   ): void {
     record.grpcStatus = grpcStatus;
-    this.#localReply(res, record, 200, '', flags, details, {
+    this.#write(res, record, 200, '', flags, details, {
       ...headers,
       'content-type': 'application/grpc',
       'grpc-status': String(grpcStatus),
       'grpc-message': encodeURIComponent(message),
     });
+  }
+
+  #write(
+    res: WaypointResponse,
+    record: RequestRecord,
+    status: number,
+    body: string,
+    flags: readonly ResponseFlag[],
+    details: string,
+    headers: Readonly<Record<string, string>>,
+  ): void {
+    record.status = status;
+    record.responseFlags = flags.length > 0 ? flags : NO_FLAGS;
+    record.responseCodeDetails = details;
+    record.bytesSent = Buffer.byteLength(body);
+    if (res.headersSent || res.destroyed) return;
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    res.setHeader('x-request-id', record.requestId);
+    if (body !== '') res.setHeader('content-length', Buffer.byteLength(body));
+    (res as ResponseSink).writeHead(status);
+    res.end(body);
   }
 }
 
