@@ -52,21 +52,23 @@ export class PodProxy {
     // unnoticed, and an expired certificate is never presented (the handshake is refused).
     const hbone = createPodHboneServer(deps, pod, () => deps.secrets.current(pod.identity)?.secureContext, limit);
     const self = new PodProxy(pod, hbone, logger, limit);
-    // Over the cap a socket is reset at once, before anything is read from it or dialed for it.
+    // Over the cap a socket is closed at once, before anything is read from it or dialed for it.
+    // A FIN, not an RST: through the pod's REDIRECT an RST from ztunnel's listener did not reach
+    // the app's socket (it hung; pod-connection-cap.test.ts), a FIN always does.
     // HBONE is capped per stream, inside the server's authorization (a 503 the client can read).
     const servers: [number, (s: net.Socket) => void][] = [
       [ports.hbone, (s) => hbone.handleConnection(s)],
       [
         ports.inboundPlaintext,
         (s) => {
-          if (!limit.tryAcquire('inbound')) return void s.resetAndDestroy();
+          if (!limit.tryAcquire('inbound')) return void s.destroy();
           void handleInboundPlaintext(deps, pod, s, self.#plaintext).finally(() => limit.release('inbound'));
         },
       ],
       [
         ports.outbound,
         (s) => {
-          if (!limit.tryAcquire('outbound')) return void s.resetAndDestroy();
+          if (!limit.tryAcquire('outbound')) return void s.destroy();
           self.#outbound++;
           void handleOutbound(deps, pod, s).finally(() => {
             self.#outbound--;
