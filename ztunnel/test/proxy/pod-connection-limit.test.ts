@@ -7,7 +7,12 @@ import { FakeClock } from '@ambient/api/testing';
 import { createZtunnelMetrics, type ZtunnelMetrics } from '../../src/metrics.ts';
 import { PodConnectionLimit, refusalBurstGapMs } from '../../src/proxy/pod-connection-limit.ts';
 
-function setup(limits = { outbound: 2, inbound: 3 }): { limit: PodConnectionLimit; clock: FakeClock; lines: Record<string, unknown>[]; metrics: ZtunnelMetrics } {
+function setup(limits = { outbound: 2, inbound: 3 }): {
+  limit: PodConnectionLimit;
+  clock: FakeClock;
+  lines: Record<string, unknown>[];
+  metrics: ZtunnelMetrics;
+} {
   const lines: Record<string, unknown>[] = [];
   const logger = pino(
     { level: 'info' },
@@ -66,7 +71,10 @@ describe('pod connection limit', () => {
     clock.advance(refusalBurstGapMs);
     limit.release('outbound');
     assert.equal(limit.tryAcquire('outbound'), true);
-    assert.deepEqual(lines.slice(1).map((l) => [l.msg, l.refused]), [['pod connection limit burst over', 50]]);
+    assert.deepEqual(
+      lines.slice(1).map((l) => [l.msg, l.refused]),
+      [['pod connection limit burst over', 50]],
+    );
     // A new burst later warns again.
     assert.equal(limit.tryAcquire('outbound'), false);
     assert.equal(lines.filter((l) => l.level === 40).length, 2);
