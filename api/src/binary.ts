@@ -18,6 +18,13 @@ export function portFlag(flag: string, value: string): number {
   return n;
 }
 
+/** A count or limit flag's value: a whole number from 1 up. */
+export function positiveIntegerFlag(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < 1) throw new FlagError(`--${flag} must be a whole number of at least 1, got '${value}'`);
+  return n;
+}
+
 /** A flag that has no default. */
 export function requiredFlag(flag: string, value: string | undefined): string {
   if (!value) throw new FlagError(`--${flag} is required`);

@@ -8,6 +8,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { join } from 'node:path';
+import { positiveIntegerFlag } from '../src/binary.ts';
 
 const fixture = join(import.meta.dirname, 'last-resort-binary.ts');
 
@@ -115,4 +116,22 @@ describe('runUntilSignal: the last resort', function () {
       false,
     );
   });
+});
+
+describe('positiveIntegerFlag', () => {
+  const table: [string, number | RegExp][] = [
+    ['1', 1],
+    ['10000', 10_000],
+    ['0', /--max-x must be a whole number of at least 1, got '0'/],
+    ['-3', /got '-3'/],
+    ['2.5', /got '2.5'/],
+    ['', /got ''/],
+    ['ten', /got 'ten'/],
+  ];
+  for (const [value, want] of table) {
+    it(`reads '${value}' as ${want}`, () => {
+      if (typeof want === 'number') assert.equal(positiveIntegerFlag('max-x', value), want);
+      else assert.throws(() => positiveIntegerFlag('max-x', value), want);
+    });
+  }
 });

@@ -44,6 +44,14 @@ export const connectionOutcomes = {
     errorCode: 'ERR_HBONE_UNAVAILABLE',
     meaning: 'the destination app is unreachable (or authorization failed)',
   },
+  // Overload, not a fault of the app: a 503 like `unavailable` (the client raises the same
+  // error), its own row so the refusal metric and the operator see which limit was hit.
+  pod_connection_limit: {
+    status: 503,
+    responseFlags: 'CONNECT',
+    errorCode: 'ERR_HBONE_UNAVAILABLE',
+    meaning: "the pod already has as many concurrent connections in this direction as ztunnel's per-pod cap allows",
+  },
   client_gone: { status: 499, responseFlags: 'CONNECT', errorCode: undefined, meaning: 'the client went away before the upstream connected' },
   bad_status: { status: undefined, responseFlags: 'CONNECT', errorCode: 'ERR_HBONE_STATUS', meaning: 'the CONNECT was answered with another non-200 status' },
 
@@ -118,7 +126,7 @@ export type HboneOutcome = { [K in ConnectionOutcome]: (typeof connectionOutcome
 export type HboneErrorCode = (typeof connectionOutcomes)[HboneOutcome]['errorCode'];
 
 /** The outcomes the HBONE server answers with a 4xx/5xx status (what `authorize` may return). */
-export type RefusalStatusOutcome = 'not_connect' | 'bad_authority' | 'unknown_destination' | 'own_port' | 'denied' | 'unavailable';
+export type RefusalStatusOutcome = 'not_connect' | 'bad_authority' | 'unknown_destination' | 'own_port' | 'denied' | 'unavailable' | 'pod_connection_limit';
 
 export function outcomeRow(outcome: ConnectionOutcome): OutcomeRow {
   return connectionOutcomes[outcome];

@@ -28,6 +28,8 @@ export interface IstiodOptions {
   installCrds?: boolean;
   /** Admit discovery clients of proxy type `test` from root-namespace ServiceAccounts (benchmarks, debugging). */
   allowTestProxies?: boolean;
+  /** Concurrent discovery streams per authenticated caller (pod, else ServiceAccount); default 64. */
+  maxStreamsPerCaller?: number;
   /** Audiences a caller's ServiceAccount token must be for (TokenReview spec.audiences); default `istio-ca`, as Istio's. */
   tokenAudiences?: readonly string[];
   /** What waypoint Deployments tell their pods (defaultWaypointPodOptions; the trust domain is the mesh's). */

@@ -2,10 +2,11 @@
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { portFlag, ports, runUntilSignal } from '@ambient/api';
+import { portFlag, ports, positiveIntegerFlag, runUntilSignal } from '@ambient/api';
 import { startIstiod } from './app.ts';
 import { defaultTokenAudiences, parseTokenAudiences } from './auth/token-review-authenticator.ts';
 import { defaultWaypointPodOptions } from './waypoint/waypoint-manifests.ts';
+import { defaultMaxStreamsPerCaller } from './xds/caller-stream-limit.ts';
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     'root-namespace': { type: 'string', default: process.env.ROOT_NAMESPACE ?? 'istio-system' },
     'install-crds': { type: 'boolean', default: false },
     'allow-test-proxies': { type: 'boolean', default: false },
+    'max-streams-per-caller': { type: 'string', default: process.env.MAX_STREAMS_PER_CALLER ?? String(defaultMaxStreamsPerCaller) },
     'token-audiences': { type: 'string', default: process.env.TOKEN_AUDIENCES ?? defaultTokenAudiences.join(',') },
     identity: { type: 'string', default: process.env.POD_NAME },
     'waypoint-istiod-address': { type: 'string', default: process.env.WAYPOINT_ISTIOD_ADDRESS ?? defaultWaypointPodOptions.istiodAddress },
@@ -44,6 +46,7 @@ await runUntilSignal('istiod-lite', logger, async () => {
     mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
     installCrds: values['install-crds'],
     allowTestProxies: values['allow-test-proxies'],
+    maxStreamsPerCaller: positiveIntegerFlag('max-streams-per-caller', values['max-streams-per-caller']),
     tokenAudiences: parseTokenAudiences('token-audiences', values['token-audiences']),
     waypoint: {
       istiodAddress: values['waypoint-istiod-address'],

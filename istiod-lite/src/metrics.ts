@@ -22,6 +22,8 @@ export interface IstiodMetrics {
   signLatency: Histogram<never>;
   /** Objects rejected by validation, by kind. */
   invalidObjects: Gauge<'kind'>;
+  /** Discovery streams refused before serving, by reason (caller_stream_limit). Own, not Istio's. */
+  streamsRefused: Counter<'reason'>;
 }
 
 export function createMetrics(registry = new Registry()): IstiodMetrics {
@@ -59,6 +61,12 @@ export function createMetrics(registry = new Registry()): IstiodMetrics {
       name: 'istiod_lite_invalid_objects',
       help: 'Objects currently rejected by validation, by kind',
       labelNames: ['kind'],
+      registers: [registry],
+    }),
+    streamsRefused: new Counter({
+      name: 'istiod_lite_xds_streams_refused_total',
+      help: 'Discovery streams refused before serving, by reason',
+      labelNames: ['reason'],
       registers: [registry],
     }),
   };

@@ -7,6 +7,7 @@ import { grpcCaClient, type ProxyRuntimeOptions, ProxyState, SecretManager, star
 import { CaptureReconciler } from './capture/capture-reconciler.ts';
 import { createZtunnelMetrics, type ZtunnelMetrics } from './metrics.ts';
 import { NodeAgentClient } from './node-agent/node-agent-client.ts';
+import type { PodConnectionLimits } from './proxy/pod-connection-limit.ts';
 
 import { wireXds } from './xds/xds-wiring.ts';
 
@@ -15,6 +16,8 @@ export interface ZtunnelOptions extends ProxyRuntimeOptions {
   /** The node agent's Unix socket (pods of this node with their netns). */
   nodeAgentSocket: string;
   logger: Logger;
+  /** Concurrent proxied connections per pod, each direction (default 10 000 each). */
+  podConnectionLimits?: PodConnectionLimits;
 }
 
 export interface Ztunnel {
@@ -42,7 +45,16 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     logger: logger.child({ component: 'identity' }),
   });
   const pool = new HbonePool();
-  const capture = new CaptureReconciler({ state, secrets, pool, metrics, logger, trustDomain: opts.trustDomain ?? 'cluster.local', rootCertPem });
+  const capture = new CaptureReconciler({
+    state,
+    secrets,
+    pool,
+    metrics,
+    logger,
+    trustDomain: opts.trustDomain ?? 'cluster.local',
+    rootCertPem,
+    ...(opts.podConnectionLimits ? { podConnectionLimits: opts.podConnectionLimits } : {}),
+  });
 
   let xdsSynced = false;
   let agentSynced = false;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { portFlag, ports, requiredFlag, runUntilSignal } from '@ambient/api';
+import { portFlag, ports, positiveIntegerFlag, requiredFlag, runUntilSignal } from '@ambient/api';
 import { tokenFromFile } from '@ambient/api/proxy-runtime';
 import { startZtunnel } from './app.ts';
 
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     'readiness-port': { type: 'string', default: env.ZTUNNEL_READINESS_PORT ?? String(ports.readiness) },
     'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
     'drain-seconds': { type: 'string', default: env.DRAIN_SECONDS ?? '5' },
+    'max-pod-outbound-connections': { type: 'string', default: env.MAX_POD_OUTBOUND_CONNECTIONS ?? '10000' },
+    'max-pod-inbound-connections': { type: 'string', default: env.MAX_POD_INBOUND_CONNECTIONS ?? '10000' },
   },
 });
 
@@ -39,6 +41,10 @@ await runUntilSignal('ztunnel', logger, async () => {
     adminPort: portFlag('admin-port', values['admin-port']),
     metricsPort: portFlag('metrics-port', values['metrics-port']),
     readinessPort: portFlag('readiness-port', values['readiness-port']),
+    podConnectionLimits: {
+      outbound: positiveIntegerFlag('max-pod-outbound-connections', values['max-pod-outbound-connections']),
+      inbound: positiveIntegerFlag('max-pod-inbound-connections', values['max-pod-inbound-connections']),
+    },
     logger,
   });
   const drainMs = Number(values['drain-seconds']) * 1000;

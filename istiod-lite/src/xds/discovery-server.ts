@@ -13,6 +13,7 @@ import type { Authenticator, Caller } from '../auth/caller.ts';
 import type { IstiodMetrics } from '../metrics.ts';
 import { ackInflight, applySubscriptionChange, computeDelta, markDirty, nackInflight, newTypeSubscription } from './delta-state.ts';
 import type { TypeSubscription } from './delta-state.ts';
+import { CallerStreamLimit, callerStreamKey, defaultMaxStreamsPerCaller } from './caller-stream-limit.ts';
 import { authorizeProxy } from './proxy-authorization.ts';
 import type { ProxyNode, ResourceChange, ResourceSource, VersionedResource } from './resource-source.ts';
 import { MeshError } from '@ambient/api';
@@ -34,6 +35,8 @@ export interface DiscoveryServiceOptions {
   typeUrls?: readonly string[];
   /** Most resource names one stream may subscribe to or declare per type (default 100 000). */
   maxNamesPerType?: number;
+  /** Concurrent streams one authenticated caller may hold (default 64); more are RESOURCE_EXHAUSTED. */
+  maxStreamsPerCaller?: number;
 }
 
 export interface ProxyTypeInfo {
@@ -72,6 +75,8 @@ interface Connection {
   peer: string;
   connectedAt: Date;
   caller: Caller | undefined;
+  /** Set while the stream holds a slot under the per-caller cap: released once, in cleanup. */
+  slot: string | undefined;
   proxy: ProxyNode | undefined;
   /** What the model is asked for: a `test` proxy sees exactly what a ztunnel on its node sees. */
   entitlement: ProxyNode | undefined;
@@ -108,6 +113,7 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
   const allowedTypes = new Set(opts.typeUrls ?? Object.values(typeUrls));
   const maxNames = opts.maxNamesPerType ?? 100_000;
   const connections = new Set<Connection>();
+  const streamLimit = new CallerStreamLimit(opts.maxStreamsPerCaller ?? defaultMaxStreamsPerCaller);
   // Packing is the costly part of a push: the same VersionedResource object is packed once and
   // reused by every stream until the model replaces it.
   const packed = new WeakMap<VersionedResource, XdsResource>();
@@ -256,6 +262,8 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     if (conn.closed) return;
     conn.closed = true;
     connections.delete(conn);
+    if (conn.slot !== undefined) streamLimit.release(conn.slot);
+    conn.slot = undefined;
     if (conn.proxy !== undefined) {
       metrics.connectedProxies.dec({ type: conn.proxy.type });
       conn.log.info('proxy disconnected');
@@ -282,6 +290,7 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
       log: logger.child({ stream: streamId, peer }),
       connectedAt: new Date(),
       caller: undefined,
+      slot: undefined,
       proxy: undefined,
       entitlement: undefined,
       types: new Map(),
@@ -307,6 +316,20 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
         if (conn.closed) return;
         conn.caller = caller;
         conn.log = conn.log.child({ caller: caller.username });
+        // Before anything is read: a caller over its cap costs one refusal, never a subscription.
+        const key = callerStreamKey(caller);
+        if (!streamLimit.tryAcquire(key)) {
+          metrics.streamsRefused.inc({ reason: 'caller_stream_limit' });
+          fail(
+            conn,
+            new StreamError(
+              grpc.status.RESOURCE_EXHAUSTED,
+              `caller ${key} is at its limit of ${streamLimit.max} concurrent discovery streams (--max-streams-per-caller)`,
+            ),
+          );
+          return;
+        }
+        conn.slot = key;
         call.on('data', (request: XdsDeltaDiscoveryRequest) => {
           if (conn.closed) return;
           try {

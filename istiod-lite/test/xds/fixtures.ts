@@ -75,7 +75,7 @@ async function listen(service: DiscoveryService, port: number): Promise<{ server
   return { server, port: bound };
 }
 
-export async function startHarness(opts: { debounceMs?: number; source?: MemorySource } = {}): Promise<Harness> {
+export async function startHarness(opts: { debounceMs?: number; source?: MemorySource; maxStreamsPerCaller?: number } = {}): Promise<Harness> {
   const source = opts.source ?? new MemorySource();
   const metrics = createMetrics(new Registry());
   const make = (): DiscoveryService =>
@@ -86,6 +86,7 @@ export async function startHarness(opts: { debounceMs?: number; source?: MemoryS
       logger: pino({ level: 'silent' }),
       debounceMs: opts.debounceMs ?? 10,
       allowTestProxies: true,
+      ...(opts.maxStreamsPerCaller !== undefined ? { maxStreamsPerCaller: opts.maxStreamsPerCaller } : {}),
     });
   let service = make();
   let { server, port } = await listen(service, 0);

@@ -11,13 +11,11 @@ import type { Logger } from 'pino';
 import { unrefTimers, type PodInfo, type Timers } from '@ambient/api';
 import type { SecretManager } from '@ambient/api/proxy-runtime';
 import type { ZtunnelMetrics } from '../metrics.ts';
-import type { InboundDeps } from '../proxy/inbound.ts';
-import type { OutboundDeps } from '../proxy/outbound.ts';
-import { PodProxy } from '../proxy/pod-proxy.ts';
+import { PodProxy, type PodProxyDeps } from '../proxy/pod-proxy.ts';
 import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { installCaptureRules, removeCaptureRules } from './capture-rules.ts';
 
-export type CaptureDeps = OutboundDeps & InboundDeps & { secrets: SecretManager; state: ProxyState; metrics: ZtunnelMetrics; logger: Logger };
+export type CaptureDeps = PodProxyDeps & { secrets: SecretManager; state: ProxyState; metrics: ZtunnelMetrics; logger: Logger };
 
 const RETRY_MS = 1_000;
 

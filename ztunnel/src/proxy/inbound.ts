@@ -6,12 +6,13 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ports, ztunnelReservedPorts, type Timers, type Workload } from '@ambient/api';
-import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord } from '@ambient/hbone';
+import { createHboneServer, formatSocketAddress, relay, type HboneServer, type InboundRecord, type InboundRequest } from '@ambient/hbone';
 import { originalDestination } from '../capture/netns-sockets.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import { IdentityError, type ProxyState } from '@ambient/api/proxy-runtime';
 import { authorize, recheck, type ConnectionAttributes } from './authorize.ts';
 import { reportConnection, reportOpened, type ConnectionReport } from './connection-report.ts';
+import type { PodConnectionLimit } from './pod-connection-limit.ts';
 import { dialFromPod, dialOptions, type CapturedPodRef } from './pod-socket.ts';
 
 export interface InboundDeps {
@@ -31,9 +32,15 @@ const ownPortDetail = (port: number): string => `port ${port} is ztunnel's own i
 /**
  * The HBONE server of one captured pod; `context` returns the pod's certificate valid now, or
  * undefined when there is none (not issued yet, expired without a refresh): that connection is
- * refused (no_certificate) rather than served an expired certificate.
+ * refused (no_certificate) rather than served an expired certificate. With `limit`, each stream
+ * takes an inbound slot; over the cap it is answered 503 (pod_connection_limit).
  */
-export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, context: () => tls.SecureContext | undefined): HboneServer {
+export function createPodHboneServer(
+  deps: InboundDeps,
+  pod: CapturedPodRef,
+  context: () => tls.SecureContext | undefined,
+  limit?: PodConnectionLimit,
+): HboneServer {
   const sink = { logger: deps.logger.child({ pod: pod.uid }), metrics: deps.metrics };
   // No valid certificate: the HBONE server refuses the connection (outcome no_certificate) and
   // reports it through onConnectionRefused like any other refusal.
@@ -41,6 +48,8 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
     const identity = deps.state.workloadByUid(pod.uid)?.identity ?? `pod ${pod.uid}`;
     throw new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity} (not issued yet, or expired without a refresh)`);
   };
+  // The streams holding a slot, so each gives it back exactly once, when it is reported closed.
+  const holding = new Set<InboundRequest>();
   return createHboneServer({
     ...(deps.timers ? { timers: deps.timers } : {}),
     context: () => context() ?? refusedWithoutCertificate(),
@@ -48,6 +57,11 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
     rootCertPem: deps.rootCertPem,
     logger: sink.logger,
     authorize: (req) => {
+      // First, before any policy work: the cap is what protects that work from a flood.
+      if (limit !== undefined) {
+        if (!limit.tryAcquire('inbound')) return { allow: false, outcome: 'pod_connection_limit', detail: `pod ${pod.uid} is at its inbound connection limit` };
+        holding.add(req);
+      }
       const destination = deps.state.workloadByUid(pod.uid);
       if (req.target.ip !== pod.ip || !destination)
         return { allow: false, outcome: 'unknown_destination', detail: `${req.authority} is not a workload in this pod` };
@@ -63,6 +77,9 @@ export function createPodHboneServer(deps: InboundDeps, pod: CapturedPodRef, con
     },
     connectUpstream: (target) => dialFromPod(pod, { ip: pod.ip, port: target.port }, dialOptions(deps)),
     onStreamClosed: (record: InboundRecord) => {
+      if (holding.delete(record.request)) limit?.release('inbound');
+      // Counted and logged per burst by the limit (tryAcquire), not one access-log line each.
+      if (record.outcome === 'pod_connection_limit') return;
       const destination = deps.state.workloadByUid(pod.uid);
       reportConnection(sink, {
         direction: 'inbound',

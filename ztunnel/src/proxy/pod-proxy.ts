@@ -2,7 +2,7 @@
 // (15001 outbound, 15006 inbound plaintext, 15008 HBONE) with the pod's certificate.
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { ports } from '@ambient/api';
+import { ports, type Clock } from '@ambient/api';
 import type { HboneServer } from '@ambient/hbone';
 import { listenInNetns } from '../capture/netns-sockets.ts';
 import type { SecretManager } from '@ambient/api/proxy-runtime';
@@ -10,7 +10,19 @@ import type { ProxyState } from '@ambient/api/proxy-runtime';
 import { recheck } from './authorize.ts';
 import { createPodHboneServer, handleInboundPlaintext, recheckPlaintext, type InboundDeps, type PlaintextConnection } from './inbound.ts';
 import { handleOutbound, type OutboundDeps } from './outbound.ts';
+import { defaultPodConnectionLimits, PodConnectionLimit, type PodConnectionLimits } from './pod-connection-limit.ts';
 import type { CapturedPodRef } from './pod-socket.ts';
+
+export type PodProxyDeps = OutboundDeps &
+  InboundDeps & {
+    secrets: SecretManager;
+    /** Concurrent connections per pod and direction (default defaultPodConnectionLimits). */
+    podConnectionLimits?: PodConnectionLimits;
+    /** Only its now(): when a burst of refusals is over. */
+    clock?: Pick<Clock, 'now'>;
+  };
+
+const wallClock: Pick<Clock, 'now'> = { now: Date.now };
 
 export class PodProxy {
   readonly pod: CapturedPodRef & { identity: string };
@@ -19,31 +31,49 @@ export class PodProxy {
   readonly #plaintext = new Set<PlaintextConnection>();
   #outbound = 0;
   readonly #logger: Logger;
+  readonly #limit: PodConnectionLimit;
 
-  private constructor(pod: CapturedPodRef & { identity: string }, hbone: HboneServer, logger: Logger) {
+  private constructor(pod: CapturedPodRef & { identity: string }, hbone: HboneServer, logger: Logger, limit: PodConnectionLimit) {
     this.pod = pod;
     this.#hbone = hbone;
     this.#logger = logger;
+    this.#limit = limit;
   }
 
   /**
    * Waits for the pod's first certificate, then listens inside its netns. Rejects (having closed
    * what it opened) on failure. The caller holds the identity (SecretManager.acquire).
    */
-  static async start(pod: CapturedPodRef & { identity: string }, deps: OutboundDeps & InboundDeps & { secrets: SecretManager }): Promise<PodProxy> {
+  static async start(pod: CapturedPodRef & { identity: string }, deps: PodProxyDeps): Promise<PodProxy> {
     await deps.secrets.fetch(pod.identity);
+    const logger = deps.logger.child({ pod: pod.uid });
+    const limit = new PodConnectionLimit(deps.podConnectionLimits ?? defaultPodConnectionLimits, { logger, metrics: deps.metrics }, deps.clock ?? wallClock);
     // Asked per handshake, not cached: a refresh applies at once even if its event went
     // unnoticed, and an expired certificate is never presented (the handshake is refused).
-    const hbone = createPodHboneServer(deps, pod, () => deps.secrets.current(pod.identity)?.secureContext);
-    const self = new PodProxy(pod, hbone, deps.logger.child({ pod: pod.uid }));
+    const hbone = createPodHboneServer(deps, pod, () => deps.secrets.current(pod.identity)?.secureContext, limit);
+    const self = new PodProxy(pod, hbone, logger, limit);
+    // Over the cap a socket is closed at once, before anything is read from it or dialed for it.
+    // A FIN, not an RST: through the pod's REDIRECT an RST from ztunnel's listener did not reach
+    // the app's socket (it hung; pod-connection-cap.test.ts), a FIN always does.
+    // HBONE is capped per stream, inside the server's authorization (a 503 the client can read).
     const servers: [number, (s: net.Socket) => void][] = [
       [ports.hbone, (s) => hbone.handleConnection(s)],
-      [ports.inboundPlaintext, (s) => void handleInboundPlaintext(deps, pod, s, self.#plaintext)],
+      [
+        ports.inboundPlaintext,
+        (s) => {
+          if (!limit.tryAcquire('inbound')) return void s.destroy();
+          void handleInboundPlaintext(deps, pod, s, self.#plaintext).finally(() => limit.release('inbound'));
+        },
+      ],
       [
         ports.outbound,
         (s) => {
+          if (!limit.tryAcquire('outbound')) return void s.destroy();
           self.#outbound++;
-          void handleOutbound(deps, pod, s).finally(() => self.#outbound--);
+          void handleOutbound(deps, pod, s).finally(() => {
+            self.#outbound--;
+            limit.release('outbound');
+          });
         },
       ],
     ];
@@ -86,6 +116,11 @@ export class PodProxy {
 
   connections(): { hbone: number; plaintext: number; outbound: number } {
     return { hbone: this.#hbone.activeStreams.length, plaintext: this.#plaintext.size, outbound: this.#outbound };
+  }
+
+  /** Slots held under the per-pod cap (inbound: HBONE streams and plaintext together). */
+  connectionSlots(): { inbound: number; outbound: number } {
+    return { inbound: this.#limit.inUse('inbound'), outbound: this.#limit.inUse('outbound') };
   }
 
   /** Graceful drain: stop accepting, let live connections finish for up to `graceMs`, then stop. */
