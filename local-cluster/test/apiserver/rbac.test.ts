@@ -1,6 +1,7 @@
 // RBAC enforcement over HTTPS with real ServiceAccount tokens and the real kubectl: what a
 // binding grants, exactly where, and kube-apiserver's 403 for everything else.
 import assert from 'node:assert/strict';
+import { join, resolve } from 'node:path';
 import { call, KUBECTL_VERSIONS, kubectl, startTestServer, type TestServer } from './harness.ts';
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
@@ -138,6 +139,26 @@ describe('RBAC authorization (embedded API server over https)', function () {
       kind: 'SelfSubjectReview',
     });
     assert.deepEqual(who.json.status.userInfo.groups, ['system:masters', 'system:authenticated']);
+  });
+
+  it("enforces the mesh's own deploy/istiod-lite/rbac.yaml for istiod-lite's ServiceAccount", async () => {
+    const deploy = resolve(import.meta.dirname, '../../../deploy/istiod-lite');
+    const k = (...args: string[]) => kubectl('v1.34', t.server, args);
+    for (const file of ['namespace.yaml', 'rbac.yaml']) {
+      const applied = await k('apply', '-f', join(deploy, file));
+      assert.equal(applied.code, 0, applied.stderr);
+    }
+    const istiod = 'system:serviceaccount:istio-system:istiod-lite';
+    const cases: [string[], string][] = [
+      [['list', 'pods', '--all-namespaces'], 'yes'],
+      [['patch', 'services', '--subresource=status', '-n', 'team-a'], 'yes'],
+      [['create', 'tokenreviews.authentication.k8s.io'], 'yes'],
+      [['get', 'secrets', '-n', 'istio-system'], 'yes'],
+      [['get', 'secrets', '-n', 'team-a'], 'no'], // its Role is the root namespace's only
+      [['create', 'serviceaccounts/ztunnel', '--subresource=token', '-n', 'istio-system'], 'no'],
+      [['delete', 'pods', '-n', 'team-a'], 'no'],
+    ];
+    for (const [args, want] of cases) assert.equal((await k('auth', 'can-i', ...args, '--as', istiod)).stdout.trim(), want, args.join(' '));
   });
 
   for (const version of KUBECTL_VERSIONS) {
