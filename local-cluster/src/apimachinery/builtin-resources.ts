@@ -74,13 +74,15 @@ export const builtinResources: ResourceInfo[] = [
   }),
   resource({ group: 'discovery.k8s.io', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true }),
   resource({ group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true }),
-  // RBAC objects are stored and served so that real manifests (deploy/) apply; the embedded
-  // server does not enforce them: any authenticated caller may do anything.
+  // RBAC objects: every request is authorized against them (src/apiserver/rbac-authorizer.ts).
   resource({ group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false }),
   resource({ group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false }),
   resource({ group: 'rbac.authorization.k8s.io', kind: 'Role', plural: 'roles', namespaced: true }),
   resource({ group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true }),
   resource({ group: 'authentication.k8s.io', kind: 'TokenReview', plural: 'tokenreviews', namespaced: false, verbs: ['create'] }),
+  resource({ group: 'authentication.k8s.io', kind: 'SelfSubjectReview', plural: 'selfsubjectreviews', namespaced: false, verbs: ['create'] }),
+  resource({ group: 'authorization.k8s.io', kind: 'SelfSubjectAccessReview', plural: 'selfsubjectaccessreviews', namespaced: false, verbs: ['create'] }),
+  resource({ group: 'authorization.k8s.io', kind: 'SubjectAccessReview', plural: 'subjectaccessreviews', namespaced: false, verbs: ['create'] }),
   resource({
     group: 'apiextensions.k8s.io',
     kind: 'CustomResourceDefinition',

@@ -1,5 +1,6 @@
-// The HTTP boundary: authentication, routing, content negotiation and error → Status
-// rendering. Verb semantics live in RestStorage; this file only translates.
+// The HTTP boundary: authentication, impersonation, RBAC authorization, routing, content
+// negotiation and error → Status rendering. Verb semantics live in RestStorage; this file only
+// translates.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -9,13 +10,18 @@ import { applyMergePatch } from '../apimachinery/merge-patch.ts';
 import { toTable } from '../apimachinery/table.ts';
 import type { KubeObject } from '../apimachinery/types.ts';
 import { groupVersion } from '../apimachinery/types.ts';
+import { decodeAccessReviewProtobuf } from './access-review-protobuf.ts';
+import { AUTHORIZATION_GROUP, accessReview } from './access-review.ts';
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './discovery.ts';
 import { openApiV2Json, openApiV2Protobuf, openApiV3Index } from './openapi.ts';
 import { serveLogs } from './pod-logs.ts';
+import { impersonatedUser } from './impersonation.ts';
+import { MASTERS_GROUP, authorize, forbidden, storePolicy, type RbacPolicy } from './rbac-authorizer.ts';
+import { requestAttributes } from './request-attributes.ts';
 import { decodeBody, readBody } from './request-body.ts';
 import { parseRequestPath, type ResourceRoute } from './request-path.ts';
 import type { DeleteOptions, PatchType, RestStorage } from './rest-storage.ts';
-import { issueToken, reviewToken, type BindingLookup, type SigningKey } from './service-account-tokens.ts';
+import { issueToken, reviewToken, type BindingLookup, type SigningKey, type UserInfo } from './service-account-tokens.ts';
 import { serveWatch } from './watch-stream.ts';
 
 export interface HandlerDeps {
@@ -39,6 +45,13 @@ const PATCH_TYPES: Record<string, PatchType> = {
 
 type Query = URLSearchParams;
 
+/**
+ * Who the admin token authenticates as. Everything the local cluster runs on the host (its
+ * controllers, the kubelets, istiod-lite) uses the admin kubeconfig, so they are all this user:
+ * a member of `system:masters`, allowed everything whatever the RBAC objects say.
+ */
+export const ADMIN_USER: UserInfo = { username: 'admin', uid: '', groups: [MASTERS_GROUP, 'system:authenticated'] };
+
 /** Subresources served although discovery does not list them (as in Kubernetes). */
 const EXTRA_SUBRESOURCES = new Set(['/pods/binding', '/namespaces/finalize']);
 
@@ -47,10 +60,12 @@ export class ApiHandler {
   readonly #streams = new Set<() => void>();
   #closing = false;
   readonly #now: () => Date;
+  readonly #policy: RbacPolicy;
 
   constructor(deps: HandlerDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#policy = storePolicy(deps.storage.store);
   }
 
   /** Ends every open watch and log stream (server shutdown). */
@@ -85,8 +100,13 @@ export class ApiHandler {
       throw badRequest(`invalid request target ${JSON.stringify(target.slice(0, 100))}`);
     }
     const route = parseRequestPath(url.pathname);
+    // Health stays open to anyone, as kube's system:public-info-viewer grants it to unauthenticated callers.
     if (route?.kind === 'health') return text(res, 200, 'ok');
-    this.#authenticate(req);
+    const caller = this.#authenticate(req);
+    const policy = this.#policy;
+    const user = impersonatedUser(caller, req.headersDistinct, (attrs) => authorize(caller, attrs, policy).allowed);
+    const attrs = requestAttributes(req.method ?? 'GET', url.pathname, route, url.searchParams);
+    if (!authorize(user, attrs, policy).allowed) throw forbidden(user.username, attrs);
     const reg = this.#d.storage.registry;
     switch (route?.kind) {
       case 'version':
@@ -108,7 +128,7 @@ export class ApiHandler {
       case 'openapi':
         return this.#openApi(req, res, route.path);
       case 'resource':
-        return this.#resource(req, res, route, url.searchParams);
+        return this.#resource(req, res, route, url.searchParams, user);
       default:
         throw pageNotFound();
     }
@@ -131,7 +151,7 @@ export class ApiHandler {
     throw pageNotFound();
   }
 
-  async #resource(req: IncomingMessage, res: ServerResponse, route: ResourceRoute, q: Query): Promise<void> {
+  async #resource(req: IncomingMessage, res: ServerResponse, route: ResourceRoute, q: Query, user: UserInfo): Promise<void> {
     const { storage } = this.#d;
     const r = storage.registry.lookup(route.group, route.version, route.plural);
     if (!r) throw pageNotFound();
@@ -207,6 +227,24 @@ export class ApiHandler {
       return json(res, 200, obj);
     }
 
+    if (method === 'POST' && name === undefined) {
+      if (r.group === AUTHORIZATION_GROUP && (r.plural === 'selfsubjectaccessreviews' || r.plural === 'subjectaccessreviews')) {
+        const raw = await readBody(req);
+        const contentType = req.headers['content-type'] ?? '';
+        // kubectl ≥1.3x sends `auth can-i`'s review as protobuf; JSON is answered either way.
+        const review = contentType.includes('protobuf') ? decodeAccessReviewProtobuf(raw) : decodeBody(raw, contentType);
+        return json(res, 201, accessReview(r.kind as 'SelfSubjectAccessReview' | 'SubjectAccessReview', review, user, this.#policy));
+      }
+      if (r.group === 'authentication.k8s.io' && r.plural === 'selfsubjectreviews') {
+        await readBody(req); // its spec is empty; any encoding will do
+        return json(res, 201, {
+          kind: 'SelfSubjectReview',
+          apiVersion: 'authentication.k8s.io/v1',
+          metadata: { creationTimestamp: null },
+          status: { userInfo: user },
+        });
+      }
+    }
     const body = decodeBody(await readBody(req), req.headers['content-type']);
     // Acknowledge a write only once it is on disk (group commit: shares an fsync with its neighbours).
     const ack = async (code: number, value: unknown): Promise<void> => {
@@ -363,16 +401,19 @@ export class ApiHandler {
     };
   }
 
-  /** Admin token or a ServiceAccount token this server issued; no RBAC beyond that. */
-  #authenticate(req: IncomingMessage): void {
+  /** The admin token (ADMIN_USER) or a ServiceAccount token this server issued for its own audience. */
+  #authenticate(req: IncomingMessage): UserInfo {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (m) {
       const token = m[1]!;
       const a = Buffer.from(token);
       const b = Buffer.from(this.#d.adminToken);
-      if (a.length === b.length && timingSafeEqual(a, b)) return;
-      if (token.includes('.') && reviewToken(token, { key: this.#d.signingKey, now: this.#now(), lookup: this.#lookup() }).authenticated) return;
+      if (a.length === b.length && timingSafeEqual(a, b)) return ADMIN_USER;
+      if (token.includes('.')) {
+        const review = reviewToken(token, { key: this.#d.signingKey, now: this.#now(), lookup: this.#lookup() });
+        if (review.authenticated) return review.user;
+      }
     }
     throw new ApiError('Unauthorized', 'Unauthorized');
   }

@@ -14,6 +14,8 @@ import { ApiHandler } from './http-handler.ts';
 import { keyId } from './jwt.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
 import { ResourceRegistry } from './resource-registry.ts';
+import { RBAC_GROUP } from './rbac-authorizer.ts';
+import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from './rbac-bootstrap-policy.ts';
 import { RestStorage } from './rest-storage.ts';
 import type { SigningKey } from './service-account-tokens.ts';
 import { Store } from './store.ts';
@@ -124,9 +126,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
 }
 
-/** The namespaces and the `kubernetes` Service every cluster starts with. */
+/** The namespaces, the `kubernetes` Service and the default RBAC policy every cluster starts with. */
 function bootstrap(storage: RestStorage): void {
   const reg = storage.registry;
+  for (const [plural, objects] of [
+    ['clusterroles', bootstrapClusterRoles],
+    ['clusterrolebindings', bootstrapClusterRoleBindings],
+  ] as const) {
+    const r = reg.lookup(RBAC_GROUP, 'v1', plural)!;
+    for (const obj of objects) if (!storage.store.get(`${RBAC_GROUP}/${plural}`, '', obj.metadata.name ?? '')) storage.create(r, '', structuredClone(obj));
+  }
   const namespaces = reg.lookup('', 'v1', 'namespaces')!;
   for (const ns of SYSTEM_NAMESPACES) {
     if (!storage.store.get('/namespaces', '', ns)) storage.create(namespaces, '', { metadata: { name: ns } });

@@ -12,12 +12,19 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 /** Kinds whose names must be DNS-1123 labels rather than subdomains. */
 const LABEL_NAMED = new Set(['Namespace', 'Service']);
 
+/** RBAC kinds take any name usable as a path segment (kube's ValidateRBACName), so `system:node` is one. */
+const PATH_SEGMENT_NAMED = new Set(['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']);
+
 const asObj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const asArray = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
 
 export function nameCauses(kind: string, name: string | undefined): StatusCause[] {
   if (!name) return [{ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }];
-  if (LABEL_NAMED.has(kind)) {
+  if (PATH_SEGMENT_NAMED.has(kind)) {
+    const why =
+      name === '.' || name === '..' ? `may not be '${name}'` : name.includes('/') ? "may not contain '/'" : name.includes('%') ? "may not contain '%'" : '';
+    if (why) return [{ reason: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: "${name}": ${why}` }];
+  } else if (LABEL_NAMED.has(kind)) {
     if (name.length > 63 || !DNS1123_LABEL.test(name)) {
       return [
         {

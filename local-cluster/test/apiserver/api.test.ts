@@ -200,7 +200,9 @@ describe('api server over https', function () {
     assert.match((await review(tampered, ['istio-ca'])).error, /signature/);
 
     const apiToken = (await call(t.server, 'POST', '/api/v1/namespaces/default/serviceaccounts/default/token', { spec: {} })).json.status.token;
-    assert.equal((await call(t.server, 'GET', CM, undefined, { token: apiToken })).status, 200, 'a ServiceAccount token authenticates API calls');
+    // Discovery is every authenticated caller's (system:discovery); the ConfigMaps need a binding.
+    assert.equal((await call(t.server, 'GET', '/api/v1', undefined, { token: apiToken })).status, 200, 'a ServiceAccount token authenticates API calls');
+    assert.equal((await call(t.server, 'GET', CM, undefined, { token: apiToken })).status, 403, 'and is authorized by RBAC');
     await call(t.server, 'DELETE', '/api/v1/namespaces/default/pods/p');
     assert.match((await review(token, ['istio-ca'])).error, /pod default\/p has been deleted/);
   });

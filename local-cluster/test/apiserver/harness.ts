@@ -52,11 +52,11 @@ export function call(
   method: string,
   path: string,
   body?: unknown,
-  opts: { token?: string; contentType?: string; accept?: string } = {},
+  opts: { token?: string; contentType?: string; accept?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
   const url = new URL(path, server.url);
   const token = opts.token ?? server.adminToken;
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...opts.headers };
   if (token) headers.authorization = `Bearer ${token}`;
   if (opts.accept) headers.accept = opts.accept;
   let payload: Buffer | undefined;
