@@ -2,8 +2,7 @@
 // network namespaces this test creates, a mesh CA on port 0, and virtual time for the secret
 // manager and the reconciler. A TLS client inside a pod's netns reads what its 15008 presents.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { type EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
@@ -14,34 +13,18 @@ import { HbonePool } from '@ambient/hbone';
 import { CaptureReconciler } from '../../src/capture/capture-reconciler.ts';
 import { connectInNetns, loadNative, removeCaptureRules } from '../../src/capture/index.ts';
 import { createZtunnelMetrics, type ZtunnelMetrics } from '../../src/metrics.ts';
+import { createTwoPodNetns, podInfo, within } from '../two-pod-netns.ts';
 
 const WEB = id('shop', 'web');
 const netnsNames = [`ztid${process.pid}a`, `ztid${process.pid}b`] as const;
-const sh = (...argv: string[]): string => execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
 
-function podInfo(uid: string, ip: string, netns: string): PodInfo {
-  return { uid, name: uid, namespace: 'shop', ip, netns, netnsPath: `/run/netns/${netns}`, labels: {}, annotations: {}, serviceAccount: 'web' };
-}
-const podA = podInfo('web-a', '10.78.0.1', netnsNames[0]);
-const podB = podInfo('web-b', '10.78.0.2', netnsNames[1]);
-
-/** Resolves true with the next `event`, false when none comes within a real deadline. */
-async function within(emitter: EventEmitter, event: string, ms: number): Promise<boolean> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  try {
-    await once(emitter, event, { signal: ac.signal });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const podA = podInfo('web-a', '10.78.0.1', netnsNames[0], 'web');
+const podB = podInfo('web-b', '10.78.0.2', netnsNames[1], 'web');
 
 type Handshake = { serial: string } | { refused: string } | { timedOut: true };
 
 describe('capture reconciler: the certificates captured pods present (root)', () => {
+  let netns: ReturnType<typeof createTwoPodNetns> | undefined;
   const caServer = new TestCaServer();
   let clientContext: tls.SecureContext;
   let clock: FakeClock;
@@ -78,13 +61,7 @@ describe('capture reconciler: the certificates captured pods present (root)', ()
 
   before(async () => {
     loadNative();
-    for (const ns of netnsNames) sh('ip', 'netns', 'add', ns);
-    sh('ip', '-n', netnsNames[0], 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netnsNames[1]);
-    for (const pod of [podA, podB]) {
-      sh('ip', '-n', pod.netns, 'addr', 'add', `${pod.ip}/24`, 'dev', 'eth0');
-      sh('ip', '-n', pod.netns, 'link', 'set', 'eth0', 'up');
-      sh('ip', '-n', pod.netns, 'link', 'set', 'lo', 'up');
-    }
+    netns = createTwoPodNetns(podA, podB);
     await caServer.start();
     const c = issueCertificate({ ca: caServer.ca, commonName: '', uris: [id('shop', 'client')], validityDays: 1 });
     clientContext = tls.createSecureContext({ key: c.keyPem, cert: c.certPem, ca: caServer.ca.certPem });
@@ -92,13 +69,7 @@ describe('capture reconciler: the certificates captured pods present (root)', ()
 
   after(async () => {
     await caServer.stop();
-    for (const ns of netnsNames) {
-      try {
-        sh('ip', 'netns', 'del', ns);
-      } catch {
-        /* already gone */
-      }
-    }
+    netns?.remove();
   });
 
   beforeEach(() => {

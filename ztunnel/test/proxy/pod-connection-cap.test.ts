@@ -4,44 +4,25 @@
 // joined by a veth pair, the capture reconciler with its listeners and rules in them, a mesh CA
 // on port 0, an app in pod B that holds every connection it gets, and a cap of 3.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { type EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import type { PodInfo } from '@ambient/api';
 import { grpcCaClient, SecretManager } from '@ambient/api/proxy-runtime';
 import { FakeClock, loadState, TestCaServer, wireWorkload } from '@ambient/api/testing';
 import { HbonePool } from '@ambient/hbone';
 import { CaptureReconciler } from '../../src/capture/capture-reconciler.ts';
 import { connectInNetns, listenInNetns, loadNative, removeCaptureRules } from '../../src/capture/index.ts';
 import { createZtunnelMetrics, type ZtunnelMetrics } from '../../src/metrics.ts';
+import { createTwoPodNetns, podInfo, within } from '../two-pod-netns.ts';
 
 const netnsNames = [`ztcap${process.pid}a`, `ztcap${process.pid}b`] as const;
-const sh = (...argv: string[]): string => execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
 const APP_PORT = 8080;
 
-function podInfo(uid: string, ip: string, netns: string): PodInfo {
-  return { uid, name: uid, namespace: 'shop', ip, netns, netnsPath: `/run/netns/${netns}`, labels: {}, annotations: {}, serviceAccount: uid };
-}
 const podA = podInfo('client', '10.79.0.1', netnsNames[0]);
 const podB = podInfo('server', '10.79.0.2', netnsNames[1]);
 
-/** Resolves true with the next `event`, false when none comes within a real deadline. */
-async function within(emitter: EventEmitter, event: string, ms: number): Promise<boolean> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  try {
-    await once(emitter, event, { signal: ac.signal });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 describe('ztunnel per-pod connection cap (root)', () => {
+  let netns: ReturnType<typeof createTwoPodNetns> | undefined;
   const caServer = new TestCaServer();
   let app: net.Server;
   const appSockets = new Set<net.Socket>();
@@ -55,13 +36,7 @@ describe('ztunnel per-pod connection cap (root)', () => {
 
   before(async () => {
     loadNative();
-    for (const ns of netnsNames) sh('ip', 'netns', 'add', ns);
-    sh('ip', '-n', netnsNames[0], 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netnsNames[1]);
-    for (const pod of [podA, podB]) {
-      sh('ip', '-n', pod.netns, 'addr', 'add', `${pod.ip}/24`, 'dev', 'eth0');
-      sh('ip', '-n', pod.netns, 'link', 'set', 'eth0', 'up');
-      sh('ip', '-n', pod.netns, 'link', 'set', 'lo', 'up');
-    }
+    netns = createTwoPodNetns(podA, podB);
     await caServer.start();
     // The app in pod B: accepts and holds every connection, so each keeps its slot.
     app = net.createServer((s) => {
@@ -75,13 +50,7 @@ describe('ztunnel per-pod connection cap (root)', () => {
   after(async () => {
     app.close();
     await caServer.stop();
-    for (const ns of netnsNames) {
-      try {
-        sh('ip', 'netns', 'del', ns);
-      } catch {
-        /* already gone */
-      }
-    }
+    netns?.remove();
   });
 
   async function startCapture(podConnectionLimits: { outbound: number; inbound: number }): Promise<void> {
