@@ -195,5 +195,37 @@ describe('faults under load (1000 req/s through two ztunnels, every failure coun
       async () => !(await pods.call('client', `http://${server.status!.podIP}:8080/`, ['--timeout', '2000'])).ok,
       60_000,
     );
+    await cluster.kubeConfig
+      .makeApiClient(CustomObjectsApi)
+      .deleteNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: 'load', plural: 'authorizationpolicies', name: 'deny-client' });
+    await until('calls to be allowed again', async () => (await pods.call('client', `http://${server.status!.podIP}:8080/`)).ok, 60_000);
+  });
+
+  it('ztunnel restarted (SIGTERM): requests in flight through it finish within its drain, and the next 5000 at 1000 req/s lose none', async () => {
+    const ztunnels = async () =>
+      (await core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=ztunnel', fieldSelector: 'spec.nodeName=node-1' })).items;
+    const [old] = await ztunnels();
+    assert.ok(old, 'the client node has a ztunnel');
+    // Ten slow requests (2 s each) through the client's ztunnel, in flight when it gets SIGTERM.
+    const inFlight = pods.summary('client', `http://${server.status!.podIP}:8080/delay/2000`, ['--count', '10', '--concurrency', '10']);
+    await until(
+      'the slow requests to be in flight at the server',
+      async () => {
+        const stats = (await pods.call('client', `http://${server.status!.podIP}:8080/stats`)).lines[0]?.body;
+        return (stats?.byPath?.delay ?? 0) >= 10;
+      },
+      10_000,
+    );
+    await core.deleteNamespacedPod({ name: old.metadata!.name!, namespace: 'istio-system' });
+    const drained = await inFlight;
+    assert.equal(drained.byStatus['200'], 10, `in-flight requests across the SIGTERM: ${JSON.stringify(drained)}`);
+    await until(
+      'a new ztunnel on node-1',
+      async () => (await ztunnels()).some((p) => p.metadata!.uid !== old.metadata!.uid && p.status?.phase === 'Running'),
+      60_000,
+    );
+    await until('calls through the new ztunnel', async () => (await pods.call('client', `http://${server.status!.podIP}:8080/`)).ok, 60_000);
+    const after = await load(5);
+    assert.equal(after.failed + after.cutShort, 0, `failed ${after.failed}, cut short ${after.cutShort} of ${after.sent}: ${JSON.stringify(after.byStatus)}`);
   });
 });
