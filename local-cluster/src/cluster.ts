@@ -56,6 +56,13 @@ export interface Cluster {
   nodes: NodeHandle[];
   kubeConfig: KubeConfig;
   controlPlane: RunningControlPlaneProcess[];
+  /**
+   * Stops the API server (its watches end, its clients see connections refused), waits
+   * `downMs`, and starts it again on the same port from the same data directory: what the
+   * kubelets, controllers and istiod-lite see when a real kube-apiserver restarts. `api` is the
+   * new server afterwards.
+   */
+  restartApiServer(downMs?: number): Promise<void>;
   /** Stops everything it started; pods' processes and namespaces go, API state stays on disk. */
   stop(): Promise<void>;
 }
@@ -88,7 +95,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   };
 
   try {
-    const api = await startApiServer({ dataDir, ...(opts.port === undefined ? {} : { port: opts.port }), logger: logger.child({ component: 'apiserver' }) });
+    const apiLogger = logger.child({ component: 'apiserver' });
+    let api = await startApiServer({ dataDir, ...(opts.port === undefined ? {} : { port: opts.port }), logger: apiLogger });
     cleanups.push(() => api.close());
     const network = await ClusterNetwork.create({ dataDir, logger: logger.child({ component: 'network' }) });
     cleanups.push(() => network.destroy());
@@ -123,11 +131,19 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     let stopped = false;
     return {
       dataDir,
-      api,
+      get api() {
+        return api;
+      },
       network,
       nodes,
       kubeConfig,
       controlPlane,
+      async restartApiServer(downMs = 0) {
+        const port = Number(new URL(api.url).port);
+        await api.close();
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+        api = await startApiServer({ dataDir, port, logger: apiLogger });
+      },
       async stop() {
         if (stopped) return;
         stopped = true;

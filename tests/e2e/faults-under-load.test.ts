@@ -47,11 +47,13 @@ describe('faults under load (1000 req/s through two ztunnels, every failure coun
   let server: V1Pod;
 
   /** `seconds` × 10 000-request batches at 1000/s from the client pod; the failures of all of them. */
-  const load = async (seconds: number): Promise<{ sent: number; failed: number; cutShort: number; byStatus: Record<string, number> }> => {
+  const load = async (seconds: number, from?: V1Pod): Promise<{ sent: number; failed: number; cutShort: number; byStatus: Record<string, number> }> => {
     const total = { sent: 0, failed: 0, cutShort: 0, byStatus: {} as Record<string, number> };
+    // Read once, or given: the load itself must not depend on the API server (one test restarts it).
+    const client = from ?? (await pods.pod('client'));
     for (let left = seconds * rate; left > 0; left -= 10_000) {
       const count = Math.min(left, 10_000);
-      const s: CallSummary = await pods.summary('client', `http://${server.status!.podIP}:8080/`, [
+      const s: CallSummary = await pods.summary(client, `http://${server.status!.podIP}:8080/`, [
         '--count',
         String(count),
         '--rate',
@@ -227,5 +229,40 @@ describe('faults under load (1000 req/s through two ztunnels, every failure coun
     await until('calls through the new ztunnel', async () => (await pods.call('client', `http://${server.status!.podIP}:8080/`)).ok, 60_000);
     const after = await load(5);
     assert.equal(after.failed + after.cutShort, 0, `failed ${after.failed}, cut short ${after.cutShort} of ${after.sent}: ${JSON.stringify(after.byStatus)}`);
+  });
+
+  it('API server restarted (down 10 s) under 1000 req/s: 0 failed; then a new DENY applies and its deletion is seen (the informers are live, nothing stale)', async () => {
+    const client = await pods.pod('client');
+    const [traffic] = await Promise.all([load(20, client), cluster.restartApiServer(10_000)]);
+    assert.equal(
+      traffic.failed + traffic.cutShort,
+      0,
+      `failed ${traffic.failed}, cut short ${traffic.cutShort} of ${traffic.sent}: ${JSON.stringify(traffic.byStatus)}`,
+    );
+    const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
+    const ref = { group: 'security.istio.io', version: 'v1', namespace: 'load', plural: 'authorizationpolicies' };
+    await until(
+      'the API server to take a policy again',
+      async () => {
+        await custom.createNamespacedCustomObject({
+          ...ref,
+          body: {
+            apiVersion: 'security.istio.io/v1',
+            kind: 'AuthorizationPolicy',
+            metadata: { name: 'deny-after-restart' },
+            spec: {
+              selector: { matchLabels: { app: 'server' } },
+              action: 'DENY',
+              rules: [{ from: [{ source: { principals: ['cluster.local/ns/load/sa/client'] } }] }],
+            },
+          },
+        });
+        return true;
+      },
+      30_000,
+    );
+    await until('the DENY to apply', async () => !(await pods.call('client', `http://${server.status!.podIP}:8080/`, ['--timeout', '2000'])).ok, 60_000);
+    await custom.deleteNamespacedCustomObject({ ...ref, name: 'deny-after-restart' });
+    await until('its deletion to apply', async () => (await pods.call('client', `http://${server.status!.podIP}:8080/`)).ok, 60_000);
   });
 });

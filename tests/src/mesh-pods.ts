@@ -62,9 +62,13 @@ export class MeshPods {
     return execInNetns(podNetns(this.#cluster.network.clusterId, p.metadata!.uid!), argv, { timeoutMs });
   }
 
-  /** The echo app's `call` inside pod `from`: one JSON line per request (or the summary). */
-  async call(from: string, url: string, flags: string[] = []): Promise<{ ok: boolean; lines: any[]; output: string }> {
-    const r = await this.exec(await this.pod(from), [process.execPath, echoScript, 'call', url, '--timeout', '5000', ...flags], 170_000);
+  /** The echo app's `call` inside pod `from` (a name, or the pod as read before: no API call then): one JSON line per request (or the summary). */
+  async call(from: string | V1Pod, url: string, flags: string[] = []): Promise<{ ok: boolean; lines: any[]; output: string }> {
+    const r = await this.exec(
+      typeof from === 'string' ? await this.pod(from) : from,
+      [process.execPath, echoScript, 'call', url, '--timeout', '5000', ...flags],
+      170_000,
+    );
     const lines = r.stdout
       .trim()
       .split('\n')
@@ -73,7 +77,7 @@ export class MeshPods {
     return { ok: r.code === 0, lines, output: r.stdout + r.stderr };
   }
 
-  async summary(from: string, url: string, flags: string[] = []): Promise<CallSummary> {
+  async summary(from: string | V1Pod, url: string, flags: string[] = []): Promise<CallSummary> {
     const r = await this.call(from, url, [...flags, '--summary']);
     const s = r.lines.at(-1) as CallSummary | undefined;
     assert.ok(s && typeof s.sent === 'number', r.output);
