@@ -7,3 +7,6 @@ const ROOT = path.join(import.meta.dirname, '..');
 export const examplesBinDir = path.join(ROOT, 'bin');
 export const echoScriptPath = path.join(ROOT, 'echo', 'echo.ts');
 export const echoManifestPath = path.join(ROOT, 'manifests', 'echo.yaml');
+
+/** What `ambient-echo call --summary` prints as its last line. */
+export type { Summary as EchoCallSummary } from '../echo/echo-summary.ts';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import crypto from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import { createCsr } from '@ambient/api';
@@ -18,10 +18,9 @@ import { startCluster, type Cluster } from '@ambient/local-cluster/cluster';
 import { applyManifests } from '@ambient/local-cluster/manifests';
 import { deployZtunnel, istiodProcess, istiodSocket, meshRootCertFile } from '@ambient/local-cluster/mesh';
 import { execInNetns, nodeNetns, podNetns } from '@ambient/local-cluster/runtime';
-import { until as poll } from '@ambient/tests';
+import { echoScript, until as poll } from '@ambient/tests';
 
-const repo = resolve(import.meta.dirname, '../..');
-const echo = join(repo, 'examples/echo/echo.ts');
+const echo = echoScript;
 const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> => poll(what, fn, timeoutMs, 200);
 
 const container = (name: string, port: number) => ({

@@ -3,13 +3,12 @@
 // (its admin, metrics and readiness listen on the pod's loopback), with Prometheus text summed
 // by label. One copy for every e2e file.
 import assert from 'node:assert/strict';
-import { join, resolve } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { type EchoCallSummary, echoScriptPath } from '@ambient/examples';
 import type { Cluster } from '@ambient/local-cluster/cluster';
 import { execInNetns, podNetns } from '@ambient/local-cluster/runtime';
 
-const repo = resolve(import.meta.dirname, '../..');
-export const echoScript = join(repo, 'examples/echo/echo.ts');
+export const echoScript = echoScriptPath;
 
 /** The echo app as a container; `flags` go to `serve` (e.g. `--delay 50`, `--fail-status 500`). */
 export function echoContainer(version: string, flags: string[] = []) {
@@ -28,14 +27,8 @@ export function echoContainer(version: string, flags: string[] = []) {
   };
 }
 
-export interface CallSummary {
-  sent: number;
-  byStatus: Record<string, number>;
-  byVersion: Record<string, number>;
-  byPod: Record<string, number>;
-  errors: number;
-  p50Ms: number | null;
-}
+/** What `ambient-echo call --summary` prints as its last line. */
+export type CallSummary = EchoCallSummary;
 
 export class MeshPods {
   readonly #cluster: Cluster;
