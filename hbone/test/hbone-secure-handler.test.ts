@@ -6,8 +6,7 @@
 // explicit-curve keys, malformed validity times), so the tests make the checks throw through
 // what is injected into them: the validity clock, and the caller's refusal callback.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import pino from 'pino';
+import { capturingLogger } from '@ambient/api/testing';
 import { createCertificateAuthority } from '@ambient/api';
 import { HbonePool } from '../src/hbone-pool.ts';
 import { HboneError } from '../src/hbone-error.ts';
@@ -21,17 +20,6 @@ const target = (port: number, context = clientContext) => ({
   expectedIdentities: [SERVER_ID],
 });
 
-function capture(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
-
 describe('HBONE server: nothing throws out of its event handlers', () => {
   let h: Harness | undefined;
   let pool: HbonePool | undefined;
@@ -43,7 +31,7 @@ describe('HBONE server: nothing throws out of its event handlers', () => {
 
   it('secure_handler_throw: a certificate check that throws refuses that connection as untrusted_chain, and the server serves the next', async () => {
     const refusals: ConnectionRefusal[] = [];
-    const { logger, lines } = capture();
+    const { logger, lines } = capturingLogger();
     let hostile = true;
     h = await startHarness({
       logger,
@@ -68,7 +56,7 @@ describe('HBONE server: nothing throws out of its event handlers', () => {
   });
 
   it('secure_handler_throw: a refusal callback that throws still closes and counts the refused connection', async () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = capturingLogger();
     h = await startHarness({
       logger,
       onConnectionRefused: () => {
@@ -84,7 +72,7 @@ describe('HBONE server: nothing throws out of its event handlers', () => {
   });
 
   it('stream_handler_throw: a stream-closed callback that throws is logged, and the server serves the next stream', async () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = capturingLogger();
     let calls = 0;
     h = await startHarness({
       logger,

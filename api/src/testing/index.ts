@@ -7,3 +7,4 @@ export * from './test-ca-server.ts';
 export * from './silencing-relay.ts';
 export * from './redis-server.ts';
 export * from './seeded-random.ts';
+export * from './capturing-logger.ts';

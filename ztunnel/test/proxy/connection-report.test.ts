@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import pino from 'pino';
+import type pino from 'pino';
 import type { Workload } from '@ambient/api';
 import { accessLogFields, connectionLabels, reportConnection, type ConnectionReport } from '../../src/proxy/connection-report.ts';
 import { createZtunnelMetrics } from '../../src/metrics.ts';
-import { id } from '@ambient/api/testing';
+import { capturingLogger, id } from '@ambient/api/testing';
 
 const client = { uid: 'a', name: 'client-1', workloadName: 'client', namespace: 'shop', identity: id('shop', 'client') } as Workload;
 const server = { uid: 'b', name: 'server-1', workloadName: 'server', namespace: 'shop', identity: id('shop', 'server') } as Workload;
@@ -21,15 +20,7 @@ const outboundOk: ConnectionReport = {
 };
 
 function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino(
-    new Writable({
-      write(chunk, _enc, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
-  );
+  const { logger, lines } = capturingLogger();
   return { logger, lines };
 }
 

@@ -7,9 +7,7 @@
 // capture tests).
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Writable } from 'node:stream';
-import pino from 'pino';
-import { loadState, wireWorkload } from '@ambient/api/testing';
+import { capturingLogger, loadState, wireWorkload } from '@ambient/api/testing';
 import { createZtunnelMetrics } from '../../src/metrics.ts';
 import { recheckPlaintext, serveInboundPlaintext, type PlaintextConnection } from '../../src/proxy/inbound.ts';
 import type { CapturedPodRef } from '../../src/proxy/pod-socket.ts';
@@ -56,16 +54,7 @@ describe('ztunnel inbound plaintext: a policy change during the dial to the app'
   it('recheck_race: a connection authorized but still dialing is re-checked, refused as denied, and never relayed', async () => {
     const app = await startApp();
     const pair = await socketPair();
-    const lines: Record<string, unknown>[] = [];
-    const logger = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk, _enc, done) {
-          lines.push(JSON.parse(String(chunk)));
-          done();
-        },
-      }),
-    );
+    const { logger, lines } = capturingLogger();
     try {
       const allowed = loadState([wireWorkload({ uid: 'b', ip: pod.ip })]);
       const denied = loadState([wireWorkload({ uid: 'b', ip: pod.ip })], [denyAll]);

@@ -5,10 +5,8 @@
 // on port 0, an app in pod B that holds every connection it gets, and a cap of 3.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { grpcCaClient, SecretManager } from '@ambient/api/proxy-runtime';
-import { FakeClock, loadState, TestCaServer, wireWorkload } from '@ambient/api/testing';
+import { capturingLogger, FakeClock, loadState, TestCaServer, wireWorkload } from '@ambient/api/testing';
 import { HbonePool } from '@ambient/hbone';
 import { CaptureReconciler } from '../../src/capture/capture-reconciler.ts';
 import { connectInNetns, listenInNetns, loadNative, removeCaptureRules } from '../../src/capture/index.ts';
@@ -54,16 +52,9 @@ describe('ztunnel per-pod connection cap (root)', () => {
   });
 
   async function startCapture(podConnectionLimits: { outbound: number; inbound: number }): Promise<void> {
-    lines = [];
-    const logger = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk, _enc, done) {
-          lines.push(JSON.parse(String(chunk)));
-          done();
-        },
-      }),
-    );
+    const captured = capturingLogger();
+    lines = captured.lines;
+    const logger = captured.logger;
     client = grpcCaClient({ address: caServer.address, rootCertPem: caServer.ca.certPem, token: () => 'token' });
     secrets = new SecretManager({ ca: client, rootCertPem: caServer.ca.certPem, logger });
     pool = new HbonePool();

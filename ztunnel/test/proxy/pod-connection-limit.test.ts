@@ -1,9 +1,7 @@
 // The per-pod cap's decision and its logging, on a virtual clock. What a pod sees over the cap
 // (real sockets, real netns) is in pod-connection-cap.test.ts.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import pino from 'pino';
-import { FakeClock } from '@ambient/api/testing';
+import { capturingLogger, FakeClock } from '@ambient/api/testing';
 import { createZtunnelMetrics, type ZtunnelMetrics } from '../../src/metrics.ts';
 import { PodConnectionLimit, refusalBurstGapMs } from '../../src/proxy/pod-connection-limit.ts';
 
@@ -13,16 +11,7 @@ function setup(limits = { outbound: 2, inbound: 3 }): {
   lines: Record<string, unknown>[];
   metrics: ZtunnelMetrics;
 } {
-  const lines: Record<string, unknown>[] = [];
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk, _enc, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
-  );
+  const { logger, lines } = capturingLogger();
   const clock = new FakeClock(0);
   const metrics = createZtunnelMetrics();
   return { limit: new PodConnectionLimit(limits, { logger, metrics }, clock), clock, lines, metrics };
