@@ -14,6 +14,7 @@
 // must carry its `value` (0–100), since Istio reads `percentage: {}` as 0% — a fault that never
 // fires — which is never what was meant.
 import { parseTargetRefs, type PolicyTarget } from './policy-target.ts';
+import { MAX_REGEX_LENGTH, regexProblem } from './safe-regex.ts';
 import { duration, HOUR_MS, InvalidPolicyField, integer, list, number, object, optionalObject, oneOf, show, string } from './spec-fields.ts';
 
 export const faultInjectionPolicyKind = 'FaultInjectionPolicy';
@@ -64,7 +65,7 @@ export interface FaultInjectionPolicySpec {
 
 export const MAX_HEADER_MATCHES = 16;
 /** Longest header regex accepted: a bound on what one header value check can cost. */
-export const MAX_HEADER_REGEX_LENGTH = 1024;
+export const MAX_HEADER_REGEX_LENGTH = MAX_REGEX_LENGTH;
 /** Gateway API HTTPHeaderMatch: value up to 4096 characters. */
 const MAX_HEADER_VALUE_LENGTH = 4096;
 /** Gateway API HTTPHeaderName (RFC 7230 token), up to 256 characters. */
@@ -132,86 +133,13 @@ function parseHeaderMatches(v: unknown): FaultHeaderMatch[] {
   });
 }
 
-/**
- * A header regex, compiled to match the whole value (Envoy's safe_regex is a full match).
- * Istio's Envoy runs RE2, which has no backtracking; V8 does backtrack, so what RE2 refuses
- * (lookaround, backreferences) is refused here too, and so is the classic exponential shape: a
- * group holding an unbounded repetition that is itself repeated (`(a+)+`, `(\w*)*`, `(x+){2,}`).
- * That check is a heuristic (an alternation of overlapping branches under a star still
- * backtracks); the length cap and the 16 KiB header limit bound what remains.
- */
+/** A header regex, compiled to match the whole value (Envoy's safe_regex is a full match); see safe-regex.ts for what is refused. */
 export function compileHeaderRegex(pattern: string, field: string): RegExp {
-  if (pattern.length > MAX_HEADER_REGEX_LENGTH) {
-    throw new InvalidPolicyField(field, `${show(pattern)}: a regular expression of ${pattern.length} characters, over ${MAX_HEADER_REGEX_LENGTH}`);
-  }
-  const unsafe = unsafeRegexConstruct(pattern);
-  if (unsafe !== undefined) throw new InvalidPolicyField(field, `${show(pattern)}: ${unsafe}`);
+  const problem = regexProblem(pattern);
+  if (problem !== undefined) throw new InvalidPolicyField(field, `${show(pattern)}: ${problem}`);
   try {
     return new RegExp(`^(?:${pattern})$`);
   } catch (err) {
     throw new InvalidPolicyField(field, `${show(pattern)}: not a regular expression (${(err as Error).message})`);
   }
-}
-
-const quantifierAt = /\{(\d+)(,(\d*))?\}/y;
-
-/** Why `pattern` is refused (see compileHeaderRegex), or undefined. Scans JavaScript regex syntax. */
-function unsafeRegexConstruct(pattern: string): string | undefined {
-  // One frame per open group: whether an unbounded repetition occurs inside it.
-  const groups: boolean[] = [false];
-  let i = 0;
-  /** The repetition at `i`, if any: 'unbounded' (*, +, {n,}), 'many' ({n,m} with m > 1), 'optional' (?, {0,1}, {n}), and its length. */
-  const quantifier = (at: number): { kind: 'unbounded' | 'many' | 'optional'; length: number } | undefined => {
-    const c = pattern[at];
-    if (c === '*' || c === '+') return { kind: 'unbounded', length: pattern[at + 1] === '?' ? 2 : 1 };
-    if (c === '?') return { kind: 'optional', length: pattern[at + 1] === '?' ? 2 : 1 };
-    if (c !== '{') return undefined;
-    quantifierAt.lastIndex = at;
-    const m = quantifierAt.exec(pattern);
-    if (m === null) return undefined; // a literal "{" (non-unicode syntax)
-    const lazy = pattern[at + m[0].length] === '?' ? 1 : 0;
-    const kind = m[2] === undefined ? 'optional' : m[3] === '' ? 'unbounded' : Number(m[3]) > 1 ? 'many' : 'optional';
-    return { kind, length: m[0].length + lazy };
-  };
-  while (i < pattern.length) {
-    const c = pattern[i]!;
-    if (c === '\\') {
-      const next = pattern[i + 1];
-      if (next !== undefined && next >= '1' && next <= '9') return 'backreferences are not supported (RE2)';
-      if (next === 'k' && pattern[i + 2] === '<') return 'backreferences are not supported (RE2)';
-      i += 2;
-    } else if (c === '[') {
-      // A character class: skip to its closing bracket (escapes inside included).
-      i++;
-      while (i < pattern.length && pattern[i] !== ']') i += pattern[i] === '\\' ? 2 : 1;
-      i++;
-    } else if (c === '(') {
-      if (pattern.startsWith('(?=', i) || pattern.startsWith('(?!', i) || pattern.startsWith('(?<=', i) || pattern.startsWith('(?<!', i)) {
-        return 'lookahead and lookbehind are not supported (RE2)';
-      }
-      groups.push(false);
-      i++;
-      continue;
-    } else if (c === ')') {
-      const inner = groups.length > 1 ? groups.pop()! : false;
-      i++;
-      const q = quantifier(i);
-      if (q !== undefined) {
-        if (inner && q.kind !== 'optional') return 'a repeated group containing an unbounded repetition can backtrack exponentially';
-        if (inner || q.kind === 'unbounded') groups[groups.length - 1] = true;
-        i += q.length;
-      } else if (inner) {
-        groups[groups.length - 1] = true;
-      }
-      continue;
-    } else {
-      i++;
-    }
-    const q = quantifier(i);
-    if (q !== undefined) {
-      if (q.kind === 'unbounded') groups[groups.length - 1] = true;
-      i += q.length;
-    }
-  }
-  return undefined;
 }

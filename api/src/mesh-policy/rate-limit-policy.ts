@@ -22,6 +22,7 @@
 //
 // One comparison per predicate: `when` is already a conjunction, and leaving out `&&`, `||`,
 // `!` and parentheses keeps evaluation a table lookup plus one string test.
+import { regexProblem } from './safe-regex.ts';
 import { parseTargetRefs, type PolicyTarget } from './policy-target.ts';
 import { duration, HOUR_MS, InvalidPolicyField, integer, list, object, oneOf, optionalObject, show } from './spec-fields.ts';
 
@@ -408,14 +409,17 @@ export function parsePredicate(src: string, field: string): RateLimitPredicate {
 }
 
 /**
- * CEL's `matches` is RE2: no backreferences or lookaround. Refusing them here keeps a policy
- * meaning the same if the evaluator changes, and rules out the constructs that make a
- * backtracking engine slow.
+ * CEL's `matches` is RE2: no backreferences or lookaround, and no backtracking. Refusing what
+ * RE2 lacks keeps a policy meaning the same if the evaluator changes; the shared check
+ * (safe-regex.ts) also refuses the shapes that backtrack exponentially in V8, since the regex
+ * runs on every request against values the client chooses.
  */
 function checkRegex(pattern: string, src: string, field: string): void {
   if (/\\[1-9]|\\k<|\(\?[=!]|\(\?<[=!]/.test(pattern)) {
     throw new InvalidPolicyField(field, `${show(src)}: regex ${show(pattern)} uses a backreference or lookaround, which RE2 (CEL's matches) does not have`);
   }
+  const problem = regexProblem(pattern);
+  if (problem !== undefined) throw new InvalidPolicyField(field, `${show(src)}: regex ${show(pattern)}: ${problem}`);
   try {
     new RegExp(pattern);
   } catch (err) {

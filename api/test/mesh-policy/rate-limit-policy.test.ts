@@ -234,6 +234,15 @@ describe('parseRateLimitPolicy', () => {
       'spec.limits.api.when[0].predicate',
       /backreference or lookaround, which RE2/,
     ],
+    [
+      // Regression: the predicate's regex runs on every request against values the client
+      // chooses (headers, path); only backreferences and lookaround were refused, so a
+      // backtracking shape was accepted.
+      'a regex that can backtrack exponentially (ReDoS on the request path)',
+      withLimit({ rates: oneLimit.api.rates, when: [{ predicate: "request.headers['x-user'].matches('^(a+)+$')" }] }),
+      'spec.limits.api.when[0].predicate',
+      /backtrack exponentially/,
+    ],
     ['an unknown store type', withLimit(oneLimit.api, { type: 'Memcached' }), 'spec.store.type', /"Memcached": expected one of Local, Redis/],
     ['a Redis field on a Local store', withLimit(oneLimit.api, { address: 'redis:6379' }), 'spec.store.address', /"redis:6379": only for type Redis/],
     ['an address without a port', withLimit(oneLimit.api, { type: 'Redis', address: 'redis' }), 'spec.store.address', /"redis": expected "host:port"/],
