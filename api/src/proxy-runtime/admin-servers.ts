@@ -9,7 +9,7 @@ export interface AdminServerOptions {
   host: string;
   ports: { admin: number; metrics: number; readiness: number };
   configDump: () => unknown;
-  registry: Registry;
+  registry: Pick<Registry, 'contentType' | 'metrics'>;
   /** Undefined when ready, else why not (the 503 body). */
   notReady: () => string | undefined;
 }

@@ -18,6 +18,7 @@ import {
   type HboneServerOptions,
   type InboundRecord,
   type InboundRequest,
+  relay,
   type SocketAddress,
 } from '@ambient/hbone';
 import type { Logger } from 'pino';
@@ -115,8 +116,9 @@ export class WaypointServer<T extends ServedTarget = ServedTarget> {
     return this.#live.size;
   }
 
-  listen(): Promise<net.AddressInfo> {
-    const { host, port = ports.hbone } = this.#options.listen ?? {};
+  /** Starts the HBONE listener: at `at`, else the options' `listen` (default every address, 15008). */
+  listen(at?: { host?: string; port?: number }): Promise<net.AddressInfo> {
+    const { host, port = ports.hbone } = at ?? this.#options.listen ?? {};
     return new Promise((resolve, reject) => {
       this.#listener.once('error', reject);
       this.#listener.listen({ host, port }, () => {
@@ -124,6 +126,18 @@ export class WaypointServer<T extends ServedTarget = ServedTarget> {
         resolve(this.#listener.address() as net.AddressInfo);
       });
     });
+  }
+
+  /**
+   * Serves a connection that did not come over HBONE (a sidecar's captured outbound one) as if it
+   * were a CONNECT stream: `request` says who sent it (the pod's proven identity and address)
+   * and where to. False, with `stream` untouched, when the target is not served here or the
+   * server is draining: the caller decides what else to do with it.
+   */
+  serveStream(stream: Duplex, request: InboundRequest): boolean {
+    if (!this.#authorize(request).allow) return false;
+    void relay(stream, this.#accept(request.target, request));
+    return true;
   }
 
   /**
