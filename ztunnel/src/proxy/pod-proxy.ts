@@ -20,6 +20,12 @@ export type PodProxyDeps = OutboundDeps &
     podConnectionLimits?: PodConnectionLimits;
     /** Only its now(): when a burst of refusals is over. */
     clock?: Pick<Clock, 'now'>;
+    /**
+     * Offered each outbound connection before the L4 path; true takes it (a sidecar serves its
+     * pod's HTTP through its L7 stack), false leaves it to handleOutbound. The connection keeps
+     * its outbound slot until its socket closes.
+     */
+    takeOutbound?: (socket: net.Socket) => boolean;
   };
 
 const wallClock: Pick<Clock, 'now'> = { now: Date.now };
@@ -70,7 +76,8 @@ export class PodProxy {
         (s) => {
           if (!limit.tryAcquire('outbound')) return void s.destroy();
           self.#outbound++;
-          void handleOutbound(deps, pod, s).finally(() => {
+          const done = deps.takeOutbound?.(s) ? new Promise<void>((resolve) => s.once('close', () => resolve())) : handleOutbound(deps, pod, s);
+          void done.finally(() => {
             self.#outbound--;
             limit.release('outbound');
           });
