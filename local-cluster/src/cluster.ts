@@ -70,7 +70,7 @@ export interface Cluster {
 /** Directories put first on PATH for pod commands: the sample apps, the waypoint (the command
  *  of the Deployments istiod-lite renders for waypoint Gateways), then the pinned Node. */
 export function podBinPath(): string[] {
-  return [join(repoRoot, 'examples/bin'), join(repoRoot, 'waypoint/bin'), dirname(process.execPath)];
+  return [join(repoRoot, 'examples/bin'), join(repoRoot, 'waypoint/bin'), join(repoRoot, 'sidecar/bin'), dirname(process.execPath)];
 }
 
 export function nodeName(index: number): string {

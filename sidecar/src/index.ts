@@ -1,0 +1,1 @@
+export { startSidecar, type Sidecar, type SidecarOptions } from './app.ts';
