@@ -2,10 +2,8 @@
 // host, ztunnel as a hostNetwork DaemonSet, unmodified clients in pods. Certificates live 20 s
 // here, so everything below also runs across certificate rotations.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
@@ -14,12 +12,11 @@ import { mergePatch } from '@ambient/api/kube';
 import { startCluster, type Cluster } from '@ambient/local-cluster/cluster';
 import { applyManifests } from '@ambient/local-cluster/manifests';
 import { deployZtunnel, istiodProcess } from '@ambient/local-cluster/mesh';
-import { execInNetns, fabricNetns, nodeNetns, podNetns } from '@ambient/local-cluster/runtime';
-import { until as poll } from '@ambient/tests';
+import { execInNetns, nodeNetns, podNetns } from '@ambient/local-cluster/runtime';
+import { captureFabric, until as poll } from '@ambient/tests';
 
 const repo = resolve(import.meta.dirname, '../..');
 const echo = join(repo, 'examples/echo/echo.ts');
-const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls with this file's default bound. */
@@ -148,40 +145,17 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
   it('carries a cross-node call over mTLS only: no plaintext on the wire between the nodes', async () => {
     const client = await pod('mesh', 'client');
     const marker = `marker-${randomBytes(8).toString('hex')}`;
-    const pcap = join(dataDir, 'fabric.pcap');
-    const dump = spawn(
-      'ip',
-      ['netns', 'exec', fabricNetns(cluster.network.clusterId), 'tcpdump', '-Z', 'root', '-i', 'any', '--immediate-mode', '-U', '-w', pcap, 'tcp'],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let dumpLog = '';
-    await new Promise<void>((ready, fail) => {
-      dump.stderr!.on('data', (c: Buffer) => {
-        dumpLog += c.toString();
-        if (c.toString().includes('listening')) ready();
-      });
-      dump.once('exit', (code) => fail(new Error(`tcpdump exited with ${code}`)));
-    });
-    let result: Awaited<ReturnType<typeof call>>;
-    try {
-      result = await call(client, `http://${target.status!.podIP}:8080/${marker}`);
-    } finally {
-      await sleep(300); // let tcpdump write the last packets before it is stopped
-      const exited = new Promise((r) => dump.once('exit', r));
-      dump.kill('SIGINT');
-      await exited;
-    }
+    const capture = await captureFabric(cluster, dataDir, () => call(client, `http://${target.status!.podIP}:8080/${marker}`));
+    const result = capture.result;
     assert.ok(result.ok, result.output);
     assert.equal(result.replies[0].body.pod, target.metadata!.name);
     assert.equal(result.replies[0].body.url, `/${marker}`, 'the app got the request unmodified');
-    const wire = readFileSync(pcap);
     assert.ok(
-      wire.length > 1000,
-      `the capture saw the connection (${wire.length} bytes captured; client ${client.status?.podIP} on ${client.spec?.nodeName}, target ${target.status?.podIP} on ${target.spec?.nodeName}; tcpdump: ${dumpLog})`,
+      capture.wire.length > 1000,
+      `the capture saw the connection (${capture.wire.length} bytes captured; client ${client.status?.podIP} on ${client.spec?.nodeName}, target ${target.status?.podIP} on ${target.spec?.nodeName}; tcpdump: ${capture.log})`,
     );
-    assert.equal(wire.includes(marker), false, 'the request path must not appear in clear between the nodes');
-    const packets = async (filter: string): Promise<number> =>
-      (await run('tcpdump', ['-nn', '-r', pcap, filter], { encoding: 'utf8' })).stdout.split('\n').filter(Boolean).length;
+    assert.equal(capture.wire.includes(marker), false, 'the request path must not appear in clear between the nodes');
+    const packets = capture.packets;
     assert.ok((await packets('tcp port 15008')) > 0, 'traffic between the nodes went to port 15008 (HBONE)');
     assert.equal(await packets('tcp port 8080'), 0, 'nothing went to the app port between the nodes');
   });
