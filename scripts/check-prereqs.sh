@@ -8,9 +8,12 @@ mode=${1:-test}
 # redis-server: the demo's and the tests' global rate limits keep their counters in it (a pod).
 commands=(ip iptables iptables-save iptables-restore nsenter g++ make redis-server)
 packages=(iproute2 iptables nftables util-linux g++ make redis-server)
+# fonts-dejavu-core: the text of the savings report's PNG charts (its smoke test renders them).
+files=()
 if [ "$mode" = test ]; then
   commands+=(openssl python3 apt-get dpkg-deb tcpdump)
-  packages+=(openssl python3 tcpdump)
+  packages+=(openssl python3 tcpdump fonts-dejavu-core)
+  files+=(/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf)
 fi
 
 if [ "$(id -u)" != 0 ]; then
@@ -20,11 +23,13 @@ fi
 
 missing=()
 for cmd in "${commands[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
+for f in "${files[@]}"; do [ -e "$f" ] || missing+=("$f"); done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${AMBIENT_NO_APT:-}" ]; then
   echo "missing ${missing[*]}: installing the system packages ${packages[*]} with apt-get (set AMBIENT_NO_APT=1 to refuse)" >&2
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}") >&2 || true
   missing=()
   for cmd in "${commands[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
+  for f in "${files[@]}"; do [ -e "$f" ] || missing+=("$f"); done
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing prerequisites: ${missing[*]}" >&2

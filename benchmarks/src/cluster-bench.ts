@@ -39,9 +39,9 @@ export interface BenchCluster {
   stop(): Promise<void>;
 }
 
-/** A 2-node cluster with istiod-lite and ztunnel deployed (ztunnel captures nothing until a
- *  namespace is enrolled), in a fresh temporary data directory. */
-export async function startBenchCluster(prefix: string): Promise<BenchCluster> {
+/** A cluster (2 nodes unless told) with istiod-lite and ztunnel deployed (ztunnel captures
+ *  nothing until a namespace is enrolled), in a fresh temporary data directory. */
+export async function startBenchCluster(prefix: string, opts: { nodes?: number } = {}): Promise<BenchCluster> {
   const dataDir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   let cluster: Cluster | undefined;
   let stopping: Promise<void> | undefined;
@@ -56,7 +56,7 @@ export async function startBenchCluster(prefix: string): Promise<BenchCluster> {
   const onSignal = (): void => void stop().finally(() => process.exit(130));
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
-    cluster = await startCluster({ dataDir, nodes: 2, port: 0, controlPlane: [istiodProcess(dataDir, true)], logger: pino({ level: 'silent' }) });
+    cluster = await startCluster({ dataDir, nodes: opts.nodes ?? 2, port: 0, controlPlane: [istiodProcess(dataDir, true)], logger: pino({ level: 'silent' }) });
     await deployZtunnel(cluster);
   } catch (err) {
     await stop();

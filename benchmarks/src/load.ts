@@ -1,8 +1,10 @@
 // Load programs that run inside pods for the data-plane benchmark (no dependencies beyond Node):
 //   serve --http 8080 --sink 9000      HTTP answering 1 KiB bodies; a TCP sink that reports bytes read
-//   rate URL --rps R --seconds S --connections C [--header NAME]
-//                                                  fixed-rate HTTP GETs over C keep-alive connections;
-//                                                  with --header, counts the responses that carry NAME
+//   rate URL[,URL...] --rps R --seconds S --connections C [--header NAME] [--raw]
+//                                                  fixed-rate HTTP GETs over C keep-alive connections
+//                                                  per URL (the URLs take turns: R in total); with
+//                                                  --header, counts the responses that carry NAME;
+//                                                  with --raw, also every latency (to merge runs)
 //   bulk HOST:PORT --mib M                         one TCP stream of M MiB into the sink
 // Results are one JSON line on stdout. Every loop is bounded in count and time.
 import http from 'node:http';
@@ -37,11 +39,12 @@ if (mode === 'serve') {
       seconds: { type: 'string', default: '10' },
       connections: { type: 'string', default: '4' },
       header: { type: 'string' },
+      raw: { type: 'boolean', default: false },
     },
   });
   const header = values.header?.toLowerCase();
   let withHeader = 0;
-  const url = positionals[0]!;
+  const urls = positionals[0]!.split(',');
   const rps = Number(values.rps);
   const total = Math.max(1, Math.min(1_000_000, Math.round(rps * Number(values.seconds))));
   const agent = new http.Agent({ keepAlive: true, maxSockets: Number(values.connections) });
@@ -75,7 +78,7 @@ if (mode === 'serve') {
           finish();
         }
       };
-      const req = http.get(url, { agent, timeout: 10_000 }, (res) => {
+      const req = http.get(urls[i % urls.length]!, { agent, timeout: 10_000 }, (res) => {
         const carries = header !== undefined && res.headers[header] !== undefined;
         res.resume();
         res.on('end', () => settle(res.statusCode === 200, carries));
@@ -94,7 +97,8 @@ if (mode === 'serve') {
   const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   agent.destroy();
   const report = { requests: total, errors, seconds, rps: (total - errors) / seconds, p50: q(0.5), p90: q(0.9), p99: q(0.99) };
-  process.stdout.write(`${JSON.stringify(header === undefined ? report : { ...report, withHeader })}\n`);
+  const extra = { ...(header === undefined ? {} : { withHeader }), ...(values.raw ? { latencies: latencies.map((l) => Math.round(l * 1000) / 1000) } : {}) };
+  process.stdout.write(`${JSON.stringify({ ...report, ...extra })}\n`);
 } else if (mode === 'bulk') {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { mib: { type: 'string', default: '512' } } });
   const [host, port] = positionals[0]!.split(':');

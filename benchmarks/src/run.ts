@@ -8,6 +8,7 @@ const benchmarks: Record<string, string> = {
   ztunnel: 'ztunnel-dataplane.ts',
   waypoint: 'waypoint-dataplane.ts',
   hbone: 'hbone-loopback.ts',
+  savings: 'savings.ts',
 };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const extra = process.argv.slice(2).filter((a) => a.startsWith('-'));
