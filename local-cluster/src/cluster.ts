@@ -68,7 +68,8 @@ export interface Cluster {
 }
 
 /** Directories put first on PATH for pod commands: the sample apps, the waypoint (the command
- *  of the Deployments istiod-lite renders for waypoint Gateways), then the pinned Node. */
+ *  of the Deployments istiod-lite renders for waypoint Gateways), the sidecar (the command of
+ *  the istio-proxy container its webhook injects), then the pinned Node. */
 export function podBinPath(): string[] {
   return [join(repoRoot, 'examples/bin'), join(repoRoot, 'waypoint/bin'), join(repoRoot, 'sidecar/bin'), dirname(process.execPath)];
 }
