@@ -49,7 +49,8 @@ export interface StatusDetails {
 
 // biome-ignore lint/plugin/error-extends-mesh-error: Kubernetes' Status error, whose `code` is the HTTP status kubectl reads, not a MeshError code
 export class ApiError extends Error {
-  readonly reason: StatusReason;
+  /** One of StatusReason, or whatever an admission webhook denied with ('' = none). */
+  readonly reason: string;
   readonly code: number;
   readonly details: StatusDetails | undefined;
 
@@ -61,6 +62,17 @@ export class ApiError extends Error {
     this.details = details;
   }
 
+  /**
+   * The Status an admission webhook denied a request with, passed on as kube-apiserver does:
+   * the webhook's own reason (any string) and code (at least 400).
+   */
+  static fromWebhookStatus(status: { reason: string; code: number; message: string; details?: StatusDetails }): ApiError {
+    const err = new ApiError('BadRequest', status.message, status.details);
+    // The two fields are readonly to everyone else; this is the one place that picks them.
+    Object.assign(err, { reason: status.reason, code: status.code });
+    return err;
+  }
+
   toStatus(): Record<string, unknown> {
     const status: Record<string, unknown> = {
       kind: 'Status',
@@ -68,7 +80,7 @@ export class ApiError extends Error {
       metadata: {},
       status: 'Failure',
       message: this.message,
-      reason: this.reason,
+      ...(this.reason ? { reason: this.reason } : {}),
       code: this.code,
     };
     if (this.details) status.details = this.details;

@@ -77,6 +77,8 @@ const byKind: Record<string, PatchMeta> = {
   Lease: kindMeta(),
   CustomResourceDefinition: kindMeta(),
   TokenReview: kindMeta(),
+  MutatingWebhookConfiguration: kindMeta({ webhooks: { mergeKey: 'name' } }),
+  ValidatingWebhookConfiguration: kindMeta({ webhooks: { mergeKey: 'name' } }),
 };
 
 /** The merge description of a built-in kind; undefined for kinds served from CRDs. */

@@ -435,6 +435,11 @@ const customResourceDefinition: Printer = {
   cells: (o) => [o.metadata.name, o.metadata.creationTimestamp ?? null],
 };
 
+const webhookConfiguration: Printer = {
+  columns: [nameColumn, column('Webhooks', 'integer', 0, '', 'Webhooks indicates the number of webhooks registered in this configuration'), ageColumn],
+  cells: (o, now) => [o.metadata.name, list(o.webhooks).length, created(o, now)],
+};
+
 export const defaultPrinter: Printer = {
   columns: [nameColumn, ageColumn],
   cells: (o, now) => [o.metadata.name, created(o, now)],
@@ -456,6 +461,8 @@ const printers: Record<string, Printer> = {
   ServiceAccount: serviceAccount,
   Lease: lease,
   CustomResourceDefinition: customResourceDefinition,
+  MutatingWebhookConfiguration: webhookConfiguration,
+  ValidatingWebhookConfiguration: webhookConfiguration,
 };
 
 export function builtinPrinter(kind: string): Printer {

@@ -1,6 +1,7 @@
 // The HTTP boundary: authentication, impersonation, RBAC authorization, routing, content
-// negotiation and error → Status rendering. Verb semantics live in RestStorage; this file only
-// translates.
+// negotiation, admission webhooks around every write, and error → Status rendering. Verb
+// semantics live in RestStorage, webhook calls in AdmissionWebhooks; this file only translates
+// and puts them in kube-apiserver's order.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -8,9 +9,10 @@ import { ApiError, badRequest, invalid } from '../apimachinery/errors.ts';
 import { applyJsonPatch } from '../apimachinery/json-patch.ts';
 import { applyMergePatch } from '../apimachinery/merge-patch.ts';
 import { toTable } from '../apimachinery/table.ts';
-import type { KubeObject } from '../apimachinery/types.ts';
+import type { KubeObject, ResourceInfo } from '../apimachinery/types.ts';
 import { groupVersion } from '../apimachinery/types.ts';
 import { decodeAccessReviewProtobuf } from './access-review-protobuf.ts';
+import { type AdmissionAttributes, AdmissionWebhooks, type WarningSink, warningHeader } from './admission-webhooks.ts';
 import { AUTHORIZATION_GROUP, accessReview } from './access-review.ts';
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './discovery.ts';
 import { openApiV2Json, openApiV2Protobuf, openApiV3Index } from './openapi.ts';
@@ -20,8 +22,9 @@ import { MASTERS_GROUP, authorize, forbidden, storePolicy, type RbacPolicy } fro
 import { requestAttributes } from './request-attributes.ts';
 import { decodeBody, readBody } from './request-body.ts';
 import { parseRequestPath, type ResourceRoute } from './request-path.ts';
-import type { DeleteOptions, PatchType, RestStorage } from './rest-storage.ts';
+import type { DeleteOptions, PatchType, PreparedWrite, RestStorage, WriteCandidate } from './rest-storage.ts';
 import { issueToken, reviewToken, type BindingLookup, type SigningKey, type UserInfo } from './service-account-tokens.ts';
+import { resourceKey } from './store.ts';
 import { serveWatch } from './watch-stream.ts';
 
 export interface HandlerDeps {
@@ -52,6 +55,12 @@ type Query = URLSearchParams;
  */
 export const ADMIN_USER: UserInfo = { username: 'admin', uid: '', groups: [MASTERS_GROUP, 'system:authenticated'] };
 
+/**
+ * How many times a write goes through admission when another write changes its object while
+ * webhooks run (kube's GuaranteedUpdate retries the same way); the last attempt's Conflict stands.
+ */
+const MAX_ADMISSION_ATTEMPTS = 3;
+
 /** Subresources served although discovery does not list them (as in Kubernetes). */
 const EXTRA_SUBRESOURCES = new Set(['/pods/binding', '/namespaces/finalize']);
 
@@ -61,11 +70,13 @@ export class ApiHandler {
   #closing = false;
   readonly #now: () => Date;
   readonly #policy: RbacPolicy;
+  readonly #webhooks: AdmissionWebhooks;
 
   constructor(deps: HandlerDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
     this.#policy = storePolicy(deps.storage.store);
+    this.#webhooks = new AdmissionWebhooks({ store: deps.storage.store, logger: deps.logger });
   }
 
   /** Ends every open watch and log stream (server shutdown). */
@@ -251,22 +262,93 @@ export class ApiHandler {
       await storage.store.durable();
       json(res, code, value);
     };
+    const warn: WarningSink = (text) => {
+      if (!res.headersSent) res.appendHeader('Warning', warningHeader(text));
+    };
+    const writeOpts = { dryRun, fieldManager };
+    // kube's CreateOptions/UpdateOptions as webhooks see them: what the client asked for.
+    const options = (kind: string): Record<string, unknown> => {
+      const o: Record<string, unknown> = { kind, apiVersion: 'meta.k8s.io/v1' };
+      if (dryRun) o.dryRun = ['All'];
+      if (q.get('fieldManager')) o.fieldManager = q.get('fieldManager');
+      return o;
+    };
+    /** Admission attributes of a write on this route; `kind` differs from the resource's for Scale, Binding, TokenRequest. */
+    const attributes = (old: KubeObject | undefined, object: KubeObject | undefined, kind?: AdmissionAttributes['kind']): AdmissionAttributes => {
+      const operation = object === undefined ? 'DELETE' : old === undefined ? 'CREATE' : 'UPDATE';
+      const meta = (object ?? old)?.metadata;
+      const objectName = name ?? meta?.name ?? '';
+      const isNamespace = r.group === '' && r.plural === 'namespaces';
+      return {
+        operation,
+        resource: r,
+        subresource: sub ?? '',
+        kind: kind ?? { group: r.group, version: r.version, kind: r.kind },
+        // A collection across namespaces (deletecollection) names each item's own.
+        namespace: isNamespace ? objectName : ns || (meta?.namespace ?? ''),
+        name: objectName,
+        user,
+        dryRun: operation === 'DELETE' ? deleteOptions(body, q, dryRun).dryRun === true : dryRun,
+        options: operation === 'DELETE' ? deleteOptionsObject(body, q, dryRun) : options(operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions'),
+        builtin: sub === undefined && storage.registry.isBuiltin(r),
+      };
+    };
+    /** A write whose object is a subresource's own kind, committed by `commit`. */
+    const subresourceWrite = (kind: AdmissionAttributes['kind'], commit: (object: KubeObject) => unknown) => ({
+      attributes: (old: KubeObject | undefined, object: KubeObject) => attributes(old, object, kind),
+      prepare: (object: KubeObject): PreparedWrite => ({ object, current: () => true, commit: () => commit(object) as KubeObject }),
+    });
+    const scaleWrite = {
+      attributes: (old: KubeObject | undefined, object: KubeObject) => attributes(old, object, SCALE_KIND),
+      prepare: (object: KubeObject): PreparedWrite => storage.prepareScale(r, ns, name ?? '', object, writeOpts),
+    };
     switch (method) {
       case 'POST':
         if (name !== undefined) {
-          if (sub === 'token' && r.plural === 'serviceaccounts') return ack(201, this.#tokenRequest(ns, name, body));
+          if (sub === 'token' && r.plural === 'serviceaccounts') {
+            const kind = { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' };
+            const w = subresourceWrite(kind, (object) => this.#tokenRequest(ns, name, object));
+            const object = asKubeObject(body, kind, { name, namespace: ns });
+            return ack(201, await this.#admitWrite(w.attributes, () => ({ old: undefined, object }), w.prepare, warn));
+          }
           if (sub === 'binding' && r.plural === 'pods') {
-            storage.bind(r, ns, name, body);
-            return ack(201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+            const kind = { group: '', version: 'v1', kind: 'Binding' };
+            const w = subresourceWrite(kind, (object) => {
+              storage.bind(r, ns, name, object);
+              return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
+            });
+            const object = asKubeObject(body, kind, { name, namespace: ns });
+            return ack(201, await this.#admitWrite(w.attributes, () => ({ old: undefined, object }), w.prepare, warn));
           }
           throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
         }
         if (r.plural === 'tokenreviews' && r.group === 'authentication.k8s.io') return ack(201, this.#tokenReview(body));
-        return ack(201, storage.create(r, ns, body, { dryRun, fieldManager }));
-      case 'PUT':
+        return ack(
+          201,
+          await this.#admitWrite(
+            attributes,
+            () => ({ old: undefined, object: storage.newObject(r, ns, body) }),
+            (object) => storage.prepareCreate(r, ns, object, writeOpts),
+            warn,
+          ),
+        );
+      case 'PUT': {
         if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
-        if (sub === 'scale') return ack(200, storage.setScale(r, ns, name, body, { dryRun, fieldManager }));
-        return ack(200, storage.update(r, ns, name, body, sub === 'finalize' ? undefined : sub, { dryRun, fieldManager }));
+        if (sub === 'scale') {
+          const candidate = (): WriteCandidate => ({ old: storage.scale(r, ns, name), object: asKubeObject(body, SCALE_KIND, {}) });
+          return ack(200, await this.#admitWrite(scaleWrite.attributes, candidate, scaleWrite.prepare, warn));
+        }
+        const storedSub = sub === 'finalize' ? undefined : sub;
+        return ack(
+          200,
+          await this.#admitWrite(
+            attributes,
+            () => storage.replacement(r, ns, name, body),
+            (object, old) => storage.prepareUpdate(r, old!, object, storedSub, writeOpts),
+            warn,
+          ),
+        );
+      }
       case 'PATCH': {
         if (name === undefined) throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
         const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -277,31 +359,95 @@ export class ApiHandler {
             `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`,
           );
         if (sub === 'scale') {
-          const current = storage.scale(r, ns, name);
-          const next = type === 'json' ? applyJsonPatch(current, body) : applyMergePatch(current, body);
-          return ack(200, storage.setScale(r, ns, name, next, { dryRun, fieldManager }));
+          const candidate = (): WriteCandidate => {
+            const current = storage.scale(r, ns, name);
+            const next = type === 'json' ? applyJsonPatch(current, body) : applyMergePatch(current, body);
+            return { old: current, object: asKubeObject(next, SCALE_KIND, {}) };
+          };
+          return ack(200, await this.#admitWrite(scaleWrite.attributes, candidate, scaleWrite.prepare, warn));
         }
         if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PATCH /apply requires fieldManager parameter');
-        const force = q.get('force') === 'true';
-        const { object, created } = storage.patch(r, ns, name, type, body, sub, { dryRun, fieldManager, force });
+        const opts = { ...writeOpts, force: q.get('force') === 'true' };
+        let created = false;
+        const object = await this.#admitWrite(
+          attributes,
+          () => storage.patched(r, ns, name, type, body, sub, opts),
+          (next, old) => {
+            created = old === undefined;
+            return storage.preparePatch(r, ns, type, old, next, sub, opts);
+          },
+          warn,
+        );
         return ack(created ? 201 : 200, object);
       }
       case 'DELETE': {
         const opts = deleteOptions(body, q, dryRun);
         if (name === undefined) {
-          const items = storage.deleteCollection(
-            r,
-            route.namespace,
-            { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' },
-            opts,
-          );
-          return ack(200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(storage.store.revision) }, items });
+          // kube admits (and deletes) each item of a collection on its own.
+          const { items } = storage.list(r, route.namespace, { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' });
+          const deleted: KubeObject[] = [];
+          for (const item of items) {
+            const a = attributes(item, undefined);
+            await this.#webhooks.mutate(a, undefined, item, warn);
+            await this.#webhooks.validate(a, undefined, item, warn);
+            const { namespace: itemNs = '', name: itemName = '' } = item.metadata;
+            if (storage.store.get(resourceKey(r), itemNs, itemName)) deleted.push(storage.delete(r, itemNs, itemName, opts));
+          }
+          return ack(200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: String(storage.store.revision) }, items: deleted });
         }
-        return ack(200, storage.delete(r, ns, name, opts));
+        return ack(200, await this.#admitDelete(attributes, r, ns, name, opts, warn));
       }
       default:
         throw new ApiError('MethodNotAllowed', `method ${method} is not allowed`);
     }
+  }
+
+  /**
+   * A write through admission in kube-apiserver's order: mutating webhooks on the object the
+   * client sent (defaulted), the storage's defaulting and validation, validating webhooks on
+   * the object as it will be stored, the write. When another write changed the object while
+   * webhooks ran, it starts over, as kube's GuaranteedUpdate does, a bounded number of times.
+   */
+  async #admitWrite(
+    attributes: (old: KubeObject | undefined, object: KubeObject) => AdmissionAttributes,
+    candidate: () => WriteCandidate,
+    prepare: (object: KubeObject, old: KubeObject | undefined) => PreparedWrite,
+    warn: WarningSink,
+  ): Promise<KubeObject> {
+    const once = async (): Promise<PreparedWrite> => {
+      const { old, object } = candidate();
+      const attrs = attributes(old, object);
+      const mutated = (await this.#webhooks.mutate(attrs, object, old, warn)) ?? object;
+      const write = prepare(mutated, old);
+      await this.#webhooks.validate(attrs, write.object, old, warn);
+      return write;
+    };
+    for (let attempt = 1; attempt < MAX_ADMISSION_ATTEMPTS; attempt++) {
+      const write = await once();
+      if (write.current()) return write.commit();
+    }
+    return (await once()).commit();
+  }
+
+  /** A DELETE through admission (webhooks see the stored object as oldObject), retried like #admitWrite. */
+  async #admitDelete(
+    attributes: (old: KubeObject | undefined, object: KubeObject | undefined) => AdmissionAttributes,
+    r: ResourceInfo,
+    ns: string,
+    name: string,
+    opts: DeleteOptions,
+    warn: WarningSink,
+  ): Promise<KubeObject> {
+    const { storage } = this.#d;
+    for (let attempt = 1; attempt <= MAX_ADMISSION_ATTEMPTS; attempt++) {
+      const old = storage.get(r, ns, name);
+      const attrs = attributes(old, undefined);
+      await this.#webhooks.mutate(attrs, undefined, old, warn);
+      await this.#webhooks.validate(attrs, undefined, old, warn);
+      const now = storage.store.get(resourceKey(r), r.namespaced ? ns : '', name);
+      if (now?.metadata.resourceVersion === old.metadata.resourceVersion || attempt === MAX_ADMISSION_ATTEMPTS) break;
+    }
+    return storage.delete(r, ns, name, opts);
   }
 
   #tokenRequest(ns: string, saName: string, body: unknown): Record<string, unknown> {
@@ -469,6 +615,33 @@ function tableRequest(req: IncomingMessage, q: Query): { includeObject: 'None' |
 function managerFromUserAgent(ua: string | undefined): string {
   const name = (ua ?? '').split('/')[0]?.trim();
   return name ? name : 'unknown';
+}
+
+const SCALE_KIND = { group: 'autoscaling', version: 'v1', kind: 'Scale' };
+
+/** A request body (none = `{}`) as the object webhooks see: its kind filled in, metadata defaulting to `meta`. */
+function asKubeObject(body: unknown, kind: { group: string; version: string; kind: string }, meta: KubeObject['metadata']): KubeObject {
+  body ??= {};
+  if (!isObj(body)) throw badRequest(`the body of the request must be a json object, got ${body === null ? 'null' : typeof body}`);
+  return {
+    ...body,
+    apiVersion: kind.group ? `${kind.group}/${kind.version}` : kind.version,
+    kind: kind.kind,
+    metadata: { ...meta, ...(isObj(body.metadata) ? body.metadata : {}) },
+  };
+}
+
+/** The DeleteOptions (meta.k8s.io/v1) webhooks see: what the body and query asked for. */
+function deleteOptionsObject(body: unknown, q: Query, dryRun: boolean): Record<string, unknown> {
+  const b = isObj(body) ? body : {};
+  const o: Record<string, unknown> = { kind: 'DeleteOptions', apiVersion: 'meta.k8s.io/v1' };
+  if (dryRun || (Array.isArray(b.dryRun) && b.dryRun.includes('All'))) o.dryRun = ['All'];
+  const policy = b.propagationPolicy ?? q.get('propagationPolicy');
+  if (policy) o.propagationPolicy = policy;
+  const grace = b.gracePeriodSeconds ?? q.get('gracePeriodSeconds');
+  if (grace !== undefined && grace !== null) o.gracePeriodSeconds = Number(grace);
+  if (isObj(b.preconditions)) o.preconditions = b.preconditions;
+  return o;
 }
 
 function deleteOptions(body: unknown, q: Query, dryRun: boolean): DeleteOptions {

@@ -3,6 +3,7 @@
 import type { StatusCause } from '../apimachinery/errors.ts';
 import { labelSelectorFromObject } from '../apimachinery/label-selector.ts';
 import type { KubeObject } from '../apimachinery/types.ts';
+import { defaultWebhookConfiguration, webhookConfigurationCauses } from './webhook-configuration.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -106,6 +107,10 @@ export function applyDefaults(obj: KubeObject): void {
     case 'Secret':
       obj.type ??= 'Opaque';
       break;
+    case 'MutatingWebhookConfiguration':
+    case 'ValidatingWebhookConfiguration':
+      defaultWebhookConfiguration(obj);
+      break;
   }
 }
 
@@ -166,6 +171,10 @@ export function validateBuiltin(obj: KubeObject, old: KubeObject | undefined): S
       podSpecCauses(asObj(template.spec), 'spec.template.spec', causes);
       break;
     }
+    case 'MutatingWebhookConfiguration':
+    case 'ValidatingWebhookConfiguration':
+      causes.push(...webhookConfigurationCauses(obj));
+      break;
   }
   return causes;
 }

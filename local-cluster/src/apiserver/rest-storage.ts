@@ -1,7 +1,11 @@
 // The semantics of the REST verbs on top of Store: create/update/patch/delete with
 // defaulting, validation, optimistic concurrency, status subresources, generation,
 // finalizers, namespace lifecycle, ownerReference garbage collection and Service ClusterIPs.
-// Both the HTTP layer and in-process callers go through here.
+// Both the HTTP layer and in-process callers go through here. A write comes in two steps so
+// that admission webhooks (asynchronous) fit between them as in kube-apiserver: the object the
+// client sent (`newObject`, `replacement`, `patched`), which mutating webhooks may change, then
+// a `PreparedWrite` (defaulted, validated, not stored) that validating webhooks see before it
+// is committed. In-process callers use the one-step create/update/patch.
 import { randomUUID } from 'node:crypto';
 import { ApiError, alreadyExists, badRequest, conflict, invalid, notFound, type StatusCause } from '../apimachinery/errors.ts';
 import { parseFieldSelector } from '../apimachinery/field-selector.ts';
@@ -42,6 +46,22 @@ const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 type Obj = Record<string, unknown>;
 
+/** A write that passed defaulting and validation and is not stored yet. */
+export interface PreparedWrite {
+  /** The object as it will be stored and answered (what validating admission sees). */
+  readonly object: KubeObject;
+  /** Whether the store still holds what the write replaces (nothing, for a create). */
+  current(): boolean;
+  /** Stores it (a dry run stores nothing); Conflict or AlreadyExists when no longer current. */
+  commit(): KubeObject;
+}
+
+/** What a write starts from, before admission: the stored object (none for a create) and the new one. */
+export interface WriteCandidate {
+  old: KubeObject | undefined;
+  object: KubeObject;
+}
+
 export class RestStorage {
   readonly store: Store;
   readonly registry: ResourceRegistry;
@@ -78,7 +98,21 @@ export class RestStorage {
   }
 
   create(r: ResourceInfo, namespace: string, body: unknown, opts: WriteOptions = {}): KubeObject {
+    return this.prepareCreate(r, namespace, this.newObject(r, namespace, body), opts).commit();
+  }
+
+  /**
+   * What a create admits: the body checked against the resource and, for a built-in kind,
+   * defaulted (kube's decoder defaults before admission), in a namespace that takes new objects.
+   */
+  newObject(r: ResourceInfo, namespace: string, body: unknown): KubeObject {
     const obj = this.#checkBody(r, body, namespace);
+    if (r.namespaced) this.#checkNamespaceWritable(namespace);
+    return this.#defaulted(r, obj);
+  }
+
+  prepareCreate(r: ResourceInfo, namespace: string, object: KubeObject, opts: WriteOptions = {}): PreparedWrite {
+    const obj = this.#checkBody(r, object, namespace);
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix();
     if (!meta.name) throw invalid(r.kind, '', nameCauses(r.kind, undefined), r.group);
@@ -93,17 +127,24 @@ export class RestStorage {
     meta.generation = 1;
     if (r.subresources.includes('status') && !this.registry.isBuiltin(r)) delete obj.status;
     if (r.kind === 'Pod' && r.group === '') obj.status = { phase: 'Pending' };
-    return this.#write(r, undefined, obj, opts);
+    return this.#prepare(r, undefined, obj, opts);
   }
 
   /** PUT. `subresource` 'status' changes only the status; the main resource leaves it alone. */
   update(r: ResourceInfo, namespace: string, name: string, body: unknown, subresource: string | undefined, opts: WriteOptions = {}): KubeObject {
+    const { old, object } = this.replacement(r, namespace, name, body);
+    return this.prepareUpdate(r, old, object, subresource, opts).commit();
+  }
+
+  /** What a PUT admits: the stored object and the (defaulted) body that replaces it. */
+  replacement(r: ResourceInfo, namespace: string, name: string, body: unknown): { old: KubeObject; object: KubeObject } {
     const old = this.get(r, namespace, name);
     const obj = this.#checkBody(r, body, namespace);
     if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
       throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
     }
-    return this.#update(r, old, obj, subresource, opts);
+    obj.metadata.name = name;
+    return { old, object: this.#defaulted(r, obj) };
   }
 
   patch(
@@ -115,6 +156,35 @@ export class RestStorage {
     subresource: string | undefined,
     opts: WriteOptions = {},
   ): { object: KubeObject; created: boolean } {
+    const { old, object } = this.patched(r, namespace, name, type, patch, subresource, opts);
+    return { object: this.preparePatch(r, namespace, type, old, object, subresource, opts).commit(), created: old === undefined };
+  }
+
+  /** The write a PATCH makes of its (admitted) object: an update, or a create for an apply of a missing object. */
+  preparePatch(
+    r: ResourceInfo,
+    namespace: string,
+    type: PatchType,
+    old: KubeObject | undefined,
+    object: KubeObject,
+    subresource: string | undefined,
+    opts: WriteOptions,
+  ): PreparedWrite {
+    // Server-side apply records its own managed fields; the others record an Update entry.
+    const o = type === 'apply' ? { ...opts, fieldManager: undefined } : opts;
+    return old ? this.prepareUpdate(r, old, object, subresource, o) : this.prepareCreate(r, namespace, object, o);
+  }
+
+  /** What a PATCH admits: the stored object (none when an apply creates it) and the patched one. */
+  patched(
+    r: ResourceInfo,
+    namespace: string,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    subresource: string | undefined,
+    opts: WriteOptions = {},
+  ): WriteCandidate {
     const key = resourceKey(r);
     const stored = this.store.get(key, r.namespaced ? namespace : '', name);
     const manager = opts.fieldManager ?? 'unknown';
@@ -126,11 +196,10 @@ export class RestStorage {
       if (!stored) {
         if (subresource) throw notFound(r.plural, name, r.group);
         const fresh = serverSideApply(undefined, applied, { manager, force: opts.force ?? false, kind: r.kind, now });
-        return { object: this.create(r, namespace, fresh, { ...opts, fieldManager: undefined }), created: true };
+        return { old: undefined, object: this.newObject(r, namespace, fresh) };
       }
       const old = present(r, stored);
-      const next = serverSideApply(old, applied, { manager, force: opts.force ?? false, kind: r.kind, now });
-      return { object: this.#update(r, old, next, subresource, { ...opts, fieldManager: undefined }), created: false };
+      return { old, object: this.#defaulted(r, serverSideApply(old, applied, { manager, force: opts.force ?? false, kind: r.kind, now })) };
     }
     if (!stored) throw notFound(r.plural, name, r.group);
     const old = present(r, stored);
@@ -153,8 +222,7 @@ export class RestStorage {
         next = applyJsonPatch(old, patch);
         break;
     }
-    const obj = this.#checkBody(r, next, namespace);
-    return { object: this.#update(r, old, obj, subresource, opts), created: false };
+    return { old, object: this.#defaulted(r, this.#checkBody(r, next, namespace)) };
   }
 
   delete(r: ResourceInfo, namespace: string, name: string, opts: DeleteOptions = {}): KubeObject {
@@ -181,17 +249,6 @@ export class RestStorage {
     return this.#delete(resourceKey(r), obj, opts.propagationPolicy ?? 'Background');
   }
 
-  deleteCollection(
-    r: ResourceInfo,
-    namespace: string | undefined,
-    selectors: { labelSelector?: string; fieldSelector?: string },
-    opts: DeleteOptions = {},
-  ): KubeObject[] {
-    const { items } = this.list(r, namespace, selectors);
-    if (opts.dryRun) return items;
-    return items.map((o) => this.#delete(resourceKey(r), o, opts.propagationPolicy ?? 'Background'));
-  }
-
   /** pods/binding: what the scheduler posts to place a pod on a node. */
   bind(r: ResourceInfo, namespace: string, name: string, binding: unknown): void {
     const target = isObj(binding) && isObj(binding.target) ? binding.target : undefined;
@@ -206,31 +263,20 @@ export class RestStorage {
         `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${String(spec.nodeName)}"`,
         { name, kind: 'pods/binding' },
       );
-    this.#update(r, pod, { ...pod, spec: { ...spec, nodeName: target.name } }, undefined, {});
+    this.prepareUpdate(r, pod, { ...pod, spec: { ...spec, nodeName: target.name } }, undefined, {}).commit();
   }
 
   /** The autoscaling/v1 Scale view of a workload. */
   scale(r: ResourceInfo, namespace: string, name: string): KubeObject {
-    const obj = this.get(r, namespace, name);
-    const spec = (obj.spec ?? {}) as Obj;
-    const status = (obj.status ?? {}) as Obj;
-    const sel = isObj(spec.selector) && isObj(spec.selector.matchLabels) ? spec.selector.matchLabels : {};
-    const m = obj.metadata;
-    return {
-      kind: 'Scale',
-      apiVersion: 'autoscaling/v1',
-      metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
-      spec: { replicas: spec.replicas ?? 0 },
-      status: {
-        replicas: status.replicas ?? 0,
-        selector: Object.entries(sel)
-          .map(([k, v]) => `${k}=${String(v)}`)
-          .join(','),
-      },
-    };
+    return scaleOf(this.get(r, namespace, name));
   }
 
   setScale(r: ResourceInfo, namespace: string, name: string, scale: unknown, opts: WriteOptions = {}): KubeObject {
+    return this.prepareScale(r, namespace, name, scale, opts).commit();
+  }
+
+  /** A PUT or PATCH of `/scale`: the Scale it answers with, and the workload's write behind it. */
+  prepareScale(r: ResourceInfo, namespace: string, name: string, scale: unknown, opts: WriteOptions = {}): PreparedWrite {
     const replicas = isObj(scale) && isObj(scale.spec) ? scale.spec.replicas : undefined;
     if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
       throw invalid(
@@ -243,8 +289,8 @@ export class RestStorage {
     const obj = this.get(r, namespace, name);
     const rv = isObj(scale) && isObj(scale.metadata) ? scale.metadata.resourceVersion : undefined;
     if (typeof rv === 'string' && rv !== '' && rv !== obj.metadata.resourceVersion) throw conflict(r.plural, name, r.group);
-    this.#update(r, obj, { ...obj, spec: { ...(obj.spec as Obj), replicas } }, undefined, opts);
-    return this.scale(r, namespace, name);
+    const write = this.prepareUpdate(r, obj, { ...obj, spec: { ...(obj.spec as Obj), replicas } }, undefined, opts);
+    return { object: scaleOf(write.object), current: () => write.current(), commit: () => scaleOf(write.commit()) };
   }
 
   /** Body checks shared by every write: an object of this resource's kind and namespace. */
@@ -272,7 +318,9 @@ export class RestStorage {
     return obj;
   }
 
-  #update(r: ResourceInfo, old: KubeObject, obj: KubeObject, subresource: string | undefined, opts: WriteOptions): KubeObject {
+  /** The write that replaces `old` (as stored when the request began) with `object`. */
+  prepareUpdate(r: ResourceInfo, old: KubeObject, object: KubeObject, subresource: string | undefined, opts: WriteOptions = {}): PreparedWrite {
+    const obj = this.#checkBody(r, object, old.metadata.namespace ?? '');
     const rv = obj.metadata.resourceVersion;
     if (rv && rv !== old.metadata.resourceVersion) throw conflict(r.plural, old.metadata.name ?? '', r.group);
     let next: KubeObject;
@@ -299,11 +347,17 @@ export class RestStorage {
         else (next.metadata as Record<string, unknown>)[k] = m[k];
       }
     }
-    return this.#write(r, old, next, opts);
+    return this.#prepare(r, old, next, opts);
   }
 
-  /** Validates, defaults and stores a new state of an object (old undefined = create). */
-  #write(r: ResourceInfo, old: KubeObject | undefined, obj: KubeObject, opts: WriteOptions): KubeObject {
+  /** Built-in kinds defaulted, as kube's decoder hands them to admission. */
+  #defaulted(r: ResourceInfo, obj: KubeObject): KubeObject {
+    if (this.registry.isBuiltin(r)) applyDefaults(obj);
+    return obj;
+  }
+
+  /** Validates and defaults a new state of an object (old undefined = create); storing it is the commit. */
+  #prepare(r: ResourceInfo, old: KubeObject | undefined, obj: KubeObject, opts: WriteOptions): PreparedWrite {
     let next = obj;
     const name = next.metadata.name ?? '';
     if (this.registry.isBuiltin(r)) {
@@ -319,21 +373,62 @@ export class RestStorage {
     }
     if (opts.fieldManager) next = recordUpdateManager(old, next, { manager: opts.fieldManager, now: this.#timestamp() });
     if (old && specChanged(old, next)) next.metadata.generation = (old.metadata.generation ?? 0) + 1;
-    if (old && unchanged(old, next)) return old;
     const key = resourceKey(r);
-    if (key === SERVICES) this.#assignClusterIp(next, old, opts.dryRun ?? false);
-    if (key === CRDS) next.status = crdStatus(next, old, this.#timestamp());
-    if (opts.dryRun) return present(r, next);
-    if (old?.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
-      return present(r, this.#remove(key, next, 'Background'));
+    const ns = next.metadata.namespace ?? '';
+    const current = (): boolean => {
+      const now = this.store.get(key, ns, name);
+      return old ? now?.metadata.resourceVersion === old.metadata.resourceVersion : now === undefined;
+    };
+    const checkCurrent = (): void => {
+      if (!current()) throw old ? conflict(r.plural, name, r.group) : alreadyExists(r.plural, name, r.group);
+    };
+    if (old && unchanged(old, next)) {
+      return {
+        object: old,
+        current,
+        commit: () => {
+          checkCurrent();
+          return old;
+        },
+      };
     }
-    const stored = this.store.put(key, next);
-    if (!old && key === NS) this.#populateNamespace(name);
-    if (key === CRDS) this.registry.setCrd(stored);
-    return present(r, stored);
+    // A new Service's address is chosen (and checked free) now and taken at commit.
+    const autoIp = key === SERVICES && !old && !(next.spec as Obj | undefined)?.clusterIP;
+    if (key === SERVICES) this.#assignClusterIp(next, old);
+    if (key === CRDS) next.status = crdStatus(next, old, this.#timestamp());
+    return {
+      object: present(r, next),
+      current,
+      commit: () => {
+        checkCurrent();
+        if (opts.dryRun) return present(r, next);
+        if (key === SERVICES && !old) this.#takeClusterIp(next, autoIp);
+        if (old?.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) {
+          return present(r, this.#remove(key, next, 'Background'));
+        }
+        const stored = this.store.put(key, next);
+        if (!old && key === NS) this.#populateNamespace(name);
+        if (key === CRDS) this.registry.setCrd(stored);
+        return present(r, stored);
+      },
+    };
   }
 
-  #assignClusterIp(svc: KubeObject, old: KubeObject | undefined, dryRun: boolean): void {
+  /** Takes the address chosen at prepare; one picked automatically and taken since is picked again. */
+  #takeClusterIp(svc: KubeObject, auto: boolean): void {
+    const spec = svc.spec as Obj;
+    for (const ip of serviceIps(svc)) {
+      try {
+        this.#ips.allocate(ip);
+      } catch (err) {
+        if (!auto) throw err;
+        spec.clusterIP = this.#ips.allocate(undefined);
+        spec.clusterIPs = [spec.clusterIP];
+      }
+    }
+  }
+
+  #assignClusterIp(svc: KubeObject, old: KubeObject | undefined): void {
     const spec = svc.spec as Obj;
     if (old) {
       const oldIp = (old.spec as Obj | undefined)?.clusterIP;
@@ -349,7 +444,7 @@ export class RestStorage {
       spec.clusterIPs = ['None'];
     } else {
       spec.clusterIP = this.#ips.allocate(typeof spec.clusterIP === 'string' ? spec.clusterIP : undefined);
-      if (dryRun) this.#ips.release(spec.clusterIP as string);
+      this.#ips.release(spec.clusterIP as string);
       spec.clusterIPs = [spec.clusterIP];
     }
     spec.ipFamilies ??= ['IPv4'];
@@ -456,6 +551,26 @@ export class RestStorage {
 function present(r: ResourceInfo, obj: KubeObject): KubeObject {
   const gv = groupVersion(r);
   return obj.apiVersion === gv ? obj : { ...obj, apiVersion: gv };
+}
+
+/** The autoscaling/v1 Scale view of a workload. */
+function scaleOf(obj: KubeObject): KubeObject {
+  const spec = (obj.spec ?? {}) as Obj;
+  const status = (obj.status ?? {}) as Obj;
+  const sel = isObj(spec.selector) && isObj(spec.selector.matchLabels) ? spec.selector.matchLabels : {};
+  const m = obj.metadata;
+  return {
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+    spec: { replicas: spec.replicas ?? 0 },
+    status: {
+      replicas: status.replicas ?? 0,
+      selector: Object.entries(sel)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(','),
+    },
+  };
 }
 
 function isObj(v: unknown): v is Obj {
