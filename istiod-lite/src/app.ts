@@ -69,6 +69,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
       debounceMs: 10,
       rootNamespace: mesh.rootNamespace,
       allowTestProxies: opts.allowTestProxies === true,
+      pods: sources,
       ...(opts.maxStreamsPerCaller !== undefined ? { maxStreamsPerCaller: opts.maxStreamsPerCaller } : {}),
     });
     stops.push(() => discovery.close());
