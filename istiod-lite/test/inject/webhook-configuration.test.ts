@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { load } from 'js-yaml';
 import { type InjectorTarget, sidecarInjectorConfiguration, webhookClientConfig, webhookConfigurationPatch } from '../../src/inject/webhook-configuration.ts';
 import { applyJsonPatch } from './apply-json-patch.ts';
 
@@ -39,6 +42,11 @@ describe('the sidecar injector MutatingWebhookConfiguration', () => {
         },
       ],
     });
+  });
+
+  it('is what deploy/istiod-lite/webhook.yaml installs, with the caBundle left for istiod-lite to fill', () => {
+    const deployed = load(readFileSync(resolve(import.meta.dirname, '../../../deploy/istiod-lite/webhook.yaml'), 'utf8'));
+    assert.deepEqual(deployed, sidecarInjectorConfiguration({ ...serviceTarget, caBundlePem: '' }));
   });
 
   it('calls https://<host>:<actual port>/inject with --webhook-url-host (the local cluster runs istiod-lite on the host)', () => {
