@@ -35,9 +35,11 @@ export function versionResources(previous: Versioned | undefined, next: Map<stri
 
 /** Versions the sidecars' WaypointConfigs of `model` (see the header), reusing unchanged ones. */
 export function versionSidecarConfigs(previous: Versioned | undefined, model: MeshModel): { resources: Versioned; changed: Set<string> } {
-  const shared = versionOf(model.sidecarView);
   const resources: Versioned = new Map();
   const changed = new Set<string>();
+  // No sidecars now or before: not even the shared part is worth hashing.
+  if (model.sidecars.size === 0 && (previous?.size ?? 0) === 0) return { resources, changed };
+  const shared = versionOf(model.sidecarView);
   for (const [name, config] of model.sidecars) {
     const version = versionOf({ shared, namespace: config.namespace, name: config.name, identity: config.identity });
     const old = previous?.get(name);
