@@ -54,6 +54,8 @@ export interface Workload {
   /** "<namespace>/<name>" of the WORKLOAD_SELECTOR authorizations that apply. */
   authorizationPolicies?: string[];
   hostNetwork?: boolean;
+  /** The workload handles the tunnel itself (an injected sidecar): HBONE on its own 15008; ztunnel does not capture it. */
+  nativeTunnel?: boolean;
 }
 
 export interface Endpoint {

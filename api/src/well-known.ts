@@ -19,6 +19,8 @@ export const ports = {
   istiodGrpc: 15012,
   /** istiod-lite: metrics and `/debug/*`. */
   istiodMetrics: 15014,
+  /** istiod-lite: the sidecar injection webhook (HTTPS `/inject`), Istio's webhook port. */
+  webhook: 15017,
 } as const;
 
 /**
@@ -45,6 +47,9 @@ export const typeUrls = {
   waypointConfig: 'type.googleapis.com/ambient.waypoint.v1.WaypointConfig',
 } as const;
 
-/** Who is asking for configuration; decides which resources a proxy may subscribe to. */
-export type ProxyType = 'ztunnel' | 'waypoint' | 'test';
-export const proxyTypes: readonly ProxyType[] = ['ztunnel', 'waypoint', 'test'];
+/**
+ * Who is asking for configuration; decides which resources a proxy may subscribe to. A
+ * `sidecar` is the proxy injected into one pod (`ambient-sidecar`): it claims that pod.
+ */
+export type ProxyType = 'ztunnel' | 'waypoint' | 'sidecar' | 'test';
+export const proxyTypes: readonly ProxyType[] = ['ztunnel', 'waypoint', 'sidecar', 'test'];

@@ -1,7 +1,8 @@
 // istiod-lite's composition root: Kubernetes sources → model → discovery, the CA on the same
-// gRPC server (15012, TLS), the root certificate publisher, and — on the elected leader only —
-// status conditions and the waypoint controller. Metrics on 15014. It only constructs and
-// wires; the work lives in the modules it names.
+// gRPC server (15012, TLS), the root certificate publisher, the sidecar injection webhook
+// (15017, HTTPS), and — on the elected leader only — status conditions, the waypoint controller
+// and the webhook's configuration. Metrics on 15014. It only constructs and wires; the work
+// lives in the modules it names.
 import { hostname } from 'node:os';
 import { ports } from '@ambient/api';
 import { defaultTokenAudiences, TokenReviewAuthenticator } from './auth/token-review-authenticator.ts';
@@ -9,6 +10,8 @@ import { loadOrCreateMeshCa } from './ca/ca-keys.ts';
 import { createCertificateService } from './ca/certificate-service.ts';
 import { RootCertPublisher } from './ca/root-cert-publisher.ts';
 import { istiodServerName, startGrpcServer } from './grpc-server.ts';
+import { webhookUrl } from './inject/webhook-configuration.ts';
+import { startWebhookServer, webhookServingNames } from './inject/webhook-server.ts';
 import { ensureCrds } from './kube/crds.ts';
 import { MeshSources } from './kube/mesh-sources.ts';
 import { LeaderWork } from './leader-work.ts';
@@ -20,7 +23,7 @@ import { ModelRecompute } from './model-recompute.ts';
 import { defaultMeshOptions, type MeshOptions } from './model/inputs.ts';
 import { LeaderElector } from './status/leader-elector.ts';
 import { createDiscoveryService } from './xds/discovery-server.ts';
-import { defaultWaypointPodOptions } from './waypoint/waypoint-manifests.ts';
+import { defaultProxyPodOptions } from './proxy-pod.ts';
 
 export type { Istiod, IstiodOptions } from './istiod-options.ts';
 
@@ -44,10 +47,34 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     // Everything a recompute touches exists before the first change can trigger one: changes
     // arrive while the awaits below are pending.
     const state = new MeshState(mesh);
-    const leader = new LeaderWork(kc, logger, { ...defaultWaypointPodOptions, ...opts.waypoint, trustDomain: mesh.trustDomain });
+    const proxyPod = { ...defaultProxyPodOptions, ...opts.proxyPod, trustDomain: mesh.trustDomain };
+    // Before the leader can write the webhook configuration: it names the actual port.
+    const webhook = await startWebhookServer({
+      ca,
+      host,
+      port: opts.webhookPort ?? ports.webhook,
+      ...webhookServingNames({
+        rootNamespace: mesh.rootNamespace,
+        clusterDomain: mesh.clusterDomain,
+        ...(opts.webhookUrlHost ? { urlHost: opts.webhookUrlHost } : {}),
+      }),
+      injection: { rootNamespace: mesh.rootNamespace, pod: proxyPod },
+      metrics,
+      logger,
+    });
+    stops.push(() => webhook.close());
+    const leader = new LeaderWork(kc, logger, {
+      proxyPod,
+      injector: {
+        rootNamespace: mesh.rootNamespace,
+        caBundlePem: ca.rootCertPem,
+        port: webhook.port,
+        ...(opts.webhookUrlHost ? { urlHost: opts.webhookUrlHost } : {}),
+      },
+    });
     const elector = new LeaderElector(kc, { namespace: mesh.rootNamespace, identity: opts.identity ?? `${hostname()}-${process.pid}`, logger });
     elector.on('leading', () => leader.lead(state.model));
-    elector.on('stopped-leading', () => leader.stepDown());
+    elector.on('stopped-leading', () => void leader.stepDown());
     const recompute = new ModelRecompute({
       sources,
       state,
@@ -69,6 +96,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
       debounceMs: 10,
       rootNamespace: mesh.rootNamespace,
       allowTestProxies: opts.allowTestProxies === true,
+      pods: sources,
       ...(opts.maxStreamsPerCaller !== undefined ? { maxStreamsPerCaller: opts.maxStreamsPerCaller } : {}),
     });
     stops.push(() => discovery.close());
@@ -97,18 +125,20 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     stops.push(() => publisher.stop());
 
     recompute.recompute();
+    stops.push(() => leader.stepDown()); // after the elector stopped: waits for the last leader writes
     stops.push(() => elector.stop());
     await elector.start();
 
     const metricsServer = await startMetricsServer({ host, port: opts.metricsPort ?? ports.istiodMetrics, metrics, state, discovery });
     stops.push(() => metricsServer.close());
     const display = host === '0.0.0.0' ? '127.0.0.1' : host;
-    logger.info({ grpc: `${display}:${grpcServer.port}`, metrics: metricsServer.port, ca: ca.source }, 'istiod-lite ready');
+    logger.info({ grpc: `${display}:${grpcServer.port}`, metrics: metricsServer.port, webhook: webhook.port, ca: ca.source }, 'istiod-lite ready');
 
     return {
       grpcAddress: `${display}:${grpcServer.port}`,
       ...(grpcServer.udsAddress ? { udsAddress: grpcServer.udsAddress } : {}),
       metricsUrl: `http://${display}:${metricsServer.port}/metrics`,
+      webhookUrl: webhookUrl(display, webhook.port),
       rootCertPem: ca.rootCertPem,
       serverName: istiodServerName,
       state,

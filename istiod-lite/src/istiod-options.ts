@@ -6,7 +6,7 @@ import type { Clock } from '@ambient/api';
 import type { MeshState } from './mesh-state.ts';
 import type { IstiodMetrics } from './metrics.ts';
 import type { MeshOptions } from './model/inputs.ts';
-import type { WaypointPodOptions } from './waypoint/waypoint-manifests.ts';
+import type { ProxyPodOptions } from './proxy-pod.ts';
 
 export interface IstiodOptions {
   kubeConfig: KubeConfig;
@@ -17,6 +17,11 @@ export interface IstiodOptions {
   /** Also serve discovery + CA on this Unix socket (the local cluster's node processes reach the host this way). */
   udsPath?: string;
   metricsPort?: number; // 15014; 0 = ephemeral
+  /** The sidecar injection webhook (HTTPS /inject) on `host`: 15017; 0 = ephemeral. */
+  webhookPort?: number;
+  /** Register the webhook as https://<this host>:<webhook port>/inject instead of the istiod Service
+   *  (the local cluster's API server calls istiod-lite on the host: 127.0.0.1). */
+  webhookUrlHost?: string;
   mesh?: Partial<MeshOptions>;
   /** Leader election identity; unique per replica (the pod name in Kubernetes). */
   identity?: string;
@@ -32,8 +37,9 @@ export interface IstiodOptions {
   maxStreamsPerCaller?: number;
   /** Audiences a caller's ServiceAccount token must be for (TokenReview spec.audiences); default `istio-ca`, as Istio's. */
   tokenAudiences?: readonly string[];
-  /** What waypoint Deployments tell their pods (defaultWaypointPodOptions; the trust domain is the mesh's). */
-  waypoint?: Partial<Omit<WaypointPodOptions, 'trustDomain'>>;
+  /** What waypoint pods and injected sidecars are told about the control plane (defaultProxyPodOptions;
+   *  the trust domain is the mesh's): istiod-lite's --waypoint-* flags. */
+  proxyPod?: Partial<Omit<ProxyPodOptions, 'trustDomain'>>;
 }
 
 export interface Istiod {
@@ -42,6 +48,8 @@ export interface Istiod {
   /** `unix:<path>` when udsPath was given. */
   udsAddress?: string;
   metricsUrl: string;
+  /** https://<host>:<port>/inject of the injection webhook. */
+  webhookUrl: string;
   rootCertPem: string;
   /** Hostname the gRPC server's certificate is for (clients set it as the TLS server name). */
   serverName: string;

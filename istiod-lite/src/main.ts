@@ -5,7 +5,7 @@ import pino from 'pino';
 import { portFlag, ports, positiveIntegerFlag, runUntilSignal } from '@ambient/api';
 import { startIstiod } from './app.ts';
 import { defaultTokenAudiences, parseTokenAudiences } from './auth/token-review-authenticator.ts';
-import { defaultWaypointPodOptions } from './waypoint/waypoint-manifests.ts';
+import { defaultProxyPodOptions } from './proxy-pod.ts';
 import { defaultMaxStreamsPerCaller } from './xds/caller-stream-limit.ts';
 
 const { values } = parseArgs({
@@ -15,6 +15,8 @@ const { values } = parseArgs({
     'grpc-port': { type: 'string', default: process.env.ISTIOD_GRPC_PORT ?? String(ports.istiodGrpc) },
     uds: { type: 'string', default: process.env.ISTIOD_UDS },
     'metrics-port': { type: 'string', default: process.env.ISTIOD_METRICS_PORT ?? String(ports.istiodMetrics) },
+    'webhook-port': { type: 'string', default: process.env.ISTIOD_WEBHOOK_PORT ?? String(ports.webhook) },
+    'webhook-url-host': { type: 'string', default: process.env.ISTIOD_WEBHOOK_URL_HOST },
     'trust-domain': { type: 'string', default: process.env.TRUST_DOMAIN ?? 'cluster.local' },
     'root-namespace': { type: 'string', default: process.env.ROOT_NAMESPACE ?? 'istio-system' },
     'install-crds': { type: 'boolean', default: false },
@@ -22,9 +24,9 @@ const { values } = parseArgs({
     'max-streams-per-caller': { type: 'string', default: process.env.MAX_STREAMS_PER_CALLER ?? String(defaultMaxStreamsPerCaller) },
     'token-audiences': { type: 'string', default: process.env.TOKEN_AUDIENCES ?? defaultTokenAudiences.join(',') },
     identity: { type: 'string', default: process.env.POD_NAME },
-    'waypoint-istiod-address': { type: 'string', default: process.env.WAYPOINT_ISTIOD_ADDRESS ?? defaultWaypointPodOptions.istiodAddress },
-    'waypoint-root-cert-file': { type: 'string', default: process.env.WAYPOINT_ROOT_CERT_FILE ?? defaultWaypointPodOptions.rootCertFile },
-    'waypoint-token-file': { type: 'string', default: process.env.WAYPOINT_TOKEN_FILE ?? defaultWaypointPodOptions.tokenFile },
+    'waypoint-istiod-address': { type: 'string', default: process.env.WAYPOINT_ISTIOD_ADDRESS ?? defaultProxyPodOptions.istiodAddress },
+    'waypoint-root-cert-file': { type: 'string', default: process.env.WAYPOINT_ROOT_CERT_FILE ?? defaultProxyPodOptions.rootCertFile },
+    'waypoint-token-file': { type: 'string', default: process.env.WAYPOINT_TOKEN_FILE ?? defaultProxyPodOptions.tokenFile },
     'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
   },
 });
@@ -43,17 +45,19 @@ await runUntilSignal('istiod-lite', logger, async () => {
     grpcPort: portFlag('grpc-port', values['grpc-port']),
     ...(values.uds ? { udsPath: values.uds } : {}),
     metricsPort: portFlag('metrics-port', values['metrics-port']),
+    webhookPort: portFlag('webhook-port', values['webhook-port']),
+    ...(values['webhook-url-host'] ? { webhookUrlHost: values['webhook-url-host'] } : {}),
     mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
     installCrds: values['install-crds'],
     allowTestProxies: values['allow-test-proxies'],
     maxStreamsPerCaller: positiveIntegerFlag('max-streams-per-caller', values['max-streams-per-caller']),
     tokenAudiences: parseTokenAudiences('token-audiences', values['token-audiences']),
-    waypoint: {
+    proxyPod: {
       istiodAddress: values['waypoint-istiod-address'],
       rootCertFile: values['waypoint-root-cert-file'],
       tokenFile: values['waypoint-token-file'],
     },
     ...(values.identity ? { identity: values.identity } : {}),
   });
-  return { ready: { grpc: istiod.grpcAddress, uds: istiod.udsAddress, metrics: istiod.metricsUrl }, stop: () => istiod.stop() };
+  return { ready: { grpc: istiod.grpcAddress, uds: istiod.udsAddress, metrics: istiod.metricsUrl, webhook: istiod.webhookUrl }, stop: () => istiod.stop() };
 });

@@ -24,6 +24,14 @@ export interface IstiodMetrics {
   invalidObjects: Gauge<'kind'>;
   /** Discovery streams refused before serving, by reason (caller_stream_limit). Own, not Istio's. */
   streamsRefused: Counter<'reason'>;
+  /** Injection webhook reviews received. Istio: sidecar_injection_requests_total. */
+  injectionRequests: Counter<never>;
+  /** Pods injected. Istio: sidecar_injection_success_total. */
+  injectionSuccess: Counter<never>;
+  /** Pods let through without a sidecar (opted out, already injected, hostNetwork, ...). Istio: sidecar_injection_skip_total. */
+  injectionSkips: Counter<never>;
+  /** Reviews answered with an error, by type (malformed, internal). Istio: sidecar_injection_failure_total. */
+  injectionFailures: Counter<'type'>;
 }
 
 export function createMetrics(registry = new Registry()): IstiodMetrics {
@@ -67,6 +75,15 @@ export function createMetrics(registry = new Registry()): IstiodMetrics {
       name: 'istiod_lite_xds_streams_refused_total',
       help: 'Discovery streams refused before serving, by reason',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    injectionRequests: new Counter({ name: 'sidecar_injection_requests_total', help: 'Sidecar injection reviews received', registers: [registry] }),
+    injectionSuccess: new Counter({ name: 'sidecar_injection_success_total', help: 'Pods injected with a sidecar', registers: [registry] }),
+    injectionSkips: new Counter({ name: 'sidecar_injection_skip_total', help: 'Pods let through without a sidecar', registers: [registry] }),
+    injectionFailures: new Counter({
+      name: 'sidecar_injection_failure_total',
+      help: 'Sidecar injection reviews answered with an error, by type',
+      labelNames: ['type'],
       registers: [registry],
     }),
   };

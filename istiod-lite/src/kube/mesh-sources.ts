@@ -129,6 +129,7 @@ function podFacts(pod: KubeObject): PodRecord {
   return {
     namespace: pod.metadata?.namespace ?? '',
     name: pod.metadata?.name ?? '',
+    ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
     // Kubernetes defaults serviceAccountName to 'default'; an object without it is that one.
     serviceAccount: pod.spec?.serviceAccountName ?? 'default',
     nodeName: pod.spec?.nodeName || undefined,

@@ -5,6 +5,8 @@
 export interface PodRecord {
   namespace: string;
   name: string;
+  /** Unset only for objects that never came from an API server. */
+  uid?: string;
   serviceAccount: string;
   phase?: string;
   nodeName?: string;

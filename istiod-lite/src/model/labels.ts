@@ -9,3 +9,11 @@ export const gatewayNameLabel = 'gateway.networking.k8s.io/gateway-name';
 export const waypointGatewayClass = 'istio-waypoint';
 export const gatewayApiGroup = 'gateway.networking.k8s.io';
 export const gatewayControllerName = 'istio.io/gateway-controller';
+
+// Sidecar mode (Istio's names): a namespace labelled istio-injection=enabled, or a pod labelled
+// sidecar.istio.io/inject=true, gets the sidecar injected; the injector marks the pod with the
+// status annotation, which is what tells the model the pod handles its own tunnel.
+export const injectionNamespaceLabel = 'istio-injection';
+export const sidecarInjectLabel = 'sidecar.istio.io/inject';
+export const sidecarStatusAnnotation = 'sidecar.istio.io/status';
+export const revisionLabel = 'istio.io/rev';

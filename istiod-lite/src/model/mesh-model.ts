@@ -9,14 +9,15 @@ import type { ObjectStatus } from './object-status.ts';
 import { indexPeerAuthentications, staticStrictAuthorization, staticStrictPolicyName } from './peer-authentication.ts';
 import { buildService, selectedPods, serviceBinding, serviceKey, serviceStatus } from './services.ts';
 import { checkExtensions } from './extensions.ts';
-import { buildWaypointConfigs } from './waypoint-config.ts';
+import { buildWaypointConfigs, type SidecarView } from './waypoint-config.ts';
 import { findWaypoints, type Waypoint } from './waypoints.ts';
-import { buildWorkload, podAddress } from './workloads.ts';
+import { buildWorkload, hasNativeTunnel, isTerminal, podAddress } from './workloads.ts';
 import { resolvePortsForPod } from './service-ports.ts';
 
 export type { Condition } from './conditions.ts';
 export type { ObjectStatus, RouteParentStatus } from './object-status.ts';
 export type { MeshInputs, MeshOptions } from './inputs.ts';
+export type { SidecarView } from './waypoint-config.ts';
 
 export interface MeshModel {
   workloads: Map<string, Workload>; // by pod uid
@@ -26,6 +27,10 @@ export interface MeshModel {
   /** Every Gateway that is a waypoint (usable or not), by "<namespace>/<name>": the one rule
    *  the waypoint controller deploys from. */
   waypointGateways: Map<string, Waypoint>;
+  /** Pods with an injected sidecar (not terminal), by "<namespace>/<pod name>": the WaypointConfig
+   *  their sidecar gets. All of them share sidecarView's services and extensions (same objects). */
+  sidecars: Map<string, WaypointConfig>;
+  sidecarView: SidecarView;
   statuses: ObjectStatus[];
   /** The accepted version of each mesh.ambient.dev policy: the next model's fallback for an invalid edit. */
   acceptedExtensions: Map<string, KubeObject>;
@@ -101,7 +106,35 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions, previous?:
 
   const wp = buildWaypointConfigs({ ...inputs, extensions: extensions.delivered }, opts, { waypoints, services, bindings });
   statuses.push(...wp.statuses);
-  return { workloads, services, authorizations, waypoints: wp.configs, waypointGateways: waypoints, statuses, acceptedExtensions: extensions.accepted };
+  const sidecars = new Map<string, WaypointConfig>();
+  for (const pod of inputs.pods) {
+    if (!hasNativeTunnel(pod) || isTerminal(pod)) continue;
+    const namespace = namespaceOf(pod);
+    const name = nameOf(pod);
+    const serviceAccount = pod.spec?.serviceAccountName || 'default';
+    sidecars.set(`${namespace}/${name}`, {
+      namespace,
+      name,
+      identity: `spiffe://${opts.trustDomain}/ns/${namespace}/sa/${serviceAccount}`,
+      waypointFor: 'service',
+      services: wp.sidecarView.services,
+      // L7 policies belong to waypoints (targetRefs); the sidecar enforces its pod's L4 policy
+      // from the Authorization resources, as a ztunnel does.
+      authorizations: [],
+      extensions: wp.sidecarView.extensions,
+    });
+  }
+  return {
+    workloads,
+    services,
+    authorizations,
+    waypoints: wp.configs,
+    waypointGateways: waypoints,
+    sidecars,
+    sidecarView: wp.sidecarView,
+    statuses,
+    acceptedExtensions: extensions.accepted,
+  };
 }
 
 export interface ProxyIdentity {
@@ -114,11 +147,14 @@ export interface ProxyIdentity {
  * What one proxy may have, by resource name. ztunnel: every Address and Authorization (it serves
  * any destination on its node and checks policy there). A waypoint: its own WaypointConfig and
  * the Addresses of its namespace, of the services bound to it and of their route and mirror
- * backends, with the workloads behind them. Unknown types get nothing.
+ * backends, with the workloads behind them. A sidecar: what a ztunnel gets (it may call any
+ * destination, and checks L4 policy for its pod) and its pod's WaypointConfig. The test proxy
+ * lists the waypoints' configs, not the sidecars' (those are named by pod, and a pod may share a
+ * Gateway's name). Unknown types get nothing.
  */
 export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUrl: string): Map<string, object> {
   const out = new Map<string, object>();
-  const all = proxy.type === 'test' || proxy.type === 'ztunnel';
+  const all = proxy.type === 'test' || proxy.type === 'ztunnel' || proxy.type === 'sidecar';
   if (typeUrl === typeUrls.address) {
     if (all) {
       for (const [k, w] of model.workloads) out.set(k, { workload: w } satisfies Address);
@@ -139,9 +175,9 @@ export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUr
     if (all) for (const [k, a] of model.authorizations) out.set(k, a);
   } else if (typeUrl === typeUrls.waypointConfig) {
     if (proxy.type === 'test') for (const [k, c] of model.waypoints) out.set(k, c);
-    else if (proxy.type === 'waypoint') {
+    else if (proxy.type === 'waypoint' || proxy.type === 'sidecar') {
       const key = `${proxy.namespace}/${proxy.name}`;
-      const c = model.waypoints.get(key);
+      const c = (proxy.type === 'waypoint' ? model.waypoints : model.sidecars).get(key);
       if (c) out.set(key, c);
     }
   }

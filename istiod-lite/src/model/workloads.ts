@@ -1,8 +1,9 @@
 // Pods → Workloads: identity, enrollment (HBONE or not), health, waypoint, telemetry names.
+// A pod with an injected sidecar speaks HBONE itself (native tunnel), enrolled or not.
 import type { Port, Workload } from '@ambient/api';
 import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
 import { labelsOf, nameOf, namespaceOf } from './kube-object.ts';
-import { dataplaneModeLabel, gatewayNameLabel } from './labels.ts';
+import { dataplaneModeLabel, gatewayNameLabel, sidecarStatusAnnotation } from './labels.ts';
 import { bindWaypoint, type Waypoint, waypointUnavailable } from './waypoints.ts';
 
 export interface WorkloadContext {
@@ -43,6 +44,16 @@ export function isEnrolled(pod: KubeObject, namespace: KubeObject | undefined): 
   return labelsOf(namespace)[dataplaneModeLabel] === 'ambient';
 }
 
+/**
+ * A pod whose sidecar was injected (the injector's sidecar.istio.io/status annotation): the
+ * sidecar terminates and originates HBONE for it, so it is reached over HBONE even outside an
+ * ambient namespace, and ztunnel must not capture it even inside one. A hostNetwork pod is never
+ * injected; an annotation copied onto one means nothing.
+ */
+export function hasNativeTunnel(pod: KubeObject): boolean {
+  return pod.spec?.hostNetwork !== true && pod.metadata?.annotations?.[sidecarStatusAnnotation] !== undefined;
+}
+
 export function canonicalName(labels: Record<string, string>, fallback: string): string {
   return labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? fallback;
 }
@@ -72,6 +83,7 @@ export function buildWorkload(pod: KubeObject, ctx: WorkloadContext): Workload |
   const serviceAccount = pod.spec?.serviceAccountName || 'default';
   const hostNetwork = pod.spec?.hostNetwork === true;
   const owner = workloadOwner(pod);
+  const nativeTunnel = hasNativeTunnel(pod);
   const workload: Workload = {
     uid,
     name: nameOf(pod),
@@ -81,7 +93,7 @@ export function buildWorkload(pod: KubeObject, ctx: WorkloadContext): Workload |
     serviceAccount,
     trustDomain: ctx.opts.trustDomain,
     identity: `spiffe://${ctx.opts.trustDomain}/ns/${namespace}/sa/${serviceAccount}`,
-    tunnelProtocol: isEnrolled(pod, ns) ? 'HBONE' : 'NONE',
+    tunnelProtocol: nativeTunnel || isEnrolled(pod, ns) ? 'HBONE' : 'NONE',
     status: isHealthy(pod) ? 'HEALTHY' : 'UNHEALTHY',
     canonicalName: canonicalName(labels, owner.name),
     canonicalRevision: canonicalRevision(labels),
@@ -90,6 +102,7 @@ export function buildWorkload(pod: KubeObject, ctx: WorkloadContext): Workload |
     services: {},
     authorizationPolicies: ctx.policiesOf(pod),
     hostNetwork,
+    nativeTunnel,
   };
   for (const [key, ports] of ctx.servicesOf(pod)) workload.services![key] = { ports };
   // A waypoint's own pods must reach their destinations directly, or traffic would loop.

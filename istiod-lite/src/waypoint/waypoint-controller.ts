@@ -8,12 +8,13 @@ import { apiErrorMessage } from '@ambient/api/kube';
 import { FIELD_MANAGER } from '../kube/crds.ts';
 import type { Waypoint } from '../model/waypoints.ts';
 import { LeaderWrites, type LeaderWritesOptions } from '../status/leader-writes.ts';
-import { defaultWaypointPodOptions, waypointGatewayClassObject, waypointObjects, type WaypointPodOptions } from './waypoint-manifests.ts';
+import { defaultProxyPodOptions, type ProxyPodOptions } from '../proxy-pod.ts';
+import { waypointGatewayClassObject, waypointObjects } from './waypoint-manifests.ts';
 
 export interface WaypointControllerOptions extends LeaderWritesOptions {
   logger: Logger;
-  /** What the waypoint pods are told about the control plane; default defaultWaypointPodOptions. */
-  pod?: WaypointPodOptions;
+  /** What the waypoint pods are told about the control plane; default defaultProxyPodOptions. */
+  pod?: ProxyPodOptions;
 }
 
 export interface ReconcileResult {
@@ -28,13 +29,13 @@ const objectKey = (o: KubernetesObject): string => `${o.apiVersion}/${o.kind}/${
 export class WaypointController extends LeaderWrites<readonly Waypoint[], ReconcileResult> {
   readonly #objects: KubernetesObjectApi;
   readonly #logger: Logger;
-  readonly #pod: WaypointPodOptions;
+  readonly #pod: ProxyPodOptions;
 
   constructor(kc: KubeConfig, opts: WaypointControllerOptions) {
     super(opts);
     this.#objects = KubernetesObjectApi.makeApiClient(kc);
     this.#logger = opts.logger.child({ component: 'waypoint-controller' });
-    this.#pod = opts.pod ?? defaultWaypointPodOptions;
+    this.#pod = opts.pod ?? defaultProxyPodOptions;
   }
 
   /** Reconciles the model's waypoints in the background, newest wins, failures retried after retryMs. */

@@ -4,43 +4,16 @@
 // API server's garbage collector remove them. Which Gateways are waypoints is the model's
 // decision (findWaypoints); this file only renders them.
 //
-// The pod is rendered for a real cluster (the ServiceAccount token projected for the mesh CA's
-// audience, the root certificate from the istio-ca-root-cert ConfigMap, a readiness probe) and
-// runs unchanged in the local cluster, whose kubelet ignores volumes and probes and provides
-// the token itself: istiod-lite there is started with the socket, root file and an empty token
-// file (local-cluster/src/mesh.ts).
+// The pod's way to the control plane (env, root certificate, token) is proxy-pod.ts's, shared
+// with injected sidecars.
 import { ports } from '@ambient/api';
 import type { KubeObject } from '../model/inputs.ts';
 import { gatewayNameLabel, waypointGatewayClass } from '../model/labels.ts';
 import type { Waypoint } from '../model/waypoints.ts';
+import { controlPlaneEnv, controlPlaneVolumeMounts, controlPlaneVolumes, fieldRefEnv, type ProxyPodOptions } from '../proxy-pod.ts';
 
 export const WAYPOINT_CONTROLLER = 'istio.io/mesh-controller';
 export const WAYPOINT_IMAGE = 'ambient/waypoint:local';
-
-/** Where the Deployment mounts the istio-ca-root-cert ConfigMap and the projected token. */
-export const waypointRootCertDir = '/var/run/secrets/istio';
-export const waypointTokenDir = '/var/run/secrets/tokens';
-/** The audience of the projected token: the mesh CA's, as Istio's proxies use. */
-export const waypointTokenAudience = 'istio-ca';
-
-/** What the waypoint container is told about reaching the control plane (istiod-lite's --waypoint-* flags). */
-export interface WaypointPodOptions {
-  /** ISTIOD_ADDRESS: host:port, or unix:<path>. */
-  istiodAddress: string;
-  /** ROOT_CERT_FILE: the mesh root the waypoint verifies istiod-lite and peers with. */
-  rootCertFile: string;
-  /** AMBIENT_SA_TOKEN_FILE; '' sets nothing, for a kubelet that provides it (the local cluster's). */
-  tokenFile: string;
-  /** TRUST_DOMAIN: the mesh's (istiod-lite --trust-domain). */
-  trustDomain: string;
-}
-
-export const defaultWaypointPodOptions: WaypointPodOptions = {
-  istiodAddress: `istiod.istio-system.svc:${ports.istiodGrpc}`,
-  rootCertFile: `${waypointRootCertDir}/root-cert.pem`,
-  tokenFile: `${waypointTokenDir}/istio-token`,
-  trustDomain: 'cluster.local',
-};
 
 export function waypointGatewayClassObject(): KubeObject {
   return {
@@ -52,7 +25,7 @@ export function waypointGatewayClassObject(): KubeObject {
 }
 
 /** ServiceAccount, Deployment and Service for a waypoint of the model. */
-export function waypointObjects(wp: Waypoint, pod: WaypointPodOptions): KubeObject[] {
+export function waypointObjects(wp: Waypoint, pod: ProxyPodOptions): KubeObject[] {
   const { name, namespace } = wp;
   const uid = wp.gateway.metadata?.uid;
   // Without the Gateway's uid nothing could be owned by it, so nothing would ever be removed;
@@ -89,12 +62,9 @@ export function waypointObjects(wp: Waypoint, pod: WaypointPodOptions): KubeObje
                 env: [
                   { name: 'GATEWAY_NAME', value: name },
                   { name: 'GATEWAY_NAMESPACE', value: namespace },
-                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                  { name: 'ISTIOD_ADDRESS', value: pod.istiodAddress },
-                  { name: 'ROOT_CERT_FILE', value: pod.rootCertFile },
-                  { name: 'TRUST_DOMAIN', value: pod.trustDomain },
-                  ...(pod.tokenFile ? [{ name: 'AMBIENT_SA_TOKEN_FILE', value: pod.tokenFile }] : []),
+                  fieldRefEnv('POD_NAME', 'metadata.name'),
+                  fieldRefEnv('POD_NAMESPACE', 'metadata.namespace'),
+                  ...controlPlaneEnv(pod),
                 ],
                 ports: [
                   { name: 'mesh', containerPort: ports.hbone, protocol: 'TCP' },
@@ -102,19 +72,10 @@ export function waypointObjects(wp: Waypoint, pod: WaypointPodOptions): KubeObje
                   { name: 'status-port', containerPort: ports.readiness, protocol: 'TCP' },
                 ],
                 readinessProbe: { httpGet: { path: '/healthz/ready', port: ports.readiness }, periodSeconds: 5, failureThreshold: 4 },
-                volumeMounts: [
-                  { name: 'istiod-ca-cert', mountPath: waypointRootCertDir, readOnly: true },
-                  { name: 'istio-token', mountPath: waypointTokenDir, readOnly: true },
-                ],
+                volumeMounts: controlPlaneVolumeMounts(),
               },
             ],
-            volumes: [
-              { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
-              {
-                name: 'istio-token',
-                projected: { sources: [{ serviceAccountToken: { path: 'istio-token', audience: waypointTokenAudience, expirationSeconds: 43200 } }] },
-              },
-            ],
+            volumes: controlPlaneVolumes(),
           },
         },
       },

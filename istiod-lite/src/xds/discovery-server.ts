@@ -14,7 +14,8 @@ import type { IstiodMetrics } from '../metrics.ts';
 import { ackInflight, applySubscriptionChange, computeDelta, markDirty, nackInflight, newTypeSubscription } from './delta-state.ts';
 import type { TypeSubscription } from './delta-state.ts';
 import { CallerStreamLimit, callerStreamKey, defaultMaxStreamsPerCaller } from './caller-stream-limit.ts';
-import { authorizeProxy } from './proxy-authorization.ts';
+import type { PodLookup } from '../kube/pod-lookup.ts';
+import { authorizeProxy, type ProxyAuthorizationContext } from './proxy-authorization.ts';
 import type { ProxyNode, ResourceChange, ResourceSource, VersionedResource } from './resource-source.ts';
 import { MeshError } from '@ambient/api';
 
@@ -31,6 +32,8 @@ export interface DiscoveryServiceOptions {
   rootNamespace?: string;
   /** Admit proxy type `test` (root-namespace ServiceAccounts only). Default false. */
   allowTestProxies?: boolean;
+  /** The watched pods: a `sidecar` is admitted only for its own pod. Without it, no sidecar is. */
+  pods?: PodLookup;
   /** Type URLs a proxy may subscribe to (default: those of resource-source.ts). */
   typeUrls?: readonly string[];
   /** Most resource names one stream may subscribe to or declare per type (default 100 000). */
@@ -110,6 +113,11 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
   const debounceMs = opts.debounceMs ?? 100;
   const debounceMaxMs = opts.debounceMaxMs ?? Math.max(500, debounceMs * 10);
   const rootNamespace = opts.rootNamespace ?? 'istio-system';
+  const authorization: ProxyAuthorizationContext = {
+    rootNamespace,
+    allowTestProxies: opts.allowTestProxies === true,
+    ...(opts.pods ? { pods: opts.pods } : {}),
+  };
   const allowedTypes = new Set(opts.typeUrls ?? Object.values(typeUrls));
   const maxNames = opts.maxNamesPerType ?? 100_000;
   const connections = new Set<Connection>();
@@ -212,7 +220,7 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
   function onRequest(conn: Connection, request: XdsDeltaDiscoveryRequest): void {
     if (conn.proxy === undefined) {
       if (request.node === undefined || request.node === null) throw new StreamError(grpc.status.INVALID_ARGUMENT, 'the first request must carry node');
-      const verdict = authorizeProxy(request.node, conn.caller!, rootNamespace, opts.allowTestProxies === true);
+      const verdict = authorizeProxy(request.node, conn.caller!, authorization);
       if (!verdict.ok) {
         throw new StreamError(verdict.code === 'permission-denied' ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT, verdict.message);
       }

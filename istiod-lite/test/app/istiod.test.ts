@@ -1,8 +1,10 @@
 // istiod-lite end to end against the embedded Kubernetes API server: a subscribed discovery
 // client sees enrollment, un-enrollment and pod deletion; kubectl shows status conditions; the
-// CA and metrics answer. No root needed: pods are API objects whose status the test writes.
+// CA and metrics answer; the injection webhook serves and its configuration is written; a sidecar
+// gets its own config. No root needed: pods are API objects whose status the test writes.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,12 +13,13 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes
 import pino from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import { DeltaXdsClient, type XdsDisconnect } from '@ambient/api/grpc';
-import type { Address, Authorization } from '@ambient/api';
+import type { Address, Authorization, WaypointConfig } from '@ambient/api';
 import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
 import { startIstiod, type Istiod } from '../../src/app.ts';
 import { typeUrls } from '@ambient/api';
 import { mergePatch } from '@ambient/api/kube';
 import { createWaypointGateway } from '../waypoint-gateway.ts';
+import { serveMutatingWebhookConfigurations } from '../inject/admission-api.ts';
 
 const kubectl = resolve(import.meta.dirname, '../../../.cache/kubectl/v1.34/kubectl');
 
@@ -59,12 +62,16 @@ describe('istiod-lite against the embedded API server', function () {
     kc = new KubeConfig();
     kc.loadFromFile(api.kubeconfigPath);
     core = kc.makeApiClient(CoreV1Api);
+    await serveMutatingWebhookConfigurations(kc);
     istiod = await startIstiod({
       kubeConfig: kc,
       logger: pino({ level: 'silent' }),
       host: '127.0.0.1',
       grpcPort: 0,
       metricsPort: 0,
+      webhookPort: 0,
+      // As the local cluster runs it: its API server calls the webhook on the host.
+      webhookUrlHost: '127.0.0.1',
       udsPath: join(dataDir, 'istiod.sock'),
       installCrds: true,
       identity: 'istiod-test',
@@ -281,6 +288,107 @@ describe('istiod-lite against the embedded API server', function () {
         assert.match(refused[0].details, /invalid for the target audiences \["istio-ca"\]/);
       } finally {
         c.close();
+      }
+    });
+  });
+  describe('sidecar mode', () => {
+    it('serves the injection webhook over HTTPS verified by the mesh root, and registers it in istio-sidecar-injector', async () => {
+      const body = JSON.stringify({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'u-1',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          namespace: 'shop',
+          operation: 'CREATE',
+          object: { metadata: { generateName: 'web-' }, spec: { containers: [{ name: 'app' }] } },
+        },
+      });
+      const answer = await new Promise<any>((done, fail) => {
+        const req = httpsRequest(istiod.webhookUrl, { method: 'POST', ca: istiod.rootCertPem, headers: { 'content-type': 'application/json' } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => done(JSON.parse(text)));
+        });
+        req.on('error', fail);
+        req.end(body);
+      });
+      assert.equal(answer.response.uid, 'u-1');
+      assert.equal(answer.response.patchType, 'JSONPatch');
+
+      const env = { ...process.env, KUBECONFIG: api.kubeconfigPath };
+      const config = await waitFor(
+        'istio-sidecar-injector',
+        async () => {
+          const r = await promisify(execFile)(kubectl, ['get', 'mutatingwebhookconfiguration', 'istio-sidecar-injector', '-o', 'json'], {
+            env,
+            encoding: 'utf8',
+          }).catch(() => undefined);
+          return r && JSON.parse(r.stdout);
+        },
+        10_000,
+      );
+      for (const hook of config.webhooks) {
+        assert.equal(hook.clientConfig.url, istiod.webhookUrl, 'the actual port');
+        assert.equal(Buffer.from(hook.clientConfig.caBundle, 'base64').toString(), istiod.rootCertPem);
+      }
+    });
+
+    it("gives a sidecar, with its pod's token, its WaypointConfig and a native-tunnel workload; refuses a claim of another pod", async () => {
+      await core.createNamespacedServiceAccount({ namespace: 'shop', body: { metadata: { name: 'client' } } });
+      const annotations = { 'sidecar.istio.io/status': '{"containers":["istio-proxy"],"volumes":["istiod-ca-cert","istio-token"]}' };
+      const created = await core.createNamespacedPod({
+        namespace: 'shop',
+        body: {
+          metadata: { name: 'client-1', annotations },
+          spec: { nodeName: 'node-1', serviceAccountName: 'client', containers: [{ name: 'app', image: 'x' }] },
+        },
+      });
+      created.status = { phase: 'Running', podIP: '10.244.1.40', podIPs: [{ ip: '10.244.1.40' }], conditions: [{ type: 'Ready', status: 'True' }] };
+      const pod = await core.replaceNamespacedPodStatus({ name: 'client-1', namespace: 'shop', body: created });
+      const token = (
+        await core.createNamespacedServiceAccountToken({
+          name: 'client',
+          namespace: 'shop',
+          body: {
+            spec: {
+              audiences: ['istio-ca'],
+              expirationSeconds: 3600,
+              boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'client-1', uid: pod.metadata!.uid! },
+            },
+          },
+        })
+      ).status!.token!;
+      const sidecar = (name: string) =>
+        new DeltaXdsClient({
+          address: istiod.grpcAddress,
+          rootCertPem: istiod.rootCertPem,
+          servername: istiod.serverName,
+          token: () => token,
+          node: { id: `sidecar~${name}`, type: 'sidecar', namespace: 'shop', name },
+          subscriptions: [{ typeUrl: typeUrls.waypointConfig }, { typeUrl: typeUrls.address }],
+        });
+      const own = sidecar('client-1');
+      try {
+        own.start();
+        const config = (await waitFor('the sidecar config', () => own.resources(typeUrls.waypointConfig).get('shop/client-1'))).payload as WaypointConfig;
+        assert.equal(config.identity, 'spiffe://cluster.local/ns/shop/sa/client');
+        assert.deepEqual([...own.resources(typeUrls.waypointConfig).keys()], ['shop/client-1'], 'its own config only');
+        const self = (await waitFor('its own workload', () => own.resources(typeUrls.address).get(pod.metadata!.uid!))).payload as Address;
+        assert.deepEqual([self.workload?.tunnelProtocol, self.workload?.nativeTunnel], ['HBONE', true]);
+      } finally {
+        own.close();
+      }
+      const other = sidecar('web');
+      const refused: XdsDisconnect[] = [];
+      other.on('disconnected', (d) => refused.push(d));
+      try {
+        other.start();
+        await waitFor('a refusal', () => refused.length > 0);
+        assert.equal(refused[0]!.code, grpc.status.PERMISSION_DENIED);
+        assert.match(refused[0]!.details, /sidecar shop\/web needs a token bound to pod shop\/web, caller's is bound to pod shop\/client-1/);
+      } finally {
+        other.close();
       }
     });
   });

@@ -21,6 +21,8 @@ function setup(debounceMs = 20) {
     authorizations: new Map(),
     waypoints: new Map(),
     waypointGateways: new Map(),
+    sidecars: new Map(),
+    sidecarView: { services: [], extensions: [] },
     statuses: [],
     acceptedExtensions: new Map(),
   };

@@ -90,6 +90,7 @@ describe('istiod-lite startup', function () {
       host: '127.0.0.1',
       grpcPort: 0,
       metricsPort: 0,
+      webhookPort: 0,
       installCrds: true,
       identity: 'startup-test',
       debounceMs: 0,

@@ -161,6 +161,23 @@ const rows: Row[] = [
     ask: { caller: web, csr: goodCsr(), impersonatedIdentity: WEB, ttlSeconds: 0 },
     want: { status: 'permission-denied', reason: 'impersonation-denied', message: /shop\/web may not impersonate .* only istio-system\/ztunnel may/ },
   },
+  // An injected sidecar asks with its pod's projected token (bound to pod web-1, ServiceAccount
+  // web): its own identity only, never that of another ServiceAccount, even one on its node.
+  {
+    name: "denies a sidecar's pod-bound token the identity of another ServiceAccount",
+    ask: { caller: web, csr: goodCsr(['spiffe://cluster.local/ns/istio-system/sa/ztunnel']), impersonatedIdentity: '', ttlSeconds: 0 },
+    want: { status: 'permission-denied', reason: 'identity-mismatch', message: /shop\/web may not obtain a certificate for .*sa\/ztunnel/ },
+  },
+  {
+    name: "denies a sidecar's pod-bound token impersonating a ServiceAccount with a pod on its node",
+    ask: {
+      caller: web,
+      csr: goodCsr(['spiffe://cluster.local/ns/istio-system/sa/ztunnel']),
+      impersonatedIdentity: 'spiffe://cluster.local/ns/istio-system/sa/ztunnel',
+      ttlSeconds: 0,
+    },
+    want: { status: 'permission-denied', reason: 'impersonation-denied' },
+  },
   {
     name: 'denies impersonation by a ztunnel-named account outside the root namespace',
     ask: {

@@ -4,7 +4,8 @@ import { ensureCrds } from '../../src/kube/crds.ts';
 import { defaultMeshOptions, emptyInputs, type KubeObject } from '../../src/model/inputs.ts';
 import { findWaypoints, type Waypoint } from '../../src/model/waypoints.ts';
 import { WaypointController } from '../../src/waypoint/waypoint-controller.ts';
-import { defaultWaypointPodOptions, waypointObjects } from '../../src/waypoint/waypoint-manifests.ts';
+import { defaultProxyPodOptions } from '../../src/proxy-pod.ts';
+import { waypointObjects } from '../../src/waypoint/waypoint-manifests.ts';
 import { eventually, kubectl, silent, startEmbeddedApi, type EmbeddedApi } from '../kube/embedded-api.ts';
 
 const gwRef = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: 'shop', plural: 'gateways' };
@@ -35,11 +36,11 @@ describe('waypointObjects', () => {
   });
 
   it('renders nothing for a Gateway without a uid (nothing could be owned by it)', () => {
-    assert.deepEqual(waypointObjects(waypointsOf([{ ...gw, metadata: { name: 'wp', namespace: 'shop' } }])[0]!, defaultWaypointPodOptions), []);
+    assert.deepEqual(waypointObjects(waypointsOf([{ ...gw, metadata: { name: 'wp', namespace: 'shop' } }])[0]!, defaultProxyPodOptions), []);
   });
 
   it('renders a ServiceAccount, Deployment and Service owned by the Gateway', () => {
-    const [sa, deploy, svc] = waypointObjects(waypointsOf([gw])[0]!, defaultWaypointPodOptions);
+    const [sa, deploy, svc] = waypointObjects(waypointsOf([gw])[0]!, defaultProxyPodOptions);
     assert.deepEqual([sa!.kind, deploy!.kind, svc!.kind], ['ServiceAccount', 'Deployment', 'Service']);
     for (const o of [sa!, deploy!, svc!]) {
       assert.equal(o.metadata?.name, 'wp');

@@ -54,6 +54,7 @@ export function toWorkload(o: Wire): Workload {
     services,
     authorizationPolicies: strings(o, 'authorizationPolicies', p),
     hostNetwork: bool(o, 'hostNetwork', p),
+    nativeTunnel: bool(o, 'nativeTunnel', p),
   };
   const waypoint = optionalObject(o, 'waypoint', p);
   if (waypoint !== undefined) workload.waypoint = toGatewayAddress(waypoint, `${p}.waypoint`);

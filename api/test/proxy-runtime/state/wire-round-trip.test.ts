@@ -32,6 +32,7 @@ describe('ProxyState with protobuf-decoded payloads', () => {
         services: { [serviceKey('server')]: { ports: [{ servicePort: 80, targetPort: 8080, name: 'http', appProtocol: '' }] } },
         authorizationPolicies: ['istio-system/istio_converted_static_strict'],
         hostNetwork: false,
+        nativeTunnel: true,
         waypoint: { address: '10.96.0.50', hostname: serviceKey('waypoint'), hboneMtlsPort: 15008, identity: id('shop', 'waypoint') },
       },
     };
@@ -73,6 +74,7 @@ describe('ProxyState with protobuf-decoded payloads', () => {
 
     const b = state.workloadByIp('10.244.2.2')!;
     assert.equal(b.waypoint!.identity, id('shop', 'waypoint'));
+    assert.equal(b.nativeTunnel, true, 'native_tunnel survives the wire');
     assert.deepEqual(b.services![serviceKey('server')]!.ports![0]!.targetPort, 8080);
     const svc = state.serviceByVip('10.96.0.10', 80)!;
     assert.deepEqual(svc.endpoints![0]!.ports, { 80: 8080 });
