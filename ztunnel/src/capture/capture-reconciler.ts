@@ -133,10 +133,11 @@ export class CaptureReconciler {
     this.#retryTimer = failed && !this.#stopped ? this.#timers.setTimeout(() => this.reconcile(), RETRY_MS) : undefined;
   }
 
-  /** The identity to capture a pod with: on this node and an HBONE workload; else undefined. */
+  /** The identity to capture a pod with: on this node and an HBONE workload that does not speak
+   *  HBONE itself (a pod with a sidecar: nativeTunnel); else undefined. */
   #wantedIdentity(uid: string): string | undefined {
     if (!this.#pods.has(uid)) return undefined;
     const w = this.#deps.state.workloadByUid(uid);
-    return w?.tunnelProtocol === 'HBONE' ? w.identity : undefined;
+    return w?.tunnelProtocol === 'HBONE' && w.nativeTunnel !== true ? w.identity : undefined;
   }
 }
