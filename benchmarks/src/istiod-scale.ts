@@ -117,6 +117,8 @@ try {
       '0',
       '--metrics-port',
       '0',
+      '--webhook-port',
+      '0',
       '--install-crds',
       '--allow-test-proxies',
       '--log-level',

@@ -41,6 +41,11 @@ export function istiodProcess(dataDir: string, ephemeralPorts: boolean): Control
       ephemeralPorts ? '0' : '15012',
       '--metrics-port',
       ephemeralPorts ? '0' : '15014',
+      // The sidecar injection webhook; the API server (on the host) calls it on loopback.
+      '--webhook-port',
+      ephemeralPorts ? '0' : '15017',
+      '--webhook-url-host',
+      '127.0.0.1',
       '--uds',
       istiodSocket(dataDir),
       '--waypoint-istiod-address',

@@ -39,7 +39,7 @@ describe('deploy/ kustomize base', function () {
     const svc = JSON.parse((await run(kubectl, ['get', 'service', 'istiod', '-n', 'istio-system', '-o', 'json'], { env, encoding: 'utf8' })).stdout);
     assert.deepEqual(
       svc.spec.ports.map((p: { port: number }) => p.port),
-      [15012, 15014],
+      [15012, 443, 15014],
     );
   });
 });

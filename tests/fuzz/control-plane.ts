@@ -120,6 +120,8 @@ export async function startControlPlane(): Promise<ControlPlane> {
       '0',
       '--metrics-port',
       '0',
+      '--webhook-port',
+      '0',
       '--install-crds',
       '--allow-test-proxies',
       '--identity',

@@ -52,7 +52,7 @@ export function sidecarInjectorConfiguration(target: InjectorTarget): KubeObject
   const clientConfig = webhookClientConfig(target);
   const common = {
     clientConfig,
-    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: '*' }],
     sideEffects: 'None',
     admissionReviewVersions: ['v1'],
     failurePolicy: 'Fail',

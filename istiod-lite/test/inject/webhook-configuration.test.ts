@@ -10,7 +10,7 @@ const caBundle = Buffer.from(rootPem).toString('base64');
 const serviceTarget: InjectorTarget = { rootNamespace: 'istio-system', caBundlePem: rootPem, port: 15017 };
 const urlTarget: InjectorTarget = { ...serviceTarget, urlHost: '127.0.0.1', port: 40123 };
 
-const rules = [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }];
+const rules = [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: '*' }];
 const common = { rules, sideEffects: 'None', admissionReviewVersions: ['v1'], failurePolicy: 'Fail', reinvocationPolicy: 'Never', timeoutSeconds: 10 };
 
 describe('the sidecar injector MutatingWebhookConfiguration', () => {
