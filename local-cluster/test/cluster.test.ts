@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { podBinPath, repoRoot } from '../src/cluster.ts';
 
 describe('podBinPath', () => {
-  it('puts the sample apps and the waypoint ahead of the pinned Node', () => {
-    assert.deepEqual(podBinPath().slice(0, 2), [join(repoRoot, 'examples/bin'), join(repoRoot, 'waypoint/bin')]);
-    assert.equal(podBinPath()[2], join(process.execPath, '..'));
+  it('puts the sample apps, the waypoint and the sidecar ahead of the pinned Node', () => {
+    assert.deepEqual(podBinPath().slice(0, 3), [join(repoRoot, 'examples/bin'), join(repoRoot, 'waypoint/bin'), join(repoRoot, 'sidecar/bin')]);
+    assert.equal(podBinPath()[3], join(process.execPath, '..'));
   });
 
   describe('waypoint/bin/ambient-waypoint (the waypoint Deployment command)', () => {
