@@ -4,7 +4,8 @@
 //                                                  fixed-rate HTTP GETs over C keep-alive connections
 //                                                  per URL (the URLs take turns: R in total); with
 //                                                  --header, counts the responses that carry NAME;
-//                                                  with --raw, also every latency (to merge runs)
+//                                                  with --raw, also every latency (to merge runs);
+//                                                  failed requests are counted by cause (failures)
 //   bulk HOST:PORT --mib M                         one TCP stream of M MiB into the sink
 // Results are one JSON line on stdout. Every loop is bounded in count and time.
 import http from 'node:http';
@@ -50,12 +51,19 @@ if (mode === 'serve') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Number(values.connections) });
   const latencies: number[] = [];
   let errors = 0;
+  // Why each failed request failed ('status 503', 'ECONNRESET', 'timeout', 'cut short', 'unanswered').
+  const failures: Record<string, number> = {};
+  const fail = (why: string): void => {
+    errors++;
+    failures[why] = (failures[why] ?? 0) + 1;
+  };
   let done = 0;
   const start = performance.now();
   await new Promise<void>((finish) => {
     // Whatever is still unanswered 30 s after the last send counts as failed.
     const giveUp = setTimeout(
       () => {
+        if (total > done) failures.unanswered = total - done;
         errors += total - done;
         done = total;
         finish();
@@ -67,12 +75,12 @@ if (mode === 'serve') {
       const sent = performance.now();
       let settled = false;
       // A proxy's own answer (503, 404...) or a response cut short is an error: the server only answers 200.
-      const settle = (ok: boolean, carries = false): void => {
+      const settle = (why: string | undefined, carries = false): void => {
         if (settled || done === total) return;
         settled = true;
-        if (ok) latencies.push(performance.now() - sent);
-        else errors++;
-        if (ok && carries) withHeader++;
+        if (why === undefined) latencies.push(performance.now() - sent);
+        else fail(why);
+        if (why === undefined && carries) withHeader++;
         if (++done === total) {
           clearTimeout(giveUp);
           finish();
@@ -81,12 +89,12 @@ if (mode === 'serve') {
       const req = http.get(urls[i % urls.length]!, { agent, timeout: 10_000 }, (res) => {
         const carries = header !== undefined && res.headers[header] !== undefined;
         res.resume();
-        res.on('end', () => settle(res.statusCode === 200, carries));
-        res.on('close', () => settle(false));
-        res.on('error', () => settle(false));
+        res.on('end', () => settle(res.statusCode === 200 ? undefined : `status ${res.statusCode}`, carries));
+        res.on('close', () => settle('cut short'));
+        res.on('error', () => settle('cut short'));
       });
-      req.on('error', () => settle(false));
-      req.on('timeout', () => req.destroy());
+      req.on('error', (err: NodeJS.ErrnoException) => settle(err.code ?? err.message));
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
       const next = i + 1;
       if (next < total) setTimeout(() => fire(next), Math.max(0, start + (next * 1000) / rps - performance.now()));
     };
@@ -97,7 +105,11 @@ if (mode === 'serve') {
   const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   agent.destroy();
   const report = { requests: total, errors, seconds, rps: (total - errors) / seconds, p50: q(0.5), p90: q(0.9), p99: q(0.99) };
-  const extra = { ...(header === undefined ? {} : { withHeader }), ...(values.raw ? { latencies: latencies.map((l) => Math.round(l * 1000) / 1000) } : {}) };
+  const extra = {
+    ...(header === undefined ? {} : { withHeader }),
+    ...(errors > 0 ? { failures } : {}),
+    ...(values.raw ? { latencies: latencies.map((l) => Math.round(l * 1000) / 1000) } : {}),
+  };
   process.stdout.write(`${JSON.stringify({ ...report, ...extra })}\n`);
 } else if (mode === 'bulk') {
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { mib: { type: 'string', default: '512' } } });

@@ -219,6 +219,7 @@ function shares(vips: string[]): string[][] {
 interface LoadResult {
   requests: number;
   errors: number;
+  failures?: Record<string, number>;
   latencies: number[];
 }
 
@@ -270,12 +271,14 @@ async function measure(mode: SavingsMode, n: number, vips: string[], waypoints: 
   const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
   const sent = results.reduce((a, r) => a + r.requests, 0);
   const failed = results.reduce((a, r) => a + r.errors, 0);
+  const failures: Record<string, number> = {};
+  for (const [why, count] of results.flatMap((r) => Object.entries(r.failures ?? {}))) failures[why] = (failures[why] ?? 0) + count;
   return {
     mode,
     pods: n,
     proxies: samples,
     latencyMs: { p50: quantile(latencies, 0.5), p90: quantile(latencies, 0.9), p99: quantile(latencies, 0.99) },
-    requests: { sent, ok: sent - failed, failed },
+    requests: { sent, ok: sent - failed, failed, ...(failed > 0 ? { failures } : {}) },
     durationSeconds,
   };
 }

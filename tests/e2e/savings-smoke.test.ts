@@ -44,7 +44,7 @@ describe('npm run bench -- savings, smoke run with 4 pods', function () {
     assert.deepEqual(kinds('ambient-l4'), ['ztunnel', 'ztunnel', 'ztunnel']);
     assert.deepEqual([...kinds('ambient-waypoint')].sort(), ['waypoint', 'ztunnel', 'ztunnel', 'ztunnel']);
     for (const p of run.points) {
-      assert.equal(p.requests.failed, 0, `${p.mode}: every request answered`);
+      assert.equal(p.requests.failed, 0, `${p.mode}: every request answered (failures: ${JSON.stringify(p.requests.failures)})`);
       assert.equal(p.requests.sent, p.requests.ok);
       assert.ok(p.requests.sent >= 4 * run.load.rpsPerPod * run.load.seconds, `${p.mode}: the whole load was sent`);
       for (const proxy of p.proxies) assert.ok(proxy.pssBytes > 0 && proxy.rssBytes >= proxy.pssBytes, `${p.mode} ${proxy.name}: memory read from /proc`);

@@ -23,6 +23,7 @@ import {
   type Ratio,
   SAVINGS_MODES,
   type SavingsMode,
+  type SavingsPoint,
   type SavingsRun,
   savingsRatios,
   type TargetStatus,
@@ -187,6 +188,12 @@ const pct = (r: Ratio): string => (r.value === null ? 'not measured' : `${(r.val
 const ms = (v: number): string => v.toFixed(2);
 const statusText: Record<TargetStatus, string> = { met: 'MET', missed: 'MISSED', 'not measured': 'NOT MEASURED' };
 
+/** ': 2 ECONNRESET, 1 status 503' — why requests failed, when some did. */
+function failureCauses(p: SavingsPoint): string {
+  const causes = Object.entries(p.requests.failures ?? {});
+  return causes.length === 0 ? '' : `: ${causes.map(([why, n]) => `${n} ${why}`).join(', ')}`;
+}
+
 function proxiesText(t: PointTotals): string {
   const parts = (['sidecar', 'ztunnel', 'waypoint'] as const).filter((k) => t.byKind[k] > 0).map((k) => `${t.byKind[k]} ${k}`);
   return parts.length ? parts.join(' + ') : '0';
@@ -261,7 +268,7 @@ export function reportBlocks(run: SavingsRun, charts: { name: ChartName; title: 
           ms(p50),
           ms(p90),
           ms(p99),
-          `${p.requests.ok} / ${p.requests.sent} (${p.requests.failed})`,
+          `${p.requests.ok} / ${p.requests.sent} (${p.requests.failed}${failureCauses(p)})`,
         ];
       }),
     });

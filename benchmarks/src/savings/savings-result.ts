@@ -40,7 +40,8 @@ export interface SavingsPoint {
   proxies: ProxySample[];
   /** Of the same traffic in every mode, from the request's scheduled send to its response's end. */
   latencyMs: LatencyMs;
-  requests: { sent: number; ok: number; failed: number };
+  /** failures counts the failed requests by cause: 'status 503', 'ECONNRESET', 'timeout'... */
+  requests: { sent: number; ok: number; failed: number; failures?: Record<string, number> };
   /** The load phase's length, over which cpuSeconds was counted. */
   durationSeconds: number;
 }
@@ -204,6 +205,10 @@ export function parseSavingsRun(value: unknown): SavingsRun {
     if (!SAVINGS_MODES.includes(v as SavingsMode)) throw bad(path, v, `one of ${SAVINGS_MODES.join(', ')}`);
     return v as SavingsMode;
   };
+  const counts = (v: unknown, path: string): Record<string, number> => {
+    const o = obj(v, path);
+    return Object.fromEntries(Object.keys(o).map((k) => [k, num(o, k, path)]));
+  };
   const arr = (v: unknown, path: string): unknown[] => {
     if (!Array.isArray(v)) throw bad(path, v, 'an array');
     return v;
@@ -269,6 +274,7 @@ export function parseSavingsRun(value: unknown): SavingsRun {
           sent: num(requests, 'sent', `${path}.requests`),
           ok: num(requests, 'ok', `${path}.requests`),
           failed: num(requests, 'failed', `${path}.requests`),
+          ...(requests.failures === undefined ? {} : { failures: counts(requests.failures, `${path}.requests.failures`) }),
         },
         durationSeconds: num(p, 'durationSeconds', path),
       };
