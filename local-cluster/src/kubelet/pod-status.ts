@@ -1,6 +1,8 @@
 // The pod status the kubelet reports, computed from what its containers are doing. Pure, so
 // what `kubectl get pods` shows (READY, STATUS, RESTARTS) is pinned by table tests.
-// Readiness probes are not implemented: a container is ready while its process runs.
+// Readiness probes are not implemented: a container is ready while its process runs (and, with
+// a startupProbe, once that passed). Native sidecars (init containers with restartPolicy Always)
+// count toward the pod's readiness, as in Kubernetes.
 
 export type ContainerState =
   | { kind: 'waiting'; reason: string; message?: string }
@@ -15,12 +17,17 @@ export interface ContainerRuntimeState {
   lastTerminated?: Extract<ContainerState, { kind: 'terminated' }>;
   /** Terminated and will not be started again (restartPolicy says so). */
   final: boolean;
+  /** Running and its startupProbe passed (at once without one). */
+  started: boolean;
 }
 
 export interface PodRuntimeState {
   podIP?: string;
   hostIP: string;
   startTime?: string;
+  /** Every init container completed, or (a native sidecar) started: the app containers run. */
+  initialized: boolean;
+  initContainers: ContainerRuntimeState[];
   containers: ContainerRuntimeState[];
   /** The pod could not be started at all (e.g. a container without command). */
   failure?: { reason: string; message: string };
@@ -44,6 +51,7 @@ export interface PodStatus {
   podIPs?: { ip: string }[];
   startTime?: string;
   conditions: PodCondition[];
+  initContainerStatuses?: Record<string, unknown>[];
   containerStatuses: Record<string, unknown>[];
 }
 
@@ -53,8 +61,19 @@ export function podPhase(state: PodRuntimeState): PodStatus['phase'] {
   if (cs.length > 0 && cs.every((c) => c.final)) {
     return cs.every((c) => c.state.kind === 'terminated' && c.state.exitCode === 0) ? 'Succeeded' : 'Failed';
   }
+  if (!state.initialized) return 'Pending';
   const started = cs.some((c) => c.state.kind !== 'waiting' || c.restartCount > 0);
   return started ? 'Running' : 'Pending';
+}
+
+/** A container that counts toward the pod's readiness is ready: running, and started. */
+function isReady(c: ContainerRuntimeState): boolean {
+  return c.state.kind === 'running' && c.started;
+}
+
+/** A regular init container is done once it exited 0. */
+function exitedZero(c: ContainerRuntimeState): boolean {
+  return c.state.kind === 'terminated' && c.state.exitCode === 0;
 }
 
 function renderState(s: ContainerState): Record<string, unknown> {
@@ -78,14 +97,37 @@ function containerId(c: ContainerRuntimeState): string | undefined {
   return undefined;
 }
 
+function containerStatus(c: ContainerRuntimeState, ready: boolean): Record<string, unknown> {
+  const s: Record<string, unknown> = {
+    name: c.name,
+    image: c.image,
+    imageID: '',
+    ready,
+    started: c.state.kind === 'running' && c.started,
+    restartCount: c.restartCount,
+    state: renderState(c.state),
+    lastState: c.lastTerminated ? renderState(c.lastTerminated) : {},
+  };
+  const id = containerId(c);
+  if (id) s.containerID = id;
+  return s;
+}
+
+function initMessage(state: PodRuntimeState): string | undefined {
+  const pending = state.initContainers.filter((c) => !exitedZero(c) && !(c.state.kind === 'running' && c.started)).map((c) => c.name);
+  return pending.length ? `containers with incomplete status: [${pending.join(' ')}]` : undefined;
+}
+
 /**
  * Full pod status. `previous` conditions keep their lastTransitionTime while their status
  * does not change, as the real kubelet does.
  */
 export function computePodStatus(state: PodRuntimeState, previous: PodCondition[] | undefined, now: string): PodStatus {
   const phase = podPhase(state);
-  const allRunning = state.containers.length > 0 && state.containers.every((c) => c.state.kind === 'running');
-  const notReady = state.containers.filter((c) => c.state.kind !== 'running').map((c) => c.name);
+  // Native sidecars are the init containers that keep running; they count toward readiness.
+  const counted = [...state.initContainers.filter((c) => !exitedZero(c) && !c.final), ...state.containers];
+  const allRunning = state.initialized && state.containers.length > 0 && counted.every(isReady);
+  const notReady = counted.filter((c) => !isReady(c)).map((c) => c.name);
   const readyMessage = notReady.length ? `containers with unready status: [${notReady.join(' ')}]` : undefined;
   const cond = (type: string, ok: boolean, reason?: string, message?: string): PodCondition => {
     const status = ok ? 'True' : 'False';
@@ -103,27 +145,15 @@ export function computePodStatus(state: PodRuntimeState, previous: PodCondition[
     hostIPs: [{ ip: state.hostIP }],
     conditions: [
       cond('PodReadyToStartContainers', !state.failure && state.podIP !== undefined),
-      cond('Initialized', true),
+      cond('Initialized', state.initialized, 'ContainersNotInitialized', initMessage(state)),
       cond('Ready', allRunning, readyReason, readyMessage),
       cond('ContainersReady', allRunning, readyReason, readyMessage),
       cond('PodScheduled', true),
     ],
-    containerStatuses: state.containers.map((c) => {
-      const s: Record<string, unknown> = {
-        name: c.name,
-        image: c.image,
-        imageID: '',
-        ready: c.state.kind === 'running',
-        started: c.state.kind === 'running',
-        restartCount: c.restartCount,
-        state: renderState(c.state),
-        lastState: c.lastTerminated ? renderState(c.lastTerminated) : {},
-      };
-      const id = containerId(c);
-      if (id) s.containerID = id;
-      return s;
-    }),
+    containerStatuses: state.containers.map((c) => containerStatus(c, isReady(c))),
   };
+  // A regular init container is ready once it completed; a sidecar while it runs, started.
+  if (state.initContainers.length > 0) status.initContainerStatuses = state.initContainers.map((c) => containerStatus(c, exitedZero(c) || isReady(c)));
   if (state.failure) {
     status.reason = state.failure.reason;
     status.message = state.failure.message;

@@ -1,15 +1,26 @@
 // Runs one pod's containers as processes in the pod's netns and keeps them running according
 // to restartPolicy, with crash-loop back-off. It only tracks state and reports changes; the
-// kubelet turns that state into the pod's status. Spawning and time are injected so the
-// restart behaviour is testable with fake timers.
+// kubelet turns that state into the pod's status. Spawning, probing and time are injected so
+// the behaviour is testable with fake timers.
+//
+// Init containers run first, in order, as the real kubelet runs them: a regular one must exit 0
+// before the next starts; a native sidecar (an init container with `restartPolicy: Always`) is
+// started, and once its startupProbe passes (at once without one) the next container starts,
+// and it keeps running beside the app containers. An injected mesh proxy is such a sidecar: the
+// app starts only once the proxy has captured the pod's traffic. Stopping ends the app
+// containers first, then the sidecars.
 import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock } from '@ambient/api';
 import { ContainerConfigError, renderContainerLaunch, type ContainerLaunch, type PodRuntimeFacts } from './container-env.ts';
 import type { ContainerRuntimeState, PodRuntimeState } from './pod-status.ts';
+import { runProbe } from './probe.ts';
 import { nextRestartDelay, shouldRestart } from './restart-backoff.ts';
+
+/** One probe attempt inside the pod's netns: true when it passed. */
+export type ProbeFn = (netns: string, probe: V1Probe, podIP: string) => Promise<boolean>;
 
 export type SpawnFn = (netns: string, command: string[], opts: { env?: Record<string, string>; cwd?: string; logFile?: string }) => ChildProcess;
 
@@ -25,41 +36,60 @@ export interface PodWorkerOptions {
   onChange: () => void;
   /** Grace between SIGTERM and SIGKILL when stopping. */
   stopGraceMs?: number;
+  /** Default: runProbe (probe.ts). */
+  probe?: ProbeFn;
 }
+
+/** 'init' runs to completion before the next container; 'sidecar' is an init container with restartPolicy Always. */
+type Role = 'main' | 'init' | 'sidecar';
 
 interface Container {
   spec: V1Container;
+  role: Role;
   launch?: ContainerLaunch;
   state: ContainerRuntimeState;
   child?: ChildProcess;
   startedAtMs: number;
   backoffMs?: number;
   restartTimer?: unknown;
+  probeTimer?: unknown;
+  probeFailures: number;
 }
+
+/** Kubernetes' startupProbe defaults. */
+const probeDefaults = { initialDelaySeconds: 0, periodSeconds: 10, failureThreshold: 3 };
 
 export class PodWorker {
   readonly #o: PodWorkerOptions;
+  readonly #init: Container[];
   readonly #containers: Container[];
   readonly #startTime: string;
+  /** Init containers done (completed, or sidecars started): the app containers run. */
+  #initialized = false;
   #failure: PodRuntimeState['failure'];
   #stopping = false;
 
   constructor(o: PodWorkerOptions) {
     this.#o = o;
     this.#startTime = o.pod.status?.startTime ? new Date(o.pod.status.startTime).toISOString() : new Date(o.clock.now()).toISOString();
-    const previous = new Map((o.pod.status?.containerStatuses ?? []).map((s) => [s.name, s]));
-    this.#containers = (o.pod.spec?.containers ?? []).map((spec) => ({
+    const previous = new Map([...(o.pod.status?.initContainerStatuses ?? []), ...(o.pod.status?.containerStatuses ?? [])].map((s) => [s.name, s]));
+    const container = (spec: V1Container, role: Role): Container => ({
       spec,
+      role,
       startedAtMs: 0,
+      probeFailures: 0,
       // Restart counts survive a kubelet restart, as they do across real kubelet restarts.
       state: {
         name: spec.name,
         image: spec.image ?? '',
         restartCount: previous.get(spec.name)?.restartCount ?? 0,
         final: false,
-        state: { kind: 'waiting', reason: 'ContainerCreating' },
+        started: false,
+        state: { kind: 'waiting', reason: role === 'main' && (o.pod.spec?.initContainers ?? []).length > 0 ? 'PodInitializing' : 'ContainerCreating' },
       },
-    }));
+    });
+    this.#init = (o.pod.spec?.initContainers ?? []).map((spec) => container(spec, spec.restartPolicy === 'Always' ? 'sidecar' : 'init'));
+    this.#containers = (o.pod.spec?.containers ?? []).map((spec) => container(spec, 'main'));
   }
 
   get state(): PodRuntimeState {
@@ -67,6 +97,8 @@ export class PodWorker {
       podIP: this.#o.facts.podIP,
       hostIP: this.#o.facts.hostIP,
       startTime: this.#startTime,
+      initialized: this.#initialized,
+      initContainers: this.#init.map((c) => c.state),
       containers: this.#containers.map((c) => c.state),
     };
     if (this.#failure) s.failure = this.#failure;
@@ -75,16 +107,32 @@ export class PodWorker {
 
   /** Renders every container's launch first: a pod with one bad container starts none. */
   start(): void {
+    const all = [...this.#init, ...this.#containers];
     try {
-      for (const c of this.#containers) c.launch = renderContainerLaunch(this.#o.pod, c.spec, this.#o.facts);
+      for (const c of all) c.launch = renderContainerLaunch(this.#o.pod, c.spec, this.#o.facts);
     } catch (err) {
       if (!(err instanceof ContainerConfigError)) throw err;
       this.#failure = { reason: err.reason, message: err.message };
-      for (const c of this.#containers) c.state = { ...c.state, final: true, state: { kind: 'waiting', reason: err.reason, message: err.message } };
+      for (const c of all) c.state = { ...c.state, final: true, state: { kind: 'waiting', reason: err.reason, message: err.message } };
       this.#o.logger.warn({ reason: err.reason }, err.message);
       this.#o.onChange();
       return;
     }
+    this.#advance();
+  }
+
+  /** Starts the first init container not done yet, or, when all are, the app containers. */
+  #advance(): void {
+    if (this.#stopping || this.#initialized || this.#failure) return;
+    for (const c of this.#init) {
+      if (c.role === 'init' && c.state.final && c.state.state.kind === 'terminated' && c.state.state.exitCode === 0) continue;
+      if (c.role === 'sidecar' && c.state.started) continue;
+      // Not yet launched (a launched one is running, waiting out its back-off, or being probed).
+      if (c.startedAtMs === 0 && c.child === undefined && c.restartTimer === undefined) this.#run(c);
+      this.#o.onChange();
+      if (!(c.role === 'sidecar' && c.state.started)) return;
+    }
+    this.#initialized = true;
     for (const c of this.#containers) this.#run(c);
     this.#o.onChange();
   }
@@ -103,7 +151,9 @@ export class PodWorker {
     }
     c.child = child;
     c.startedAtMs = this.#o.clock.now();
-    c.state = { ...c.state, state: { kind: 'running', startedAt: new Date(c.startedAtMs).toISOString(), pid: child.pid ?? 0 } };
+    const started = c.spec.startupProbe === undefined;
+    c.state = { ...c.state, started, state: { kind: 'running', startedAt: new Date(c.startedAtMs).toISOString(), pid: child.pid ?? 0 } };
+    if (!started) this.#probeStartup(c, child);
     let done = false;
     // 'error' (e.g. a missing cwd) may come without 'exit'; count each run's end once.
     child.once('error', (err) => {
@@ -120,8 +170,48 @@ export class PodWorker {
     });
   }
 
+  /**
+   * The startupProbe, every periodSeconds after initialDelaySeconds, until it passes (the
+   * container is started; a sidecar lets the next container start) or fails failureThreshold
+   * times in a row (the container is killed and restarted, as the real kubelet does).
+   */
+  #probeStartup(c: Container, child: ChildProcess): void {
+    const probe = c.spec.startupProbe!;
+    const period = (probe.periodSeconds ?? probeDefaults.periodSeconds) * 1000;
+    const threshold = probe.failureThreshold ?? probeDefaults.failureThreshold;
+    const probeFn = this.#o.probe ?? runProbe;
+    c.probeFailures = 0;
+    const attempt = (): void => {
+      c.probeTimer = undefined;
+      void probeFn(this.#o.netns, probe, this.#o.facts.podIP).then(
+        (ok) => settle(ok),
+        () => settle(false),
+      );
+    };
+    const settle = (ok: boolean): void => {
+      if (this.#stopping || c.child !== child) return;
+      if (ok) {
+        c.state = { ...c.state, started: true };
+        this.#o.onChange();
+        if (c.role === 'sidecar') this.#advance();
+        return;
+      }
+      if (++c.probeFailures >= threshold) {
+        this.#o.logger.warn({ container: c.spec.name, failures: c.probeFailures }, 'startup probe failed; killing the container');
+        child.kill('SIGKILL');
+        return;
+      }
+      c.probeTimer = this.#o.clock.setTimeout(attempt, period);
+    };
+    const delay = (probe.initialDelaySeconds ?? probeDefaults.initialDelaySeconds) * 1000;
+    if (delay > 0) c.probeTimer = this.#o.clock.setTimeout(attempt, delay);
+    else attempt();
+  }
+
   #exited(c: Container, child: ChildProcess | undefined, exitCode: number, message?: string): void {
     if (c.child === child) c.child = undefined;
+    if (c.probeTimer !== undefined) this.#o.clock.clearTimeout(c.probeTimer);
+    c.probeTimer = undefined;
     const now = this.#o.clock.now();
     const terminated = {
       kind: 'terminated' as const,
@@ -135,11 +225,16 @@ export class PodWorker {
       c.state = { ...c.state, final: true, state: terminated };
       return;
     }
-    const policy = this.#o.pod.spec?.restartPolicy;
+    const podPolicy = this.#o.pod.spec?.restartPolicy;
+    // A sidecar always restarts; an init container is retried until it succeeds unless the pod never restarts.
+    const policy = c.role === 'sidecar' ? 'Always' : c.role === 'init' ? (podPolicy === 'Never' ? 'Never' : 'OnFailure') : podPolicy;
     this.#o.logger.info({ container: c.spec.name, exitCode }, 'container exited');
     if (!shouldRestart(policy, exitCode)) {
-      c.state = { ...c.state, final: true, state: terminated };
+      c.state = { ...c.state, final: true, started: false, state: terminated };
+      if (c.role === 'init' && exitCode !== 0)
+        this.#failure = { reason: 'InitContainerFailed', message: `init container ${c.spec.name} exited with ${exitCode}` };
       this.#o.onChange();
+      if (c.role === 'init') this.#advance();
       return;
     }
     const delay = nextRestartDelay(c.backoffMs, now - (c.startedAtMs || now));
@@ -147,6 +242,7 @@ export class PodWorker {
     const meta = this.#o.pod.metadata ?? {};
     c.state = {
       ...c.state,
+      started: false,
       lastTerminated: terminated,
       state: {
         kind: 'waiting',
@@ -164,12 +260,20 @@ export class PodWorker {
     this.#o.onChange();
   }
 
-  /** SIGTERM every container, SIGKILL what is left after the grace period. */
+  /** SIGTERM the app containers, then the init containers; SIGKILL what is left after the grace period. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    const running: Promise<void>[] = [];
-    for (const c of this.#containers) {
+    for (const c of [...this.#init, ...this.#containers]) {
       if (c.restartTimer !== undefined) this.#o.clock.clearTimeout(c.restartTimer);
+      if (c.probeTimer !== undefined) this.#o.clock.clearTimeout(c.probeTimer);
+    }
+    await this.#terminate(this.#containers);
+    await this.#terminate(this.#init);
+  }
+
+  async #terminate(containers: Container[]): Promise<void> {
+    const running: Promise<void>[] = [];
+    for (const c of containers) {
       const child = c.child;
       if (!child || child.exitCode !== null || child.signalCode !== null) continue;
       running.push(

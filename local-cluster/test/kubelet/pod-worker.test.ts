@@ -55,20 +55,30 @@ class ManualClock implements Clock {
   }
 }
 
-function setup(restartPolicy: string, containers: V1Container[] = [{ name: 'app', command: ['run'] }]) {
+function setup(restartPolicy: string, containers: V1Container[] = [{ name: 'app', command: ['run'] }], initContainers?: V1Container[]) {
   const clock = new ManualClock();
   const children: FakeChild[] = [];
+  /** What each spawned child runs, by index. */
+  const commands: string[] = [];
+  /** Probe answers in order; each probe call takes the next (false when none is left). */
+  const probeAnswers: boolean[] = [];
+  let probes = 0;
   let changes = 0;
-  const pod: V1Pod = { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { restartPolicy, containers } };
+  const pod: V1Pod = { metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { restartPolicy, containers, ...(initContainers ? { initContainers } : {}) } };
   const worker = new PodWorker({
     pod,
     netns: 'lcx-pu',
     facts: { podIP: '10.244.1.2', hostIP: '10.250.0.1', binPath: [] },
     logDir: '/nonexistent',
-    spawn: () => {
+    spawn: (_netns, command) => {
       const c = new FakeChild(100 + children.length);
       children.push(c);
+      commands.push(command[0]!);
       return c as unknown as ChildProcess;
+    },
+    probe: async () => {
+      probes++;
+      return probeAnswers.shift() ?? false;
     },
     clock,
     logger: pino({ level: 'silent' }),
@@ -76,8 +86,11 @@ function setup(restartPolicy: string, containers: V1Container[] = [{ name: 'app'
       changes++;
     },
   });
-  return { clock, children, worker, changes: () => changes };
+  return { clock, children, commands, probeAnswers, probes: () => probes, worker, changes: () => changes };
 }
+
+/** Lets the probe promises settle. */
+const settle = () => new Promise((r) => setImmediate(r));
 
 describe('pod worker', () => {
   it('restarts a crashing container with doubling back-off, showing CrashLoopBackOff meanwhile', () => {
@@ -150,5 +163,87 @@ describe('pod worker', () => {
     });
     worker.start();
     assert.equal(worker.state.containers[0]!.restartCount, 4);
+  });
+
+  describe('init containers', () => {
+    const proxy: V1Container = {
+      name: 'istio-proxy',
+      command: ['proxy'],
+      restartPolicy: 'Always',
+      startupProbe: { httpGet: { path: '/healthz/ready', port: 15021 }, periodSeconds: 1, failureThreshold: 3 },
+    };
+
+    it('starts the app only once a native sidecar passed its startupProbe, and keeps both running', async () => {
+      const { clock, commands, probeAnswers, worker } = setup('Always', [{ name: 'app', command: ['app'] }], [proxy]);
+      probeAnswers.push(false, true);
+      worker.start();
+      await settle();
+      assert.deepEqual(commands, ['proxy'], 'the app waits for the proxy');
+      assert.equal(worker.state.initialized, false);
+      assert.equal(worker.state.containers[0]!.state.kind === 'waiting' && worker.state.containers[0]!.state.reason, 'PodInitializing');
+      clock.advance(1_000);
+      await settle();
+      assert.deepEqual(commands, ['proxy', 'app']);
+      assert.equal(worker.state.initialized, true);
+      assert.equal(worker.state.initContainers[0]!.started, true);
+      assert.equal(worker.state.initContainers[0]!.state.kind, 'running');
+    });
+
+    it('kills a sidecar whose startupProbe fails failureThreshold times and restarts it, the app still waiting', async () => {
+      const { clock, children, commands, probes, worker } = setup('Always', [{ name: 'app', command: ['app'] }], [proxy]);
+      worker.start(); // the first probe at once (no initialDelaySeconds), then one every periodSeconds
+      for (let i = 0; i < 2; i++) {
+        await settle();
+        clock.advance(1_000);
+      }
+      await settle();
+      assert.equal(probes(), 3);
+      assert.equal(children[0]!.signalCode, 'SIGKILL');
+      assert.deepEqual(commands, ['proxy']);
+      clock.advance(1_000);
+      await settle();
+      assert.deepEqual(commands, ['proxy', 'proxy'], 'restarted after its back-off; the app never started');
+      assert.equal(worker.state.initContainers[0]!.restartCount, 1);
+    });
+
+    it('restarts a crashed sidecar even under restartPolicy Never, without restarting the app', async () => {
+      const { clock, children, commands, probeAnswers, worker } = setup('Never', [{ name: 'app', command: ['app'] }], [proxy]);
+      probeAnswers.push(true);
+      worker.start();
+      await settle();
+      assert.deepEqual(commands, ['proxy', 'app']);
+      children[0]!.exit(1);
+      assert.equal(worker.state.initContainers[0]!.started, false);
+      clock.advance(10_000);
+      assert.deepEqual(commands, ['proxy', 'app', 'proxy']);
+    });
+
+    it('runs a regular init container to completion first, and fails the pod when it fails under Never', () => {
+      const ok = setup('Always', [{ name: 'app', command: ['app'] }], [{ name: 'setup', command: ['setup'] }]);
+      ok.worker.start();
+      assert.deepEqual(ok.commands, ['setup']);
+      ok.children[0]!.exit(0);
+      assert.deepEqual(ok.commands, ['setup', 'app']);
+      assert.equal(ok.worker.state.initialized, true);
+
+      const failing = setup('Never', [{ name: 'app', command: ['app'] }], [{ name: 'setup', command: ['setup'] }]);
+      failing.worker.start();
+      failing.children[0]!.exit(2);
+      failing.clock.advance(60_000);
+      assert.deepEqual(failing.commands, ['setup']);
+      assert.equal(failing.worker.state.failure?.reason, 'InitContainerFailed');
+    });
+
+    it('stops the app before its sidecar', async () => {
+      const { children, probeAnswers, worker } = setup('Always', [{ name: 'app', command: ['app'] }], [proxy]);
+      probeAnswers.push(true);
+      worker.start();
+      await settle();
+      const order: string[] = [];
+      children[0]!.once('exit', () => order.push('proxy'));
+      children[1]!.once('exit', () => order.push('app'));
+      await worker.stop();
+      assert.deepEqual(order, ['app', 'proxy']);
+    });
   });
 });
