@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { applyManifests } from '@ambient/local-cluster/manifests';
 import { clusterProcesses } from '@ambient/local-cluster/runtime';
-import { loadIn, mergePatch, startBenchCluster, until, ztunnelPids } from './cluster-bench.ts';
+import { loadIn, mergePatch, startBenchCluster, until, waitCaptured, ztunnelPids } from './cluster-bench.ts';
 import { cpuSecondsBetween, readProcSample } from './savings/proc-sample.ts';
 import { SavingsProgress } from './savings/progress.ts';
 import { defaultResultsDir, writeSavingsReport } from './savings/report.ts';
@@ -101,9 +101,10 @@ const { cluster, core } = bench;
 const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
 const progress = new SavingsProgress(podCounts.length * modes.length);
 
-/** The pid of a pod's named container (`local://<pid>`), checked to be one of this cluster's processes. */
+/** The pid of a pod's named container (`local://<pid>`; a sidecar is an init container), checked to be one of this cluster's processes. */
 function containerPidOf(pod: V1Pod, container: string): number {
-  const id = pod.status?.containerStatuses?.find((s) => s.name === container)?.containerID ?? '';
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const id = statuses.find((s) => s.name === container)?.containerID ?? '';
   const pid = Number(id.replace('local://', ''));
   if (!Number.isInteger(pid) || pid <= 0 || !clusterProcesses(cluster.network.clusterId).some((p) => p.pid === pid))
     throw new Error(`pod ${pod.metadata?.namespace}/${pod.metadata?.name} has no running ${container} container`);
@@ -211,6 +212,11 @@ async function removeWaypoints(n: number): Promise<void> {
     await custom.deleteNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', namespace, name: 'waypoint' });
 }
 
+/** Pods per node (node-1 first): the apps spread round-robin, plus one load pod each. */
+function capturedPerNode(n: number): number[] {
+  return Array.from({ length: nodes }, (_, j) => Math.floor(n / nodes) + (j < n % nodes ? 1 : 0) + 1);
+}
+
 /** Each load pod's share of the apps (those on its own node's index), as URLs. */
 function shares(vips: string[]): string[][] {
   return Array.from({ length: nodes }, (_, j) => vips.filter((_, i) => i % nodes === j).map((vip) => `http://${vip}/`));
@@ -311,6 +317,9 @@ try {
         if (mode === 'sidecar' || vips === undefined) {
           await setMode(mode, n);
           vips = await createPods(n);
+          // A sidecar pod's app starts only once its proxy captured it; an ambient pod's traffic
+          // is its ztunnel's once captured: until then it would go around the mesh.
+          if (mode !== 'sidecar') await waitCaptured(cluster, capturedPerNode(n), 60_000 + n * 1_000);
         }
         if (mode === 'ambient-waypoint') waypoints = await addWaypoints(n);
         await warmUp(vips);

@@ -162,6 +162,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 
   const admin = await startAdminServers({
     host: opts.host ?? '127.0.0.1',
+    ...(opts.probeHost !== undefined ? { probeHost: opts.probeHost } : {}),
     ports: { admin: opts.adminPort ?? ports.admin, metrics: opts.metricsPort ?? ports.metrics, readiness: opts.readinessPort ?? ports.readiness },
     registry: mergedMetrics(l4Metrics.registry, core.metrics.registry),
     notReady: () => (!synced ? 'discovery pending' : proxy === undefined ? 'pod not captured yet' : undefined),

@@ -107,8 +107,14 @@ describe('sidecar mode on the local cluster (injection webhook, sidecar ↔ side
     const injected = await side().pod('client');
     assert.deepEqual(
       injected.spec?.containers.map((c) => c.name),
-      ['echo', 'istio-proxy'],
+      ['echo'],
     );
+    assert.deepEqual(
+      injected.spec?.initContainers?.map((c) => [c.name, c.restartPolicy]),
+      [['istio-proxy', 'Always']],
+      'a native sidecar',
+    );
+    assert.equal(injected.status?.initContainerStatuses?.[0]?.started, true, 'its startupProbe passed');
     assert.ok(injected.metadata?.annotations?.['sidecar.istio.io/status'], 'the injection status annotation');
     const ambient = await amb().pod('client');
     assert.deepEqual(
@@ -129,9 +135,49 @@ describe('sidecar mode on the local cluster (injection webhook, sidecar ↔ side
       ] as never,
       'e2e',
     );
-    const containers = async (name: string) => (await core.readNamespacedPod({ name, namespace: 'plain' })).spec?.containers.map((c) => c.name);
-    assert.deepEqual(await containers('opted'), ['echo', 'istio-proxy']);
+    const containers = async (name: string) => {
+      const spec = (await core.readNamespacedPod({ name, namespace: 'plain' })).spec;
+      return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].map((c) => c.name);
+    };
+    assert.deepEqual(await containers('opted'), ['istio-proxy', 'echo']);
     assert.deepEqual(await containers('other'), ['echo']);
+  });
+
+  it('no plaintext window at start-up: an app’s first request, sent the moment it starts, already goes through its sidecar', async () => {
+    // The app container starts only once its native sidecar passed its startupProbe, i.e. once the
+    // pod's traffic is captured. Started beside the proxy instead, this request would leave in
+    // clear before the capture rules exist, unseen by the sidecar.
+    const script = `fetch('http://${await vip('side')}/first').then(r => console.log('first request', r.status), e => console.log('first request failed', e.message)); setInterval(() => {}, 1 << 30);`;
+    await applyManifests(
+      cluster.kubeConfig,
+      [
+        account('early', 'side'),
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'early', namespace: 'side', labels: { app: 'early' } },
+          spec: { nodeName: 'node-1', serviceAccountName: 'early', containers: [{ name: 'app', image: 'node', command: ['node', '-e', script] }] },
+        },
+      ] as never,
+      'e2e',
+    );
+    const logs = await until('the first request to be answered', async () => {
+      const out = (await kubectl(['logs', '-n', 'side', 'early', '-c', 'app']).catch(() => ({ stdout: '' }))).stdout;
+      return out.includes('first request') && out;
+    });
+    assert.match(logs, /first request 200/);
+    // Its own sidecar served it (an uncaptured request never reaches it), to the server's sidecar.
+    const early = (await side().fetchIn(await side().pod('early'), 'http://127.0.0.1:15020/metrics')).body;
+    assert.equal(
+      metricSum(early, 'istio_requests_total', {
+        response_code: '200',
+        source_principal: 'spiffe://cluster.local/ns/side/sa/early',
+        destination_service: 'server.side.svc.cluster.local',
+        destination_principal: 'spiffe://cluster.local/ns/side/sa/server',
+      }),
+      1,
+      early.slice(0, 3000),
+    );
   });
 
   it('carries sidecar → sidecar across nodes over mTLS only: HBONE on 15008, nothing in clear between the nodes', async () => {
@@ -229,7 +275,7 @@ describe('sidecar mode on the local cluster (injection webhook, sidecar ↔ side
       await applyManifests(cluster.kubeConfig, [pod('admitted', 'side', 'node-1')] as never, 'e2e');
       const admitted = await core.readNamespacedPod({ name: 'admitted', namespace: 'side' });
       assert.deepEqual(
-        admitted.spec?.containers.map((c) => c.name),
+        [...(admitted.spec?.initContainers ?? []), ...(admitted.spec?.containers ?? [])].map((c) => c.name),
         ['echo'],
         'admitted without the proxy',
       );

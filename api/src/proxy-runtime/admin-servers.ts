@@ -6,7 +6,11 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
 export interface AdminServerOptions {
+  /** Where the admin dump listens (and, without probeHost, metrics and readiness too). */
   host: string;
+  /** Where metrics and readiness listen, when not on host: in a pod, every address (as Istio's
+   *  15020/15021), so that the kubelet's probes and scrapers reach them; the dump stays on host. */
+  probeHost?: string;
   ports: { admin: number; metrics: number; readiness: number };
   configDump: () => unknown;
   registry: Pick<Registry, 'contentType' | 'metrics'>;
@@ -36,7 +40,7 @@ export async function startAdminServers(opts: AdminServerOptions): Promise<Admin
     return notFound;
   };
   const servers: Server[] = [];
-  const serve = (port: number, paths: string[]): Promise<number> => {
+  const serve = (port: number, host: string, paths: string[]): Promise<number> => {
     const server = createServer((req, res) => {
       const url = req.url ?? '/';
       void (paths.includes(url) ? route(url) : Promise.resolve(notFound)).then(([code, type, body]) => {
@@ -47,18 +51,21 @@ export async function startAdminServers(opts: AdminServerOptions): Promise<Admin
     servers.push(server);
     return new Promise((ready, fail) => {
       server.once('error', fail);
-      server.listen(port, opts.host, () => ready((server.address() as AddressInfo).port));
+      server.listen(port, host, () => ready((server.address() as AddressInfo).port));
     });
   };
   const close = (): Promise<void> => Promise.all(servers.map((s) => new Promise<void>((done) => s.close(() => done())))).then(() => undefined);
   try {
-    const admin = await serve(opts.ports.admin, ['/config_dump']);
-    const metrics = await serve(opts.ports.metrics, ['/metrics', '/stats/prometheus']);
-    const readiness = await serve(opts.ports.readiness, ['/healthz/ready']);
+    const probeHost = opts.probeHost ?? opts.host;
+    const admin = await serve(opts.ports.admin, opts.host, ['/config_dump']);
+    const metrics = await serve(opts.ports.metrics, probeHost, ['/metrics', '/stats/prometheus']);
+    const readiness = await serve(opts.ports.readiness, probeHost, ['/healthz/ready']);
+    // URLs for this host's own use: every address includes loopback.
+    const local = probeHost === '0.0.0.0' || probeHost === '::' ? '127.0.0.1' : probeHost;
     return {
       adminUrl: `http://${opts.host}:${admin}/config_dump`,
-      metricsUrl: `http://${opts.host}:${metrics}/metrics`,
-      readyUrl: `http://${opts.host}:${readiness}/healthz/ready`,
+      metricsUrl: `http://${local}:${metrics}/metrics`,
+      readyUrl: `http://${local}:${readiness}/healthz/ready`,
       close,
     };
   } catch (err) {
@@ -80,6 +87,8 @@ export interface ProxyRuntimeOptions {
   certTtlSeconds?: number;
   /** Where admin, metrics and readiness listen (in the process's own netns). */
   host?: string;
+  /** Where metrics and readiness listen instead, when set (AdminServerOptions.probeHost). */
+  probeHost?: string;
   adminPort?: number;
   metricsPort?: number;
   readinessPort?: number;

@@ -26,4 +26,21 @@ describe('admin servers', () => {
     why = undefined;
     assert.equal((await fetch(admin.readyUrl)).status, 200);
   });
+
+  it('serves metrics and readiness on probeHost and keeps the dump on host', async () => {
+    admin = await startAdminServers({
+      host: '127.0.0.1',
+      probeHost: '127.0.0.2',
+      ports: { admin: 0, metrics: 0, readiness: 0 },
+      registry: new Registry(),
+      configDump: () => ({}),
+      notReady: () => undefined,
+    });
+    assert.match(admin.readyUrl, /^http:\/\/127\.0\.0\.2:/);
+    assert.equal((await fetch(admin.readyUrl)).status, 200);
+    assert.equal((await fetch(admin.metricsUrl)).status, 200);
+    const dumpPort = new URL(admin.adminUrl).port;
+    await assert.rejects(fetch(`http://127.0.0.2:${dumpPort}/config_dump`), 'the dump is not on the probe address');
+    assert.equal((await fetch(admin.adminUrl)).status, 200);
+  });
 });

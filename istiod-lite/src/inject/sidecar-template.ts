@@ -3,14 +3,21 @@
 // its volumes, the `sidecar.istio.io/status` annotation and the telemetry labels. The webhook
 // server (webhook-server.ts) only carries reviews to and from here.
 //
+// The proxy is a native sidecar, as Istio injects it with ENABLE_NATIVE_SIDECARS: the first init
+// container, `restartPolicy: Always`, with a startupProbe on its readiness endpoint, which
+// answers 200 only once the pod's capture rules are in place. The kubelet starts the app
+// containers only after that probe passed, so the app never sends a byte before its traffic is
+// captured (no plaintext window at start-up); should the proxy die later, its capture rules stay
+// and redirect to ports nobody listens on: the pod's connections fail closed until it is back.
+//
 // The proxy reaches the control plane exactly as a waypoint does (proxy-pod.ts: the same env,
 // volumes and mounts from the same --waypoint-* flags), and identifies its pod through the
 // downward API (name, namespace, IP, ServiceAccount).
 //
 // Security context: Istio's proxy runs as UID 1337 with every capability dropped, because an
 // init container (istio-init, root with NET_ADMIN and NET_RAW) installs the pod's iptables
-// capture rules first. The local cluster's kubelet runs no init containers, so this proxy
-// installs its pod's capture rules itself when it starts: it needs NET_ADMIN and NET_RAW, and it
+// capture rules first. This proxy installs its pod's capture rules itself once its listeners
+// are up (one container instead of two): it needs NET_ADMIN and NET_RAW, and it
 // runs as root, because Kubernetes only adds capabilities to the bounding and permitted sets — a
 // non-root process loses them from its effective set at exec (Kubernetes sets no ambient
 // capabilities), so iptables would fail. Everything else is dropped; no privilege escalation, no
@@ -67,7 +74,7 @@ export function conflictingVolume(pod: KubeObject): string | undefined {
   return controlPlaneVolumes().find((v) => taken.has(v.name))?.name;
 }
 
-/** The injected container. */
+/** The injected container (a native sidecar: see the header). */
 export function sidecarContainer(opts: ProxyPodOptions): Record<string, unknown> {
   return {
     name: SIDECAR_CONTAINER,
@@ -90,6 +97,10 @@ export function sidecarContainer(opts: ProxyPodOptions): Record<string, unknown>
       { name: 'proxy-metrics', containerPort: ports.metrics, protocol: 'TCP' },
       { name: 'status-port', containerPort: ports.readiness, protocol: 'TCP' },
     ],
+    // A native sidecar: started before the app containers, running beside them, stopped after them.
+    restartPolicy: 'Always',
+    // Istio's values: probed every second for up to 10 minutes before the kubelet restarts it.
+    startupProbe: { httpGet: { path: '/healthz/ready', port: ports.readiness }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 600 },
     readinessProbe: { httpGet: { path: '/healthz/ready', port: ports.readiness }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 },
     // See the header: the capture rules are installed by this container, as root.
     securityContext: {
@@ -107,7 +118,7 @@ export function sidecarContainer(opts: ProxyPodOptions): Record<string, unknown>
 
 /** The value of sidecar.istio.io/status: what was injected, as Istio writes it. */
 export function sidecarStatus(): string {
-  return JSON.stringify({ containers: [SIDECAR_CONTAINER], volumes: controlPlaneVolumes().map((v) => v.name), revision: 'default' });
+  return JSON.stringify({ initContainers: [SIDECAR_CONTAINER], containers: null, volumes: controlPlaneVolumes().map((v) => v.name), revision: 'default' });
 }
 
 /**
@@ -133,8 +144,9 @@ export function sidecarLabels(pod: KubeObject): Record<string, string> {
 export function sidecarInjectionPatch(pod: KubeObject, opts: ProxyPodOptions): JsonPatchOperation[] {
   const ops: JsonPatchOperation[] = [];
   const container = sidecarContainer(opts);
-  if (Array.isArray(pod.spec?.containers)) ops.push({ op: 'add', path: pointer('spec', 'containers', '-'), value: container });
-  else ops.push({ op: 'add', path: pointer('spec', 'containers'), value: [container] });
+  // First of the init containers: the pod's own init containers already run captured.
+  if (Array.isArray(pod.spec?.initContainers)) ops.push({ op: 'add', path: pointer('spec', 'initContainers', '0'), value: container });
+  else ops.push({ op: 'add', path: pointer('spec', 'initContainers'), value: [container] });
 
   const volumes = controlPlaneVolumes();
   if (Array.isArray(pod.spec?.volumes)) for (const v of volumes) ops.push({ op: 'add', path: pointer('spec', 'volumes', '-'), value: v });

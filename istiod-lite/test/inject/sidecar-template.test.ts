@@ -30,11 +30,11 @@ const envOf = (container: any): Record<string, unknown> =>
 describe('sidecar injection template', () => {
   it('injects into a pod that has no labels, annotations or volumes yet (the maps and list are added whole)', () => {
     const pod = injected(barePod());
+    assert.deepEqual(pod.spec.containers, [appContainer], 'the app container is untouched');
     assert.deepEqual(
-      pod.spec.containers.map((c: { name: string }) => c.name),
-      ['app', 'istio-proxy'],
+      pod.spec.initContainers.map((c: { name: string }) => c.name),
+      ['istio-proxy'],
     );
-    assert.deepEqual(pod.spec.containers[0], appContainer, 'the app container is untouched');
     assert.deepEqual(
       pod.spec.volumes.map((v: { name: string }) => v.name),
       ['istiod-ca-cert', 'istio-token'],
@@ -92,7 +92,24 @@ describe('sidecar injection template', () => {
   });
 
   it('writes the status annotation as Istio does: the containers and volumes it injected', () => {
-    assert.deepEqual(JSON.parse(sidecarStatus()), { containers: ['istio-proxy'], volumes: ['istiod-ca-cert', 'istio-token'], revision: 'default' });
+    assert.deepEqual(JSON.parse(sidecarStatus()), {
+      initContainers: ['istio-proxy'],
+      containers: null,
+      volumes: ['istiod-ca-cert', 'istio-token'],
+      revision: 'default',
+    });
+  });
+
+  it("injects the proxy as a native sidecar ahead of the pod's own init containers, started only once its traffic is captured", () => {
+    const pod = injected({ ...barePod(), spec: { containers: [appContainer], initContainers: [{ name: 'migrate', image: 'db', command: ['migrate'] }] } });
+    assert.deepEqual(
+      pod.spec.initContainers.map((c: { name: string }) => c.name),
+      ['istio-proxy', 'migrate'],
+    );
+    const proxy = pod.spec.initContainers[0];
+    assert.equal(proxy.restartPolicy, 'Always');
+    assert.deepEqual(proxy.startupProbe.httpGet, { path: '/healthz/ready', port: 15021 });
+    assert.equal(proxy.startupProbe.periodSeconds, 1);
   });
 
   it('runs ambient-sidecar and tells it who it is and how to reach istiod-lite, like a waypoint pod', () => {
@@ -121,7 +138,7 @@ describe('sidecar injection template', () => {
       tokenFile: '',
       trustDomain: 'example.org',
     };
-    const env = envOf(injected(barePod(), local).spec.containers[1]);
+    const env = envOf(injected(barePod(), local).spec.initContainers[0]);
     assert.equal(env.ISTIOD_ADDRESS, 'unix:/data/istiod.sock');
     assert.equal(env.ROOT_CERT_FILE, '/data/mesh-root-cert.pem');
     assert.equal(env.TRUST_DOMAIN, 'example.org');
@@ -130,7 +147,7 @@ describe('sidecar injection template', () => {
 
   it('mounts the root and the istio-ca token where ROOT_CERT_FILE and AMBIENT_SA_TOKEN_FILE point', () => {
     const pod = injected(barePod());
-    const c = pod.spec.containers[1];
+    const c = pod.spec.initContainers[0];
     const env = envOf(c);
     const mount = (name: string) => c.volumeMounts.find((m: { name: string }) => m.name === name);
     const volume = (name: string) => pod.spec.volumes.find((v: { name: string }) => v.name === name);
@@ -186,6 +203,11 @@ describe('sidecar injection template', () => {
       {
         name: 'a pod with a container named istio-proxy',
         pod: withMeta({}, { containers: [appContainer, { name: 'istio-proxy' }] }),
+        want: /already injected \(a container named istio-proxy\)/,
+      },
+      {
+        name: 'a pod with an init container named istio-proxy',
+        pod: withMeta({}, { containers: [appContainer], initContainers: [{ name: 'istio-proxy' }] }),
         want: /already injected \(a container named istio-proxy\)/,
       },
       {

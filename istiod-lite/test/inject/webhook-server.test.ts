@@ -109,8 +109,8 @@ describe('injection webhook server', () => {
     const ops = JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as JsonPatchOperation[];
     const after = applyJsonPatch(before, ops) as any;
     assert.deepEqual(
-      after.spec.containers.map((c: { name: string }) => c.name),
-      ['app', 'istio-proxy'],
+      [...after.spec.initContainers, ...after.spec.containers].map((c: { name: string }) => c.name),
+      ['istio-proxy', 'app'],
     );
     assert.ok(after.metadata.annotations['sidecar.istio.io/status']);
     assert.equal((await metrics.injectionSuccess.get()).values[0]?.value, 1);
