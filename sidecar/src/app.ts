@@ -5,10 +5,9 @@
 // retries, timeouts, circuit breaking, outlier detection, load balancing, rate limits, faults).
 // One discovery stream (type `sidecar`) brings addresses, L4 policies and the WaypointConfig
 // istiod-lite computes for it.
-import type tls from 'node:tls';
 import { formatSpiffeId, ports, realClock, typeUrls, type Clock } from '@ambient/api';
 import { subscribeState } from '@ambient/api/grpc';
-import { grpcCaClient, IdentityError, type ProxyRuntimeOptions, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
+import { ownIdentity, type ProxyRuntimeOptions, startAdminServers } from '@ambient/api/proxy-runtime';
 import { HbonePool } from '@ambient/hbone';
 import { createL7Core, WaypointState } from '@ambient/waypoint';
 import { type CapturedPodRef, createZtunnelMetrics, installCaptureRules, originalDestination, PodProxy, podSocket } from '@ambient/ztunnel';
@@ -48,20 +47,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const servername = opts.istiodServerName;
   const netnsPath = opts.netnsPath ?? '/proc/self/ns/net';
   const state = new WaypointState();
-  const ca = grpcCaClient({ address: opts.istiodAddress, rootCertPem, ...(servername ? { servername } : {}), token });
-  const secrets = new SecretManager({
-    ca,
-    rootCertPem,
-    impersonate: false,
-    ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}),
-    logger: logger.child({ component: 'identity' }),
-  });
-  const certificate = (): tls.SecureContext => {
-    const cert = secrets.current(identity);
-    if (cert === undefined)
-      throw new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity} (not issued yet, or expired without a refresh)`);
-    return cert.secureContext;
-  };
+  const own = ownIdentity(identity, opts, logger);
+  const { secrets, certificate } = own;
   // The pod's uid is its workload's, which discovery knows by the pod's address.
   const pod: CapturedPodRef = { uid: '', ip: opts.podIp, netnsPath };
   const pool = new HbonePool();
@@ -189,8 +176,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       await core.close();
       await proxy?.stop();
       pool.close();
-      secrets.close();
-      ca.close();
+      own.close();
       await admin.close();
     },
   };
