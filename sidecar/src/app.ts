@@ -5,13 +5,20 @@
 // retries, timeouts, circuit breaking, outlier detection, load balancing, rate limits, faults).
 // One discovery stream (type `sidecar`) brings addresses, L4 policies and the WaypointConfig
 // istiod-lite computes for it.
-import type tls from 'node:tls';
 import { formatSpiffeId, ports, realClock, typeUrls, type Clock } from '@ambient/api';
 import { subscribeState } from '@ambient/api/grpc';
-import { grpcCaClient, IdentityError, type ProxyRuntimeOptions, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
+import { ownIdentity, type ProxyRuntimeOptions, startAdminServers } from '@ambient/api/proxy-runtime';
 import { HbonePool } from '@ambient/hbone';
 import { createL7Core, WaypointState } from '@ambient/waypoint';
-import { type CapturedPodRef, createZtunnelMetrics, installCaptureRules, originalDestination, PodProxy, podSocket } from '@ambient/ztunnel';
+import {
+  type CapturedPodRef,
+  createZtunnelMetrics,
+  defaultCaptureConfig,
+  installCaptureRules,
+  originalDestination,
+  PodProxy,
+  podSocket,
+} from '@ambient/ztunnel';
 import type { Logger } from 'pino';
 import { mergedMetrics } from './merged-metrics.ts';
 import { servesL7 } from './outbound-l7.ts';
@@ -47,21 +54,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const identity = formatSpiffeId({ trustDomain, namespace: opts.podNamespace, serviceAccount: opts.serviceAccount });
   const servername = opts.istiodServerName;
   const netnsPath = opts.netnsPath ?? '/proc/self/ns/net';
+  // Metrics and readiness: reached from outside the pod (probeHost), so exempt from inbound capture.
+  const probePorts = [opts.metricsPort ?? ports.metrics, opts.readinessPort ?? ports.readiness] as const;
   const state = new WaypointState();
-  const ca = grpcCaClient({ address: opts.istiodAddress, rootCertPem, ...(servername ? { servername } : {}), token });
-  const secrets = new SecretManager({
-    ca,
-    rootCertPem,
-    impersonate: false,
-    ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}),
-    logger: logger.child({ component: 'identity' }),
-  });
-  const certificate = (): tls.SecureContext => {
-    const cert = secrets.current(identity);
-    if (cert === undefined)
-      throw new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity} (not issued yet, or expired without a refresh)`);
-    return cert.secureContext;
-  };
+  const own = ownIdentity(identity, opts, logger);
+  const { secrets, certificate } = own;
   // The pod's uid is its workload's, which discovery knows by the pod's address.
   const pod: CapturedPodRef = { uid: '', ip: opts.podIp, netnsPath };
   const pool = new HbonePool();
@@ -122,7 +119,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       },
     );
     // Listeners first, then rules: redirected traffic always finds a listener.
-    await installCaptureRules(netnsPath);
+    // The kubelet probes readiness (and Prometheus scrapes metrics) from outside the pod, in clear.
+    await installCaptureRules(netnsPath, { ...defaultCaptureConfig, inboundExemptPorts: probePorts.filter((p) => p > 0) });
     logger.info({ pod: `${opts.podNamespace}/${opts.podName}`, identity }, 'pod captured');
   };
   // Capture starts once discovery has delivered every type (no window in which policies are
@@ -163,7 +161,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const admin = await startAdminServers({
     host: opts.host ?? '127.0.0.1',
     ...(opts.probeHost !== undefined ? { probeHost: opts.probeHost } : {}),
-    ports: { admin: opts.adminPort ?? ports.admin, metrics: opts.metricsPort ?? ports.metrics, readiness: opts.readinessPort ?? ports.readiness },
+    ports: { admin: opts.adminPort ?? ports.admin, metrics: probePorts[0], readiness: probePorts[1] },
     registry: mergedMetrics(l4Metrics.registry, core.metrics.registry),
     notReady: () => (!synced ? 'discovery pending' : proxy === undefined ? 'pod not captured yet' : undefined),
     configDump: () => ({
@@ -189,8 +187,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       await core.close();
       await proxy?.stop();
       pool.close();
-      secrets.close();
-      ca.close();
+      own.close();
       await admin.close();
     },
   };

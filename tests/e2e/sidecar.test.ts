@@ -180,6 +180,34 @@ describe('sidecar mode on the local cluster (injection webhook, sidecar ↔ side
     );
   });
 
+  it('answers the kubelet’s readiness probe from outside the pod, in clear, while STRICT mTLS refuses the app port in clear', async () => {
+    // As a real kubelet probes: from the node, to the pod's IP. 15020/15021 are exempt from the
+    // sidecar's inbound capture, as Istio's sidecar exempts them.
+    const server = (await side().pod('server')).status!.podIP!;
+    const fromNode = async (url: string): Promise<string> => {
+      const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(3000) }).then(r => process.stdout.write(String(r.status)), e => process.stdout.write('failed ' + (e.cause?.code ?? e.message)))`;
+      return (await execInNetns(nodeNetns(cluster.network.clusterId, 2), [process.execPath, '-e', script], { timeoutMs: 10_000 })).stdout;
+    };
+    await applyManifests(
+      cluster.kubeConfig,
+      [
+        {
+          apiVersion: 'security.istio.io/v1',
+          kind: 'PeerAuthentication',
+          metadata: { name: 'default', namespace: 'side' },
+          spec: { mtls: { mode: 'STRICT' } },
+        },
+      ] as never,
+      'e2e',
+    );
+    try {
+      await until('STRICT to refuse the app port in clear', async () => (await fromNode(`http://${server}:8080/`)).startsWith('failed'));
+      assert.equal(await fromNode(`http://${server}:15021/healthz/ready`), '200');
+    } finally {
+      await kubectl(['delete', 'peerauthentication', 'default', '-n', 'side']);
+    }
+  });
+
   it('carries sidecar → sidecar across nodes over mTLS only: HBONE on 15008, nothing in clear between the nodes', async () => {
     const marker = `marker-${randomBytes(8).toString('hex')}`;
     const client = await side().pod('client');

@@ -1,10 +1,9 @@
 // The waypoint's composition root: only construction and wiring. Discovery (its WaypointConfig
 // and the addresses it needs) → state; its own certificate from the mesh CA; the L7 core
 // (l7-core.ts) behind an HBONE listener; admin, metrics and readiness.
-import type tls from 'node:tls';
 import { formatSpiffeId, ports, realClock, typeUrls, type Clock } from '@ambient/api';
 import { subscribeState } from '@ambient/api/grpc';
-import { grpcCaClient, IdentityError, type ProxyRuntimeOptions, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
+import { ownIdentity, type ProxyRuntimeOptions, startAdminServers } from '@ambient/api/proxy-runtime';
 import { HbonePool } from '@ambient/hbone';
 import type { Logger } from 'pino';
 import { WaypointState } from './config/waypoint-state.ts';
@@ -39,23 +38,9 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
   const identity = formatSpiffeId({ trustDomain, namespace: opts.gatewayNamespace, serviceAccount: opts.gatewayName });
   const servername = opts.istiodServerName;
   const state = new WaypointState();
-  const ca = grpcCaClient({ address: opts.istiodAddress, rootCertPem, ...(servername ? { servername } : {}), token });
-  const secrets = new SecretManager({
-    ca,
-    rootCertPem,
-    impersonate: false,
-    ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}),
-    logger: logger.child({ component: 'identity' }),
-  });
-  // The server and the upstream ask for the certificate per connection: a rotation applies at
-  // once, and with none valid (not issued yet, expired without a refresh) a connection is
-  // refused rather than presented an expired certificate.
-  const certificate = (): tls.SecureContext => {
-    const cert = secrets.current(identity);
-    if (cert === undefined)
-      throw new IdentityError('ERR_CERT_UNAVAILABLE', `no valid certificate for ${identity} (not issued yet, or expired without a refresh)`);
-    return cert.secureContext;
-  };
+  // The server and the upstream ask for the certificate per connection (own-identity.ts).
+  const own = ownIdentity(identity, opts, logger);
+  const { secrets, certificate } = own;
   const pool = new HbonePool();
   const core = createL7Core({
     state,
@@ -115,8 +100,7 @@ export async function startWaypoint(opts: WaypointOptions): Promise<Waypoint> {
       xds.close();
       await core.close();
       pool.close();
-      secrets.close();
-      ca.close();
+      own.close();
       await admin.close();
     },
   };

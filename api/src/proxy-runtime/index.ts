@@ -6,6 +6,7 @@ export * from './admin-servers.ts';
 export * from './authorization-match.ts';
 export * from './grpc-ca-client.ts';
 export * from './identity-error.ts';
+export * from './own-identity.ts';
 export * from './refresh-at.ts';
 export * from './secret-manager.ts';
 export * from './verify-issued-chain.ts';

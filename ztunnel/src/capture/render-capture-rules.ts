@@ -9,6 +9,10 @@ export interface CaptureConfig {
   outboundPort: number;
   inboundPlaintextPort: number;
   hbonePort: number;
+  /** TCP ports inbound capture lets through to the pod: a sidecar's metrics and readiness ports,
+   *  which the kubelet probes (and Prometheus scrapes) from outside the pod, as Istio's sidecar
+   *  exempts them. None for ambient capture. */
+  inboundExemptPorts?: readonly number[];
 }
 
 export const defaultCaptureConfig: Readonly<CaptureConfig> = Object.freeze({
@@ -39,6 +43,10 @@ export function checkCaptureConfig(config: CaptureConfig): void {
     if (!Number.isInteger(p) || p < 1 || p > 65535) throw new CaptureError('ERR_CAPTURE_CONFIG', `capture port must be an integer from 1 to 65535, got ${p}`);
   }
   if (new Set(ports).size !== ports.length) throw new CaptureError('ERR_CAPTURE_CONFIG', `capture ports must differ, got ${ports.join(', ')}`);
+  for (const p of config.inboundExemptPorts ?? []) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new CaptureError('ERR_CAPTURE_CONFIG', `exempt port must be an integer from 1 to 65535, got ${p}`);
+    if (ports.includes(p)) throw new CaptureError('ERR_CAPTURE_CONFIG', `exempt port ${p} is one of the capture ports`);
+  }
   if (!Number.isInteger(config.mark) || config.mark < 1 || config.mark > 0xffffffff || config.mark === connectionMark) {
     throw new CaptureError('ERR_CAPTURE_CONFIG', `capture mark must be an integer from 1 to 0xffffffff other than ${hex(connectionMark)}, got ${config.mark}`);
   }
@@ -78,6 +86,7 @@ function tableRules(table: (typeof tables)[number], c: CaptureConfig): string[] 
     ...head,
     `-A ${chainPrefix}PREROUTING -m mark --mark ${mark} -j RETURN`,
     `-A ${chainPrefix}PREROUTING -p tcp -m tcp --dport ${c.hbonePort} -j RETURN`,
+    ...(c.inboundExemptPorts ?? []).map((p) => `-A ${chainPrefix}PREROUTING -p tcp -m tcp --dport ${p} -j RETURN`),
     `-A ${chainPrefix}PREROUTING -s 127.0.0.0/8 -j RETURN`,
     `-A ${chainPrefix}PREROUTING -p tcp ! -d 127.0.0.1/32 -j REDIRECT --to-ports ${c.inboundPlaintextPort}`,
     `-A ${chainPrefix}OUTPUT -m mark --mark ${mark} -j RETURN`,

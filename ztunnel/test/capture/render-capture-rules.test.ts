@@ -94,7 +94,20 @@ describe('renderCaptureRules', () => {
     assert.match(t, /--mark 0x10000\/0xffffffff -j RETURN/);
   });
 
+  it("lets a sidecar's exempt inbound ports through before the inbound redirect; ambient capture has none", () => {
+    const t = renderCaptureRules({ ...defaultCaptureConfig, inboundExemptPorts: [15020, 15021] });
+    const nat = block(t, 'nat');
+    const redirect = nat.findIndex((l) => l.includes('--to-ports 15006'));
+    for (const port of [15020, 15021]) {
+      const at = nat.indexOf(`-A ZTUNNEL-PREROUTING -p tcp -m tcp --dport ${port} -j RETURN`);
+      assert.ok(at >= 0 && at < redirect, `${port} exempt before the redirect:\n${t}`);
+    }
+    assert.doesNotMatch(text, /--dport 1502[01]/);
+  });
+
   const bad: [string, Partial<typeof defaultCaptureConfig>, RegExp][] = [
+    ['an exempt port above 65535', { inboundExemptPorts: [70000] }, /exempt port must be .* got 70000/],
+    ['a capture port exempt', { inboundExemptPorts: [15008] }, /exempt port 15008 is one of the capture ports/],
     ['a port of 0', { outboundPort: 0 }, /got 0/],
     ['a port above 65535', { hbonePort: 70000 }, /got 70000/],
     ['a fractional port', { inboundPlaintextPort: 15006.5 }, /got 15006.5/],
