@@ -15,6 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createCsr, type Address } from '@ambient/api';
 import { CertificateServiceClient, DeltaXdsClient } from '@ambient/api/grpc';
 import { numberFlags } from './number-flags.ts';
+import { componentCommand } from '@ambient/local-cluster/components';
 
 const {
   pods: podCount,
@@ -31,8 +32,8 @@ const children: ChildProcess[] = [];
 const rows: [string, string][] = [];
 let failed = true;
 
-function startProcess(script: string, args: string[], readyRe: RegExp): Promise<{ child: ChildProcess; line: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+function startProcess(script: string[], args: string[], readyRe: RegExp): Promise<{ child: ChildProcess; line: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [...script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((ready, fail) => {
     let out = '';
@@ -48,7 +49,7 @@ const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSyn
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 try {
-  const api = await startProcess(join(import.meta.dirname, 'apiserver-process.ts'), [dataDir], /"url"/);
+  const api = await startProcess([join(import.meta.dirname, 'apiserver-process.ts')], [dataDir], /"url"/);
   const { url, token: adminToken, ca: apiCa } = api.line as { url: string; token: string; ca: string };
   const agent = new Agent({ keepAlive: true, maxSockets: 32, ca: apiCa });
   // biome-ignore lint/suspicious/noExplicitAny: the API server's untyped JSON, read field by field below
@@ -107,7 +108,8 @@ try {
   // istiod-lite, in its own process.
   t = performance.now();
   const istiod = await startProcess(
-    join(import.meta.dirname, '../../istiod-lite/src/main.ts'),
+    // Compiled, as the cluster runs it.
+    componentCommand('istiod-lite').slice(1),
     [
       '--kubeconfig',
       join(dataDir, 'kubeconfig'),

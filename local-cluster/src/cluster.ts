@@ -8,10 +8,11 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { startApiServer, type ApiServer } from './apiserver/index.ts';
 import { checkPrivileges, clusterIdEnv, ClusterNetwork, NodeAgentHook, nodeAgentSocketPath, type NodeNet } from './runtime/index.ts';
+import { assertComponentsBuilt, repoRoot } from './components.ts';
 import { Kubelet } from './kubelet/index.ts';
 import { startControllers, type ClusterContext } from './controllers/index.ts';
 
-export const repoRoot = resolve(import.meta.dirname, '../..');
+export { repoRoot } from './components.ts';
 
 /**
  * A control-plane process (istiod-lite, later others) run on the host next to the API server,
@@ -87,6 +88,7 @@ export function nodeIndex(name: string): number {
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const dataDir = resolve(opts.dataDir);
   const logger = opts.logger;
+  assertComponentsBuilt();
   await checkPrivileges();
   mkdirSync(dataDir, { recursive: true });
 

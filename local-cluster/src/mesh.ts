@@ -9,7 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { repoRoot, type Cluster, type ControlPlaneProcess } from './cluster.ts';
+import type { Cluster, ControlPlaneProcess } from './cluster.ts';
+import { componentCommand } from './components.ts';
 import { applyManifests } from './manifests.ts';
 import { execInNetns } from './runtime/index.ts';
 import { apiWaitMs, dataPlaneWaitMs, probeUntil, watchUntil } from './wait.ts';
@@ -32,8 +33,7 @@ export function istiodProcess(dataDir: string, ephemeralPorts: boolean): Control
   return {
     name: 'istiod-lite',
     command: [
-      process.execPath,
-      join(repoRoot, 'istiod-lite/src/main.ts'),
+      ...componentCommand('istiod-lite'),
       '--host',
       '127.0.0.1',
       '--install-crds',
@@ -79,7 +79,7 @@ export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: numbe
             {
               name: 'istio-proxy',
               image: 'ambient/ztunnel:local',
-              command: [process.execPath, join(repoRoot, 'ztunnel/src/main.ts')],
+              command: componentCommand('ztunnel'),
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'NODE_AGENT_SOCKET', value: join(dataDir, 'nodes', '$(NODE_NAME)', 'node-agent.sock') },

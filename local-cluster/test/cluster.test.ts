@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podBinPath, repoRoot } from '../src/cluster.ts';
+import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces } from '../src/components.ts';
 
 describe('podBinPath', () => {
   it('puts the sample apps, the waypoint and the sidecar ahead of the pinned Node', () => {
@@ -16,8 +17,8 @@ describe('podBinPath', () => {
     let dir: string;
     beforeEach(() => {
       dir = mkdtempSync(join(tmpdir(), 'ambient-waypoint-'));
-      // A stand-in `node` that prints what it was asked to run: waypoint/src/main.ts is another
-      // helper's, and what matters here is the command line the script builds.
+      // A stand-in `node` that prints what it was asked to run: what matters here is the command
+      // line the script builds.
       writeFileSync(join(dir, 'node'), '#!/bin/sh\nprintf "%s\\n" "$@"\n', { mode: 0o755 });
     });
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,15 +28,47 @@ describe('podBinPath', () => {
     });
 
     for (const how of ['by its path', 'through a symlink']) {
-      it(`runs node on waypoint/src/main.ts with its arguments, ${how}`, () => {
+      it(`runs node on the compiled waypoint/dist/main.js, with its arguments, ${how}`, () => {
         let target = script;
         if (how !== 'by its path') symlinkSync(script, (target = join(dir, 'linked-waypoint')));
         const r = spawnSync(target, ['--flag', 'a b'], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8' });
         assert.equal(r.status, 0, r.stderr);
-        const [main, ...args] = r.stdout.trimEnd().split('\n');
-        assert.equal(spawnSync('readlink', ['-f', main!], { encoding: 'utf8' }).stdout.trim(), join(repoRoot, 'waypoint/src/main.ts'));
+        const [conditions, sourceMaps, main, ...args] = r.stdout.trimEnd().split('\n');
+        assert.deepEqual([conditions, sourceMaps], componentNodeFlags);
+        assert.equal(spawnSync('readlink', ['-f', main!], { encoding: 'utf8' }).stdout.trim(), join(repoRoot, 'waypoint/dist/main.js'));
         assert.deepEqual(args, ['--flag', 'a b']);
       });
     }
+  });
+});
+
+describe('assertComponentsBuilt', () => {
+  let root: string;
+  const write = (path: string, mtime: number) => {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), '');
+    utimesSync(join(root, path), mtime, mtime);
+  };
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'components-'));
+    for (const ws of componentWorkspaces) {
+      write(`${ws}/src/main.ts`, 1000);
+      write(`${ws}/dist/main.js`, 2000);
+    }
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('passes when every dist/ is newer than its src/', () => {
+    assertComponentsBuilt(root);
+  });
+
+  it('names a workspace without dist/ and one whose src/ changed since the build', () => {
+    rmSync(join(root, 'hbone/dist'), { recursive: true });
+    write('waypoint/src/route/match.ts', 3000);
+    assert.throws(
+      () => assertComponentsBuilt(root),
+      (err: Error & { code?: string }) =>
+        err.code === 'ERR_COMPONENTS_NOT_BUILT' && /hbone \(no dist\/\), waypoint \(src\/ changed since the build\); run `npm run build`/.test(err.message),
+    );
   });
 });

@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { startApiServer, type ApiServer } from '@ambient/local-cluster/apiserver';
 import { FuzzFailure } from './fuzz-harness.ts';
+import { componentCommand } from '@ambient/local-cluster/components';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -111,7 +112,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
   let istiod: ManagedProcess | undefined;
   try {
     istiod = await startBinary('istiod-lite', [
-      join(repoRoot, 'istiod-lite/src/main.ts'),
+      ...componentCommand('istiod-lite').slice(1),
       '--kubeconfig',
       api.kubeconfigPath,
       '--host',

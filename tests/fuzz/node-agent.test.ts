@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import type { PodInfo } from '@ambient/api';
 import { NodeAgentHook } from '@ambient/local-cluster/runtime';
-import { type ControlPlane, ensureWorkload, type ManagedProcess, repoRoot, startBinary, startControlPlane } from './control-plane.ts';
+import { type ControlPlane, ensureWorkload, type ManagedProcess, startBinary, startControlPlane } from './control-plane.ts';
 import { FuzzFailure, fuzz, fuzzInputs, fuzzTimeoutMs, startHealthyClient, within } from './fuzz-harness.ts';
+import { componentCommand } from '@ambient/local-cluster/components';
 
 // ---- inputs -----------------------------------------------------------------------------------
 
@@ -158,7 +159,7 @@ describe('fuzz: the node-agent protocol as ztunnel reads it', function () {
     await new Promise<void>((r) => agent.listen(join(dir, 'agent.sock'), r));
     const firstConnection = new Promise<net.Socket>((r) => connected.push(r));
     ztunnel = await startBinary('ztunnel', [
-      join(repoRoot, 'ztunnel/src/main.ts'),
+      ...componentCommand('ztunnel').slice(1),
       ...['--node', 'node-1', '--node-agent-socket', join(dir, 'agent.sock'), '--istiod', cp.grpcAddress],
       ...['--root-cert', join(dir, 'root.pem'), '--token-file', join(dir, 'token'), '--host', '127.0.0.1'],
       ...['--admin-port', '0', '--metrics-port', '0', '--readiness-port', '0', '--log-level', 'warn', '--drain-seconds', '0'],

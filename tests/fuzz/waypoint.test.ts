@@ -16,10 +16,11 @@ import fc from 'fast-check';
 import { createCsr } from '@ambient/api';
 import { grpcCaClient } from '@ambient/api/proxy-runtime';
 import { HbonePool } from '@ambient/hbone';
-import { type ControlPlane, ensureWorkload, type ManagedProcess, repoRoot, startBinary, startControlPlane } from './control-plane.ts';
+import { type ControlPlane, ensureWorkload, type ManagedProcess, startBinary, startControlPlane } from './control-plane.ts';
 import { FuzzFailure, fuzz, fuzzInputs, fuzzTimeoutMs, startHealthyClient, within } from './fuzz-harness.ts';
 import { connectHeadersArb, encodeFrame, frameArb, h2Exchange, headerFrames } from './h2-wire.ts';
 import { encodeRequest, rawExchange } from './http-wire.ts';
+import { componentCommand } from '@ambient/local-cluster/components';
 
 const CLIENT_ID = 'spiffe://cluster.local/ns/shop/sa/client';
 const WAYPOINT_ID = 'spiffe://cluster.local/ns/shop/sa/wp';
@@ -145,7 +146,7 @@ describe('fuzz: the waypoint under malformed HTTP/1.1 and h2c inside HBONE', fun
     writeFileSync(join(dir, 'token'), await cp.token('shop', 'wp'));
     writeFileSync(join(dir, 'root.pem'), cp.rootCertPem);
     waypoint = await startBinary('waypoint', [
-      join(repoRoot, 'waypoint/src/main.ts'),
+      ...componentCommand('waypoint').slice(1),
       ...['--gateway-name', 'wp', '--gateway-namespace', 'shop', '--pod-name', 'wp-fuzz', '--istiod', cp.grpcAddress],
       ...['--root-cert', join(dir, 'root.pem'), '--token-file', join(dir, 'token'), '--hbone-host', '127.0.0.1', '--hbone-port', '0'],
       ...['--host', '127.0.0.1', '--admin-port', '0', '--metrics-port', '0', '--readiness-port', '0', '--log-level', 'warn'],
