@@ -18,9 +18,18 @@ export type Component = 'istiod-lite' | 'ztunnel' | 'waypoint' | 'sidecar';
 /** Node flags every compiled component runs with: the compiled imports, stack traces mapped to src/. */
 export const componentNodeFlags = ['--conditions=ambient-dist', '--enable-source-maps'];
 
+/**
+ * V8 flags of the proxies (ztunnel, waypoint, sidecar; not istiod-lite): a 1 MiB semi-space caps
+ * the young generation, which under load otherwise grows to ~48 MiB per process. Measured with
+ * `npm run bench -- ztunnel` (500 req/s, same machine, back to back): ztunnel RSS 115/166 MiB →
+ * 99/106 MiB, CPU per 1000 requests 0.556 → 0.572 s. The waypoint and sidecar bin scripts pass
+ * the same flag.
+ */
+export const proxyV8Flags = ['--max-semi-space-size=1'];
+
 /** The command that runs a component's main, compiled. */
 export function componentCommand(component: Component): string[] {
-  return [process.execPath, ...componentNodeFlags, join(repoRoot, component, 'dist/main.js')];
+  return [process.execPath, ...componentNodeFlags, ...(component === 'istiod-lite' ? [] : proxyV8Flags), join(repoRoot, component, 'dist/main.js')];
 }
 
 /** Newest (or oldest) mtime of the files under `dir` with `ext`; undefined when there are none. */

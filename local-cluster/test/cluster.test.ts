@@ -4,7 +4,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, symlinkSync, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podBinPath, repoRoot } from '../src/cluster.ts';
-import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces } from '../src/components.ts';
+import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces, proxyV8Flags } from '../src/components.ts';
 
 describe('podBinPath', () => {
   it('puts the sample apps, the waypoint and the sidecar ahead of the pinned Node', () => {
@@ -33,8 +33,8 @@ describe('podBinPath', () => {
         if (how !== 'by its path') symlinkSync(script, (target = join(dir, 'linked-waypoint')));
         const r = spawnSync(target, ['--flag', 'a b'], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8' });
         assert.equal(r.status, 0, r.stderr);
-        const [conditions, sourceMaps, main, ...args] = r.stdout.trimEnd().split('\n');
-        assert.deepEqual([conditions, sourceMaps], componentNodeFlags);
+        const [semiSpace, conditions, sourceMaps, main, ...args] = r.stdout.trimEnd().split('\n');
+        assert.deepEqual([semiSpace, conditions, sourceMaps], [...proxyV8Flags, ...componentNodeFlags]);
         assert.equal(spawnSync('readlink', ['-f', main!], { encoding: 'utf8' }).stdout.trim(), join(repoRoot, 'waypoint/dist/main.js'));
         assert.deepEqual(args, ['--flag', 'a b']);
       });
