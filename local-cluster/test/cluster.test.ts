@@ -12,34 +12,40 @@ describe('podBinPath', () => {
     assert.equal(podBinPath()[3], join(process.execPath, '..'));
   });
 
-  describe('waypoint/bin/ambient-waypoint (the waypoint Deployment command)', () => {
-    const script = join(repoRoot, 'waypoint/bin/ambient-waypoint');
-    let dir: string;
-    beforeEach(() => {
-      dir = mkdtempSync(join(tmpdir(), 'ambient-waypoint-'));
-      // A stand-in `node` that prints what it was asked to run: what matters here is the command
-      // line the script builds.
-      writeFileSync(join(dir, 'node'), '#!/bin/sh\nprintf "%s\\n" "$@"\n', { mode: 0o755 });
-    });
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-    it('is executable', () => {
-      accessSync(script, constants.X_OK);
-    });
-
-    for (const how of ['by its path', 'through a symlink']) {
-      it(`runs node on the compiled waypoint/dist/main.js, with its arguments, ${how}`, () => {
-        let target = script;
-        if (how !== 'by its path') symlinkSync(script, (target = join(dir, 'linked-waypoint')));
-        const r = spawnSync(target, ['--flag', 'a b'], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8' });
-        assert.equal(r.status, 0, r.stderr);
-        const [semiSpace, conditions, sourceMaps, main, ...args] = r.stdout.trimEnd().split('\n');
-        assert.deepEqual([semiSpace, conditions, sourceMaps], [...proxyV8Flags, ...componentNodeFlags]);
-        assert.equal(spawnSync('readlink', ['-f', main!], { encoding: 'utf8' }).stdout.trim(), join(repoRoot, 'waypoint/dist/main.js'));
-        assert.deepEqual(args, ['--flag', 'a b']);
+  // The commands pods run (the waypoint Deployment's, the injected sidecar's): shell scripts, so
+  // the flags they pass are pinned here to the ones the cluster gives its other proxies.
+  for (const [component, what] of [
+    ['waypoint', 'the waypoint Deployment command'],
+    ['sidecar', 'the injected istio-proxy command'],
+  ] as const)
+    describe(`${component}/bin/ambient-${component} (${what})`, () => {
+      const script = join(repoRoot, `${component}/bin/ambient-${component}`);
+      let dir: string;
+      beforeEach(() => {
+        dir = mkdtempSync(join(tmpdir(), `ambient-${component}-`));
+        // A stand-in `node` that prints what it was asked to run: what matters here is the command
+        // line the script builds.
+        writeFileSync(join(dir, 'node'), '#!/bin/sh\nprintf "%s\\n" "$@"\n', { mode: 0o755 });
       });
-    }
-  });
+      afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+      it('is executable', () => {
+        accessSync(script, constants.X_OK);
+      });
+
+      for (const how of ['by its path', 'through a symlink']) {
+        it(`runs node on the compiled ${component}/dist/main.js, with its arguments, ${how}`, () => {
+          let target = script;
+          if (how !== 'by its path') symlinkSync(script, (target = join(dir, `linked-${component}`)));
+          const r = spawnSync(target, ['--flag', 'a b'], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8' });
+          assert.equal(r.status, 0, r.stderr);
+          const [semiSpace, conditions, sourceMaps, main, ...args] = r.stdout.trimEnd().split('\n');
+          assert.deepEqual([semiSpace, conditions, sourceMaps], [...proxyV8Flags, ...componentNodeFlags]);
+          assert.equal(spawnSync('readlink', ['-f', main!], { encoding: 'utf8' }).stdout.trim(), join(repoRoot, `${component}/dist/main.js`));
+          assert.deepEqual(args, ['--flag', 'a b']);
+        });
+      }
+    });
 });
 
 describe('assertComponentsBuilt', () => {
