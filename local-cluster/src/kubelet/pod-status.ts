@@ -72,7 +72,7 @@ function isReady(c: ContainerRuntimeState): boolean {
 }
 
 /** A regular init container is done once it exited 0. */
-function exitedZero(c: ContainerRuntimeState): boolean {
+export function exitedZero(c: ContainerRuntimeState): boolean {
   return c.state.kind === 'terminated' && c.state.exitCode === 0;
 }
 

@@ -15,7 +15,7 @@ import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Clock } from '@ambient/api';
 import { ContainerConfigError, renderContainerLaunch, type ContainerLaunch, type PodRuntimeFacts } from './container-env.ts';
-import type { ContainerRuntimeState, PodRuntimeState } from './pod-status.ts';
+import { type ContainerRuntimeState, exitedZero, type PodRuntimeState } from './pod-status.ts';
 import { runProbe } from './probe.ts';
 import { nextRestartDelay, shouldRestart } from './restart-backoff.ts';
 
@@ -125,7 +125,7 @@ export class PodWorker {
   #advance(): void {
     if (this.#stopping || this.#initialized || this.#failure) return;
     for (const c of this.#init) {
-      if (c.role === 'init' && c.state.final && c.state.state.kind === 'terminated' && c.state.state.exitCode === 0) continue;
+      if (c.role === 'init' && exitedZero(c.state)) continue;
       if (c.role === 'sidecar' && c.state.started) continue;
       // Not yet launched (a launched one is running, waiting out its back-off, or being probed).
       if (c.startedAtMs === 0 && c.child === undefined && c.restartTimer === undefined) this.#run(c);
