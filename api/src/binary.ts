@@ -25,6 +25,13 @@ export function positiveIntegerFlag(flag: string, value: string): number {
   return n;
 }
 
+/** A duration or count flag where 0 means off: a whole number from 0 up. */
+export function wholeNumberFlag(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < 0) throw new FlagError(`--${flag} must be a whole number of at least 0, got '${value}'`);
+  return n;
+}
+
 /** A flag that has no default. */
 export function requiredFlag(flag: string, value: string | undefined): string {
   if (!value) throw new FlagError(`--${flag} is required`);

@@ -8,7 +8,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { join } from 'node:path';
-import { positiveIntegerFlag } from '../src/binary.ts';
+import { positiveIntegerFlag, wholeNumberFlag } from '../src/binary.ts';
 
 const fixture = join(import.meta.dirname, 'last-resort-binary.ts');
 
@@ -132,6 +132,23 @@ describe('positiveIntegerFlag', () => {
     it(`reads '${value}' as ${want}`, () => {
       if (typeof want === 'number') assert.equal(positiveIntegerFlag('max-x', value), want);
       else assert.throws(() => positiveIntegerFlag('max-x', value), want);
+    });
+  }
+});
+
+describe('wholeNumberFlag', () => {
+  const table: [string, number | RegExp][] = [
+    ['0', 0],
+    ['10', 10],
+    ['-1', /--trim-x must be a whole number of at least 0, got '-1'/],
+    ['0.5', /got '0.5'/],
+    ['', /got ''/],
+    ['off', /got 'off'/],
+  ];
+  for (const [value, want] of table) {
+    it(`reads '${value}' as ${want}`, () => {
+      if (typeof want === 'number') assert.equal(wholeNumberFlag('trim-x', value), want);
+      else assert.throws(() => wholeNumberFlag('trim-x', value), want);
     });
   }
 });

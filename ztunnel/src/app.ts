@@ -5,6 +5,8 @@ import { ports } from '@ambient/api';
 import { HbonePool } from '@ambient/hbone';
 import { grpcCaClient, type ProxyRuntimeOptions, ProxyState, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
 import { CaptureReconciler } from './capture/capture-reconciler.ts';
+import { loadNative } from './capture/native.ts';
+import { startMallocTrim } from './memory-trim.ts';
 import { createZtunnelMetrics, type ZtunnelMetrics } from './metrics.ts';
 import { NodeAgentClient } from './node-agent/node-agent-client.ts';
 import type { PodConnectionLimits } from './proxy/pod-connection-limit.ts';
@@ -18,6 +20,8 @@ export interface ZtunnelOptions extends ProxyRuntimeOptions {
   logger: Logger;
   /** Concurrent proxied connections per pod, each direction (default 10 000 each). */
   podConnectionLimits?: PodConnectionLimits;
+  /** Between two malloc trims (freed native memory back to the kernel); 0: never (default 10 s). */
+  mallocTrimIntervalMs?: number;
 }
 
 export interface Ztunnel {
@@ -82,6 +86,11 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
   agent.on('error', (err) => logger.warn({ err }, 'node agent'));
   xds.start();
   agent.start();
+  const trimmer = startMallocTrim({
+    intervalMs: opts.mallocTrimIntervalMs ?? 10_000,
+    trim: () => loadNative().trimMalloc(),
+    onError: (err) => logger.warn({ err }, 'malloc trim failed; not trimming again'),
+  });
 
   const admin = await startAdminServers({
     host: opts.host ?? '127.0.0.1',
@@ -105,6 +114,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     captured: () => [...capture.proxies.keys()],
     async stop({ drainMs = 0 } = {}) {
       // Capture rules stay: until a ztunnel is back, the pods' traffic fails closed, never plaintext.
+      trimmer.stop();
       xds.close();
       agent.close();
       await capture.stop(drainMs);

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { portFlag, ports, positiveIntegerFlag, requiredFlag, runUntilSignal } from '@ambient/api';
+import { portFlag, ports, positiveIntegerFlag, requiredFlag, runUntilSignal, wholeNumberFlag } from '@ambient/api';
 import { tokenFromFile } from '@ambient/api/proxy-runtime';
 import { startZtunnel } from './app.ts';
 
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     'drain-seconds': { type: 'string', default: env.DRAIN_SECONDS ?? '5' },
     'max-pod-outbound-connections': { type: 'string', default: env.MAX_POD_OUTBOUND_CONNECTIONS ?? '10000' },
     'max-pod-inbound-connections': { type: 'string', default: env.MAX_POD_INBOUND_CONNECTIONS ?? '10000' },
+    'malloc-trim-seconds': { type: 'string', default: env.MALLOC_TRIM_SECONDS ?? '10' },
   },
 });
 
@@ -45,6 +46,7 @@ await runUntilSignal('ztunnel', logger, async () => {
       outbound: positiveIntegerFlag('max-pod-outbound-connections', values['max-pod-outbound-connections']),
       inbound: positiveIntegerFlag('max-pod-inbound-connections', values['max-pod-inbound-connections']),
     },
+    mallocTrimIntervalMs: wholeNumberFlag('malloc-trim-seconds', values['malloc-trim-seconds']) * 1000,
     logger,
   });
   const drainMs = Number(values['drain-seconds']) * 1000;

@@ -28,6 +28,8 @@ export interface ZtunnelNative {
   socketInNetns(netnsPath: string, options?: NativeSocketOptions): number;
   originalDst(fd: number): OriginalDst;
   setMark(fd: number, mark: number): void;
+  /** glibc's malloc_trim(0): freed heap pages back to the kernel; true if any were. */
+  trimMalloc(): boolean;
 }
 
 export const nativeAddonPath = resolve(import.meta.dirname, '../../native/build/Release/ztunnel_native.node');

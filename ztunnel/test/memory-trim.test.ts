@@ -1,0 +1,73 @@
+// Periodic malloc trim: the schedule (virtual time) and the addon call (a child process frees
+// 64 MiB of native buffers and checks how much of it the kernel got back).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { FakeClock } from '@ambient/api/testing';
+import { nativeAddonPath } from '../src/capture/native.ts';
+import { startMallocTrim } from '../src/memory-trim.ts';
+
+describe('malloc trim', () => {
+  it('trims every interval until stopped', () => {
+    const clock = new FakeClock(0);
+    let calls = 0;
+    const trim = (): boolean => ++calls > 0;
+    const trimmer = startMallocTrim({ intervalMs: 10_000, trim, timers: clock.timers });
+    clock.advance(9_999);
+    assert.equal(calls, 0);
+    clock.advance(1);
+    clock.advance(20_000);
+    assert.equal(calls, 3);
+    assert.equal(trimmer.trims(), 3);
+    trimmer.stop();
+    clock.advance(60_000);
+    assert.equal(calls, 3);
+    assert.deepEqual(clock.pendingDelays(), []);
+  });
+
+  it('an interval of 0 never trims', () => {
+    const clock = new FakeClock(0);
+    let calls = 0;
+    startMallocTrim({ intervalMs: 0, trim: () => ++calls > 0, timers: clock.timers });
+    clock.advance(3_600_000);
+    assert.equal(calls, 0);
+    assert.deepEqual(clock.pendingDelays(), []);
+  });
+
+  it('a trim that throws is reported once and trimming stops (the process goes on)', () => {
+    const clock = new FakeClock(0);
+    const errors: unknown[] = [];
+    const trimmer = startMallocTrim({
+      intervalMs: 1_000,
+      trim: () => {
+        throw new Error('native addon not built');
+      },
+      timers: clock.timers,
+      onError: (err) => errors.push(err),
+    });
+    clock.advance(10_000);
+    assert.equal(errors.length, 1);
+    assert.equal(trimmer.trims(), 0);
+    assert.deepEqual(clock.pendingDelays(), []);
+  });
+
+  it('the addon hands freed heap pages back to the kernel (RSS falls), where free() alone keeps them', () => {
+    // 2048 buffers of 32 KiB (under malloc's mmap threshold, so on the heap); all but the last
+    // are freed, and the last keeps the heap's top in use, so free() cannot shrink it by itself.
+    // --single-threaded-gc: the buffers are freed within gc(), not later by a background sweeper.
+    // In a function: at the top level of `-e` the array would stay reachable.
+    const script = `(() => {
+      const addon = require(${JSON.stringify(nativeAddonPath)});
+      const rss = () => Number(/^Rss:\\s+(\\d+)/m.exec(require('fs').readFileSync('/proc/self/smaps_rollup', 'utf8'))[1]);
+      let held = Array.from({ length: 2048 }, () => Buffer.allocUnsafeSlow(32 * 1024).fill(1));
+      const last = held.at(-1);
+      held = undefined;
+      gc(); gc();
+      const freed = rss();
+      const released = addon.trimMalloc();
+      console.log(JSON.stringify({ freed, trimmed: rss(), released, last: last.length }));
+    })()`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--single-threaded-gc', '-e', script], { encoding: 'utf8', timeout: 30_000 }));
+    assert.equal(out.released, true);
+    assert.ok(out.freed - out.trimmed > 32 * 1024, `RSS ${out.freed} KiB before the trim, ${out.trimmed} KiB after: expected over 32 MiB back`);
+  });
+});
