@@ -3,11 +3,14 @@
 // process the type stripper (about 28 MiB of RSS per process, measured on the sidecar). The
 // `ambient-dist` export condition makes a compiled workspace import the others compiled too.
 //
-// dist/ older than src/ would run stale code: the cluster refuses to start instead
-// (ERR_COMPONENTS_NOT_BUILT), naming the workspace and the command that fixes it.
-import { readdirSync, statSync } from 'node:fs';
+// dist/ built from other sources than src/ holds would run stale code: the cluster refuses to
+// start instead (ERR_COMPONENTS_NOT_BUILT), naming the workspace and the command that fixes it.
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MeshError } from '@ambient/api';
+import { sourceDigest, sourceDigestFile } from './source-digest.ts';
+
+export { sourceDigestFile, writeSourceDigest } from './source-digest.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -32,38 +35,15 @@ export function componentCommand(component: Component): string[] {
   return [process.execPath, ...componentNodeFlags, ...(component === 'istiod-lite' ? [] : proxyV8Flags), join(repoRoot, component, 'dist/main.js')];
 }
 
-/** Newest (or oldest) mtime of the files under `dir` with `ext`; undefined when there are none. */
-function mtimes(dir: string, ext: string): { newest: number; oldest: number } | undefined {
-  let newest = 0;
-  let oldest = Number.POSITIVE_INFINITY;
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith(ext)) {
-        const t = statSync(p).mtimeMs;
-        newest = Math.max(newest, t);
-        oldest = Math.min(oldest, t);
-      }
-    }
-  };
-  try {
-    walk(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  return newest === 0 ? undefined : { newest, oldest };
-}
-
-/** Throws ERR_COMPONENTS_NOT_BUILT when a component workspace has no dist/, or one older than its src/. */
+/** Throws ERR_COMPONENTS_NOT_BUILT when a component workspace has no dist/, or one built from other sources. */
 export function assertComponentsBuilt(root = repoRoot): void {
   const stale: string[] = [];
   for (const ws of componentWorkspaces) {
-    const src = mtimes(join(root, ws, 'src'), '.ts');
-    const dist = mtimes(join(root, ws, 'dist'), '.js');
-    if (dist === undefined) stale.push(`${ws} (no dist/)`);
-    else if (src !== undefined && src.newest > dist.oldest) stale.push(`${ws} (src/ changed since the build)`);
+    const dist = join(root, ws, 'dist');
+    const stamp = join(dist, sourceDigestFile);
+    if (!existsSync(dist)) stale.push(`${ws} (no dist/)`);
+    else if (!existsSync(stamp)) stale.push(`${ws} (dist/ does not say which sources it was built from)`);
+    else if (readFileSync(stamp, 'utf8').trim() !== sourceDigest(join(root, ws))) stale.push(`${ws} (src/ changed since the build)`);
   }
   if (stale.length > 0)
     throw new MeshError('ERR_COMPONENTS_NOT_BUILT', `the mesh's components must be built first: ${stale.join(', ')}; run \`npm run build\``);

@@ -4,7 +4,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, symlinkSync, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podBinPath, repoRoot } from '../src/cluster.ts';
-import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces, proxyV8Flags } from '../src/components.ts';
+import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces, proxyV8Flags, sourceDigestFile, writeSourceDigest } from '../src/components.ts';
 
 describe('podBinPath', () => {
   it('puts the sample apps, the waypoint and the sidecar ahead of the pinned Node', () => {
@@ -50,31 +50,42 @@ describe('podBinPath', () => {
 
 describe('assertComponentsBuilt', () => {
   let root: string;
-  const write = (path: string, mtime: number) => {
+  const write = (path: string, content: string, mtime: number) => {
     mkdirSync(join(root, path, '..'), { recursive: true });
-    writeFileSync(join(root, path), '');
+    writeFileSync(join(root, path), content);
     utimesSync(join(root, path), mtime, mtime);
   };
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'components-'));
     for (const ws of componentWorkspaces) {
-      write(`${ws}/src/main.ts`, 1000);
-      write(`${ws}/dist/main.js`, 2000);
+      write(`${ws}/src/main.ts`, `export const ws = '${ws}';\n`, 1000);
+      write(`${ws}/dist/main.js`, `export const ws = '${ws}';\n`, 2000);
+      writeSourceDigest(join(root, ws));
     }
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  it('passes when every dist/ is newer than its src/', () => {
+  it('passes when every dist/ was built from its src/ as it is', () => {
     assertComponentsBuilt(root);
   });
 
   it('names a workspace without dist/ and one whose src/ changed since the build', () => {
     rmSync(join(root, 'hbone/dist'), { recursive: true });
-    write('waypoint/src/route/match.ts', 3000);
+    write('waypoint/src/route/match.ts', 'export {};\n', 3000);
     assert.throws(
       () => assertComponentsBuilt(root),
       (err: Error & { code?: string }) =>
         err.code === 'ERR_COMPONENTS_NOT_BUILT' && /hbone \(no dist\/\), waypoint \(src\/ changed since the build\); run `npm run build`/.test(err.message),
     );
+  });
+
+  it('a src/ file touched but unchanged since the build is not stale (git checkout; turbo then replays its cache and leaves dist/ as it was)', () => {
+    write('api/src/main.ts', "export const ws = 'api';\n", 3000);
+    assertComponentsBuilt(root);
+  });
+
+  it('a dist/ without the digest of the sources it was built from is stale', () => {
+    rmSync(join(root, 'ztunnel/dist', sourceDigestFile));
+    assert.throws(() => assertComponentsBuilt(root), /ztunnel \(dist\/ does not say which sources it was built from\)/);
   });
 });
