@@ -1,5 +1,7 @@
 // Load programs that run inside pods for the data-plane benchmark (no dependencies beyond Node):
-//   serve --http 8080 --sink 9000      HTTP answering 1 KiB bodies; a TCP sink that reports bytes read
+//   serve --http 8080 --sink 9000 --hold 9001
+//                                      HTTP answering 1 KiB bodies; a TCP sink that reports bytes read;
+//                                      a TCP port that greets each connection with "ok\n" and keeps it
 //   rate URL[,URL...] --rps R --seconds S --connections C [--header NAME] [--raw]
 //                                                  fixed-rate HTTP GETs over C keep-alive connections
 //                                                  per URL (the URLs take turns: R in total); with
@@ -7,6 +9,9 @@
 //                                                  with --raw, also every latency (to merge runs);
 //                                                  failed requests are counted by cause (failures)
 //   bulk HOST:PORT --mib M                         one TCP stream of M MiB into the sink
+//   hold HOST:PORT --connections N --seconds S     opens N connections to the hold port (200 dialing
+//                                                  at a time), each counted once greeted; keeps them
+//                                                  idle S seconds after the last is up, then closes all
 // Results are one JSON line on stdout. Every loop is bounded in count and time.
 import http from 'node:http';
 import net from 'node:net';
@@ -16,7 +21,10 @@ const [mode, ...rest] = process.argv.slice(2);
 const body = Buffer.alloc(1024, 'x');
 
 if (mode === 'serve') {
-  const { values } = parseArgs({ args: rest, options: { http: { type: 'string', default: '8080' }, sink: { type: 'string', default: '9000' } } });
+  const { values } = parseArgs({
+    args: rest,
+    options: { http: { type: 'string', default: '8080' }, sink: { type: 'string', default: '9000' }, hold: { type: 'string', default: '9001' } },
+  });
   http
     .createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
@@ -31,6 +39,13 @@ if (mode === 'serve') {
       s.on('error', () => undefined);
     })
     .listen(Number(values.sink));
+  net
+    .createServer((s) => {
+      s.on('error', () => undefined);
+      s.on('end', () => s.destroy());
+      s.write('ok\n');
+    })
+    .listen(Number(values.hold), undefined, 16_384);
 } else if (mode === 'rate') {
   const { values, positionals } = parseArgs({
     args: rest,
@@ -138,7 +153,56 @@ if (mode === 'serve') {
     process.stdout.write(`${JSON.stringify({ error: err.message })}\n`);
     process.exit(1);
   });
+} else if (mode === 'hold') {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { connections: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '30' } },
+  });
+  const [host, port] = positionals[0]!.split(':');
+  const total = Math.max(1, Math.min(50_000, Number(values.connections)));
+  const sockets: net.Socket[] = [];
+  let up = 0;
+  const failures: Record<string, number> = {};
+  const start = performance.now();
+  // Dials `total` connections, at most 200 in flight; each settles once greeted or failed.
+  await new Promise<void>((finish) => {
+    let dialed = 0;
+    let settled = 0;
+    const dial = (): void => {
+      if (dialed === total) return;
+      dialed++;
+      const socket = net.connect({ host: host!, port: Number(port) });
+      let done = false;
+      const settle = (why?: string): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (why === undefined) up++;
+        else {
+          failures[why] = (failures[why] ?? 0) + 1;
+          socket.destroy();
+        }
+        if (++settled === total) finish();
+        else dial();
+      };
+      const timer = setTimeout(() => settle('timeout'), 30_000);
+      socket.once('data', () => settle());
+      socket.on('error', (err: NodeJS.ErrnoException) => settle(err.code ?? err.message));
+      socket.on('close', () => settle('closed before the greeting'));
+      sockets.push(socket);
+    };
+    for (let i = 0; i < 200; i++) dial();
+  });
+  const establishSeconds = (performance.now() - start) / 1000;
+  process.stdout.write(`${JSON.stringify({ up, establishSeconds })}\n`); // the bench reads memory now
+  await new Promise((r) => setTimeout(r, Math.min(600, Number(values.seconds)) * 1000));
+  // Still open at the end of the hold: the path kept every connection.
+  const open = sockets.filter((s) => !s.destroyed).length;
+  for (const s of sockets) s.destroy();
+  process.stdout.write(`${JSON.stringify({ connections: total, up, open, establishSeconds, ...(up < total ? { failures } : {}) })}\n`);
+  process.exit(0);
 } else {
-  console.error('usage: load.ts serve|rate|bulk ...');
+  console.error('usage: load.ts serve|rate|bulk|hold ...');
   process.exit(2);
 }

@@ -8,6 +8,7 @@ const benchmarks: Record<string, string> = {
   ztunnel: 'ztunnel-dataplane.ts',
   waypoint: 'waypoint-dataplane.ts',
   hbone: 'hbone-loopback.ts',
+  connections: 'connections.ts',
   savings: 'savings.ts',
 };
 /**
