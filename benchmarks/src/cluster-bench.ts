@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import { startCluster, type Cluster } from '@ambient/local-cluster/cluster';
+import { applyManifests } from '@ambient/local-cluster/manifests';
 import { deployZtunnel, istiodProcess } from '@ambient/local-cluster/mesh';
 import { clusterProcesses, execInNetns, nodeNetns, podNetns } from '@ambient/local-cluster/runtime';
 
@@ -89,6 +90,21 @@ export function runningPods(core: CoreV1Api, names: string[], timeoutMs = 60_000
     },
     timeoutMs,
   );
+}
+
+/** The bench namespace with a server pod (the load tool's `serve`) on node-2 and an idle client on node-1, once both run. */
+export async function clientAndServer(bench: BenchCluster): Promise<{ server: V1Pod; client: V1Pod }> {
+  await applyManifests(
+    bench.cluster.kubeConfig,
+    [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: benchNamespace } },
+      benchPod('server', 'node-2', serveCommand),
+      benchPod('client', 'node-1', idleCommand),
+    ] as never,
+    'bench',
+  );
+  const [server, client] = (await runningPods(bench.core, ['server', 'client'])) as [V1Pod, V1Pod];
+  return { server, client };
 }
 
 /** `rate` results of the load tool (latencies in ms). */

@@ -8,21 +8,16 @@
 //
 //   npm run bench -- connections
 //   node benchmarks/src/connections.ts --connections 10000 --hold 20 --settle 12
-import type { V1Pod } from '@kubernetes/client-node';
-import { applyManifests } from '@ambient/local-cluster/manifests';
 import { nodeNetns } from '@ambient/local-cluster/runtime';
 import {
   benchNamespace,
-  benchPod,
+  clientAndServer,
   containerPid,
-  idleCommand,
   loadIn,
   memoryMiB,
   mergePatch,
   nodeScriptIn,
   podNetnsOf,
-  runningPods,
-  serveCommand,
   sleep,
   startBenchCluster,
   tableRow,
@@ -70,16 +65,7 @@ async function whileHolding(run: Promise<HoldResult>, what: string, cond: () => 
 
 try {
   const { cluster, core } = bench;
-  await applyManifests(
-    cluster.kubeConfig,
-    [
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: benchNamespace } },
-      benchPod('server', 'node-2', serveCommand),
-      benchPod('client', 'node-1', idleCommand),
-    ] as never,
-    'bench',
-  );
-  const [server, client] = (await runningPods(core, ['server', 'client'])) as [V1Pod, V1Pod];
+  const { server, client } = await clientAndServer(bench);
   const hold = loadIn(cluster, client);
   const target = `${server.status!.podIP}:9001`;
   const holdArgs = ['hold', target, '--connections', String(flags.connections), '--seconds', String(flags.hold)];

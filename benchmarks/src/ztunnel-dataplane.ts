@@ -6,20 +6,15 @@
 //
 //   npm run bench -- ztunnel
 //   node benchmarks/src/ztunnel-dataplane.ts --rps 500 --seconds 10 --mib 512
-import type { V1Pod } from '@kubernetes/client-node';
-import { applyManifests } from '@ambient/local-cluster/manifests';
 import {
   type BulkResult,
   benchNamespace,
-  benchPod,
+  clientAndServer,
   cpuDuring,
-  idleCommand,
   loadIn,
   memoryMiB,
   mergePatch,
   ms,
-  runningPods,
-  serveCommand,
   startBenchCluster,
   tableRow,
   waitCaptured,
@@ -32,16 +27,7 @@ const bench = await startBenchCluster('bench-ztunnel');
 let failed = true;
 try {
   const { cluster, core } = bench;
-  await applyManifests(
-    cluster.kubeConfig,
-    [
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: benchNamespace } },
-      benchPod('server', 'node-2', serveCommand),
-      benchPod('client', 'node-1', idleCommand),
-    ] as never,
-    'bench',
-  );
-  const [server, client] = (await runningPods(core, ['server', 'client'])) as [V1Pod, V1Pod];
+  const { server, client } = await clientAndServer(bench);
   const inClient = loadIn(cluster, client);
   const url = `http://${server.status!.podIP}:8080/`;
   const sink = `${server.status!.podIP}:9000`;
