@@ -1,13 +1,13 @@
 // Connection scale: N concurrent idle connections from a client pod (node-1) to a server pod
 // (node-2), both in the mesh, so each one is a captured socket in ztunnel node-1, an HBONE stream
 // between the two ztunnels, and an upstream socket in ztunnel node-2. Reports each ztunnel's
-// memory idle, with the N connections held, and again once they are closed (after a malloc trim
-// interval): KiB per connection, and whether RSS returns within 10% of idle. The same connections
+// memory idle, with the N connections held, and again once they are closed and the pooled HBONE
+// connections idled out: KiB per connection, and whether RSS returns within 10% of idle. The same connections
 // held directly (namespace out of the mesh) are the same run's baseline for the client and server
 // processes' own cost.
 //
 //   npm run bench -- connections
-//   node benchmarks/src/connections.ts --connections 10000 --hold 20 --settle 12
+//   node benchmarks/src/connections.ts --connections 10000 --hold 20 --settle 75
 import { nodeNetns } from '@ambient/local-cluster/runtime';
 import {
   benchNamespace,
@@ -27,7 +27,9 @@ import {
 } from './cluster-bench.ts';
 import { numberFlags } from './number-flags.ts';
 
-const flags = numberFlags({ connections: 10_000, hold: 20, settle: 12 });
+// settle: past the HBONE pool's idle timeout (60 s), which keeps the pooled HTTP/2 connections
+// that carried the streams, and one malloc trim interval (10 s) more.
+const flags = numberFlags({ connections: 10_000, hold: 20, settle: 75 });
 const goalKiB = 16;
 const bench = await startBenchCluster('bench-connections');
 let failed = true;
@@ -104,7 +106,7 @@ try {
   const held = pids.map(memoryMiB);
   const mesh = await meshRun;
   await until('the held connections to close in both ztunnels', idleConnections, 120_000, 500);
-  await sleep(flags.settle * 1000); // at least one malloc trim interval (10 s)
+  await sleep(flags.settle * 1000);
   const after = pids.map(memoryMiB);
 
   const n = flags.connections;

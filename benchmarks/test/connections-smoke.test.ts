@@ -10,7 +10,7 @@ describe('connection-scale benchmark (smoke)', function () {
   it('holds 200 connections through two ztunnels and reports their memory', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [join(import.meta.dirname, '../src/connections.ts'), '--connections', '200', '--hold', '2'],
+      [join(import.meta.dirname, '../src/connections.ts'), '--connections', '200', '--hold', '2', '--settle', '2'],
       {
         timeout: 230_000,
         encoding: 'utf8',

@@ -20,7 +20,7 @@ export interface ZtunnelOptions extends ProxyRuntimeOptions {
   logger: Logger;
   /** Concurrent proxied connections per pod, each direction (default 10 000 each). */
   podConnectionLimits?: PodConnectionLimits;
-  /** Between two malloc trims (freed native memory back to the kernel); 0: never (default 10 s). */
+  /** Between two malloc trims (freed native memory back to the kernel; memory-trim.ts); 0: never (default 10 s). */
   mallocTrimIntervalMs?: number;
 }
 
@@ -89,6 +89,15 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
   const trimmer = startMallocTrim({
     intervalMs: opts.mallocTrimIntervalMs ?? 10_000,
     trim: () => loadNative().trimMalloc(),
+    connections: () => {
+      let open = 0;
+      for (const p of capture.proxies.values()) {
+        const c = p.connections();
+        open += c.hbone + c.plaintext + c.outbound;
+      }
+      return open;
+    },
+    reduceHeap: () => loadNative().lowMemoryNotification(),
     onError: (err) => logger.warn({ err }, 'malloc trim failed; not trimming again'),
   });
 

@@ -50,6 +50,44 @@ describe('malloc trim', () => {
     assert.deepEqual(clock.pendingDelays(), []);
   });
 
+  it('shrinks the JavaScript heap once the open connections fell by 1000 from their peak, not while they hold or churn', () => {
+    const clock = new FakeClock(0);
+    let open = 0;
+    let reduced = 0;
+    const trimmer = startMallocTrim({ intervalMs: 10_000, trim: () => true, connections: () => open, reduceHeap: () => reduced++, timers: clock.timers });
+    for (const n of [500, 5_000, 10_000, 10_000, 9_500]) {
+      open = n; // growing, holding, a few closing: no reduction
+      clock.advance(10_000);
+    }
+    assert.equal(reduced, 0);
+    open = 8_000; // 2000 below the peak
+    clock.advance(10_000);
+    assert.equal(reduced, 1);
+    open = 7_500; // the peak restarted at 8000
+    clock.advance(10_000);
+    assert.equal(reduced, 1);
+    open = 0;
+    clock.advance(10_000);
+    assert.equal(reduced, 2);
+    assert.equal(trimmer.heapReductions(), 2);
+    assert.equal(trimmer.trims(), 8);
+  });
+
+  it("the addon's low-memory notification releases the JavaScript heap's emptied pages (heapTotal falls)", () => {
+    const script = `(() => {
+      const addon = require(${JSON.stringify(nativeAddonPath)});
+      let held = Array.from({ length: 1_000_000 }, (_, i) => ({ i, s: 'x' + i }));
+      const total = () => process.memoryUsage().heapTotal;
+      const grown = total();
+      held = undefined;
+      const before = total(); // nothing collected yet: no allocation since
+      addon.lowMemoryNotification();
+      console.log(JSON.stringify({ grown, before, after: total() }));
+    })()`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 }));
+    assert.ok(out.before - out.after > 32 * 1048576, `heapTotal ${out.before} bytes before, ${out.after} after: expected over 32 MiB released`);
+  });
+
   it('the addon hands freed heap pages back to the kernel (RSS falls), where free() alone keeps them', () => {
     // 2048 buffers of 32 KiB (under malloc's mmap threshold, so on the heap); all but the last
     // are freed, and the last keeps the heap's top in use, so free() cannot shrink it by itself.

@@ -1,8 +1,10 @@
 // The few Linux socket calls Node lacks, for in-pod capture: creating sockets inside another
 // network namespace, socket marks, IP_TRANSPARENT and SO_ORIGINAL_DST. Sockets are handed back
 // as plain fds for Node to serve or connect (connecting here would lose Node's 'connect' event).
-// Also malloc_trim, which Node does not expose either (ztunnel/src/memory-trim.ts).
+// Also malloc_trim and V8's low-memory notification, which Node does not expose either
+// (ztunnel/src/memory-trim.ts).
 #include <napi.h>
+#include <v8.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -225,12 +227,22 @@ Napi::Value TrimMalloc(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// Tells V8 memory is short: a full garbage collection that also compacts the old generation and
+// hands its emptied pages back (after a burst of connections V8 otherwise keeps them committed,
+// 100+ MiB). Node has no JavaScript binding for it; the addon is built against the running Node.
+Napi::Value LowMemoryNotification(const Napi::CallbackInfo& info) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate != nullptr) isolate->LowMemoryNotification();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listenInNetns", Napi::Function::New(env, ListenInNetns));
   exports.Set("socketInNetns", Napi::Function::New(env, SocketInNetns));
   exports.Set("originalDst", Napi::Function::New(env, OriginalDst));
   exports.Set("setMark", Napi::Function::New(env, SetMark));
   exports.Set("trimMalloc", Napi::Function::New(env, TrimMalloc));
+  exports.Set("lowMemoryNotification", Napi::Function::New(env, LowMemoryNotification));
   return exports;
 }
 

@@ -30,6 +30,8 @@ export interface ZtunnelNative {
   setMark(fd: number, mark: number): void;
   /** glibc's malloc_trim(0): freed heap pages back to the kernel; true if any were. */
   trimMalloc(): boolean;
+  /** V8's Isolate::LowMemoryNotification: a compacting full GC that releases the heap's empty pages. */
+  lowMemoryNotification(): void;
 }
 
 export const nativeAddonPath = resolve(import.meta.dirname, '../../native/build/Release/ztunnel_native.node');
