@@ -10,8 +10,6 @@ import { join, resolve } from 'node:path';
 import { MeshError } from '@ambient/api';
 import { sourceDigest, sourceDigestFile } from './source-digest.ts';
 
-export { sourceDigestFile, writeSourceDigest } from './source-digest.ts';
-
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
 /** The workspaces whose processes the cluster runs (istiod-lite, ztunnel, waypoint and sidecar pods) and what they import. */

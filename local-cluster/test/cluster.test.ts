@@ -4,7 +4,8 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, symlinkSync, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podBinPath, repoRoot } from '../src/cluster.ts';
-import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces, proxyV8Flags, sourceDigestFile, writeSourceDigest } from '../src/components.ts';
+import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces, proxyV8Flags } from '../src/components.ts';
+import { sourceDigestFile, writeSourceDigest } from '../src/source-digest.ts';
 
 describe('podBinPath', () => {
   it('puts the sample apps, the waypoint and the sidecar ahead of the pinned Node', () => {

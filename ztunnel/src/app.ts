@@ -6,7 +6,7 @@ import { HbonePool } from '@ambient/hbone';
 import { grpcCaClient, type ProxyRuntimeOptions, ProxyState, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
 import { CaptureReconciler } from './capture/capture-reconciler.ts';
 import { loadNative } from './capture/native.ts';
-import { startMallocTrim } from './memory-trim.ts';
+import { startMemoryRelease } from './memory-release.ts';
 import { createZtunnelMetrics, type ZtunnelMetrics } from './metrics.ts';
 import { NodeAgentClient } from './node-agent/node-agent-client.ts';
 import type { PodConnectionLimits } from './proxy/pod-connection-limit.ts';
@@ -20,7 +20,7 @@ export interface ZtunnelOptions extends ProxyRuntimeOptions {
   logger: Logger;
   /** Concurrent proxied connections per pod, each direction (default 10 000 each). */
   podConnectionLimits?: PodConnectionLimits;
-  /** Between two malloc trims (freed native memory back to the kernel; memory-trim.ts); 0: never (default 10 s). */
+  /** Between two memory releases (malloc trim, and a heap shrink after connections closed; memory-release.ts); 0: never (default 10 s). */
   mallocTrimIntervalMs?: number;
 }
 
@@ -86,7 +86,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
   agent.on('error', (err) => logger.warn({ err }, 'node agent'));
   xds.start();
   agent.start();
-  const trimmer = startMallocTrim({
+  const release = startMemoryRelease({
     intervalMs: opts.mallocTrimIntervalMs ?? 10_000,
     trim: () => loadNative().trimMalloc(),
     connections: () => {
@@ -98,7 +98,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
       return open;
     },
     reduceHeap: () => loadNative().lowMemoryNotification(),
-    onError: (err) => logger.warn({ err }, 'malloc trim failed; not trimming again'),
+    onError: (err) => logger.warn({ err }, 'memory release failed; not trying again'),
   });
 
   const admin = await startAdminServers({
@@ -123,7 +123,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     captured: () => [...capture.proxies.keys()],
     async stop({ drainMs = 0 } = {}) {
       // Capture rules stay: until a ztunnel is back, the pods' traffic fails closed, never plaintext.
-      trimmer.stop();
+      release.stop();
       xds.close();
       agent.close();
       await capture.stop(drainMs);

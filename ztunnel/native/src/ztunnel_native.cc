@@ -2,7 +2,7 @@
 // network namespace, socket marks, IP_TRANSPARENT and SO_ORIGINAL_DST. Sockets are handed back
 // as plain fds for Node to serve or connect (connecting here would lose Node's 'connect' event).
 // Also malloc_trim and V8's low-memory notification, which Node does not expose either
-// (ztunnel/src/memory-trim.ts).
+// (ztunnel/src/memory-release.ts).
 #include <napi.h>
 #include <v8.h>
 

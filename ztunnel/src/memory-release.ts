@@ -9,7 +9,7 @@
 // low-memory notification: a compacting full GC, ~100 ms at that size) before the trim.
 import { type Timers, unrefTimers } from '@ambient/api';
 
-export interface MallocTrimOptions {
+export interface MemoryReleaseOptions {
   /** Between two trims; 0 turns trimming off. */
   intervalMs: number;
   /** Releases free heap pages (the native addon's trimMalloc); true if any were released. */
@@ -25,8 +25,8 @@ export interface MallocTrimOptions {
   onError?: (err: unknown) => void;
 }
 
-/** Trims every `intervalMs` until the returned stop() is called. */
-export function startMallocTrim(opts: MallocTrimOptions): { stop(): void; trims(): number; heapReductions(): number } {
+/** Every `intervalMs` until stop(): shrinks the heap if connections fell by reduceAfterClosed from their peak, then trims malloc. */
+export function startMemoryRelease(opts: MemoryReleaseOptions): { stop(): void; trims(): number; heapReductions(): number } {
   const { intervalMs, trim, connections, reduceHeap, reduceAfterClosed = 1000, timers = unrefTimers, onError } = opts;
   let handle: unknown;
   let count = 0;

@@ -1,17 +1,17 @@
-// Periodic malloc trim: the schedule (virtual time) and the addon call (a child process frees
+// Periodic memory release: the schedule (virtual time) and the addon call (a child process frees
 // 64 MiB of native buffers and checks how much of it the kernel got back).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { FakeClock } from '@ambient/api/testing';
 import { nativeAddonPath } from '../src/capture/native.ts';
-import { startMallocTrim } from '../src/memory-trim.ts';
+import { startMemoryRelease } from '../src/memory-release.ts';
 
-describe('malloc trim', () => {
+describe('memory release (malloc trim, heap shrink)', () => {
   it('trims every interval until stopped', () => {
     const clock = new FakeClock(0);
     let calls = 0;
     const trim = (): boolean => ++calls > 0;
-    const trimmer = startMallocTrim({ intervalMs: 10_000, trim, timers: clock.timers });
+    const trimmer = startMemoryRelease({ intervalMs: 10_000, trim, timers: clock.timers });
     clock.advance(9_999);
     assert.equal(calls, 0);
     clock.advance(1);
@@ -27,7 +27,7 @@ describe('malloc trim', () => {
   it('an interval of 0 never trims', () => {
     const clock = new FakeClock(0);
     let calls = 0;
-    startMallocTrim({ intervalMs: 0, trim: () => ++calls > 0, timers: clock.timers });
+    startMemoryRelease({ intervalMs: 0, trim: () => ++calls > 0, timers: clock.timers });
     clock.advance(3_600_000);
     assert.equal(calls, 0);
     assert.deepEqual(clock.pendingDelays(), []);
@@ -36,7 +36,7 @@ describe('malloc trim', () => {
   it('a trim that throws is reported once and trimming stops (the process goes on)', () => {
     const clock = new FakeClock(0);
     const errors: unknown[] = [];
-    const trimmer = startMallocTrim({
+    const trimmer = startMemoryRelease({
       intervalMs: 1_000,
       trim: () => {
         throw new Error('native addon not built');
@@ -54,7 +54,7 @@ describe('malloc trim', () => {
     const clock = new FakeClock(0);
     let open = 0;
     let reduced = 0;
-    const trimmer = startMallocTrim({ intervalMs: 10_000, trim: () => true, connections: () => open, reduceHeap: () => reduced++, timers: clock.timers });
+    const trimmer = startMemoryRelease({ intervalMs: 10_000, trim: () => true, connections: () => open, reduceHeap: () => reduced++, timers: clock.timers });
     for (const n of [500, 5_000, 10_000, 10_000, 9_500]) {
       open = n; // growing, holding, a few closing: no reduction
       clock.advance(10_000);
