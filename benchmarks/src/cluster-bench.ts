@@ -145,14 +145,23 @@ export async function nodeScriptIn(netns: string, script: string, timeoutMs = 10
 
 export const podNetnsOf = (cluster: Cluster, pod: V1Pod): string => podNetns(cluster.network.clusterId, pod.metadata!.uid!);
 
+/** What the benchmarks read of a ztunnel's `/config_dump`. */
+export interface ZtunnelDump {
+  captured: { connections: { outbound: number; hbone: number; plaintext: number } }[];
+}
+
+/** The admin `/config_dump` of the proxy listening on 127.0.0.1:15000 in a netns (a node's ztunnel, a waypoint pod's). */
+export async function configDumpIn<T = ZtunnelDump>(netns: string): Promise<T> {
+  return JSON.parse(await nodeScriptIn(netns, "fetch('http://127.0.0.1:15000/config_dump').then(r => r.text()).then(t => process.stdout.write(t))")) as T;
+}
+
 /** Waits until each node's ztunnel has captured `perNode[i]` pods (node-1 first), from its config_dump. */
 export async function waitCaptured(cluster: Cluster, perNode: number[], timeoutMs = 30_000): Promise<void> {
-  const script = "fetch('http://127.0.0.1:15000/config_dump').then(r => r.json()).then(j => process.stdout.write(String(j.captured.length)))";
   await until(
     `ztunnel to capture ${perNode.join(', ')} pods on node-1..${perNode.length}`,
     async () => {
-      const counts = await Promise.all(perNode.map((_, i) => nodeScriptIn(nodeNetns(cluster.network.clusterId, i + 1), script)));
-      return counts.every((c, i) => Number(c) === perNode[i]);
+      const dumps = await Promise.all(perNode.map((_, i) => configDumpIn(nodeNetns(cluster.network.clusterId, i + 1))));
+      return dumps.every((d, i) => d.captured.length === perNode[i]);
     },
     timeoutMs,
   );

@@ -12,6 +12,7 @@ import { nodeNetns } from '@ambient/local-cluster/runtime';
 import {
   benchNamespace,
   clientAndServer,
+  configDumpIn,
   containerPid,
   loadIn,
   memoryMiB,
@@ -44,9 +45,8 @@ interface HoldResult {
 
 /** Connections ztunnel on `node` (1-based) holds for its captured pods: outbound, HBONE streams, plaintext. */
 async function ztunnelConnections(clusterId: string, node: number): Promise<number> {
-  const script =
-    "fetch('http://127.0.0.1:15000/config_dump').then(r => r.json()).then(j => process.stdout.write(String(j.captured.reduce((a, p) => a + p.connections.outbound + p.connections.hbone + p.connections.plaintext, 0))))";
-  return Number(await nodeScriptIn(nodeNetns(clusterId, node), script));
+  const { captured } = await configDumpIn(nodeNetns(clusterId, node));
+  return captured.reduce((a, p) => a + p.connections.outbound + p.connections.hbone + p.connections.plaintext, 0);
 }
 
 /** Established TCP connections to local `port` in a netns (its /proc/net/tcp and tcp6: a server

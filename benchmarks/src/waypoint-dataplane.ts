@@ -23,6 +23,7 @@ import {
   memoryMiB,
   mergePatch,
   ms,
+  configDumpIn,
   nodeScriptIn,
   podNetnsOf,
   type OtherLoad,
@@ -65,7 +66,11 @@ interface Mode {
 }
 
 const idleSeconds = 3;
-const configDumpScript = "fetch('http://127.0.0.1:15000/config_dump').then(r => r.text()).then(t => process.stdout.write(t))";
+
+/** What this benchmark reads of the waypoint's `/config_dump`. */
+interface WaypointDump {
+  config?: { extensions?: { kind: string }[]; services?: { trafficPolicy?: { outlierDetection?: unknown } }[] };
+}
 
 async function measure(clusterId: string, inClient: ReturnType<typeof loadIn>, proxies: Proxy[]): Promise<Mode> {
   const idle = await cpuDuring(
@@ -226,10 +231,10 @@ try {
   await until(
     'the resilience policies to reach the waypoint',
     async () => {
-      const dump = JSON.parse(await nodeScriptIn(podNetnsOf(cluster, waypointPod), configDumpScript));
+      const dump = await configDumpIn<WaypointDump>(podNetnsOf(cluster, waypointPod));
       const kinds = (dump.config?.extensions ?? []).map((e: { kind: string }) => e.kind);
       return (
-        kinds.includes('RateLimitPolicy') && kinds.includes('FaultInjectionPolicy') && dump.config.services?.[0]?.trafficPolicy?.outlierDetection !== undefined
+        kinds.includes('RateLimitPolicy') && kinds.includes('FaultInjectionPolicy') && dump.config?.services?.[0]?.trafficPolicy?.outlierDetection !== undefined
       );
     },
     60_000,
