@@ -69,12 +69,15 @@ async function ensureNetnsEtc(netns: string): Promise<void> {
 }
 
 /**
- * A bridge gets a fixed, locally administered MAC derived from its address: without one, Linux
- * gives it the lowest MAC among its ports, so deleting a pod could change the gateway's MAC
- * under the other pods' ARP caches and cut them off from everything beyond their node (the
- * CNI bridge plugin pins it for the same reason).
+ * The fixed, locally administered MAC of an address's interface (02:00 + the IPv4 octets).
+ * A bridge gets one because otherwise Linux gives it the lowest MAC among its ports, so
+ * deleting a pod could change the gateway's MAC under the other pods' ARP caches and cut them
+ * off from everything beyond their node (the CNI bridge plugin pins it for the same reason).
+ * A pod gets one because pod IPs are reused: a new pod with a deleted pod's IP and a new
+ * random MAC went unreached while the node's and neighbours' ARP entries still named the old
+ * MAC (5-10 s of lost SYNs; the CNI bridge plugin sends a gratuitous ARP for this).
  */
-export function bridgeMac(ip: string): string {
+export function macFor(ip: string): string {
   return `02:00:${ip
     .split('.')
     .map((o) => Number(o).toString(16).padStart(2, '0'))
@@ -82,7 +85,7 @@ export function bridgeMac(ip: string): string {
 }
 
 async function ensureBridge(netns: string, dev: string, cidr: string): Promise<void> {
-  if (!(await linkExists(netns, dev))) await ip('-n', netns, 'link', 'add', dev, 'address', bridgeMac(cidr.split('/')[0]!), 'type', 'bridge');
+  if (!(await linkExists(netns, dev))) await ip('-n', netns, 'link', 'add', dev, 'address', macFor(cidr.split('/')[0]!), 'type', 'bridge');
   await ip('-n', netns, 'addr', 'replace', cidr, 'dev', dev);
   await ip('-n', netns, 'link', 'set', dev, 'up');
 }
@@ -212,7 +215,7 @@ export class ClusterNetwork {
         await ip('-n', netns, 'addr', 'flush', 'dev', 'eth0');
         await ip('-n', netns, 'addr', 'add', want, 'dev', 'eth0');
       }
-      await ip('-n', netns, 'link', 'set', 'eth0', 'up');
+      await ip('-n', netns, 'link', 'set', 'eth0', 'address', macFor(pod.ip), 'up');
       await ip('-n', netns, 'route', 'replace', 'default', 'via', node.gateway, 'dev', 'eth0');
       await ensureNetnsEtc(netns);
       this.#logger.debug({ uid: pod.uid, netns, ip: pod.ip, node: node.name }, 'pod network ready');

@@ -301,6 +301,42 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     assert.deepEqual(review.status?.user?.extra?.['authentication.kubernetes.io/pod-uid'], [pod.metadata!.uid]);
   });
 
+  it("a pod given a deleted pod's IP is reached at once: the node's neighbour entry was not stale", async () => {
+    // The node caches the MAC behind each pod IP it forwarded to; a new pod reusing the IP
+    // with a new MAC went unreached until the cached entry expired (~5-10 s of lost SYNs).
+    const client = await core.readNamespacedPod({ name: 'client', namespace: NS });
+    const node2 = network!.nodes().find((n) => n.name === 'node2')!;
+    const serve = async (name: string) => {
+      await core.createNamespacedPod({
+        namespace: NS,
+        body: {
+          metadata: { name, labels: { app: 'reuse' } },
+          spec: {
+            nodeName: 'node2',
+            containers: [{ name: 'c', image: 'local', command: [process.execPath, '-e', SERVER], env: [{ name: 'POD_NAME', value: name }] }],
+          },
+        },
+      });
+      const pod = await waitFor(`${name} running`, async () => {
+        const p = await core.readNamespacedPod({ name, namespace: NS });
+        return running(p) && p;
+      });
+      const url = `http://${pod.status!.podIP}:8080/`;
+      assert.equal(await waitFor(`an answer from ${url}`, async () => (await inPod(client, fetchCode(url))).stdout.trim()), name);
+      return pod;
+    };
+    const first = await serve('reuse-a');
+    await core.deleteNamespacedPod({ name: 'reuse-a', namespace: NS });
+    const firstNetns = podNetns(network!.clusterId, first.metadata!.uid!);
+    await waitFor('reuse-a netns removed', async () => !(await listNetns()).includes(firstNetns));
+    const second = await serve('reuse-b');
+    assert.equal(second.status?.podIP, first.status?.podIP, 'the allocator hands out the lowest free address again');
+    const mac = (await execInNetns(podNetns(network!.clusterId, second.metadata!.uid!), ['cat', '/sys/class/net/eth0/address'])).stdout.trim();
+    const neighbour = (await promisify(execFile)('ip', ['-n', node2.netns, 'neigh', 'show', second.status!.podIP!, 'dev', 'cni0'])).stdout;
+    assert.match(neighbour, new RegExp(`lladdr ${mac} `), `node2's neighbour entry for ${second.status!.podIP} names reuse-b's MAC ${mac}`);
+    await core.deleteNamespacedPod({ name: 'reuse-b', namespace: NS });
+  });
+
   it('scales to zero: no pods and their netns are gone', async () => {
     const before = await podsOf('app=echo');
     await apps.patchNamespacedDeployment({ name: 'echo', namespace: NS, body: { spec: { replicas: 0 } } }, mergePatch);

@@ -19,7 +19,7 @@ import {
   type PodNet,
   type ServiceRule,
 } from '../../src/runtime/index.ts';
-import { bridgeMac } from '../../src/runtime/cluster-network.ts';
+import { macFor } from '../../src/runtime/cluster-network.ts';
 
 const node = process.execPath;
 const serverJs = `
@@ -261,11 +261,11 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
       // Regression: an unpinned bridge takes its lowest port's MAC, which changed under the
       // other pods' ARP caches when a pod was removed.
       const mac = async (): Promise<string> => (await execInNetns(node1.netns, ['cat', '/sys/class/net/cni0/address'])).stdout.trim();
-      assert.equal(await mac(), bridgeMac(node1.gateway));
+      assert.equal(await mac(), macFor(node1.gateway));
       const uid = randomUUID();
       await net.addPod(node1, { uid, ip: '10.244.1.9' });
       await net.removePod(node1, uid);
-      assert.equal(await mac(), bridgeMac(node1.gateway));
+      assert.equal(await mac(), macFor(node1.gateway));
       assert.deepEqual(await ask(pods.a.netns, pods.c.ip), ['c']);
     });
 
