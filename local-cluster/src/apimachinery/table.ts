@@ -55,12 +55,13 @@ function printerFor(resource: ResourceInfo): Printer {
 export function toTable(
   resource: ResourceInfo,
   objects: KubeObject[],
-  opts: { includeObject: 'None' | 'Metadata' | 'Object'; now: Date; listMeta: { resourceVersion?: string; continue?: string } },
+  opts: { includeObject: 'None' | 'Metadata' | 'Object'; now: Date; listMeta: { resourceVersion?: string; continue?: string; remainingItemCount?: number } },
 ): Record<string, unknown> {
   const printer = printerFor(resource);
-  const metadata: Record<string, string> = {};
+  const metadata: Record<string, string | number> = {};
   if (opts.listMeta.resourceVersion !== undefined) metadata.resourceVersion = opts.listMeta.resourceVersion;
   if (opts.listMeta.continue) metadata.continue = opts.listMeta.continue;
+  if (opts.listMeta.remainingItemCount !== undefined) metadata.remainingItemCount = opts.listMeta.remainingItemCount;
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',

@@ -7,11 +7,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ApiError, badRequest, invalid } from '../apimachinery/errors.ts';
 import { applyJsonPatch } from '../apimachinery/json-patch.ts';
+import type { KubeProtoSchema } from '../apimachinery/kube-proto-schema.ts';
 import { applyMergePatch } from '../apimachinery/merge-patch.ts';
 import { toTable } from '../apimachinery/table.ts';
 import type { KubeObject, ResourceInfo } from '../apimachinery/types.ts';
 import { groupVersion } from '../apimachinery/types.ts';
-import { decodeAccessReviewProtobuf } from './access-review-protobuf.ts';
 import { type AdmissionAttributes, AdmissionWebhooks, type WarningSink, warningHeader } from './admission-webhooks.ts';
 import { AUTHORIZATION_GROUP, accessReview } from './access-review.ts';
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './discovery.ts';
@@ -21,6 +21,7 @@ import { impersonatedUser } from './impersonation.ts';
 import { MASTERS_GROUP, authorize, forbidden, storePolicy, type RbacPolicy } from './rbac-authorizer.ts';
 import { requestAttributes } from './request-attributes.ts';
 import { decodeBody, readBody } from './request-body.ts';
+import { pageOf } from './list-pages.ts';
 import { parseRequestPath, type ResourceRoute } from './request-path.ts';
 import type { DeleteOptions, PatchType, PreparedWrite, RestStorage, WriteCandidate } from './rest-storage.ts';
 import { issueToken, reviewToken, type BindingLookup, type SigningKey, type UserInfo } from './service-account-tokens.ts';
@@ -36,6 +37,8 @@ export interface HandlerDeps {
   logger: Logger | undefined;
   now?: () => Date;
   bookmarkIntervalMs?: number;
+  /** Kubernetes' protobuf message definitions, for `application/vnd.kubernetes.protobuf` bodies. */
+  protobufSchema?: () => KubeProtoSchema;
 }
 
 const PATCH_TYPES: Record<string, PatchType> = {
@@ -205,15 +208,17 @@ export class ApiHandler {
         return;
       }
       if (name === undefined) {
-        const list = storage.list(r, route.namespace, { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' });
+        const selectors = { labelSelector: q.get('labelSelector') ?? '', fieldSelector: q.get('fieldSelector') ?? '' };
+        const all = storage.list(r, route.namespace, selectors);
+        const { items, ...listMeta } = pageOf(
+          all.items,
+          all.resourceVersion,
+          { limit: q.get('limit'), continue: q.get('continue') },
+          !!(selectors.labelSelector || selectors.fieldSelector),
+        );
         const table = tableRequest(req, q);
-        if (table)
-          return json(
-            res,
-            200,
-            toTable(r, list.items, { includeObject: table.includeObject, now: this.#now(), listMeta: { resourceVersion: list.resourceVersion } }),
-          );
-        return json(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: { resourceVersion: list.resourceVersion }, items: list.items });
+        if (table) return json(res, 200, toTable(r, items, { includeObject: table.includeObject, now: this.#now(), listMeta }));
+        return json(res, 200, { kind: r.listKind, apiVersion: groupVersion(r), metadata: listMeta, items });
       }
       if (sub === 'log') {
         const pod = storage.get(r, ns, name);
@@ -240,10 +245,7 @@ export class ApiHandler {
 
     if (method === 'POST' && name === undefined) {
       if (r.group === AUTHORIZATION_GROUP && (r.plural === 'selfsubjectaccessreviews' || r.plural === 'subjectaccessreviews')) {
-        const raw = await readBody(req);
-        const contentType = req.headers['content-type'] ?? '';
-        // kubectl ≥1.3x sends `auth can-i`'s review as protobuf; JSON is answered either way.
-        const review = contentType.includes('protobuf') ? decodeAccessReviewProtobuf(raw) : decodeBody(raw, contentType);
+        const review = decodeBody(await readBody(req), req.headers['content-type'], this.#d.protobufSchema);
         return json(res, 201, accessReview(r.kind as 'SelfSubjectAccessReview' | 'SubjectAccessReview', review, user, this.#policy));
       }
       if (r.group === 'authentication.k8s.io' && r.plural === 'selfsubjectreviews') {
@@ -256,7 +258,7 @@ export class ApiHandler {
         });
       }
     }
-    const body = decodeBody(await readBody(req), req.headers['content-type']);
+    const body = decodeBody(await readBody(req), req.headers['content-type'], this.#d.protobufSchema);
     // Acknowledge a write only once it is on disk (group commit: shares an fsync with its neighbours).
     const ack = async (code: number, value: unknown): Promise<void> => {
       await storage.store.durable();

@@ -12,6 +12,7 @@ import { builtinResources } from '../apimachinery/builtin-resources.ts';
 import { KUBERNETES_SERVICE_IP } from './cluster-ip-allocator.ts';
 import { ApiHandler } from './http-handler.ts';
 import { keyId } from './jwt.ts';
+import { DEFAULT_PROTOBUF_SCHEMA_SOURCE, protobufSchemaLoader } from './protobuf-schema-loader.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
 import { ResourceRegistry } from './resource-registry.ts';
 import { RBAC_GROUP } from './rbac-authorizer.ts';
@@ -28,6 +29,8 @@ export interface ApiServerOptions {
   host?: string; // default '127.0.0.1'
   port?: number; // default 6443; 0 = ephemeral (tests)
   logger?: Logger;
+  /** A kubectl binary to read Kubernetes' protobuf message definitions from (default: the one scripts/fetch-kubectl.sh caches). */
+  protobufSchemaSource?: string;
 }
 
 export interface ApiServer {
@@ -81,7 +84,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const wantedPort = opts.port ?? previousPort ?? 6443;
 
   let url = '';
-  const handler = new ApiHandler({ storage, adminToken, signingKey, dataDir: dir, serverAddress: () => new URL(url).host, logger: opts.logger });
+  const handler = new ApiHandler({
+    storage,
+    adminToken,
+    signingKey,
+    dataDir: dir,
+    serverAddress: () => new URL(url).host,
+    logger: opts.logger,
+    protobufSchema: protobufSchemaLoader(opts.protobufSchemaSource ?? DEFAULT_PROTOBUF_SCHEMA_SOURCE),
+  });
   const server = createServer({ cert: serving.certPem, key: serving.keyPem, ca: caPair.certPem }, handler.handle);
   server.keepAliveTimeout = 60_000;
   // closeAllConnections() misses sockets still in their TLS handshake, which would keep

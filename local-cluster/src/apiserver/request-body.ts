@@ -1,7 +1,10 @@
-// Reads and decodes request bodies: JSON or YAML (kubectl sends JSON; apply-patch is YAML).
+// Reads and decodes request bodies: JSON, YAML (apply-patch) or Kubernetes protobuf (kubectl
+// ≥1.32's typed clients: `kubectl create namespace`, `run`, `expose`, `auth can-i`...).
 import type { IncomingMessage } from 'node:http';
 import { load as loadYaml } from 'js-yaml';
 import { ApiError, badRequest } from '../apimachinery/errors.ts';
+import { decodeKubeProtobuf, KUBE_PROTOBUF } from '../apimachinery/kube-proto-codec.ts';
+import type { KubeProtoSchema } from '../apimachinery/kube-proto-schema.ts';
 
 const MAX_BODY = 16 * 1024 * 1024;
 
@@ -16,19 +19,22 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Parses a body by its Content-Type; malformed input → 400 with the parser's message. */
-export function decodeBody(raw: Buffer, contentType: string | undefined): unknown {
-  const text = raw.toString('utf8');
-  if (text.trim() === '') return undefined;
+/**
+ * Parses a body by its Content-Type; malformed input → 400 with the parser's message. A
+ * protobuf body is read with the schema `protobufSchema` loads (it throws when it cannot).
+ */
+export function decodeBody(raw: Buffer, contentType: string | undefined, protobufSchema?: () => KubeProtoSchema): unknown {
+  if (raw.length === 0) return undefined;
   const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  if (type === KUBE_PROTOBUF && protobufSchema) return decodeKubeProtobuf(protobufSchema(), raw);
   if (type.includes('protobuf') || type.includes('cbor')) {
-    // kubectl ≥1.3x sends typed-client bodies (`kubectl create configmap ...`) as protobuf;
-    // decoding it needs every kind's schema, which this server does not carry.
     throw new ApiError(
       'UnsupportedMediaType',
-      `the body of the request was in an unknown format (${type}) - accepted media types include: application/json, application/yaml`,
+      `the body of the request was in an unknown format (${type}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`,
     );
   }
+  const text = raw.toString('utf8');
+  if (text.trim() === '') return undefined;
   if (type.includes('yaml')) {
     try {
       // Aliases bounded, as Kubernetes did after CVE-2019-11253: a few hundred bytes of nested

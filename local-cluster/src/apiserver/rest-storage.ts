@@ -18,6 +18,7 @@ import { recordUpdateManager, serverSideApply } from '../apimachinery/server-sid
 import { applyStrategicMergePatch } from '../apimachinery/strategic-merge-patch.ts';
 import { groupVersion, type KubeObject, type ResourceInfo } from '../apimachinery/types.ts';
 import { ClusterIpAllocator } from './cluster-ip-allocator.ts';
+import { listKey } from './list-pages.ts';
 import { applyDefaults, nameCauses, validateBuiltin } from './object-rules.ts';
 import type { ResourceRegistry } from './resource-registry.ts';
 import { resourceKey, type Store } from './store.ts';
@@ -578,8 +579,8 @@ function isObj(v: unknown): v is Obj {
 }
 
 function compareKeys(a: KubeObject, b: KubeObject): number {
-  const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name}`;
-  const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name}`;
+  const ka = listKey(a);
+  const kb = listKey(b);
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 

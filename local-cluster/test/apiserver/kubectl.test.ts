@@ -92,6 +92,17 @@ for (const version of KUBECTL_VERSIONS) {
       await k('delete', 'pod', 'web');
     });
 
+    it('lists across pages with --chunk-size', async () => {
+      const ns = `chunks-${version.replace('.', '-')}`;
+      assert.equal((await k('create', 'namespace', ns)).code, 0);
+      for (const name of ['one', 'two', 'three']) assert.equal((await k('create', 'configmap', name, '-n', ns)).code, 0);
+      const listed = await k('get', 'configmaps', '-n', ns, '--chunk-size=1', '-o', 'name', '-v=6');
+      assert.equal(listed.code, 0, listed.stderr);
+      // -v=6 logs each request: four pages, three of them asked for with a continue token.
+      assert.equal(listed.stderr.match(/configmaps\?continue=[^&\s]+&limit=1/g)?.length, 3, listed.stderr);
+      assert.deepEqual(listed.stdout.trim().split('\n'), ['configmap/kube-root-ca.crt', 'configmap/one', 'configmap/three', 'configmap/two']);
+    });
+
     it('streams changes with get -w', async () => {
       const child = spawn(kubectlPath(version), ['get', 'configmaps', '-w'], {
         env: { PATH: process.env.PATH ?? '', HOME: t.dataDir, KUBECONFIG: t.server.kubeconfigPath },

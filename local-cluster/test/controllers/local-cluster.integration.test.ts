@@ -1,6 +1,7 @@
 // The kubelets and controllers against the real embedded API server and real network
 // namespaces (needs root): a Deployment behind a Service answers by name and ClusterIP from
-// another pod, pods are recreated, crash loops show restarts, scale to zero removes the netns.
+// another pod, pods are recreated, crash loops show restarts, scale to zero removes the netns;
+// kubectl 1.20 (JSON bodies), 1.32 and 1.34 (protobuf bodies) drive the same workflow.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { startApiServer, type ApiServer } from '../../src/apiserver/index.ts';
 import { startControllers, type ClusterContext } from '../../src/controllers/index.ts';
 import { Kubelet } from '../../src/kubelet/index.ts';
 import { ClusterNetwork, execInNetns, listNetns, NodeAgentHook, podNetns, type PodInfo } from '../../src/runtime/index.ts';
+import { kubectl as kubectlVersion } from '../apiserver/harness.ts';
 
 const NS = 'demo';
 const SERVER = `require('http').createServer((q, s) => s.end(process.env.POD_NAME)).listen(8080)`;
@@ -346,5 +348,61 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
       const list = await listNetns();
       return gone.every((n) => !list.includes(n));
     });
+  });
+
+  // kubectl ≥1.32's typed clients send protobuf; 1.20 sends JSON. Each drives the same
+  // workflow in its own namespace, and the objects they leave must be the same.
+  const TYPED_CLIENT_VERSIONS = ['v1.20', 'v1.32', 'v1.34'];
+  const WEB = `require('http').createServer((q, s) => s.end('hello from web')).listen(8080)`;
+  for (const version of TYPED_CLIENT_VERSIONS) {
+    it(`kubectl ${version}: create namespace|configmap|secret|serviceaccount|deployment, run, expose, scale, rollout status`, async () => {
+      const ns = `kubectl-${version.replace('.', '-')}`;
+      const k = async (...args: string[]) => {
+        const r = await kubectlVersion(version, server!, args, { timeoutMs: 90_000 });
+        assert.equal(r.code, 0, `kubectl ${version} ${args.join(' ')}: ${r.stderr}`);
+        return r.stdout;
+      };
+      assert.match(await k('create', 'namespace', ns), /namespace\/kubectl-v1-\d+ created/);
+      await k('create', 'configmap', 'settings', '-n', ns, '--from-literal=mode=fast', '--from-literal=empty=');
+      await k('create', 'secret', 'generic', 'token', '-n', ns, '--from-literal=token=hunter2');
+      await k('create', 'serviceaccount', 'web', '-n', ns);
+      await k('create', 'deployment', 'web', '-n', ns, '--image=local', '--port=8080', '--', process.execPath, '-e', WEB);
+      assert.match(await k('rollout', 'status', 'deployment/web', '-n', ns, '--timeout=60s'), /successfully rolled out/);
+      await k('expose', 'deployment', 'web', '-n', ns, '--port=80', '--target-port=8080');
+      await k('scale', 'deployment', 'web', '-n', ns, '--replicas=2');
+      assert.match(await k('rollout', 'status', 'deployment/web', '-n', ns, '--timeout=60s'), /successfully rolled out/);
+      assert.equal((await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).status?.readyReplicas, 2);
+      // A new Service's rules land a moment after it exists, and a SYN sent before them keeps
+      // its un-NATed conntrack entry: the probe retries on fresh connections, 20 at most.
+      const call = `(async () => { for (let i = 0; ; i++) { try { console.log(await (await fetch('http://web.${ns}/', { signal: AbortSignal.timeout(1000) })).text()); return; } catch (e) { if (i === 19) { console.error(String(e.cause ?? e)); process.exit(1); } } } })()`;
+      await k('run', 'probe', '-n', ns, '--image=local', '--restart=Never', '--command', '--', process.execPath, '-e', call);
+      await waitFor('the probe pod to finish', async () => {
+        const phase = (await core.readNamespacedPod({ name: 'probe', namespace: ns })).status?.phase;
+        if (phase === 'Failed') throw new Error(`probe failed: ${await k('logs', 'probe', '-n', ns)}`);
+        return phase === 'Succeeded';
+      });
+      assert.equal((await k('logs', 'probe', '-n', ns)).trim(), 'hello from web');
+      assert.equal(Buffer.from((await core.readNamespacedSecret({ name: 'token', namespace: ns })).data!.token!, 'base64').toString(), 'hunter2');
+      assert.deepEqual((await core.readNamespacedConfigMap({ name: 'settings', namespace: ns })).data, { mode: 'fast', empty: '' });
+    });
+  }
+
+  it('keeps the same objects whichever kubectl wrote them, JSON or protobuf', async () => {
+    const shape = async (version: string) => {
+      const ns = `kubectl-${version.replace('.', '-')}`;
+      const out: Record<string, unknown> = {};
+      for (const object of ['configmap/settings', 'secret/token', 'serviceaccount/web', 'deployment/web', 'service/web', 'pod/probe']) {
+        const r = await kubectlVersion('v1.34', server!, ['get', object, '-n', ns, '-o', 'json']);
+        const o = JSON.parse(r.stdout) as { metadata: Record<string, unknown>; spec?: Record<string, unknown>; status?: unknown };
+        for (const key of ['uid', 'resourceVersion', 'creationTimestamp', 'namespace', 'managedFields', 'generation', 'annotations']) delete o.metadata[key];
+        for (const key of ['clusterIP', 'clusterIPs', 'nodeName']) delete o.spec?.[key];
+        delete o.status;
+        // Go's JSON writes a zero Time (a template's creationTimestamp) as null; protobuf leaves it out.
+        out[object] = JSON.parse(JSON.stringify(o).replaceAll(ns, 'NS'), (key, value) => (key === 'creationTimestamp' && value === null ? undefined : value));
+      }
+      return out;
+    };
+    const json = await shape('v1.20');
+    for (const version of ['v1.32', 'v1.34']) assert.deepEqual(await shape(version), json, `kubectl ${version}'s objects`);
   });
 });
