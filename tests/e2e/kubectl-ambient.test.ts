@@ -209,6 +209,25 @@ describe('kubectl ambient against the local cluster with the mesh', function () 
           metadata: { name: 'orders', namespace: 'surprises' },
           spec: { selector: { app: 'orders' }, ports: [{ port: 80 }] },
         },
+        // An ALLOW policy ztunnel enforces on traffic that arrives from a waypoint it does not admit.
+        {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: 'locked', labels: { 'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'waypoint' } },
+        },
+        {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'Gateway',
+          metadata: { name: 'waypoint', namespace: 'locked' },
+          spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+        },
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'vault', namespace: 'locked' }, spec: { selector: { app: 'vault' }, ports: [{ port: 80 }] } },
+        {
+          apiVersion: 'security.istio.io/v1',
+          kind: 'AuthorizationPolicy',
+          metadata: { name: 'only-shop', namespace: 'locked' },
+          spec: { action: 'ALLOW', rules: [{ from: [{ source: { namespaces: ['shop'] } }] }] },
+        },
         {
           apiVersion: 'security.istio.io/v1',
           kind: 'AuthorizationPolicy',
@@ -243,6 +262,11 @@ describe('kubectl ambient against the local cluster with the mesh', function () 
     }
     const json = JSON.parse(await ambient('analyze', '-n', 'surprises', '-o', 'json').then((x) => x.stdout)) as { code: string }[];
     assert.deepEqual([...new Set(json.map((f) => f.code))].sort(), ['AMB0002', 'AMB0003', 'AMB0004', 'AMB0005', 'AMB0006']);
+    const locked = await ambient('analyze', '-n', 'locked');
+    assert.match(locked.stdout, /^Error \[AMB0001\] \(AuthorizationPolicy locked\/only-shop\) .*cluster\.local\/ns\/locked\/sa\/waypoint.*\n {4}fix: /m);
+    // -A: every namespace's findings.
+    const all = JSON.parse((await ambient('analyze', '-A', '-o', 'json')).stdout) as { code: string }[];
+    assert.ok(all.some((f) => f.code === 'AMB0001') && all.some((f) => f.code === 'AMB0005'));
     // shop (no surprises) is clean.
     assert.equal(await ok('analyze', '-n', 'shop'), '✔ no problems found\n');
   });

@@ -86,14 +86,15 @@ function destinations(index: ClusterIndex): Destination[] {
 
 function destinationsIn(index: ClusterIndex, ns: string): Destination[] {
   const nsObject = index.namespaces.get(ns);
-  const pods = podsIn(index, ns);
+  // A waypoint's own pods are the waypoint, not workloads behind it.
+  const pods = podsIn(index, ns).filter((p) => labelsOf(p)[gatewayNameLabel] === undefined);
   if (pods.length === 0) {
     // Without pods, the Services still say which waypoints the namespace's traffic passes.
     if (!namespaceInMesh(nsObject)) return [];
     return [{ namespace: ns, kind: 'namespace', name: ns, waypoints: unique(servicesIn(index, ns).map((s) => boundWaypoint(index, s, 'service'))) }];
   }
   return pods
-    .filter((p) => capturedByZtunnel(p, nsObject) && labelsOf(p)[gatewayNameLabel] === undefined)
+    .filter((p) => capturedByZtunnel(p, nsObject))
     .map((p) => ({
       namespace: ns,
       kind: 'pod' as const,

@@ -193,6 +193,18 @@ describe('analyze AMB0001: ztunnel ALLOW policy that does not admit the waypoint
     );
   });
 
+  it("reads a namespace whose only pods are the waypoint's own from its Services (found on the local cluster)", () => {
+    const f = only(
+      'AMB0001',
+      ambient('locked', 'waypoint'),
+      waypoint('waypoint', { ns: 'locked' }),
+      pod('waypoint-7d9f-abcde', { ns: 'locked', labels: { 'gateway.networking.k8s.io/gateway-name': 'waypoint' } }),
+      service('vault', { ns: 'locked' }),
+      policy('only-shop', { action: 'ALLOW', rules: [{ from: [{ source: { namespaces: ['shop'] } }] }] }, 'locked'),
+    );
+    assert.match(f.message, /^ztunnel enforces this ALLOW policy on namespace locked, whose traffic through waypoint locked\/waypoint/);
+  });
+
   it('for a waypoint in another namespace, fixes with targetRefs to the bound Services', () => {
     const f = only(
       'AMB0001',
