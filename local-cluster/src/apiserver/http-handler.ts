@@ -4,6 +4,7 @@
 // and puts them in kube-apiserver's order.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { ApiError, badRequest, invalid } from '../apimachinery/errors.ts';
 import { applyJsonPatch } from '../apimachinery/json-patch.ts';
@@ -16,6 +17,7 @@ import { type AdmissionAttributes, AdmissionWebhooks, type WarningSink, warningH
 import { AUTHORIZATION_GROUP, accessReview } from './access-review.ts';
 import { apiGroup, coreVersions, groupList, resourceList, versionInfo } from './discovery.ts';
 import { openApiV2Json, openApiV2Protobuf, openApiV3Index } from './openapi.ts';
+import { execRequest, refuseUpgrade, serveExec } from './pod-exec.ts';
 import { serveLogs } from './pod-logs.ts';
 import { impersonatedUser } from './impersonation.ts';
 import { MASTERS_GROUP, authorize, forbidden, storePolicy, type RbacPolicy } from './rbac-authorizer.ts';
@@ -116,11 +118,7 @@ export class ApiHandler {
     const route = parseRequestPath(url.pathname);
     // Health stays open to anyone, as kube's system:public-info-viewer grants it to unauthenticated callers.
     if (route?.kind === 'health') return text(res, 200, 'ok');
-    const caller = this.#authenticate(req);
-    const policy = this.#policy;
-    const user = impersonatedUser(caller, req.headersDistinct, (attrs) => authorize(caller, attrs, policy).allowed);
-    const attrs = requestAttributes(req.method ?? 'GET', url.pathname, route, url.searchParams);
-    if (!authorize(user, attrs, policy).allowed) throw forbidden(user.username, attrs);
+    const user = this.#authorized(req, req.method ?? 'GET', url, route);
     const reg = this.#d.storage.registry;
     switch (route?.kind) {
       case 'version':
@@ -550,6 +548,40 @@ export class ApiHandler {
   }
 
   /** The admin token (ADMIN_USER) or a ServiceAccount token this server issued for its own audience. */
+  /** Who the request is from (after impersonation), once RBAC allows `method` on the target. */
+  #authorized(req: IncomingMessage, method: string, url: URL, route: ReturnType<typeof parseRequestPath>): UserInfo {
+    const caller = this.#authenticate(req);
+    const policy = this.#policy;
+    const user = impersonatedUser(caller, req.headersDistinct, (attrs) => authorize(caller, attrs, policy).allowed);
+    const attrs = requestAttributes(method, url.pathname, route, url.searchParams);
+    if (!authorize(user, attrs, policy).allowed) throw forbidden(user.username, attrs);
+    return user;
+  }
+
+  /**
+   * HTTP upgrades: `pods/exec` over WebSocket (pod-exec.ts). Authorized as `create` on
+   * pods/exec whatever the method, as kube-apiserver does for a WebSocket GET.
+   */
+  readonly upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => {});
+    try {
+      if (this.#closing) throw new ApiError('ServiceUnavailable', 'the API server is shutting down');
+      const url = new URL(`https://localhost${(req.url ?? '/').startsWith('/') ? req.url : '/'}`);
+      const route = parseRequestPath(url.pathname);
+      if (route?.kind !== 'resource' || route.group !== '' || route.plural !== 'pods' || route.subresource !== 'exec' || !route.name) {
+        throw badRequest(`no upgrade is served at ${url.pathname} (only pods/exec, over WebSocket)`);
+      }
+      this.#authorized(req, 'POST', url, route);
+      const pod = this.#d.storage.get(this.#d.storage.registry.lookup('', 'v1', 'pods')!, route.namespace ?? '', route.name);
+      serveExec(req, socket, head, execRequest(pod, url.searchParams));
+    } catch (err) {
+      refuseUpgrade(
+        socket,
+        err instanceof ApiError ? err : new ApiError('InternalError', `internal error: ${(err as Error).message}`, undefined, { cause: err }),
+      );
+    }
+  };
+
   #authenticate(req: IncomingMessage): UserInfo {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);

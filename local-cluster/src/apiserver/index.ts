@@ -94,6 +94,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     protobufSchema: protobufSchemaLoader(opts.protobufSchemaSource ?? DEFAULT_PROTOBUF_SCHEMA_SOURCE),
   });
   const server = createServer({ cert: serving.certPem, key: serving.keyPem, ca: caPair.certPem }, handler.handle);
+  server.on('upgrade', handler.upgrade);
   server.keepAliveTimeout = 60_000;
   // closeAllConnections() misses sockets still in their TLS handshake, which would keep
   // close() waiting forever: track the raw sockets and destroy them all on close.

@@ -387,6 +387,29 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     });
   }
 
+  it("kubectl exec runs inside the pod's network namespace", async () => {
+    const ns = 'kubectl-v1-34';
+    const pod = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items[0]!;
+    const r = await kubectlVersion('v1.34', server!, [
+      'exec',
+      '-n',
+      ns,
+      pod.metadata!.name!,
+      '--',
+      process.execPath,
+      '-e',
+      "console.log(Object.values(require('os').networkInterfaces()).flat().map(a => a.address).join(' '))",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(
+      r.stdout
+        .split(' ')
+        .map((a) => a.trim())
+        .includes(pod.status!.podIP!),
+      `${r.stdout} names ${pod.status!.podIP}`,
+    );
+  });
+
   it('keeps the same objects whichever kubectl wrote them, JSON or protobuf', async () => {
     const shape = async (version: string) => {
       const ns = `kubectl-${version.replace('.', '-')}`;
