@@ -137,11 +137,16 @@ try {
     })
   ).data['root-cert.pem'] as string;
 
-  // Subscribers authenticate with a ServiceAccount token each would get in a real cluster.
-  await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts', { metadata: { name: 'bench' } });
-  const subToken = (
-    await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts/bench/token', { spec: { expirationSeconds: 7200, audiences: ['istio-ca'] } })
-  ).status.token as string;
+  // Each subscriber is its own caller with its own ServiceAccount token, as each ztunnel is (one
+  // shared caller would meet istiod-lite's cap on streams per caller, 64 by default).
+  const subTokens = await Promise.all(
+    Array.from({ length: subscriberCount }, async (_, i) => {
+      await call('POST', '/api/v1/namespaces/istio-system/serviceaccounts', { metadata: { name: `bench-${i}` } });
+      return (
+        await call('POST', `/api/v1/namespaces/istio-system/serviceaccounts/bench-${i}/token`, { spec: { expirationSeconds: 7200, audiences: ['istio-ca'] } })
+      ).status.token as string;
+    }),
+  );
   const expected = podCount + serviceCount;
   t = performance.now();
   const clients = Array.from(
@@ -150,7 +155,7 @@ try {
       new DeltaXdsClient({
         address: grpcAddress,
         rootCertPem: root,
-        token: () => subToken,
+        token: () => subTokens[i]!,
         node: { id: `bench~${i}`, type: 'test', nodeName: `node-${(i % 2) + 1}` },
         subscriptions: [{ typeUrl: addressType }],
       }),
