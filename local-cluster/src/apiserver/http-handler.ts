@@ -547,7 +547,6 @@ export class ApiHandler {
     };
   }
 
-  /** The admin token (ADMIN_USER) or a ServiceAccount token this server issued for its own audience. */
   /** Who the request is from (after impersonation), once RBAC allows `method` on the target. */
   #authorized(req: IncomingMessage, method: string, url: URL, route: ReturnType<typeof parseRequestPath>): UserInfo {
     const caller = this.#authenticate(req);
@@ -582,6 +581,7 @@ export class ApiHandler {
     }
   };
 
+  /** The admin token (ADMIN_USER) or a ServiceAccount token this server issued for its own audience. */
   #authenticate(req: IncomingMessage): UserInfo {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
