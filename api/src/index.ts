@@ -6,4 +6,5 @@ export * from './node-agent.ts';
 export * from './backoff.ts';
 export * from './timers.ts';
 export * from './well-known.ts';
+export * from './mesh-labels.ts';
 export * from './binary.ts';

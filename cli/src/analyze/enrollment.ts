@@ -2,7 +2,7 @@
 // and waypoints apply to it at all.
 import type { KubeObject } from './finding.ts';
 import { labelsOf } from './kube-fields.ts';
-import { dataplaneModeLabel, sidecarStatusAnnotation } from '../mesh-labels.ts';
+import { dataplaneModeLabel, sidecarStatusAnnotation } from '@ambient/api';
 
 export function namespaceInMesh(namespace: KubeObject | undefined): boolean {
   return labelsOf(namespace)[dataplaneModeLabel] === 'ambient';

@@ -7,7 +7,7 @@ import type { ClusterIndex } from './cluster-index.ts';
 import { codes, finding } from './codes.ts';
 import type { Finding, KubeObject } from './finding.ts';
 import { nameOf, namespaceOf, refOf } from './kube-fields.ts';
-import { useWaypointLabel, gatewayApiGroup } from '../mesh-labels.ts';
+import { useWaypointLabel, gatewayApiGroup } from '@ambient/api';
 import { kubectlLabel, named, waypointApply } from './kubectl.ts';
 import { actionOf, enforcedByZtunnel, httpAttributesOf, rulesOf, selectorOf } from './policy-fields.ts';
 import { ownWaypointRequest, waypointGateway, waypointsIn } from './waypoint-binding.ts';

@@ -8,7 +8,7 @@ import { codes, finding } from './codes.ts';
 import type { Finding, KubeObject, Manifest } from './finding.ts';
 import { compareStrings, labelsOf, listed, nameOf, namespaceOf, refOf, stringOf } from './kube-fields.ts';
 import { kubectlLabel, waypointApply } from './kubectl.ts';
-import { gatewayApiGroup, useWaypointLabel } from '../mesh-labels.ts';
+import { gatewayApiGroup, useWaypointLabel } from '@ambient/api';
 import { actionOf, targetRefsOf } from './policy-fields.ts';
 import { requestedWaypoint, waypointsIn } from './waypoint-binding.ts';
 

@@ -7,7 +7,7 @@ import { type ClusterIndex, keyOf } from './cluster-index.ts';
 import { codes, finding } from './codes.ts';
 import type { Finding, KubeObject, Manifest } from './finding.ts';
 import { compareStrings, listed, listOf, nameOf, namespaceOf, refOf, stringOf } from './kube-fields.ts';
-import { gatewayApiGroup } from '../mesh-labels.ts';
+import { gatewayApiGroup } from '@ambient/api';
 
 interface Reference {
   kind: 'Gateway' | 'Service';

@@ -7,7 +7,7 @@ import { codes, finding } from './codes.ts';
 import type { Finding, KubeObject } from './finding.ts';
 import { compareStrings, listed, nameOf, namespaceOf, refOf } from './kube-fields.ts';
 import { kubectlLabel, waypointApply } from './kubectl.ts';
-import { useWaypointLabel, useWaypointNamespaceLabel, waypointGatewayClass } from '../mesh-labels.ts';
+import { useWaypointLabel, useWaypointNamespaceLabel, waypointGatewayClass } from '@ambient/api';
 import { formatWaypoint, isWaypoint, ownWaypointRequest, type WaypointRef, waypointGateway, waypointsIn } from './waypoint-binding.ts';
 
 type Labelled = { kind: 'Namespace' | 'Service' | 'Pod'; object: KubeObject; home: string };

@@ -9,7 +9,7 @@ import { codes, finding } from './codes.ts';
 import type { Finding, KubeObject } from './finding.ts';
 import { compareStrings, labelsOf, listed, nameOf, namespaceOf, refOf } from './kube-fields.ts';
 import { kubectlLabel } from './kubectl.ts';
-import { useWaypointLabel, waypointForLabel } from '../mesh-labels.ts';
+import { useWaypointLabel, waypointForLabel } from '@ambient/api';
 import { formatWaypoint, isWaypoint, ownWaypointRequest, requestedWaypoint, trafficTypeOf, trafficTypes, type WaypointRef } from './waypoint-binding.ts';
 
 /** The objects whose own istio.io/use-waypoint label names one waypoint. */

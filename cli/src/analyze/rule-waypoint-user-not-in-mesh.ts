@@ -9,7 +9,7 @@ import { capturedByZtunnel, hasSidecar, namespaceInMesh } from './enrollment.ts'
 import type { Finding, KubeObject } from './finding.ts';
 import { labelsOf, nameOf, namespaceOf, refOf } from './kube-fields.ts';
 import { kubectlLabel } from './kubectl.ts';
-import { dataplaneModeLabel } from '../mesh-labels.ts';
+import { dataplaneModeLabel } from '@ambient/api';
 import { formatWaypoint, ownWaypointRequest, type WaypointRef } from './waypoint-binding.ts';
 
 export function waypointUserNotInMeshRule(index: ClusterIndex): Finding[] {

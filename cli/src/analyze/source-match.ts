@@ -3,7 +3,7 @@
 // cannot be judged from manifests, and the rules report only what is certain.
 import type { Manifest } from './finding.ts';
 import { listOf, stringOf, stringsOf } from './kube-fields.ts';
-import { trustDomain } from '../mesh-labels.ts';
+import { trustDomain } from '../install-defaults.ts';
 
 export type Verdict = 'yes' | 'no' | 'unknown';
 

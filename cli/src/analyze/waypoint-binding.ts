@@ -3,7 +3,8 @@
 import { type ClusterIndex, keyOf } from './cluster-index.ts';
 import type { KubeObject } from './finding.ts';
 import { compareStrings, labelsOf, nameOf, namespaceOf } from './kube-fields.ts';
-import { gatewayNameLabel, trustDomain, useWaypointLabel, useWaypointNamespaceLabel, waypointForLabel, waypointGatewayClass } from '../mesh-labels.ts';
+import { gatewayNameLabel, useWaypointLabel, useWaypointNamespaceLabel, waypointForLabel, waypointGatewayClass } from '@ambient/api';
+import { trustDomain } from '../install-defaults.ts';
 
 export interface WaypointRef {
   namespace: string;

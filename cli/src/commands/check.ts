@@ -4,7 +4,7 @@
 import { ports } from '@ambient/api';
 import { ApiextensionsV1Api, CoordinationV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { KubeContext } from '../kube-context.ts';
-import { dataplaneModeLabel } from '../mesh-labels.ts';
+import { dataplaneModeLabel } from '@ambient/api';
 import type { Palette } from '../output.ts';
 import { connectFromPod, getFromPod } from '../proxy-admin.ts';
 import { ISTIO_NAMESPACE, type NodeDump, ztunnelDumps } from '../ztunnel-dump.ts';

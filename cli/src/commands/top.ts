@@ -4,7 +4,7 @@
 import { ports } from '@ambient/api';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeContext } from '../kube-context.ts';
-import { gatewayNameLabel } from '../mesh-labels.ts';
+import { gatewayNameLabel } from '@ambient/api';
 import { type Column, type OutputFormat, render } from '../output.ts';
 import { getFromPod } from '../proxy-admin.ts';
 import { goldenSignals, type Scrape, type ServiceSignals } from '../top/golden-signals.ts';

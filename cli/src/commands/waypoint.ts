@@ -3,12 +3,7 @@
 // Deployment and reports Accepted/Programmed in its status.
 import { mergePatch } from '@ambient/api/kube';
 import type { KubeContext } from '../kube-context.ts';
-import {
-  gatewayApiGroup as GATEWAY_GROUP,
-  useWaypointLabel as USE_WAYPOINT_LABEL,
-  waypointForLabel as WAYPOINT_FOR_LABEL,
-  waypointGatewayClass as WAYPOINT_CLASS,
-} from '../mesh-labels.ts';
+import { gatewayApiGroup, useWaypointLabel, waypointForLabel, waypointGatewayClass } from '@ambient/api';
 import { type Column, type OutputFormat, render } from '../output.ts';
 
 export const WAYPOINT_FOR = ['service', 'workload', 'all', 'none'] as const;
@@ -28,20 +23,20 @@ interface Condition {
 /** The Gateway `waypoint apply` writes (Istio's default listener, name and port). */
 export function waypointGateway(namespace: string, name: string, waypointFor: string): Record<string, unknown> {
   return {
-    apiVersion: `${GATEWAY_GROUP}/v1`,
+    apiVersion: `${gatewayApiGroup}/v1`,
     kind: 'Gateway',
-    metadata: { name, namespace, labels: { [WAYPOINT_FOR_LABEL]: waypointFor } },
-    spec: { gatewayClassName: WAYPOINT_CLASS, listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+    metadata: { name, namespace, labels: { [waypointForLabel]: waypointFor } },
+    spec: { gatewayClassName: waypointGatewayClass, listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
   };
 }
 
 export async function listWaypoints(ctx: KubeContext): Promise<Gateway[]> {
   const list = (
     ctx.namespace === undefined
-      ? await ctx.custom.listClusterCustomObject({ group: GATEWAY_GROUP, version: 'v1', plural: 'gateways' })
-      : await ctx.custom.listNamespacedCustomObject({ group: GATEWAY_GROUP, version: 'v1', namespace: ctx.namespace, plural: 'gateways' })
+      ? await ctx.custom.listClusterCustomObject({ group: gatewayApiGroup, version: 'v1', plural: 'gateways' })
+      : await ctx.custom.listNamespacedCustomObject({ group: gatewayApiGroup, version: 'v1', namespace: ctx.namespace, plural: 'gateways' })
   ) as { items: Gateway[] };
-  return list.items.filter((g) => g.spec?.gatewayClassName === WAYPOINT_CLASS);
+  return list.items.filter((g) => g.spec?.gatewayClassName === waypointGatewayClass);
 }
 
 const condition = (g: Gateway, type: string): Condition | undefined => g.status?.conditions?.find((c) => c.type === type);
@@ -50,7 +45,7 @@ export function renderWaypoints(gateways: Gateway[], format: OutputFormat): stri
   const columns: Column<Gateway>[] = [
     { header: 'namespace', value: (g) => g.metadata.namespace },
     { header: 'name', value: (g) => g.metadata.name },
-    { header: 'for', value: (g) => g.metadata.labels?.[WAYPOINT_FOR_LABEL] ?? 'service' },
+    { header: 'for', value: (g) => g.metadata.labels?.[waypointForLabel] ?? 'service' },
     { header: 'programmed', value: (g) => condition(g, 'Programmed')?.status ?? 'Unknown' },
     { header: 'address', value: (g) => g.status?.addresses?.[0]?.value },
   ];
@@ -87,12 +82,12 @@ export function isProgrammed(g: Gateway): boolean {
 export async function applyWaypoint(ctx: KubeContext, namespace: string, name: string, waypointFor: string): Promise<boolean> {
   const body = waypointGateway(namespace, name, waypointFor);
   try {
-    await ctx.custom.createNamespacedCustomObject({ group: GATEWAY_GROUP, version: 'v1', namespace, plural: 'gateways', body });
+    await ctx.custom.createNamespacedCustomObject({ group: gatewayApiGroup, version: 'v1', namespace, plural: 'gateways', body });
     return true;
   } catch (err) {
     if ((err as { code?: number }).code !== 409) throw err;
     await ctx.custom.patchNamespacedCustomObject(
-      { group: GATEWAY_GROUP, version: 'v1', namespace, plural: 'gateways', name, body: { metadata: body.metadata, spec: body.spec } },
+      { group: gatewayApiGroup, version: 'v1', namespace, plural: 'gateways', name, body: { metadata: body.metadata, spec: body.spec } },
       mergePatch,
     );
     return false;
@@ -100,10 +95,10 @@ export async function applyWaypoint(ctx: KubeContext, namespace: string, name: s
 }
 
 export async function deleteWaypoint(ctx: KubeContext, namespace: string, name: string): Promise<void> {
-  await ctx.custom.deleteNamespacedCustomObject({ group: GATEWAY_GROUP, version: 'v1', namespace, plural: 'gateways', name });
+  await ctx.custom.deleteNamespacedCustomObject({ group: gatewayApiGroup, version: 'v1', namespace, plural: 'gateways', name });
 }
 
 /** `--enroll-namespace`: the namespace's traffic goes through the waypoint. */
 export async function enrollNamespace(ctx: KubeContext, namespace: string, name: string): Promise<void> {
-  await ctx.core.patchNamespace({ name: namespace, body: { metadata: { labels: { [USE_WAYPOINT_LABEL]: name } } } }, mergePatch);
+  await ctx.core.patchNamespace({ name: namespace, body: { metadata: { labels: { [useWaypointLabel]: name } } } }, mergePatch);
 }

@@ -25,7 +25,7 @@
 import { ports } from '@ambient/api';
 import type { KubeObject, Manifest } from '../model/inputs.ts';
 import { labelsOf } from '../model/kube-object.ts';
-import { sidecarInjectLabel, sidecarStatusAnnotation } from '../model/labels.ts';
+import { sidecarInjectLabel, sidecarStatusAnnotation } from '@ambient/api';
 import { canonicalName, canonicalRevision, workloadOwner } from '../model/workloads.ts';
 import { controlPlaneEnv, controlPlaneVolumeMounts, controlPlaneVolumes, fieldRefEnv, type ProxyPodOptions } from '../proxy-pod.ts';
 import { type JsonPatchOperation, pointer } from './json-patch.ts';

@@ -11,7 +11,7 @@
 // failurePolicy Ignore, a narrower selector, a webhook of their own. A webhook of ours that is
 // missing is added back whole.
 import type { KubeObject, Manifest } from '../model/inputs.ts';
-import { injectionNamespaceLabel, revisionLabel, sidecarInjectLabel } from '../model/labels.ts';
+import { injectionNamespaceLabel, revisionLabel, sidecarInjectLabel } from '@ambient/api';
 import { type JsonPatchOperation, pointer } from './json-patch.ts';
 import { INJECT_PATH } from './admission-review.ts';
 

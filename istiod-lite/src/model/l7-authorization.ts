@@ -3,7 +3,7 @@
 // condition saying where it was attached or why not.
 import type { AuthorizationAction, L7Authorization, L7Clause, L7Match, L7Rule } from '@ambient/api';
 import { nameOf, namespaceOf } from './kube-object.ts';
-import { gatewayApiGroup } from './labels.ts';
+import { gatewayApiGroup } from '@ambient/api';
 import { conditionStatusOf, type ObjectStatus } from './object-status.ts';
 import { sourceMatch } from './authorization-policy.ts';
 import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';

@@ -29,7 +29,7 @@ import { condition, type Condition } from './conditions.ts';
 import { parseDurationMs } from './duration.ts';
 import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
 import { createdAt, generationOf, keyOf, nameOf, namespaceOf } from './kube-object.ts';
-import { gatewayApiGroup, gatewayControllerName } from './labels.ts';
+import { gatewayApiGroup, gatewayControllerName } from '@ambient/api';
 import type { ObjectStatus, RouteParentStatus } from './object-status.ts';
 import type { Waypoint, WaypointBinding } from './waypoints.ts';
 

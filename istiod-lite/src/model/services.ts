@@ -5,7 +5,7 @@ import { matchesLabelMap } from '@ambient/api/kube';
 import { condition } from './conditions.ts';
 import type { KubeObject, MeshOptions } from './inputs.ts';
 import { generationOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
-import { gatewayNameLabel } from './labels.ts';
+import { gatewayNameLabel } from '@ambient/api';
 import type { ObjectStatus } from './object-status.ts';
 import { resolvePortsForPod, servicePorts } from './service-ports.ts';
 import { bindWaypoint, type Waypoint, type WaypointBinding, waypointUnavailable } from './waypoints.ts';

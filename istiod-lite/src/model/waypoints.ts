@@ -3,7 +3,7 @@
 import { ports, type GatewayAddress, type WaypointFor } from '@ambient/api';
 import type { KubeObject, Manifest, MeshInputs, MeshOptions } from './inputs.ts';
 import { keyOf, labelsOf, nameOf, namespaceOf } from './kube-object.ts';
-import { useWaypointLabel, useWaypointNamespaceLabel, waypointForLabel, waypointGatewayClass } from './labels.ts';
+import { useWaypointLabel, useWaypointNamespaceLabel, waypointForLabel, waypointGatewayClass } from '@ambient/api';
 
 export interface Waypoint {
   namespace: string;

@@ -3,7 +3,7 @@
 import type { Port, Workload } from '@ambient/api';
 import type { KubeObject, Manifest, MeshOptions } from './inputs.ts';
 import { labelsOf, nameOf, namespaceOf } from './kube-object.ts';
-import { dataplaneModeLabel, gatewayNameLabel, sidecarStatusAnnotation } from './labels.ts';
+import { dataplaneModeLabel, gatewayNameLabel, sidecarStatusAnnotation } from '@ambient/api';
 import { bindWaypoint, type Waypoint, waypointUnavailable } from './waypoints.ts';
 
 export interface WorkloadContext {

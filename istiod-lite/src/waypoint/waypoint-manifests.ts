@@ -8,7 +8,7 @@
 // with injected sidecars.
 import { ports } from '@ambient/api';
 import type { KubeObject } from '../model/inputs.ts';
-import { gatewayNameLabel, waypointGatewayClass } from '../model/labels.ts';
+import { gatewayNameLabel, waypointGatewayClass } from '@ambient/api';
 import type { Waypoint } from '../model/waypoints.ts';
 import { controlPlaneEnv, controlPlaneVolumeMounts, controlPlaneVolumes, fieldRefEnv, type ProxyPodOptions } from '../proxy-pod.ts';
 

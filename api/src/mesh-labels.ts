@@ -1,4 +1,5 @@
-// The user-facing labels the model reads (Istio ambient's names, so existing manifests work).
+// The user-facing labels and names of Istio ambient that the mesh reads and writes (istiod-lite
+// and kubectl-ambient), so existing manifests behave as Istio would treat them.
 
 export const dataplaneModeLabel = 'istio.io/dataplane-mode';
 export const useWaypointLabel = 'istio.io/use-waypoint';
