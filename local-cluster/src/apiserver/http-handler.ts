@@ -105,16 +105,7 @@ export class ApiHandler {
   };
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // The request target is an origin-form path: joined to the base, never parsed as a URL of
-    // its own (a target starting with `//` would otherwise name a host).
-    const target = req.url ?? '/';
-    if (!target.startsWith('/')) throw badRequest(`invalid request target ${JSON.stringify(target.slice(0, 100))}`);
-    let url: URL;
-    try {
-      url = new URL(`https://localhost${target}`);
-    } catch {
-      throw badRequest(`invalid request target ${JSON.stringify(target.slice(0, 100))}`);
-    }
+    const url = requestUrl(req);
     const route = parseRequestPath(url.pathname);
     // Health stays open to anyone, as kube's system:public-info-viewer grants it to unauthenticated callers.
     if (route?.kind === 'health') return text(res, 200, 'ok');
@@ -565,7 +556,7 @@ export class ApiHandler {
     socket.on('error', () => {});
     try {
       if (this.#closing) throw new ApiError('ServiceUnavailable', 'the API server is shutting down');
-      const url = new URL(`https://localhost${(req.url ?? '/').startsWith('/') ? req.url : '/'}`);
+      const url = requestUrl(req);
       const route = parseRequestPath(url.pathname);
       if (route?.kind !== 'resource' || route.group !== '' || route.plural !== 'pods' || route.subresource !== 'exec' || !route.name) {
         throw badRequest(`no upgrade is served at ${url.pathname} (only pods/exec, over WebSocket)`);
@@ -626,6 +617,20 @@ function json(res: ServerResponse, code: number, body: unknown): void {
 function text(res: ServerResponse, code: number, body: string): void {
   res.writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8' });
   res.end(body);
+}
+
+/**
+ * The request target, an origin-form path, joined to a base: never parsed as a URL of its own
+ * (a target starting with `//` would otherwise name a host).
+ */
+function requestUrl(req: IncomingMessage): URL {
+  const target = req.url ?? '/';
+  if (!target.startsWith('/')) throw badRequest(`invalid request target ${JSON.stringify(target.slice(0, 100))}`);
+  try {
+    return new URL(`https://localhost${target}`);
+  } catch {
+    throw badRequest(`invalid request target ${JSON.stringify(target.slice(0, 100))}`);
+  }
 }
 
 function pageNotFound(): ApiError {
