@@ -112,6 +112,8 @@ export interface RateResult {
   requests: number;
   errors: number;
   seconds: number;
+  /** When the last request went out, from the first: about --seconds when the generator kept its rate. */
+  sendSeconds: number;
   rps: number;
   p50: number;
   p90: number;
