@@ -76,8 +76,7 @@ const finiteOrNull = (v: number | null | undefined): number | null => (typeof v 
 /** A row with its verdict: a figure that is not a finite number (NaN from no samples, a phase
  *  that failed) becomes null, i.e. not measured, rather than a JSON null passing for a number. */
 export function benchRow(figure: string, unit: string, value: number | null | undefined, opts: { baseline?: number | null; goal?: Goal } = {}): BenchRow {
-  const row: BenchRow = { figure, unit, value: finiteOrNull(value) };
-  if ('baseline' in opts) row.baseline = finiteOrNull(opts.baseline);
+  const row: BenchRow = { figure, unit, ...('baseline' in opts ? { baseline: finiteOrNull(opts.baseline) } : {}), value: finiteOrNull(value) };
   if (opts.goal !== undefined) {
     row.goal = opts.goal;
     row.verdict = judgeGoal(row);
@@ -141,23 +140,30 @@ export interface TableOptions {
 /**
  * The terminal table: figure, baseline, value, the value against the baseline (difference and
  * ratio), and the goal with its verdict; the baseline columns only when some row has a
- * baseline. Then one line per problem.
+ * baseline, the goal column only when some row has a goal. Then one line per problem.
  */
 export function renderBenchTable(result: Pick<BenchResult, 'rows' | 'problems'>, opts: TableOptions): string {
   const baselineName = opts.baseline ?? 'baseline';
   const withBaseline = result.rows.some((r) => r.baseline !== undefined);
+  const withGoal = result.rows.some((r) => r.goal !== undefined);
   const cell = (v: number | null | undefined, unit: string): string => (v === undefined ? '-' : v === null ? 'not measured' : withUnit(v, unit));
-  const header = withBaseline ? ['', baselineName, opts.value ?? 'value', `vs ${baselineName}`, 'goal'] : ['', opts.value ?? 'value', 'goal'];
-  const lines = result.rows.map((r) => {
-    const goal = goalCell(r, baselineName);
-    return withBaseline ? [r.figure, cell(r.baseline, r.unit), cell(r.value, r.unit), versus(r), goal] : [r.figure, cell(r.value, r.unit), goal];
-  });
+  const header = ['', ...(withBaseline ? [baselineName] : []), opts.value ?? 'value', ...(withBaseline ? [`vs ${baselineName}`] : [])];
+  const lines = result.rows.map((r) => [
+    r.figure,
+    ...(withBaseline ? [cell(r.baseline, r.unit)] : []),
+    cell(r.value, r.unit),
+    ...(withBaseline ? [versus(r)] : []),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const last = header.length - 1;
   // The figure left-aligned, the numbers right-aligned, the goal left-aligned after a gap.
-  const layout = (cells: string[]): string =>
-    `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[0]!) : i === last ? `  ${c}` : `  ${c.padStart(widths[i]!)}`)).join('')}`.trimEnd();
-  return [opts.title, layout(header), ...lines.map(layout), ...result.problems.map((p) => `  problem: ${p}`)].join('\n');
+  const layout = (cells: string[], goal: string): string =>
+    `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[0]!) : `  ${c.padStart(widths[i]!)}`)).join('')}${withGoal ? `  ${goal}` : ''}`.trimEnd();
+  return [
+    opts.title,
+    layout(header, 'goal'),
+    ...lines.map((l, i) => layout(l, goalCell(result.rows[i]!, baselineName))),
+    ...result.problems.map((p) => `  problem: ${p}`),
+  ].join('\n');
 }
 
 // ---- reading a document back --------------------------------------------------------------

@@ -2,18 +2,22 @@
 // through the HBONE pool and server (@ambient/hbone) (TLS 1.3, HTTP/2 CONNECT), measured in the same run.
 // Separates the tunnel's own cost from the local cluster's (netns hops, relays, 4 processes).
 //
+// No goal: the ratio HBONE/direct is printed beside the figures.
+//
 //   npm run bench -- hbone
-//   node benchmarks/src/hbone-loopback.ts --mib 512
+//   node benchmarks/src/hbone-loopback.ts --mib 512 [--json FILE|-]
 import net from 'node:net';
 import tls from 'node:tls';
-import { parseArgs } from 'node:util';
 import type { Duplex } from 'node:stream';
 import pino from 'pino';
 import { createCertificateAuthority, issueCertificate } from '@ambient/api';
 import { createHboneServer, HbonePool } from '@ambient/hbone';
+import { benchResult, humanOutput, writeBenchResult } from './bench-output.ts';
+import { benchRow, renderBenchTable } from './bench-result.ts';
+import { benchFlags } from './number-flags.ts';
 
-const { values } = parseArgs({ options: { mib: { type: 'string', default: '512' } } });
-const total = Math.min(8192, Number(values.mib)) * 1024 * 1024;
+const { flags, json } = benchFlags({ mib: 512 });
+const total = Math.min(8192, flags.mib) * 1024 * 1024;
 const ca = createCertificateAuthority({ commonName: 'bench root' });
 const context = (uri: string): tls.SecureContext => {
   const c = issueCertificate({ ca, commonName: '', uris: [uri] });
@@ -69,19 +73,36 @@ const server = createHboneServer({
 const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
 const pool = new HbonePool();
 
-const direct = await push(await dialSink());
-const hbone = await push(
-  await pool.connect({
-    source: { identity: client, context: context(client) },
-    destination: { ip: '127.0.0.1', port: sinkPort },
-    hboneAddress: { ip: '127.0.0.1', port },
-    expectedIdentities: [serverId],
-  }),
+const problems: string[] = [];
+const measured = (p: Promise<number>): Promise<number | null> =>
+  p.catch((err: Error) => {
+    problems.push(err.message);
+    return null;
+  });
+const direct = await measured(dialSink().then(push));
+const hbone = await measured(
+  pool
+    .connect({
+      source: { identity: client, context: context(client) },
+      destination: { ip: '127.0.0.1', port: sinkPort },
+      hboneAddress: { ip: '127.0.0.1', port },
+      expectedIdentities: [serverId],
+    })
+    .then(push),
 );
-console.log(`\nsingle stream, ${values.mib} MiB into a TCP sink, loopback, one process (node ${process.version})`);
-console.log(`  direct TCP         ${direct.toFixed(0).padStart(6)} MiB/s`);
-console.log(`  through HBONE      ${hbone.toFixed(0).padStart(6)} MiB/s  (TLS 1.3 + HTTP/2 CONNECT, 4 MiB windows)`);
+const rows = [benchRow(`single stream, ${total / 1048576} MiB into a TCP sink`, 'MiB/s', hbone, { baseline: direct })];
+humanOutput(json)(
+  renderBenchTable(
+    { rows, problems },
+    {
+      title: `\nsingle stream into a TCP sink, loopback, one process (node ${process.version}); HBONE: TLS 1.3 + HTTP/2 CONNECT, 4 MiB windows`,
+      baseline: 'direct TCP',
+      value: 'through HBONE',
+    },
+  ),
+);
+writeBenchResult(benchResult('hbone', flags, rows, problems), json);
 pool.close();
 await server.close();
 sink.close();
-process.exit(0);
+process.exit(problems.length ? 1 : 0);
