@@ -93,7 +93,8 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
       authenticator,
       metrics,
       logger: logger.child({ component: 'xds' }),
-      debounceMs: 10,
+      // The model recompute is the pipeline's one debounce: a new model is pushed at once.
+      debounceMs: 0,
       rootNamespace: mesh.rootNamespace,
       allowTestProxies: opts.allowTestProxies === true,
       pods: sources,

@@ -24,7 +24,8 @@ export interface DiscoveryServiceOptions {
   authenticator: Authenticator;
   metrics: IstiodMetrics;
   logger: Logger;
-  /** Quiet period after a change before pushing, ms (default 100). */
+  /** Quiet period after a change before pushing, ms (default 100). 0: push within the change
+   *  itself, for a source that debounces already (istiod-lite's model recompute). */
   debounceMs?: number;
   /** Longest a push waits under continuous changes, ms (default 10 × debounceMs, at least 500). */
   debounceMaxMs?: number;
@@ -145,6 +146,7 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
       else for (const name of names) have.add(name);
     }
     pendingSince = pendingSince === undefined ? change.seenAt : Math.min(pendingSince, change.seenAt);
+    if (debounceMs === 0) return flush();
     const now = performance.now();
     if (debounceTimer === undefined) firstPendingAt = now;
     else clearTimeout(debounceTimer);

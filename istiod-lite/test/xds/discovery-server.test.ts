@@ -152,6 +152,24 @@ describe('discovery server', () => {
     assert.equal(latency.values.find((v) => (v as { metricName?: string }).metricName === 'pilot_proxy_convergence_time_count')?.value, 1);
   });
 
+  it('pushes within the change itself with debounceMs 0 (the model recompute is the one debounce)', async () => {
+    await h.close();
+    h = await startHarness({ debounceMs: 0 });
+    h.source.set(ADDRESS, 'a', workload('a'));
+    const client = h.client();
+    const updates = record(client);
+    client.start();
+    await until('initial sync', () => updates.length === 1);
+    await until('initial sync acked', () => h.service.connections()[0]?.types[0]?.pendingNonce === undefined);
+    const pushesBefore = await metricValue(h, 'pilot_xds_pushes', { type: 'Address' });
+    h.source.set(ADDRESS, 'b', workload('b'));
+    h.source.emit(ADDRESS, ['b']);
+    // No timer ran between the change and this line: the push was written during emit.
+    assert.equal((await metricValue(h, 'pilot_xds_pushes', { type: 'Address' })) - pushesBefore, 1);
+    await until('pushed b', () => updates.length === 2);
+    assert.deepEqual(names(updates[1]!.resources), ['b']);
+  });
+
   it('records a NACK, keeps the proxy on its old version and sends the next change again', async () => {
     const client = h.client({
       validate: (_t, _n, payload) => {
