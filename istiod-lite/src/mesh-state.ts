@@ -14,7 +14,13 @@ import type { ProxyNode, ResourceChange, ResourceSource, VersionedResource } fro
 
 type Versioned = Map<string, VersionedResource>;
 
-const versionOf = (payload: object): string => createHash('sha256').update(JSON.stringify(payload)).digest('base64url').slice(0, 16);
+/** Payloads are never mutated once built, so an object's version is computed once (the model reuses unchanged ones). */
+const versions = new WeakMap<object, string>();
+function versionOf(payload: object): string {
+  let v = versions.get(payload);
+  if (v === undefined) versions.set(payload, (v = createHash('sha256').update(JSON.stringify(payload)).digest('base64url').slice(0, 16)));
+  return v;
+}
 
 /** Versions a new generation of resources, reusing the previous objects for unchanged ones. */
 export function versionResources(previous: Versioned | undefined, next: Map<string, object>): { resources: Versioned; changed: Set<string> } {

@@ -34,10 +34,50 @@ export interface MeshModel {
   statuses: ObjectStatus[];
   /** The accepted version of each mesh.ambient.dev policy: the next model's fallback for an invalid edit. */
   acceptedExtensions: Map<string, KubeObject>;
+  /** What the next model may reuse from this one (see ModelMemo). */
+  memo: ModelMemo;
+}
+
+/**
+ * Incremental updates. A Workload depends on its pod and on the namespaces, Services, Gateways and
+ * policies; a Service on its object, the pods it selects and the same context. The informers
+ * keep an object's identity until it changes, so while those context inputs are the very same
+ * objects as for the previous model, a pod or Service whose object (and, for a Service, whose
+ * selected pods) are the same yields the previous Workload or Service object itself: nothing is
+ * rebuilt, and MeshState does not hash it again. One pod change then rebuilds one Workload and
+ * the Services selecting that pod; any change to the context rebuilds everything.
+ */
+export interface ModelMemo {
+  context: readonly (readonly KubeObject[])[];
+  workloads: WeakMap<KubeObject, Workload>;
+  services: WeakMap<KubeObject, { pods: readonly KubeObject[]; service: Service }>;
+}
+
+/** The inputs Workloads and Services depend on besides their own objects (and the pods). */
+function memoContext(inputs: MeshInputs): readonly (readonly KubeObject[])[] {
+  return [inputs.namespaces, inputs.services, inputs.gateways, inputs.authorizationPolicies, inputs.peerAuthentications];
+}
+
+function sameObjects(a: readonly KubeObject[], b: readonly KubeObject[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function reusableMemo(previous: ModelMemo | undefined, context: readonly (readonly KubeObject[])[]): ModelMemo | undefined {
+  if (previous === undefined) return undefined;
+  return context.every((list, i) => sameObjects(list, previous.context[i]!)) ? previous : undefined;
 }
 
 /** `previous` is the model this one replaces (its accepted policies stay in force over invalid edits). */
-export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions, previous?: Pick<MeshModel, 'acceptedExtensions'>): MeshModel {
+export function buildMeshModel(
+  inputs: MeshInputs,
+  opts: MeshOptions,
+  previous?: Pick<MeshModel, 'acceptedExtensions'> & Partial<Pick<MeshModel, 'memo'>>,
+): MeshModel {
+  const context = memoContext(inputs);
+  const reuse = reusableMemo(previous?.memo, context);
+  const memo: ModelMemo = { context, workloads: new WeakMap(), services: new WeakMap() };
   const extensions = checkExtensions(inputs.extensions, previous?.acceptedExtensions ?? new Map());
   const statuses: ObjectStatus[] = [...extensions.statuses];
   const namespaces = new Map(inputs.namespaces.map((ns) => [nameOf(ns), ns]));
@@ -69,7 +109,10 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions, previous?:
     const pods = selectedPods(svc, candidatePods(svc, podsByLabel, podsByNamespace));
     const binding = serviceBinding(svc, namespaces.get(namespaceOf(svc)), waypoints);
     const key = serviceKey(svc, opts);
-    services.set(key, buildService(svc, pods, binding, opts));
+    const known = reuse?.services.get(svc);
+    const service = known !== undefined && sameObjects(known.pods, pods) ? known.service : buildService(svc, pods, binding, opts);
+    memo.services.set(svc, { pods, service });
+    services.set(key, service);
     bindings.set(key, binding);
     const status = serviceStatus(svc, binding);
     if (status) statuses.push(status);
@@ -83,6 +126,13 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions, previous?:
   const workloads = new Map<string, Workload>();
   for (const pod of inputs.pods) {
     if (podAddress(pod) === undefined) continue;
+    const known = reuse?.workloads.get(pod);
+    if (known !== undefined) {
+      memo.workloads.set(pod, known);
+      workloads.set(known.uid, known);
+      if (known.authorizationPolicies?.includes(strictKey)) anyStrict = true;
+      continue;
+    }
     const workload = buildWorkload(pod, {
       opts,
       namespaces,
@@ -100,7 +150,10 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions, previous?:
         return names.sort();
       },
     });
-    if (workload) workloads.set(workload.uid, workload);
+    if (workload) {
+      memo.workloads.set(pod, workload);
+      workloads.set(workload.uid, workload);
+    }
   }
   if (anyStrict) authorizations.set(strictKey, staticStrictAuthorization(opts));
 
@@ -134,6 +187,7 @@ export function buildMeshModel(inputs: MeshInputs, opts: MeshOptions, previous?:
     sidecarView: wp.sidecarView,
     statuses,
     acceptedExtensions: extensions.accepted,
+    memo,
   };
 }
 
@@ -157,8 +211,8 @@ export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUr
   const all = proxy.type === 'test' || proxy.type === 'ztunnel' || proxy.type === 'sidecar';
   if (typeUrl === typeUrls.address) {
     if (all) {
-      for (const [k, w] of model.workloads) out.set(k, { workload: w } satisfies Address);
-      for (const [k, s] of model.services) out.set(k, { service: s } satisfies Address);
+      for (const [k, w] of model.workloads) out.set(k, workloadAddress(w));
+      for (const [k, s] of model.services) out.set(k, serviceAddress(s));
     } else if (proxy.type === 'waypoint') {
       const self = `${proxy.namespace}/${proxy.name}`;
       const config = model.waypoints.get(self);
@@ -166,10 +220,10 @@ export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUr
       const uids = new Set<string>();
       for (const [k, s] of model.services) {
         if (s.namespace !== proxy.namespace && !reached.has(s.hostname)) continue;
-        out.set(k, { service: s } satisfies Address);
+        out.set(k, serviceAddress(s));
         for (const e of s.endpoints ?? []) uids.add(e.workloadUid);
       }
-      for (const [k, w] of model.workloads) if (w.namespace === proxy.namespace || uids.has(k)) out.set(k, { workload: w } satisfies Address);
+      for (const [k, w] of model.workloads) if (w.namespace === proxy.namespace || uids.has(k)) out.set(k, workloadAddress(w));
     }
   } else if (typeUrl === typeUrls.authorization) {
     if (all) for (const [k, a] of model.authorizations) out.set(k, a);
@@ -182,6 +236,23 @@ export function resourcesForProxy(model: MeshModel, proxy: ProxyIdentity, typeUr
     }
   }
   return out;
+}
+
+// One Address per Workload or Service object, so that an object the model reused (ModelMemo)
+// is the same payload again and is not versioned again.
+const workloadAddresses = new WeakMap<Workload, Address>();
+const serviceAddresses = new WeakMap<Service, Address>();
+
+function workloadAddress(workload: Workload): Address {
+  let a = workloadAddresses.get(workload);
+  if (a === undefined) workloadAddresses.set(workload, (a = { workload }));
+  return a;
+}
+
+function serviceAddress(service: Service): Address {
+  let a = serviceAddresses.get(service);
+  if (a === undefined) serviceAddresses.set(service, (a = { service }));
+  return a;
 }
 
 /**

@@ -25,6 +25,7 @@ function setup(debounceMs = 20) {
     sidecarView: { services: [], extensions: [] },
     statuses: [],
     acceptedExtensions: new Map(),
+    memo: { context: [], workloads: new WeakMap(), services: new WeakMap() },
   };
   const recompute = new ModelRecompute({
     sources: {
