@@ -4,7 +4,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, symlinkSync, uti
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podBinPath, repoRoot } from '../src/cluster.ts';
-import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces, proxyV8Flags } from '../src/components.ts';
+import { assertComponentsBuilt, componentNodeFlags, componentWorkspaces, extraNodeFlags, proxyV8Flags } from '../src/components.ts';
 import { sourceDigestFile, writeSourceDigest } from '../src/source-digest.ts';
 
 describe('podBinPath', () => {
@@ -47,6 +47,13 @@ describe('podBinPath', () => {
         });
       }
     });
+});
+
+describe('extraNodeFlags (MESH_NODE_FLAGS)', () => {
+  it('splits the variable at spaces and is empty without it', () => {
+    assert.deepEqual(extraNodeFlags({}), []);
+    assert.deepEqual(extraNodeFlags({ MESH_NODE_FLAGS: '  --cpu-prof   --cpu-prof-dir=/tmp/p ' }), ['--cpu-prof', '--cpu-prof-dir=/tmp/p']);
+  });
 });
 
 describe('assertComponentsBuilt', () => {
