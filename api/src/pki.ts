@@ -13,6 +13,10 @@ export interface KeyCertPair {
 
 export interface ParsedCsr {
   publicKeyPem: string;
+  /** 'ec', 'rsa', ... (KeyObject.asymmetricKeyType) */
+  keyType: string;
+  /** For EC keys: 'prime256v1', ... */
+  namedCurve?: string;
   commonName?: string;
   uris: string[];
   dnsNames: string[];
@@ -139,10 +143,13 @@ export function parseCsr(csrPem: string): ParsedCsr {
     const signatureValid = verifySignature(algorithmOid, infoDer, publicKey, signatureDer);
     const parsed: ParsedCsr = {
       publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      keyType: publicKey.asymmetricKeyType ?? 'unknown',
       uris: san.uris,
       dnsNames: san.dnsNames,
       signatureValid,
     };
+    const curve = publicKey.asymmetricKeyDetails?.namedCurve;
+    if (curve !== undefined) parsed.namedCurve = curve;
     if (commonName !== undefined) parsed.commonName = commonName;
     return parsed;
   } catch (err) {
@@ -156,9 +163,14 @@ export function parseCsr(csrPem: string): ParsedCsr {
  * X509-SVIDs have it); the SANs are the caller's (the CA decides the identity), else the CSR's.
  */
 export function signCsr(opts: { ca: KeyCertPair; csrPem: string; uris?: string[]; dnsNames?: string[]; validitySeconds: number }): string {
-  const csr = parseCsr(opts.csrPem);
+  return signParsedCsr({ ...opts, csr: parseCsr(opts.csrPem) });
+}
+
+/** signCsr for a CSR the caller has parsed already (parseCsr: its signature is checked there). */
+export function signParsedCsr(opts: { ca: KeyCertPair; csr: ParsedCsr; uris?: string[]; dnsNames?: string[]; validitySeconds: number }): string {
+  const { csr } = opts;
   if (!csr.signatureValid) throw new PkiError('ERR_PKI_INVALID_CSR_SIGNATURE', 'csr signature does not verify with its own public key');
-  const spkiDer = crypto.createPublicKey(csr.publicKeyPem).export({ type: 'spki', format: 'der' });
+  const spkiDer = fromPem(csr.publicKeyPem, ['PUBLIC KEY']);
   return issueLeaf({
     ca: opts.ca,
     spkiDer,
@@ -249,7 +261,18 @@ interface Issuer {
   notAfter: Date;
 }
 
+/** Issuers read from each KeyCertPair object (reading one parses a key and a certificate). */
+const issuers = new WeakMap<KeyCertPair, { certPem: string; keyPem: string; issuer: Issuer }>();
+
 function readIssuer(ca: KeyCertPair): Issuer {
+  const known = issuers.get(ca);
+  if (known !== undefined && known.certPem === ca.certPem && known.keyPem === ca.keyPem) return known.issuer;
+  const issuer = parseIssuer(ca);
+  issuers.set(ca, { certPem: ca.certPem, keyPem: ca.keyPem, issuer });
+  return issuer;
+}
+
+function parseIssuer(ca: KeyCertPair): Issuer {
   const key = readPrivateKey(ca.keyPem);
   let cert: crypto.X509Certificate;
   try {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { createCertificateAuthority, createCsr, issueCertificate, parseCsr, PkiError, signCsr } from '../src/pki.ts';
+import { createCertificateAuthority, createCsr, issueCertificate, parseCsr, PkiError, signCsr, signParsedCsr } from '../src/pki.ts';
 import type { KeyCertPair } from '../src/pki.ts';
 
 const SPIFFE_WEB = 'spiffe://cluster.local/ns/default/sa/web';
@@ -164,6 +164,8 @@ describe('pki', () => {
       assert.equal(parsed.commonName, undefined);
       const expected = crypto.createPublicKey(workloadKey).export({ type: 'spki', format: 'pem' });
       assert.equal(parsed.publicKeyPem, expected);
+      assert.equal(parsed.keyType, 'ec');
+      assert.equal(parsed.namedCurve, 'prime256v1');
     });
 
     it('reads the common name and is accepted by openssl req -verify', () => {
@@ -220,6 +222,29 @@ describe('pki', () => {
       const text = execFileSync('openssl', ['x509', '-in', path.join(dir, 'svid.pem'), '-noout', '-text'], { encoding: 'utf8' });
       assert.match(text, /Subject Alternative Name: critical/);
       assert.match(execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'ca.pem'), path.join(dir, 'svid.pem')], { encoding: 'utf8' }), /OK/);
+    });
+
+    it('signs a CSR parsed once (signParsedCsr), and refuses one whose signature did not verify', () => {
+      const parsed = parseCsr(createCsr({ keyPem: workloadKey, uris: [SPIFFE_WEB] }));
+      const cert = new crypto.X509Certificate(signParsedCsr({ ca, csr: parsed, validitySeconds: 60 }));
+      assert.equal(cert.subjectAltName, `URI:${SPIFFE_WEB}`);
+      assert.ok(cert.checkPrivateKey(crypto.createPrivateKey(workloadKey)));
+      assert.throws(
+        () => signParsedCsr({ ca, csr: { ...parsed, signatureValid: false }, validitySeconds: 60 }),
+        (err: unknown) => err instanceof PkiError && err.code === 'ERR_PKI_INVALID_CSR_SIGNATURE',
+      );
+    });
+
+    it('signs with the CA a KeyCertPair holds now, when the same object is given another CA (issuer cache)', () => {
+      const csr = createCsr({ keyPem: workloadKey, uris: [SPIFFE_WEB] });
+      const other = createCertificateAuthority({ commonName: 'other root' });
+      const signer = { ...ca };
+      const first = new crypto.X509Certificate(signCsr({ ca: signer, csrPem: csr, validitySeconds: 60 }));
+      assert.ok(first.verify(new crypto.X509Certificate(ca.certPem).publicKey));
+      Object.assign(signer, other);
+      const second = new crypto.X509Certificate(signCsr({ ca: signer, csrPem: csr, validitySeconds: 60 }));
+      assert.ok(second.verify(new crypto.X509Certificate(other.certPem).publicKey), 'signed by the new CA');
+      assert.equal(second.issuer, new crypto.X509Certificate(other.certPem).subject);
     });
 
     it('keeps the CSR SANs when the CA passes none', () => {

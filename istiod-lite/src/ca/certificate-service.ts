@@ -1,9 +1,8 @@
 // The `CreateCertificate` RPC of `ambient.ca.v1.CertificateService`: authenticate the caller's
 // ServiceAccount token, decide with authorizeCertificate, sign, answer leaf → root. Every
 // denial is a gRPC status whose message says why, logged once here and counted by reason.
-import { createPublicKey } from 'node:crypto';
 import { status as GrpcStatus, type Metadata } from '@grpc/grpc-js';
-import { PkiError, parseCsr, signCsr } from '@ambient/api';
+import { PkiError, parseCsr, signParsedCsr, type ParsedCsr } from '@ambient/api';
 import type { CaCertificateRequest, CaCertificateResponse, CertificateServiceHandlers } from '@ambient/api/grpc';
 import type { Logger } from 'pino';
 import { UnauthenticatedError, type Authenticator, type Caller } from '../auth/caller.ts';
@@ -79,8 +78,14 @@ export function createCertificateService(opts: CertificateServiceOptions): Certi
     const caller = await authenticate(opts.authenticator, metadata);
     // Latency covers what this process does (parse, decide, sign), not the TokenReview round trip.
     const started = now();
-    const csrPem = request.csr ?? '';
-    const csr = csrFacts(csrPem);
+    const parsed = readCsr(request.csr ?? '');
+    const csr: CsrFacts = {
+      uris: parsed.uris,
+      dnsNames: parsed.dnsNames,
+      signatureValid: parsed.signatureValid,
+      keyType: parsed.keyType,
+      namedCurve: parsed.namedCurve,
+    };
     const decision = authorizeCertificate(
       {
         caller,
@@ -98,7 +103,7 @@ export function createCertificateService(opts: CertificateServiceOptions): Certi
     }
     let leaf: string;
     try {
-      leaf = signCsr({ ca: ca.signer, csrPem, uris: [decision.spiffeId], dnsNames: [], validitySeconds: decision.ttlSeconds });
+      leaf = signParsedCsr({ ca: ca.signer, csr: parsed, uris: [decision.spiffeId], dnsNames: [], validitySeconds: decision.ttlSeconds });
     } catch (err) {
       throw new CertificateDeniedError(GrpcStatus.INTERNAL, 'internal', `signing failed: ${(err as Error).message}`, { cause: err });
     }
@@ -140,18 +145,10 @@ async function authenticate(authenticator: Authenticator, metadata: Metadata): P
   }
 }
 
-function csrFacts(csrPem: string): CsrFacts {
+function readCsr(csrPem: string): ParsedCsr {
   if (csrPem.trim() === '') throw new CertificateDeniedError(GrpcStatus.INVALID_ARGUMENT, 'bad-csr', 'csr is empty');
   try {
-    const parsed = parseCsr(csrPem);
-    const key = createPublicKey(parsed.publicKeyPem);
-    return {
-      uris: parsed.uris,
-      dnsNames: parsed.dnsNames,
-      signatureValid: parsed.signatureValid,
-      keyType: key.asymmetricKeyType,
-      namedCurve: key.asymmetricKeyDetails?.namedCurve,
-    };
+    return parseCsr(csrPem);
   } catch (err) {
     const message = err instanceof PkiError ? err.message : `malformed csr: ${(err as Error).message}`;
     throw new CertificateDeniedError(GrpcStatus.INVALID_ARGUMENT, 'bad-csr', message, { cause: err });
