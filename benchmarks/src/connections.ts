@@ -4,12 +4,15 @@
 // memory idle, with the N connections held, and again once they are closed and the pooled HBONE
 // connections idled out: KiB per connection, and whether RSS returns within 10% of idle. The same connections
 // held directly (namespace out of the mesh) are the same run's baseline for the client and server
-// processes' own cost.
+// processes' own cost. The goals beside the figures are the performance issue's.
 //
 //   npm run bench -- connections
-//   node benchmarks/src/connections.ts --connections 10000 --hold 20 --settle 75
+//   node benchmarks/src/connections.ts --connections 10000 --hold 20 --settle 75 [--json FILE|-]
 import { nodeNetns } from '@ambient/local-cluster/runtime';
+import { benchResult, humanOutput, writeBenchResult } from './bench-output.ts';
+import { type BenchRow, benchRow, renderBenchTable } from './bench-result.ts';
 import {
+  type BenchCluster,
   benchNamespace,
   clientAndServer,
   configDumpIn,
@@ -21,19 +24,23 @@ import {
   podNetnsOf,
   sleep,
   startBenchCluster,
-  tableRow,
   until,
   waitCaptured,
   ztunnelPids,
 } from './cluster-bench.ts';
-import { numberFlags } from './number-flags.ts';
+import { benchFlags } from './number-flags.ts';
 
 // settle: past the HBONE pool's idle timeout (60 s), which keeps the pooled HTTP/2 connections
 // that carried the streams, and one malloc trim interval (10 s) more.
-const flags = numberFlags({ connections: 10_000, hold: 20, settle: 75 });
-const goalKiB = 16;
-const bench = await startBenchCluster('bench-connections');
-let failed = true;
+const { flags, json } = benchFlags({ connections: 10_000, hold: 20, settle: 75 });
+/** The performance issue's goals: each ztunnel's RSS per connection held, and how far above
+ *  idle its RSS may stay once they closed (percent). */
+const goals = { kibPerConnection: 16, backToIdlePercent: 10 };
+const nodes = ['node-1', 'node-2'];
+const print = humanOutput(json);
+const rows: BenchRow[] = [];
+const problems: string[] = [];
+let bench: BenchCluster | undefined;
 
 interface HoldResult {
   connections: number;
@@ -66,6 +73,7 @@ async function whileHolding(run: Promise<HoldResult>, what: string, cond: () => 
 }
 
 try {
+  bench = await startBenchCluster('bench-connections');
   const { cluster, core } = bench;
   const { server, client } = await clientAndServer(bench);
   const hold = loadIn(cluster, client);
@@ -90,12 +98,13 @@ try {
   await waitCaptured(cluster, [1, 1]);
   await hold<HoldResult>(['hold', target, '--connections', '100', '--seconds', '0']); // certificates, pools, JIT
   const zt = await ztunnelPids(bench);
-  const pids = ['node-1', 'node-2'].map((node) => zt.get(node)!);
+  const pids = nodes.map((node) => zt.get(node)!);
   const idleConnections = async (): Promise<boolean> =>
     (await ztunnelConnections(cluster.network.clusterId, 1)) === 0 && (await ztunnelConnections(cluster.network.clusterId, 2)) === 0;
   await until('the warm-up connections to close in both ztunnels', idleConnections, 60_000, 500);
   await sleep(12_000); // one malloc trim interval (10 s) and some
   const idle = pids.map(memoryMiB);
+  const appIdleMesh = appMiB();
 
   const meshRun = hold<HoldResult>(holdArgs);
   await whileHolding(
@@ -104,41 +113,57 @@ try {
     async () => (await ztunnelConnections(cluster.network.clusterId, 1)) >= flags.connections,
   );
   const held = pids.map(memoryMiB);
+  const appHeldMesh = appMiB();
   const mesh = await meshRun;
   await until('the held connections to close in both ztunnels', idleConnections, 120_000, 500);
   await sleep(flags.settle * 1000);
   const after = pids.map(memoryMiB);
 
   const n = flags.connections;
-  const kib = (i: number): number => ((held[i]!.rss - idle[i]!.rss) * 1024) / n;
-  const back = (i: number): number => (after[i]!.rss - idle[i]!.rss) / idle[i]!.rss;
-  const row = (label: string, cells: string[]): string => tableRow(label, cells, 46, [16, 16, 22]);
-  console.log(
-    `\nconnection scale (local cluster, 2 nodes, node ${process.version}; ${n} idle connections client (node-1) → server (node-2), held ${flags.hold} s)`,
+  const perConnection = (from: number, to: number): number => ((to - from) * 1024) / n;
+  const each = (figure: string, unit: string, value: (i: number) => number, goal?: BenchRow['goal']): BenchRow[] =>
+    nodes.map((node, i) => benchRow(`${figure}, ztunnel ${node}`, unit, value(i), goal ? { goal } : {}));
+  rows.push(
+    benchRow('connections up', '', mesh.up, { baseline: direct.up }),
+    benchRow('connections still open at the end of the hold', '', mesh.open, { baseline: direct.open }),
+    benchRow('seconds to open them all', 's', mesh.establishSeconds, { baseline: direct.establishSeconds }),
+    benchRow('client + server apps, KiB per connection (RSS, both ends)', 'KiB', perConnection(appIdleMesh, appHeldMesh), {
+      baseline: perConnection(appIdle, appHeldDirect),
+    }),
+    ...each('RSS idle', 'MiB', (i) => idle[i]!.rss),
+    ...each('RSS with the connections held', 'MiB', (i) => held[i]!.rss),
+    ...each(`RSS ${flags.settle} s after they closed`, 'MiB', (i) => after[i]!.rss),
+    ...each('PSS idle', 'MiB', (i) => idle[i]!.pss),
+    ...each('PSS with the connections held', 'MiB', (i) => held[i]!.pss),
+    ...each(`PSS ${flags.settle} s after they closed`, 'MiB', (i) => after[i]!.pss),
+    ...each('KiB per connection (RSS)', 'KiB', (i) => perConnection(idle[i]!.rss, held[i]!.rss), { op: '<=', limit: goals.kibPerConnection }),
+    ...each(`RSS above idle ${flags.settle} s after they closed`, '%', (i) => ((after[i]!.rss - idle[i]!.rss) / idle[i]!.rss) * 100, {
+      op: '<=',
+      limit: goals.backToIdlePercent,
+    }),
   );
-  console.log(row('', ['ztunnel node-1', 'ztunnel node-2', 'goal']));
-  console.log(row('connections up / still open at the end', [`${mesh.up} / ${mesh.open}`, '', `${n} / ${n}`]));
-  console.log(row('seconds to open them all', [mesh.establishSeconds.toFixed(1), '', '']));
-  console.log(row('RSS idle (MiB)', idle.map((m) => m.rss.toFixed(1)).concat('')));
-  console.log(row('RSS with the connections held (MiB)', held.map((m) => m.rss.toFixed(1)).concat('')));
-  console.log(row(`RSS ${flags.settle} s after they closed (MiB)`, after.map((m) => m.rss.toFixed(1)).concat('')));
-  console.log(row('KiB per connection (RSS)', [kib(0).toFixed(1), kib(1).toFixed(1), `≤ ${goalKiB}`]));
-  console.log(row('back to idle RSS within', [`${(back(0) * 100).toFixed(1)}%`, `${(back(1) * 100).toFixed(1)}%`, '≤ 10%']));
-  console.log(
-    row('PSS idle / held / closed (MiB)', [0, 1].map((i) => `${idle[i]!.pss.toFixed(0)}/${held[i]!.pss.toFixed(0)}/${after[i]!.pss.toFixed(0)}`).concat('')),
-  );
-  console.log(
-    `  baseline, same run, directly: ${direct.up} / ${direct.open} connections up / open; client + server RSS ${appIdle.toFixed(0)} → ${appHeldDirect.toFixed(0)} MiB (${(((appHeldDirect - appIdle) * 1024) / n).toFixed(1)} KiB per connection, both ends)`,
-  );
-  const met = (ok: boolean): string => (ok ? 'met' : 'MISSED');
-  console.log(
-    `  goal ≤ ${goalKiB} KiB per connection: node-1 ${met(kib(0) <= goalKiB)}, node-2 ${met(kib(1) <= goalKiB)}; RSS back within 10%: node-1 ${met(back(0) <= 0.1)}, node-2 ${met(back(1) <= 0.1)}`,
-  );
-  failed = mesh.up !== n || mesh.open !== n || direct.up !== n;
-  if (failed) console.log(`  failures: mesh ${JSON.stringify(mesh.failures ?? {})}, direct ${JSON.stringify(direct.failures ?? {})}`);
+  for (const [name, r] of [
+    ['direct', direct],
+    ['mesh', mesh],
+  ] as const) {
+    if (r.up !== n || r.open !== n)
+      problems.push(`${name}: ${r.up} of ${n} connections up, ${r.open} still open at the end; failures ${JSON.stringify(r.failures ?? {})}`);
+  }
 } catch (err) {
+  problems.push(String(err));
   console.error(err);
 } finally {
-  await bench.stop();
+  await bench?.stop();
 }
-process.exit(failed ? 1 : 0);
+print(
+  renderBenchTable(
+    { rows, problems },
+    {
+      title: `\nconnection scale (local cluster, 2 nodes, node ${process.version}; ${flags.connections} idle connections client (node-1) → server (node-2), held ${flags.hold} s)`,
+      baseline: 'direct',
+      value: 'via 2 ztunnels',
+    },
+  ),
+);
+writeBenchResult(benchResult('connections', flags, rows, problems), json);
+process.exit(problems.length ? 1 : 0);
