@@ -160,7 +160,7 @@ export function renderBenchTable(result: Pick<BenchResult, 'rows' | 'problems'>,
     `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[0]!) : `  ${c.padStart(widths[i]!)}`)).join('')}${withGoal ? `  ${goal}` : ''}`.trimEnd();
   return [
     opts.title,
-    layout(header, 'goal'),
+    result.rows.length ? layout(header, 'goal') : '  nothing measured',
     ...lines.map((l, i) => layout(l, goalCell(result.rows[i]!, baselineName))),
     ...result.problems.map((p) => `  problem: ${p}`),
   ].join('\n');

@@ -11,6 +11,7 @@
 import { benchResult, humanOutput, writeBenchResult } from './bench-output.ts';
 import { type BenchRow, benchRow, renderBenchTable } from './bench-result.ts';
 import {
+  type BenchCluster,
   type BulkResult,
   benchNamespace,
   clientAndServer,
@@ -90,8 +91,9 @@ function ztunnelRows(direct: PathResult, mesh: PathResult, zt: { idleRss: number
   ];
 }
 
-const bench = await startBenchCluster('bench-ztunnel');
+let bench: BenchCluster | undefined;
 try {
+  bench = await startBenchCluster('bench-ztunnel');
   const { cluster, core } = bench;
   const clusterId = cluster.network.clusterId;
   const { server, client } = await clientAndServer(bench);
@@ -137,7 +139,7 @@ try {
   problems.push(String(err));
   console.error(err);
 } finally {
-  await bench.stop();
+  await bench?.stop();
 }
 print(
   renderBenchTable(

@@ -95,6 +95,13 @@ describe('bench result: the terminal table', () => {
     assert.match(sync!, /initial sync\s+not measured\s+≤ 6 s: not measured$/);
   });
 
+  it('says when nothing was measured, and why', () => {
+    assert.equal(
+      renderBenchTable({ rows: [], problems: ['the cluster did not start'] }, { title: 'T' }),
+      'T\n  nothing measured\n  problem: the cluster did not start',
+    );
+  });
+
   it('gives another table the same goal cell (the waypoint’s: L7 over L4)', () => {
     const row = benchRow('latency p90, L7', 'ms', 4.9, { baseline: 1.98, goal: { op: '<=', limit: 1, on: 'added' } });
     assert.equal(goalCell(row, 'L4'), '≤ +1 ms over L4: MISSED');
