@@ -121,18 +121,11 @@ interface WireResource {
 
 function withCamelCaseAny(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const method = def.DeltaAggregatedResources as grpc.MethodDefinition<XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse>;
-  const serialize = method.responseSerialize;
   const deserialize = method.responseDeserialize;
   return {
     DeltaAggregatedResources: {
       ...method,
-      responseSerialize: (response: XdsDeltaDiscoveryResponse) =>
-        serialize({
-          ...response,
-          resources: response.resources?.map((r) =>
-            r.resource ? { ...r, resource: { type_url: r.resource.typeUrl, value: r.resource.value } } : r,
-          ) as XdsResource[],
-        }),
+      responseSerialize: serializeDeltaResponse,
       responseDeserialize: (bytes: Buffer) => {
         const response = deserialize(bytes);
         for (const r of (response.resources ?? []) as unknown as WireResource[]) {
@@ -195,6 +188,35 @@ function loadRoot(): protobuf.Root {
 
 /** The protobufjs root of every message under api/proto (keepCase false, like proto-loader). */
 export const protoRoot = loadRoot();
+
+// A discovery server sends the same resource to every proxy that holds it: each Resource message
+// is encoded once per XdsResource object (the server reuses one object per resource version; an
+// XdsResource is never changed once sent), and a response is its envelope fields around those
+// bytes. The bytes are those protobufjs writes for the whole message (test/xds/grpc-protos.test.ts).
+const resourceType = protoRoot.lookupType('ambient.discovery.v1.Resource');
+const encodedResources = new WeakMap<XdsResource, Uint8Array>();
+
+function encodedResource(r: XdsResource): Uint8Array {
+  let bytes = encodedResources.get(r);
+  if (bytes === undefined) {
+    const wire: WireResource = { name: r.name, version: r.version };
+    if (r.resource) wire.resource = { type_url: r.resource.typeUrl, value: r.resource.value };
+    encodedResources.set(r, (bytes = resourceType.encode(wire).finish()));
+  }
+  return bytes;
+}
+
+/** DeltaDiscoveryResponse: system_version_info = 1, type_url = 2, resources = 3, removed_resources = 4, nonce = 5. */
+export function serializeDeltaResponse(response: XdsDeltaDiscoveryResponse): Buffer {
+  const w = protobuf.Writer.create();
+  if (response.systemVersionInfo != null) w.uint32(10).string(response.systemVersionInfo);
+  if (response.typeUrl != null) w.uint32(18).string(response.typeUrl);
+  for (const r of response.resources ?? []) w.uint32(26).bytes(encodedResource(r));
+  for (const name of response.removedResources ?? []) w.uint32(34).string(name);
+  if (response.nonce != null) w.uint32(42).string(response.nonce);
+  const out = w.finish();
+  return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
 
 const typeCache = new Map<string, protobuf.Type>();
 

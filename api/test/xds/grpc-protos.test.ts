@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { aggregatedDiscoveryServiceDefinition, certificateServiceDefinition, listProtoFiles, packAny, ProtoError, unpackAny } from '../../src/grpc-protos.ts';
+import {
+  aggregatedDiscoveryServiceDefinition,
+  certificateServiceDefinition,
+  listProtoFiles,
+  packAny,
+  protoRoot,
+  ProtoError,
+  serializeDeltaResponse,
+  unpackAny,
+} from '../../src/grpc-protos.ts';
 import type { XdsDeltaDiscoveryResponse } from '../../src/grpc-protos.ts';
 
 const ADDRESS = 'type.googleapis.com/ambient.workload.v1.Address';
@@ -87,5 +96,32 @@ describe('grpc protos', () => {
     assert.equal(decoded.resources![0]!.resource!.typeUrl, ADDRESS);
     assert.deepEqual(unpackAny(decoded.resources![0]!.resource!), { workload: { uid: 'u1' }, type: 'workload' });
     assert.deepEqual(decoded.removedResources, ['u0']);
+  });
+
+  it('writes a discovery response byte for byte as protobufjs encodes the whole message, with each resource encoded once', () => {
+    const type = protoRoot.lookupType('ambient.discovery.v1.DeltaDiscoveryResponse');
+    const shared = { name: 'ns/svc', version: 'v7', resource: packAny(ADDRESS, { service: { name: 'svc', namespace: 'ns', hostname: 'svc.ns.svc' } }) };
+    const cases: XdsDeltaDiscoveryResponse[] = [
+      {
+        typeUrl: ADDRESS,
+        systemVersionInfo: '3',
+        nonce: '3',
+        resources: [shared, { name: 'u1', version: 'v1', resource: packAny(ADDRESS, { workload: { uid: 'u1' } }) }],
+        removedResources: ['u0', 'ü'],
+      },
+      { typeUrl: ADDRESS, nonce: '4', resources: [shared, { name: 'no-payload', version: '' }], removedResources: [] },
+      { typeUrl: ADDRESS, systemVersionInfo: '', nonce: '' },
+      {},
+    ];
+    for (const response of cases) {
+      const viaProtobufjs = type
+        .encode({
+          ...response,
+          resources: response.resources?.map((r) => (r.resource ? { ...r, resource: { type_url: r.resource.typeUrl, value: r.resource.value } } : r)),
+        })
+        .finish();
+      // Twice: the second time the shared resource comes from the per-object cache.
+      for (let i = 0; i < 2; i++) assert.deepEqual(serializeDeltaResponse(response), Buffer.from(viaProtobufjs), JSON.stringify(response));
+    }
   });
 });
