@@ -10,10 +10,13 @@
 // waypoint's goals.
 //
 //   npm run bench -- waypoint
-//   node benchmarks/src/waypoint-dataplane.ts --rps 500 --seconds 10
+//   node benchmarks/src/waypoint-dataplane.ts --rps 500 --seconds 10 [--json FILE|-]
 import { CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { applyManifests } from '@ambient/local-cluster/manifests';
+import { benchResult, humanOutput, writeBenchResult } from './bench-output.ts';
+import { type BenchRow, benchRow, goalCell } from './bench-result.ts';
 import {
+  type BenchCluster,
   benchNamespace,
   benchPod,
   containerPid,
@@ -37,9 +40,10 @@ import {
   waitCaptured,
   ztunnelPids,
 } from './cluster-bench.ts';
-import { numberFlags } from './number-flags.ts';
+import { benchFlags } from './number-flags.ts';
 
-const flags = numberFlags({ rps: 500, seconds: 10 });
+const { flags, json } = benchFlags({ rps: 500, seconds: 10 });
+const print = humanOutput(json);
 /** The issue's goals for the waypoint: CPU as vCPU at 1000 req/s, i.e. CPU seconds per 1000 requests. */
 const goals = { waypointCpuPer1000: 0.25, waypointMemoryMiB: 80, l7OverL4P90Ms: 1 };
 const routeHeader = 'x-bench-route';
@@ -91,9 +95,42 @@ async function measure(clusterId: string, inClient: ReturnType<typeof loadIn>, p
   };
 }
 
-const bench = await startBenchCluster('bench-waypoint');
+/**
+ * The document's rows: each mesh mode beside direct, L7 beside L4 for the latency goal, and
+ * every proxy's CPU and memory per mode, the waypoint's (L7) against its goals.
+ */
+function waypointRows(modes: [string, Mode][], proxies: Proxy[]): BenchRow[] {
+  const [[, direct], [, l4], [, l7]] = modes as [[string, Mode], [string, Mode], [string, Mode]];
+  const rows: BenchRow[] = [];
+  for (const [name, m] of modes.slice(1)) {
+    rows.push(benchRow(`requests/s achieved, ${name}`, 'req/s', m.rate.rps, { baseline: direct.rate.rps }));
+    rows.push(benchRow(`requests failed, ${name}`, '', m.rate.errors, { baseline: direct.rate.errors }));
+    for (const p of ['p50', 'p90', 'p99'] as const) rows.push(benchRow(`latency ${p}, ${name}`, 'ms', m.rate[p], { baseline: direct.rate[p] }));
+  }
+  rows.push(benchRow('latency p90, L7 against L4', 'ms', l7.rate.p90, { baseline: l4.rate.p90, goal: { op: '<=', limit: goals.l7OverL4P90Ms, on: 'added' } }));
+  for (const [name, m] of modes.slice(1)) {
+    const isL7 = m === l7;
+    for (const p of proxies.filter((x) => m.cpu.has(x.name))) {
+      const goal = isL7 && p.name === 'waypoint';
+      rows.push(
+        benchRow(`CPU s per 1000 requests, ${p.name}, ${name}`, 'CPU-s', (m.cpu.get(p.name)! / m.rate.requests) * 1000, {
+          ...(goal ? { goal: { op: '<=', limit: goals.waypointCpuPer1000 } } : {}),
+        }),
+        benchRow(`RSS, ${p.name}, ${name}`, 'MiB', m.memory.get(p.name)!.rss, { ...(goal ? { goal: { op: '<=', limit: goals.waypointMemoryMiB } } : {}) }),
+        benchRow(`PSS, ${p.name}, ${name}`, 'MiB', m.memory.get(p.name)!.pss),
+      );
+    }
+    rows.push(benchRow(`the proxies idle (${idleSeconds} s before), ${name}`, 'cores', m.idleCores));
+  }
+  for (const [name, m] of modes) rows.push(benchRow(`other work on the host, ${name}`, 'cores', m.other.cores));
+  return rows;
+}
+
+let bench: BenchCluster | undefined;
 const problems: string[] = [];
+let rows: BenchRow[] = [];
 try {
+  bench = await startBenchCluster('bench-waypoint');
   const { cluster, core } = bench;
   const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
   await applyManifests(
@@ -273,77 +310,79 @@ try {
     const v = m.memory.get(name);
     return v ? `${v.rss.toFixed(0)} / ${v.pss.toFixed(0)} MiB` : '-';
   };
-  const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
   const row = (label: string, cells: string[], goal = ''): string => `${tableRow(label, cells, 42, 22)}   ${goal}`.trimEnd();
-  const l7OverL4P90 = l7.rate.p90 - l4.rate.p90;
-  const waypointCpu = perThousand(l7, 'waypoint')!;
-  const waypointMem = l7.memory.get('waypoint')!;
+  rows = waypointRows(
+    [
+      ['direct', direct],
+      ['L4', l4],
+      ['L7', l7],
+      ['L7 + resilience', full],
+    ],
+    [...ztunnels, waypoint],
+  );
+  // The goal cells, as the document judges them.
+  const goalOf = (figure: string): string => goalCell(rows.find((r) => r.figure === figure)!, 'L4');
 
-  console.log(
+  print(
     `\nwaypoint (L7) vs L4 vs direct (local cluster, 2 nodes, node ${process.version}; ${flags.rps} req/s for ${flags.seconds} s, 1 KiB responses, ` +
       `4 connections; client node-1, server node-2, waypoint ${waypointPod.spec?.nodeName})`,
   );
-  console.log(row('', ['direct', 'L4: 2 ztunnels', 'L7: + waypoint', 'L7 + resilience'], 'goal'));
-  console.log(
+  print(row('', ['direct', 'L4: 2 ztunnels', 'L7: + waypoint', 'L7 + resilience'], 'goal'));
+  print(
     row(
       'requests/s achieved (errors)',
       modes.map((m) => `${m.rate.rps.toFixed(0)} (${m.rate.errors})`),
     ),
   );
   for (const p of ['p50', 'p90', 'p99'] as const)
-    console.log(
+    print(
       row(
         `latency ${p}`,
         modes.map((m) => ms(m.rate[p])),
       ),
     );
-  console.log(row('added p50 / p90 / p99 over direct', ['-', percentiles(l4, direct), percentiles(l7, direct), percentiles(full, direct)]));
-  console.log(
-    row(
-      'added p50 / p90 / p99 over L4',
-      ['-', '-', percentiles(l7, l4), percentiles(full, l4)],
-      `p90 ≤ ${goals.l7OverL4P90Ms} ms: ${verdict(l7OverL4P90 <= goals.l7OverL4P90Ms)}`,
-    ),
-  );
-  console.log(row('added p50 / p90 / p99 over plain L7', ['-', '-', '-', percentiles(full, l7)]));
+  print(row('added p50 / p90 / p99 over direct', ['-', percentiles(l4, direct), percentiles(l7, direct), percentiles(full, direct)]));
+  print(row('added p50 / p90 / p99 over L4', ['-', '-', percentiles(l7, l4), percentiles(full, l4)], `p90 ${goalOf('latency p90, L7 against L4')}`));
+  print(row('added p50 / p90 / p99 over plain L7', ['-', '-', '-', percentiles(full, l7)]));
   for (const p of [...ztunnels, waypoint])
-    console.log(
+    print(
       row(
         `CPU s per 1000 requests: ${p.name}`,
         modes.map((m) => cpuCell(m, p.name)),
-        p === waypoint ? `≤ ${goals.waypointCpuPer1000} s: ${verdict(waypointCpu <= goals.waypointCpuPer1000)}` : '',
+        p === waypoint ? goalOf('CPU s per 1000 requests, waypoint, L7') : '',
       ),
     );
   const total = (m: Mode): string => (m.cpu.size ? `${(([...m.cpu.values()].reduce((s, v) => s + v, 0) / m.rate.requests) * 1000).toFixed(3)} s` : '-');
-  console.log(row('CPU s per 1000 requests: all proxies', modes.map(total)));
-  console.log(
+  print(row('CPU s per 1000 requests: all proxies', modes.map(total)));
+  print(
     row(
       `the same proxies idle (${idleSeconds} s before), cores`,
       modes.map((m) => (m.cpu.size ? m.idleCores.toFixed(3) : '-')),
     ),
   );
   for (const p of [...ztunnels, waypoint])
-    console.log(
+    print(
       row(
         `memory RSS / PSS: ${p.name}`,
         modes.map((m) => memCell(m, p.name)),
-        p === waypoint ? `RSS ≤ ${goals.waypointMemoryMiB} MiB: ${verdict(waypointMem.rss <= goals.waypointMemoryMiB)}` : '',
+        p === waypoint ? `RSS ${goalOf('RSS, waypoint, L7')}` : '',
       ),
     );
-  console.log(
+  print(
     row(
       'other work on the host (steal), cores',
       modes.map((m) => `${m.other.cores.toFixed(2)} (${m.other.stealCores.toFixed(2)})`),
     ),
   );
-  console.log(
+  print(
     `  (CPU: utime+stime of each process during the ${flags.seconds} s phase, per 1000 requests = vCPU at 1000 req/s if linear; memory right after the phase)`,
   );
-  for (const p of problems) console.log(`  problem: ${p}`);
 } catch (err) {
   problems.push(String(err));
   console.error(err);
 } finally {
-  await bench.stop();
+  await bench?.stop();
 }
+for (const p of problems) print(`  problem: ${p}`);
+writeBenchResult(benchResult('waypoint', flags, rows, problems), json);
 process.exit(problems.length ? 1 : 0);
