@@ -4,6 +4,7 @@
 // and the webhook's configuration. Metrics on 15014. It only constructs and wires; the work
 // lives in the modules it names.
 import { hostname } from 'node:os';
+import { collectDefaultMetrics } from 'prom-client';
 import { ports } from '@ambient/api';
 import { defaultTokenAudiences, TokenReviewAuthenticator } from './auth/token-review-authenticator.ts';
 import { loadOrCreateMeshCa } from './ca/ca-keys.ts';
@@ -32,6 +33,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
   const mesh: MeshOptions = { ...defaultMeshOptions, ...opts.mesh };
   const host = opts.host ?? '0.0.0.0';
   const metrics = createMetrics();
+  if (opts.processMetrics) collectDefaultMetrics({ register: metrics.registry });
   const stops: (() => unknown)[] = [];
   const stop = async (): Promise<void> => {
     for (const s of stops.splice(0).reverse()) await Promise.resolve(s()).catch((err: unknown) => logger.warn({ err }, 'shutdown step failed'));

@@ -33,6 +33,9 @@ export interface IstiodOptions {
   installCrds?: boolean;
   /** Admit discovery clients of proxy type `test` from root-namespace ServiceAccounts (benchmarks, debugging). */
   allowTestProxies?: boolean;
+  /** Also export the process's own metrics (process_resident_memory_bytes, nodejs_heap_size_used_bytes, ...):
+   *  the binary does; tests that start many in one process do not. Default false. */
+  processMetrics?: boolean;
   /** Concurrent discovery streams per authenticated caller (pod, else ServiceAccount); default 64. */
   maxStreamsPerCaller?: number;
   /** Audiences a caller's ServiceAccount token must be for (TokenReview spec.audiences); default `istio-ca`, as Istio's. */

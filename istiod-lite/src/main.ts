@@ -50,6 +50,7 @@ await runUntilSignal('istiod-lite', logger, async () => {
     mesh: { trustDomain: values['trust-domain'], rootNamespace: values['root-namespace'] },
     installCrds: values['install-crds'],
     allowTestProxies: values['allow-test-proxies'],
+    processMetrics: true,
     maxStreamsPerCaller: positiveIntegerFlag('max-streams-per-caller', values['max-streams-per-caller']),
     tokenAudiences: parseTokenAudiences('token-audiences', values['token-audiences']),
     proxyPod: {

@@ -76,6 +76,7 @@ describe('istiod-lite against the embedded API server', function () {
       installCrds: true,
       identity: 'istiod-test',
       allowTestProxies: true,
+      processMetrics: true,
     });
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
     await core.createNamespacedServiceAccount({ namespace: 'istio-system', body: { metadata: { name: 'tester' } } });
@@ -248,6 +249,8 @@ describe('istiod-lite against the embedded API server', function () {
     const text = await (await fetch(istiod.metricsUrl)).text();
     assert.match(text, /pilot_xds\{type="test"\} 1\b/);
     assert.match(text, /pilot_xds_pushes/);
+    assert.match(text, /^process_resident_memory_bytes \d+/m);
+    assert.match(text, /^nodejs_heap_size_used_bytes \d+/m);
   });
 
   describe('token audiences', () => {
