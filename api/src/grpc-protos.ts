@@ -206,6 +206,14 @@ function encodedResource(r: XdsResource): Uint8Array {
   return bytes;
 }
 
+/** About the bytes a response takes on the wire (its resources and removed names; the few envelope bytes left out). */
+export function deltaResponseSize(response: XdsDeltaDiscoveryResponse): number {
+  let bytes = 0;
+  for (const r of response.resources ?? []) bytes += encodedResource(r).length + 4;
+  for (const name of response.removedResources ?? []) bytes += name.length + 2;
+  return bytes;
+}
+
 /** DeltaDiscoveryResponse: system_version_info = 1, type_url = 2, resources = 3, removed_resources = 4, nonce = 5. */
 export function serializeDeltaResponse(response: XdsDeltaDiscoveryResponse): Buffer {
   const w = protobuf.Writer.create();

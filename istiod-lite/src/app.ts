@@ -101,6 +101,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
       allowTestProxies: opts.allowTestProxies === true,
       pods: sources,
       ...(opts.maxStreamsPerCaller !== undefined ? { maxStreamsPerCaller: opts.maxStreamsPerCaller } : {}),
+      ...(opts.maxPushBytesInFlight !== undefined ? { maxPushBytesInFlight: opts.maxPushBytesInFlight } : {}),
     });
     stops.push(() => discovery.close());
     const certificates = createCertificateService({

@@ -38,6 +38,8 @@ export interface IstiodOptions {
   processMetrics?: boolean;
   /** Concurrent discovery streams per authenticated caller (pod, else ServiceAccount); default 64. */
   maxStreamsPerCaller?: number;
+  /** Discovery response bytes in flight across all streams before pushes wait (default 32 MiB). */
+  maxPushBytesInFlight?: number;
   /** Audiences a caller's ServiceAccount token must be for (TokenReview spec.audiences); default `istio-ca`, as Istio's. */
   tokenAudiences?: readonly string[];
   /** What waypoint pods and injected sidecars are told about the control plane (defaultProxyPodOptions;

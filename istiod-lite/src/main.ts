@@ -7,6 +7,7 @@ import { startIstiod } from './app.ts';
 import { defaultTokenAudiences, parseTokenAudiences } from './auth/token-review-authenticator.ts';
 import { defaultProxyPodOptions } from './proxy-pod.ts';
 import { defaultMaxStreamsPerCaller } from './xds/caller-stream-limit.ts';
+import { defaultMaxPushBytesInFlight } from './xds/push-budget.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     'install-crds': { type: 'boolean', default: false },
     'allow-test-proxies': { type: 'boolean', default: false },
     'max-streams-per-caller': { type: 'string', default: process.env.MAX_STREAMS_PER_CALLER ?? String(defaultMaxStreamsPerCaller) },
+    'max-push-mib-in-flight': { type: 'string', default: process.env.MAX_PUSH_MIB_IN_FLIGHT ?? String(defaultMaxPushBytesInFlight / 1048576) },
     'token-audiences': { type: 'string', default: process.env.TOKEN_AUDIENCES ?? defaultTokenAudiences.join(',') },
     identity: { type: 'string', default: process.env.POD_NAME },
     'waypoint-istiod-address': { type: 'string', default: process.env.WAYPOINT_ISTIOD_ADDRESS ?? defaultProxyPodOptions.istiodAddress },
@@ -52,6 +54,7 @@ await runUntilSignal('istiod-lite', logger, async () => {
     allowTestProxies: values['allow-test-proxies'],
     processMetrics: true,
     maxStreamsPerCaller: positiveIntegerFlag('max-streams-per-caller', values['max-streams-per-caller']),
+    maxPushBytesInFlight: positiveIntegerFlag('max-push-mib-in-flight', values['max-push-mib-in-flight']) * 1048576,
     tokenAudiences: parseTokenAudiences('token-audiences', values['token-audiences']),
     proxyPod: {
       istiodAddress: values['waypoint-istiod-address'],

@@ -5,7 +5,7 @@
 // per type may be un-ACKed at a time; changes coalesce meanwhile.
 import * as grpc from '@grpc/grpc-js';
 import { typeUrls } from '@ambient/api';
-import { packAny } from '@ambient/api/grpc';
+import { deltaResponseSize, packAny } from '@ambient/api/grpc';
 import type { AggregatedDiscoveryServiceHandlers, XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse, XdsResource } from '@ambient/api/grpc';
 import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../auth/caller.ts';
@@ -15,6 +15,7 @@ import { ackInflight, applySubscriptionChange, computeDelta, markDirty, nackInfl
 import type { TypeSubscription } from './delta-state.ts';
 import { CallerStreamLimit, callerStreamKey, defaultMaxStreamsPerCaller } from './caller-stream-limit.ts';
 import type { PodLookup } from '../kube/pod-lookup.ts';
+import { defaultMaxPushBytesInFlight, PushBudget, type PushBudgetStats } from './push-budget.ts';
 import { authorizeProxy, type ProxyAuthorizationContext } from './proxy-authorization.ts';
 import type { ProxyNode, ResourceChange, ResourceSource, VersionedResource } from './resource-source.ts';
 import { MeshError } from '@ambient/api';
@@ -41,6 +42,11 @@ export interface DiscoveryServiceOptions {
   maxNamesPerType?: number;
   /** Concurrent streams one authenticated caller may hold (default 64); more are RESOURCE_EXHAUSTED. */
   maxStreamsPerCaller?: number;
+  /** Response bytes written but not yet handed to the connections, across all streams, before
+   *  further pushes wait their turn (push-budget.ts). Default 32 MiB (defaultMaxPushBytesInFlight). */
+  maxPushBytesInFlight?: number;
+  /** A push not written by then no longer counts against the budget (a proxy that stopped reading). Default 5000 ms. */
+  pushStallMs?: number;
 }
 
 export interface ProxyTypeInfo {
@@ -66,6 +72,8 @@ export interface ProxyConnectionInfo {
 export interface DiscoveryService {
   handlers: AggregatedDiscoveryServiceHandlers;
   connections(): ProxyConnectionInfo[];
+  /** The push budget now: bytes in flight, their peak since start, pushes waiting. */
+  pushBudget(): PushBudgetStats;
   /** Ends every stream (UNAVAILABLE, so proxies reconnect elsewhere) and stops pushing. */
   close(): void;
 }
@@ -85,7 +93,15 @@ interface Connection {
   /** What the model is asked for: a `test` proxy sees exactly what a ztunnel on its node sees. */
   entitlement: ProxyNode | undefined;
   types: Map<string, TypeSubscription>;
+  /** Releases of this stream's writes still in flight (the budget gets them back if it closes first). */
+  writes: Set<() => void>;
   closed: boolean;
+}
+
+/** One stream's type: what waits in the push budget. */
+interface PushKey {
+  conn: Connection;
+  typeUrl: string;
 }
 
 /** Ends a proxy's discovery stream with a gRPC status. */
@@ -123,6 +139,27 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
   const maxNames = opts.maxNamesPerType ?? 100_000;
   const connections = new Set<Connection>();
   const streamLimit = new CallerStreamLimit(opts.maxStreamsPerCaller ?? defaultMaxStreamsPerCaller);
+  const budget = new PushBudget<PushKey>(opts.maxPushBytesInFlight ?? defaultMaxPushBytesInFlight);
+  const writeStallMs = opts.pushStallMs ?? 5000;
+  // One PushKey object per stream and type, so the budget's queue holds each once.
+  const pushKeys = new WeakMap<TypeSubscription, PushKey>();
+  const pushKey = (conn: Connection, typeUrl: string, sub: TypeSubscription): PushKey => {
+    let key = pushKeys.get(sub);
+    if (key === undefined) pushKeys.set(sub, (key = { conn, typeUrl }));
+    return key;
+  };
+  const recordBudget = (): void => {
+    const { bytesInFlight, waiting } = budget.stats();
+    metrics.pushBytesInFlight.set(bytesInFlight);
+    metrics.pushesWaiting.set(waiting);
+  };
+  const drainBudget = (): void => {
+    budget.drain(({ conn, typeUrl }) => {
+      const sub = conn.types.get(typeUrl);
+      if (sub !== undefined) trySend(conn, typeUrl, sub, true);
+    });
+    recordBudget();
+  };
   // Packing is the costly part of a push: the same VersionedResource object is packed once and
   // reused by every stream until the model replaces it.
   const packed = new WeakMap<VersionedResource, XdsResource>();
@@ -184,10 +221,22 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     return wire;
   }
 
-  /** Sends what changed for one type, unless a response is still awaiting its ACK. */
+  /** Sends what changed for one type, unless a response is still awaiting its ACK or the push budget is spent. */
   function send(conn: Connection, typeUrl: string, sub: TypeSubscription): void {
+    try {
+      trySend(conn, typeUrl, sub, false);
+    } catch (err) {
+      fail(conn, err);
+    }
+  }
+
+  function trySend(conn: Connection, typeUrl: string, sub: TypeSubscription, admitted: boolean): void {
     if (conn.closed || sub.inflight !== undefined) return;
     if (sub.answered && sub.dirty !== 'all' && sub.dirty.size === 0) return;
+    if (!admitted && !budget.admit(pushKey(conn, typeUrl, sub))) {
+      recordBudget();
+      return;
+    }
     const delta = computeDelta(sub, source.resources(conn.entitlement!, typeUrl));
     sub.dirty = new Set();
     if (sub.answered && delta.upserts.length === 0 && delta.removed.length === 0) {
@@ -209,7 +258,19 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     const nonce = String(++nonceSeq);
     sub.inflight = { nonce, changes };
     sub.answered = true;
-    conn.call.write({ typeUrl, systemVersionInfo: nonce, resources, removedResources: delta.removed, nonce });
+    const response: XdsDeltaDiscoveryResponse = { typeUrl, systemVersionInfo: nonce, resources, removedResources: delta.removed, nonce };
+    const release = budget.started(deltaResponseSize(response));
+    // A proxy that stops reading must not hold everyone's pushes: a write not done by then stops counting.
+    const stalled = setTimeout(() => done(), writeStallMs).unref();
+    const done = (): void => {
+      clearTimeout(stalled);
+      if (!conn.writes.delete(release)) return;
+      release();
+      drainBudget();
+    };
+    conn.writes.add(release);
+    recordBudget();
+    conn.call.write(response, done);
     metrics.pushes.inc({ type: typeLabel(typeUrl) });
     if (sub.dirtySince !== undefined) {
       metrics.pushLatency.observe((performance.now() - sub.dirtySince) / 1000);
@@ -272,6 +333,10 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     if (conn.closed) return;
     conn.closed = true;
     connections.delete(conn);
+    for (const release of conn.writes) release();
+    conn.writes.clear();
+    for (const [typeUrl, sub] of conn.types) budget.forget(pushKey(conn, typeUrl, sub));
+    drainBudget();
     if (conn.slot !== undefined) streamLimit.release(conn.slot);
     conn.slot = undefined;
     if (conn.proxy !== undefined) {
@@ -304,6 +369,7 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
       proxy: undefined,
       entitlement: undefined,
       types: new Map(),
+      writes: new Set(),
       closed: false,
     };
     if (closed) {
@@ -387,6 +453,7 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
             lastNack: sub.lastNack,
           })),
         })),
+    pushBudget: () => budget.stats(),
     close: () => {
       if (closed) return;
       closed = true;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { AggregatedDiscoveryServiceClient } from '@ambient/api/grpc';
+import { AggregatedDiscoveryServiceClient, aggregatedDiscoveryServiceDefinition } from '@ambient/api/grpc';
 import type { XdsDeltaDiscoveryRequest, XdsDeltaDiscoveryResponse, XdsDisconnect } from '@ambient/api/grpc';
 import { ADDRESS, record, startHarness, testTls, until, workload } from './fixtures.ts';
 import type { Harness } from './fixtures.ts';
@@ -168,6 +169,90 @@ describe('discovery server', () => {
     assert.equal((await metricValue(h, 'pilot_xds_pushes', { type: 'Address' })) - pushesBefore, 1);
     await until('pushed b', () => updates.length === 2);
     assert.deepEqual(names(updates[1]!.resources), ['b']);
+  });
+
+  it('writes one push at a time under a push budget smaller than any response, and still delivers everything', async () => {
+    // Six proxies hold nothing; then 200 resources appear at once: every stream is owed them in
+    // the same flush. Without a budget all six responses are in flight together.
+    const peakWith = async (maxPushBytesInFlight: number): Promise<number> => {
+      await h.close();
+      h = await startHarness({ maxPushBytesInFlight });
+      const clients = Array.from({ length: 6 }, (_, i) => h.client({ token: () => 'tester', node: { id: `t~${i}`, type: 'test', nodeName: 'node-a' } }));
+      const updates = clients.map((c) => record(c));
+      for (const c of clients) c.start();
+      await until('all answered', () => updates.every((u) => u.length === 1));
+      for (let i = 0; i < 200; i++) h.source.set(ADDRESS, `w${i}`, workload(`w${i}`));
+      h.source.emit(
+        ADDRESS,
+        Array.from({ length: 200 }, (_, i) => `w${i}`),
+      );
+      await until('all synced', () => clients.every((c) => c.resources(ADDRESS).size === 200), 10_000);
+      h.source.set(ADDRESS, 'w0', workload('w0', { name: 'changed' }));
+      h.source.emit(ADDRESS, ['w0']);
+      await until('change everywhere', () =>
+        clients.every((c) => (c.resources(ADDRESS).get('w0')?.payload as { workload?: { name?: string } } | undefined)?.workload?.name === 'changed'),
+      );
+      const stats = h.service.pushBudget();
+      assert.equal(stats.waiting, 0);
+      assert.equal(stats.bytesInFlight, 0, 'every write completed and gave its bytes back');
+      return stats.peakBytesInFlight;
+    };
+    const unbounded = await peakWith(1e12);
+    const bounded = await peakWith(1);
+    assert.ok(bounded * 4 < unbounded, `peak in flight: ${bounded} bytes with the budget, ${unbounded} without`);
+  });
+
+  it('does not let a proxy that stops reading hold the others’ pushes: its stalled write stops counting', async () => {
+    await h.close();
+    h = await startHarness({ maxPushBytesInFlight: 1, pushStallMs: 200 });
+    // Far more than one HTTP/2 stream window: the write cannot complete while the reader is paused.
+    for (let i = 0; i < 3000; i++) h.source.set(ADDRESS, `w${i}`, workload(`w${i}`, { canonicalName: 'x'.repeat(3000) }));
+    // A plain HTTP/2 client that sends one gRPC request and never reads: its stream window closes.
+    const session = http2.connect(`https://127.0.0.1:${h.port}`, { ca: testTls().ca.certPem, servername: 'istiod.istio-system.svc' });
+    session.on('error', () => {
+      /* closed at the end */
+    });
+    try {
+      const stuck = session.request({
+        ':method': 'POST',
+        ':path': aggregatedDiscoveryServiceDefinition.DeltaAggregatedResources!.path,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        authorization: 'Bearer tester',
+      });
+      stuck.on('error', () => {
+        /* closed at the end */
+      });
+      stuck.pause();
+      const message = aggregatedDiscoveryServiceDefinition.DeltaAggregatedResources!.requestSerialize({
+        typeUrl: ADDRESS,
+        node: { id: 't~stuck', type: 'test', nodeName: 'node-a' },
+      });
+      const frame = Buffer.alloc(5 + message.length);
+      frame.writeUInt32BE(message.length, 1);
+      message.copy(frame, 5);
+      stuck.write(frame);
+      await until('the stuck stream’s push is in flight', () => h.service.pushBudget().bytesInFlight > 0);
+      const client = h.client({ token: () => 'tester', node: { id: 't~ok', type: 'test', nodeName: 'node-a' } });
+      client.start();
+      await until('the other proxy synced', () => client.resources(ADDRESS).size === 3000, 10_000);
+      assert.ok(h.service.pushBudget().peakBytesInFlight > 0);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('gives a closed stream’s bytes back to the push budget and forgets its queued pushes', async () => {
+    await h.close();
+    h = await startHarness({ maxPushBytesInFlight: 1 });
+    for (let i = 0; i < 50; i++) h.source.set(ADDRESS, `w${i}`, workload(`w${i}`));
+    const first = h.client();
+    first.start();
+    first.close();
+    const second = h.client({ token: () => 'tester', node: { id: 't~2', type: 'test', nodeName: 'node-a' } });
+    second.start();
+    await until('second synced', () => second.resources(ADDRESS).size === 50, 10_000);
+    await until('budget empty', () => h.service.pushBudget().bytesInFlight === 0 && h.service.pushBudget().waiting === 0);
   });
 
   it('records a NACK, keeps the proxy on its old version and sends the next change again', async () => {

@@ -75,7 +75,9 @@ async function listen(service: DiscoveryService, port: number): Promise<{ server
   return { server, port: bound };
 }
 
-export async function startHarness(opts: { debounceMs?: number; source?: MemorySource; maxStreamsPerCaller?: number } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { debounceMs?: number; source?: MemorySource; maxStreamsPerCaller?: number; maxPushBytesInFlight?: number; pushStallMs?: number } = {},
+): Promise<Harness> {
   const source = opts.source ?? new MemorySource();
   const metrics = createMetrics(new Registry());
   const make = (): DiscoveryService =>
@@ -87,6 +89,8 @@ export async function startHarness(opts: { debounceMs?: number; source?: MemoryS
       debounceMs: opts.debounceMs ?? 10,
       allowTestProxies: true,
       ...(opts.maxStreamsPerCaller !== undefined ? { maxStreamsPerCaller: opts.maxStreamsPerCaller } : {}),
+      ...(opts.maxPushBytesInFlight !== undefined ? { maxPushBytesInFlight: opts.maxPushBytesInFlight } : {}),
+      ...(opts.pushStallMs !== undefined ? { pushStallMs: opts.pushStallMs } : {}),
     });
   let service = make();
   let { server, port } = await listen(service, 0);
