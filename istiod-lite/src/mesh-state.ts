@@ -27,8 +27,12 @@ export function versionResources(previous: Versioned | undefined, next: Map<stri
   const resources: Versioned = new Map();
   const changed = new Set<string>();
   for (const [name, payload] of next) {
-    const version = versionOf(payload);
     const old = previous?.get(name);
+    if (old?.payload === payload) {
+      resources.set(name, old);
+      continue;
+    }
+    const version = versionOf(payload);
     if (old && old.version === version) resources.set(name, old);
     else {
       resources.set(name, { version, payload });

@@ -77,7 +77,8 @@ export function buildMeshModel(
 ): MeshModel {
   const context = memoContext(inputs);
   const reuse = reusableMemo(previous?.memo, context);
-  const memo: ModelMemo = { context, workloads: new WeakMap(), services: new WeakMap() };
+  // Entries stay valid while the context does; those of replaced objects go with the objects.
+  const memo: ModelMemo = reuse ? { ...reuse, context } : { context, workloads: new WeakMap(), services: new WeakMap() };
   const extensions = checkExtensions(inputs.extensions, previous?.acceptedExtensions ?? new Map());
   const statuses: ObjectStatus[] = [...extensions.statuses];
   const namespaces = new Map(inputs.namespaces.map((ns) => [nameOf(ns), ns]));
@@ -101,43 +102,56 @@ export function buildMeshModel(
   const strictKey = `${opts.rootNamespace}/${staticStrictPolicyName}`;
   let anyStrict = false;
 
-  // Services, and the reverse index pod → services selecting it.
+  // Services, and the reverse index pod → services selecting it (ports resolved only for the
+  // Workloads that are built, not for those the memo gives back).
   const services = new Map<string, Service>();
-  const servicesOfPod = new Map<KubeObject, Map<string, Port[]>>();
+  const selections: { key: string; svc: KubeObject; pods: readonly KubeObject[] }[] = [];
   const bindings = new Map<string, ReturnType<typeof serviceBinding>>();
   for (const svc of inputs.services) {
     const pods = selectedPods(svc, candidatePods(svc, podsByLabel, podsByNamespace));
     const binding = serviceBinding(svc, namespaces.get(namespaceOf(svc)), waypoints);
     const key = serviceKey(svc, opts);
     const known = reuse?.services.get(svc);
-    const service = known !== undefined && sameObjects(known.pods, pods) ? known.service : buildService(svc, pods, binding, opts);
-    memo.services.set(svc, { pods, service });
+    let service: Service;
+    if (known !== undefined && sameObjects(known.pods, pods)) service = known.service;
+    else memo.services.set(svc, { pods, service: (service = buildService(svc, pods, binding, opts)) });
     services.set(key, service);
     bindings.set(key, binding);
     const status = serviceStatus(svc, binding);
     if (status) statuses.push(status);
-    for (const pod of pods) {
-      let m = servicesOfPod.get(pod);
-      if (!m) servicesOfPod.set(pod, (m = new Map()));
-      m.set(key, resolvePortsForPod(svc, pod));
-    }
+    selections.push({ key, svc, pods });
   }
+  // Built only when many Workloads are (a model from scratch); a few changed pods scan the selections.
+  let servicesOfPod: Map<KubeObject, [string, KubeObject][]> | undefined;
+  const selecting = (pod: KubeObject): [string, KubeObject][] => {
+    if (reuse) return selections.filter((s) => s.pods.includes(pod)).map((s) => [s.key, s.svc]);
+    if (servicesOfPod === undefined) {
+      servicesOfPod = new Map();
+      for (const s of selections)
+        for (const p of s.pods) {
+          const list = servicesOfPod.get(p);
+          if (list) list.push([s.key, s.svc]);
+          else servicesOfPod.set(p, [[s.key, s.svc]]);
+        }
+    }
+    return servicesOfPod.get(pod) ?? [];
+  };
+  const strictPossible = inputs.peerAuthentications.length > 0;
 
   const workloads = new Map<string, Workload>();
   for (const pod of inputs.pods) {
     if (podAddress(pod) === undefined) continue;
     const known = reuse?.workloads.get(pod);
     if (known !== undefined) {
-      memo.workloads.set(pod, known);
       workloads.set(known.uid, known);
-      if (known.authorizationPolicies?.includes(strictKey)) anyStrict = true;
+      if (strictPossible && known.authorizationPolicies?.includes(strictKey)) anyStrict = true;
       continue;
     }
     const workload = buildWorkload(pod, {
       opts,
       namespaces,
       waypoints,
-      servicesOf: (p) => servicesOfPod.get(p) ?? new Map(),
+      servicesOf: (p) => new Map(selecting(p).map(([key, svc]): [string, Port[]] => [key, resolvePortsForPod(svc, p)])),
       policiesOf: (p) => {
         const labels = labelsOf(p);
         const names = selectorPolicies
