@@ -142,7 +142,9 @@ export function parseCsr(csrPem: string): ParsedCsr {
     const infoDer = rawFirstChild(der);
     const signatureValid = verifySignature(algorithmOid, infoDer, publicKey, signatureDer);
     const parsed: ParsedCsr = {
-      publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+      // The CSR's own SubjectPublicKeyInfo, which the key parsed from (OpenSSL's export of it
+      // again cost as much as the parse; the PEM is the same for the DER it re-encodes).
+      publicKeyPem: toPem('PUBLIC KEY', spkiDer),
       keyType: publicKey.asymmetricKeyType ?? 'unknown',
       uris: san.uris,
       dnsNames: san.dnsNames,
