@@ -63,7 +63,8 @@ export interface DeltaXdsClientEvents {
 }
 
 const INVALID_ARGUMENT = grpc.status.INVALID_ARGUMENT;
-const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+/** The largest discovery response a client accepts: a full sync of a large mesh is one response, past grpc's 4 MiB default. */
+export const maxDiscoveryResponseBytes = 256 * 1024 * 1024;
 
 export class DeltaXdsClient extends EventEmitter<DeltaXdsClientEvents> {
   readonly #opts: DeltaXdsClientOptions;
@@ -108,8 +109,7 @@ export class DeltaXdsClient extends EventEmitter<DeltaXdsClientEvents> {
     this.#client = new AggregatedDiscoveryServiceClient(this.#opts.address, grpc.credentials.createSsl(Buffer.from(this.#opts.rootCertPem)), {
       'grpc.ssl_target_name_override': servername,
       'grpc.default_authority': servername,
-      // A full sync of a large mesh is one response, well past grpc's 4 MiB default.
-      'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
+      'grpc.max_receive_message_length': maxDiscoveryResponseBytes,
       // Without it a silently dropped connection is never noticed: the stream just stays quiet.
       ...discoveryClientKeepaliveOptions({ ...discoveryKeepalive, ...this.#opts.keepalive }),
       ...this.#opts.channelOptions,
