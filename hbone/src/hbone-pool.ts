@@ -184,7 +184,7 @@ export class HbonePool {
     return new Promise((resolve, reject) => {
       // HTTP/2 half-closes per stream (END_STREAM); a FIN on the connection itself means the
       // peer is gone, so it must close the session rather than leave it waiting on pings.
-      const raw = source.localSocketFactory?.(address) ?? net.connect({ host: address.ip, port: address.port });
+      const raw = source.localSocketFactory?.(address) ?? net.connect({ host: address.ip, port: address.port, noDelay: true });
       const socket = tls.connect({
         socket: raw,
         host: address.ip,

@@ -298,7 +298,7 @@ export class HboneServer {
 
   /** Accepts on a net listener of our own (`{ port: 0, host }`, or `{ fd }` from the capture addon). */
   listen(options: net.ListenOptions): Promise<net.AddressInfo> {
-    const server = net.createServer((raw) => this.handleConnection(raw));
+    const server = net.createServer({ noDelay: true }, (raw) => this.handleConnection(raw));
     this.#listeners.add(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
