@@ -193,6 +193,11 @@ export class HboneServer {
     });
   }
 
+  /** HTTP/2 sessions (HBONE connections) open now. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
   get activeStreams(): readonly ActiveInbound[] {
     return [...this.#active];
   }

@@ -6,7 +6,7 @@ import { HbonePool } from '@ambient/hbone';
 import { grpcCaClient, type ProxyRuntimeOptions, ProxyState, SecretManager, startAdminServers } from '@ambient/api/proxy-runtime';
 import { CaptureReconciler } from './capture/capture-reconciler.ts';
 import { loadNative } from './capture/native.ts';
-import { startMemoryRelease } from './memory-release.ts';
+import { connectionWeight, startMemoryRelease } from './memory-release.ts';
 import { createZtunnelMetrics, type ZtunnelMetrics } from './metrics.ts';
 import { NodeAgentClient } from './node-agent/node-agent-client.ts';
 import type { PodConnectionLimits } from './proxy/pod-connection-limit.ts';
@@ -90,12 +90,14 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
     intervalMs: opts.mallocTrimIntervalMs ?? 10_000,
     trim: () => loadNative().trimMalloc(),
     connections: () => {
-      let open = 0;
+      let streams = 0;
+      let sessions = pool.connectionCount;
       for (const p of capture.proxies.values()) {
         const c = p.connections();
-        open += c.hbone + c.plaintext + c.outbound;
+        streams += c.hbone + c.plaintext + c.outbound;
+        sessions += c.hboneSessions;
       }
-      return open;
+      return connectionWeight({ streams, sessions });
     },
     reduceHeap: () => loadNative().lowMemoryNotification(),
     onError: (err) => logger.warn({ err }, 'memory release failed; not trying again'),

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { FakeClock } from '@ambient/api/testing';
 import { nativeAddonPath } from '../src/capture/native.ts';
-import { startMemoryRelease } from '../src/memory-release.ts';
+import { connectionWeight, sessionWeight, startMemoryRelease } from '../src/memory-release.ts';
 
 describe('memory release (malloc trim, heap shrink)', () => {
   it('trims every interval until stopped', () => {
@@ -71,6 +71,24 @@ describe('memory release (malloc trim, heap shrink)', () => {
     assert.equal(reduced, 2);
     assert.equal(trimmer.heapReductions(), 2);
     assert.equal(trimmer.trims(), 8);
+  });
+
+  it('shrinks the heap again when idle HBONE sessions close after their streams (sessions count as several streams)', () => {
+    const clock = new FakeClock(0);
+    let c = { streams: 0, sessions: 0 };
+    let reduced = 0;
+    startMemoryRelease({ intervalMs: 10_000, trim: () => true, connections: () => connectionWeight(c), reduceHeap: () => reduced++, timers: clock.timers });
+    c = { streams: 10_000, sessions: 100 };
+    clock.advance(10_000);
+    c = { streams: 0, sessions: 100 }; // the streams closed; the pool keeps its sessions 60 s
+    clock.advance(10_000);
+    assert.equal(reduced, 1);
+    clock.advance(50_000);
+    assert.equal(reduced, 1, 'nothing closed meanwhile');
+    c = { streams: 0, sessions: 0 }; // the idle sessions went
+    clock.advance(10_000);
+    assert.equal(reduced, 2);
+    assert.equal(connectionWeight({ streams: 3, sessions: 2 }), 3 + 2 * sessionWeight);
   });
 
   it("the addon's low-memory notification releases the JavaScript heap's emptied pages (heapTotal falls)", () => {

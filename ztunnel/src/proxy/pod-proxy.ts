@@ -121,8 +121,8 @@ export class PodProxy {
     return closed;
   }
 
-  connections(): { hbone: number; plaintext: number; outbound: number } {
-    return { hbone: this.#hbone.activeStreams.length, plaintext: this.#plaintext.size, outbound: this.#outbound };
+  connections(): { hbone: number; plaintext: number; outbound: number; hboneSessions: number } {
+    return { hbone: this.#hbone.activeStreams.length, plaintext: this.#plaintext.size, outbound: this.#outbound, hboneSessions: this.#hbone.sessionCount };
   }
 
   /** Slots held under the per-pod cap (inbound: HBONE streams and plaintext together). */
