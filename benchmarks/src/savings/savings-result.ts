@@ -38,7 +38,7 @@ export interface SavingsPoint {
   mode: SavingsMode;
   pods: number;
   proxies: ProxySample[];
-  /** Of the same traffic in every mode, from the request's scheduled send to its response's end. */
+  /** Of the same traffic in every mode, from the request's send (as soon as it is due; waiting for a free connection counts) to its response's end. */
   latencyMs: LatencyMs;
   /** failures counts the failed requests by cause: 'status 503', 'ECONNRESET', 'timeout'... */
   requests: { sent: number; ok: number; failed: number; failures?: Record<string, number> };
