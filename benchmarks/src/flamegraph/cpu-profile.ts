@@ -2,6 +2,7 @@
 // Profiler.Profile): the call tree as `nodes` linked by `children`, and `samples`, the node each
 // sample hit, with `timeDeltas` (µs) between them. Checked here, at the boundary, so the tree
 // builder can trust ids and numbers; an error names the file, the field and the value.
+import { MeshError } from '@ambient/api';
 
 export type CpuProfileCallFrame = {
   functionName: string;
@@ -29,12 +30,10 @@ export type CpuProfile = {
   timeDeltas: number[];
 };
 
-export class CpuProfileError extends Error {
-  readonly code = 'ERR_CPU_PROFILE';
+export class CpuProfileError extends MeshError<'ERR_CPU_PROFILE'> {
   readonly file: string;
-  constructor(file: string, message: string, options?: ErrorOptions) {
-    super(`${file}: not a V8 CPU profile (.cpuprofile): ${message}`, options);
-    this.name = 'CpuProfileError';
+  constructor(file: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_CPU_PROFILE', `${file}: not a V8 CPU profile (.cpuprofile): ${message}`, options);
     this.file = file;
   }
 }
