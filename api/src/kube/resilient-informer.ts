@@ -22,6 +22,9 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   name?: string;
   /** Called once per add/update/delete, including those a (re)list finds. */
   onEvent: (event: InformerEvent, obj: T) => void;
+  /** Applied in place to every object, listed or watched, before it enters the cache: fields the
+   *  consumer never reads need not be held (see stripManagedFields). */
+  strip?: (obj: T) => void;
   /** A 404 from the list means "not served yet" (a CRD not installed): an empty, synced
    *  collection, listed again with back-off until it is served. Default false: an outage. */
   missingIsEmpty?: boolean;
@@ -40,13 +43,29 @@ class StoppableWatch extends Watch {
   stopped = false;
   /** ListWatch calls watch() right after it put a list's objects in its cache. */
   onWatch: () => void = () => {};
+  /** Applied to each watched object before ListWatch sees it. */
+  strip: ((obj: KubernetesObject) => void) | undefined;
 
   override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
     this.onWatch();
+    const strip = this.strip;
+    if (strip !== undefined) {
+      const callback = args[2];
+      args[2] = (phase, apiObj, watchObj) => {
+        if (apiObj && typeof apiObj === 'object' && phase !== 'ERROR' && phase !== 'BOOKMARK') strip(apiObj);
+        callback(phase, apiObj, watchObj);
+      };
+    }
     const request = await super.watch(...args);
     if (this.stopped) request.abort();
     return request;
   }
+}
+
+/** Drops metadata.managedFields (server-side apply's bookkeeping, often the largest part of an
+ *  object), which a controller that never applies does not read: Istio's informers do the same. */
+export function stripManagedFields(obj: KubernetesObject): void {
+  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
 }
 
 export class ResilientInformer<T extends KubernetesObject = KubernetesObject> {
@@ -63,6 +82,7 @@ export class ResilientInformer<T extends KubernetesObject = KubernetesObject> {
   #listed = false;
   #missingLogged = false;
   readonly #syncWaiters: (() => void)[] = [];
+  readonly #strip: ((obj: T) => void) | undefined;
 
   constructor(kc: KubeConfig, opts: ResilientInformerOptions<T>) {
     this.#path = opts.path;
@@ -72,6 +92,8 @@ export class ResilientInformer<T extends KubernetesObject = KubernetesObject> {
     this.#backoff = new Backoff({ initialMs, multiplier: 2, maxMs: Math.max(initialMs, opts.maxBackoffMs ?? 5_000), jitter: 0 });
     this.#timers = opts.timers ?? realTimers;
     this.#watch = new StoppableWatch(kc);
+    this.#strip = opts.strip;
+    this.#watch.strip = opts.strip as ((obj: KubernetesObject) => void) | undefined;
     // Synced once a list's objects are in the cache, which is when ListWatch starts watching.
     this.#watch.onWatch = () => {
       if (this.#listed) this.#markSynced();
@@ -141,6 +163,7 @@ export class ResilientInformer<T extends KubernetesObject = KubernetesObject> {
       this.#missingLogged = true;
       result = { apiVersion: 'v1', kind: 'List', metadata: {}, items: [] };
     }
+    if (this.#strip !== undefined) for (const item of result.items) this.#strip(item);
     this.#listed = true;
     return result;
   }

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { ResilientInformer, type InformerEvent } from '../../src/kube/resilient-informer.ts';
+import { ResilientInformer, stripManagedFields, type InformerEvent } from '../../src/kube/resilient-informer.ts';
 
 const silent = pino({ level: 'silent' });
 const cm = (name: string, rv: string): KubernetesObject => ({
@@ -95,6 +95,47 @@ describe('ResilientInformer', () => {
         .sort(),
       ['a', 'b'],
     );
+  });
+
+  it('strips what it is told to from listed and watched objects before they are cached or reported', async () => {
+    const managed = (name: string, rv: string): KubernetesObject => ({
+      ...cm(name, rv),
+      metadata: { ...cm(name, rv).metadata, managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': {} } }] },
+    });
+    let sawB: () => void = () => {};
+    const gotB = new Promise<void>((r) => {
+      sawB = r;
+    });
+    const reported: KubernetesObject[] = [];
+    const api = await fakeApi({
+      onList: (res) => listOf(res, [managed('a', '1')]),
+      onWatch: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(`${JSON.stringify({ type: 'ADDED', object: managed('b', '2') })}\n`);
+      },
+    });
+    server = api.server;
+    const informer = new ResilientInformer(api.kc, {
+      path: '/api/v1/configmaps',
+      list: api.list,
+      logger: silent,
+      strip: stripManagedFields,
+      onEvent: (_event: InformerEvent, obj) => {
+        reported.push(obj);
+        if (obj.metadata?.name === 'b') sawB();
+      },
+    });
+    await informer.start();
+    await gotB;
+    await informer.stop();
+    assert.deepEqual(
+      reported.map((o) => o.metadata?.name),
+      ['a', 'b'],
+    );
+    for (const o of [...reported, ...informer.list()]) {
+      assert.equal(o.metadata?.managedFields, undefined, `${o.metadata?.name} without managedFields`);
+      assert.equal(o.metadata?.resourceVersion !== undefined, true, 'the rest of the object is kept');
+    }
   });
 
   it('retries a failed first list and reports synced only once a list succeeded', async () => {

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ResilientInformer, type InformerEvent } from '@ambient/api/kube';
+import { ResilientInformer, stripManagedFields, type InformerEvent } from '@ambient/api/kube';
 import { emptyInputs, type KubeObject, type MeshInputs } from '../model/inputs.ts';
 import { meshResources, type MeshResource } from './mesh-resources.ts';
 import { RawClient } from './raw-client.ts';
@@ -44,6 +44,8 @@ export class MeshSources implements PodLookup {
         logger: this.#logger,
         backoffMs: opts.resyncBackoffMs,
         onEvent: (event, obj) => this.#onEvent(resource, event, obj),
+        // The model never reads them; status writes are merge patches, not applies.
+        strip: stripManagedFields,
       }),
     }));
   }
