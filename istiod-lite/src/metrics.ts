@@ -24,10 +24,9 @@ export interface IstiodMetrics {
   invalidObjects: Gauge<'kind'>;
   /** Discovery streams refused before serving, by reason (caller_stream_limit). Own, not Istio's. */
   streamsRefused: Counter<'reason'>;
-  /** Discovery response bytes written but not yet handed to their connections (the push budget). Own. */
-  pushBytesInFlight: Gauge<never>;
-  /** Pushes waiting for the push budget. Own. */
-  pushesWaiting: Gauge<never>;
+  /** Discovery response bytes written but not yet handed to their connections, and pushes
+   *  waiting (the push budget): the gauges read `stats` when scraped. Own. */
+  pushBudget: { stats: () => { bytesInFlight: number; waiting: number } };
   /** Injection webhook reviews received. Istio: sidecar_injection_requests_total. */
   injectionRequests: Counter<never>;
   /** Pods injected. Istio: sidecar_injection_success_total. */
@@ -39,6 +38,23 @@ export interface IstiodMetrics {
 }
 
 export function createMetrics(registry = new Registry()): IstiodMetrics {
+  const pushBudget: IstiodMetrics['pushBudget'] = { stats: () => ({ bytesInFlight: 0, waiting: 0 }) };
+  new Gauge({
+    name: 'istiod_lite_xds_push_bytes_in_flight',
+    help: 'Discovery response bytes written but not yet handed to their connections',
+    registers: [registry],
+    collect() {
+      this.set(pushBudget.stats().bytesInFlight);
+    },
+  });
+  new Gauge({
+    name: 'istiod_lite_xds_pushes_waiting',
+    help: 'Discovery pushes waiting for the push budget',
+    registers: [registry],
+    collect() {
+      this.set(pushBudget.stats().waiting);
+    },
+  });
   return {
     registry,
     connectedProxies: new Gauge({ name: 'pilot_xds', help: 'Connected proxies by type', labelNames: ['type'], registers: [registry] }),
@@ -81,12 +97,7 @@ export function createMetrics(registry = new Registry()): IstiodMetrics {
       labelNames: ['reason'],
       registers: [registry],
     }),
-    pushBytesInFlight: new Gauge({
-      name: 'istiod_lite_xds_push_bytes_in_flight',
-      help: 'Discovery response bytes written but not yet handed to their connections',
-      registers: [registry],
-    }),
-    pushesWaiting: new Gauge({ name: 'istiod_lite_xds_pushes_waiting', help: 'Discovery pushes waiting for the push budget', registers: [registry] }),
+    pushBudget,
     injectionRequests: new Counter({ name: 'sidecar_injection_requests_total', help: 'Sidecar injection reviews received', registers: [registry] }),
     injectionSuccess: new Counter({ name: 'sidecar_injection_success_total', help: 'Pods injected with a sidecar', registers: [registry] }),
     injectionSkips: new Counter({ name: 'sidecar_injection_skip_total', help: 'Pods let through without a sidecar', registers: [registry] }),

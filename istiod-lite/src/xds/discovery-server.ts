@@ -148,18 +148,13 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     if (key === undefined) pushKeys.set(sub, (key = { conn, typeUrl }));
     return key;
   };
-  const recordBudget = (): void => {
-    const { bytesInFlight, waiting } = budget.stats();
-    metrics.pushBytesInFlight.set(bytesInFlight);
-    metrics.pushesWaiting.set(waiting);
-  };
-  const drainBudget = (): void => {
+  // Read at scrape time: nothing on the push path.
+  metrics.pushBudget.stats = () => budget.stats();
+  const drainBudget = (): void =>
     budget.drain(({ conn, typeUrl }) => {
       const sub = conn.types.get(typeUrl);
       if (sub !== undefined) trySend(conn, typeUrl, sub, true);
     });
-    recordBudget();
-  };
   // Packing is the costly part of a push: the same VersionedResource object is packed once and
   // reused by every stream until the model replaces it.
   const packed = new WeakMap<VersionedResource, XdsResource>();
@@ -199,16 +194,12 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
     pendingSince = undefined;
     for (const conn of connections) {
       if (conn.closed || conn.proxy === undefined) continue;
-      try {
-        for (const [typeUrl, sub] of conn.types) {
-          const names = changed.get(typeUrl);
-          if (names === undefined) continue;
-          markDirty(sub, names);
-          sub.dirtySince = sub.dirtySince === undefined ? seenAt : Math.min(sub.dirtySince, seenAt);
-          send(conn, typeUrl, sub);
-        }
-      } catch (err) {
-        fail(conn, err);
+      for (const [typeUrl, sub] of conn.types) {
+        const names = changed.get(typeUrl);
+        if (names === undefined) continue;
+        markDirty(sub, names);
+        sub.dirtySince = sub.dirtySince === undefined ? seenAt : Math.min(sub.dirtySince, seenAt);
+        send(conn, typeUrl, sub); // a failure ends this stream only (send catches it)
       }
     }
   }
@@ -233,10 +224,7 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
   function trySend(conn: Connection, typeUrl: string, sub: TypeSubscription, admitted: boolean): void {
     if (conn.closed || sub.inflight !== undefined) return;
     if (sub.answered && sub.dirty !== 'all' && sub.dirty.size === 0) return;
-    if (!admitted && !budget.admit(pushKey(conn, typeUrl, sub))) {
-      recordBudget();
-      return;
-    }
+    if (!admitted && !budget.admit(pushKey(conn, typeUrl, sub))) return;
     const delta = computeDelta(sub, source.resources(conn.entitlement!, typeUrl));
     sub.dirty = new Set();
     if (sub.answered && delta.upserts.length === 0 && delta.removed.length === 0) {
@@ -269,7 +257,6 @@ export function createDiscoveryService(opts: DiscoveryServiceOptions): Discovery
       drainBudget();
     };
     conn.writes.add(release);
-    recordBudget();
     conn.call.write(response, done);
     metrics.pushes.inc({ type: typeLabel(typeUrl) });
     if (sub.dirtySince !== undefined) {

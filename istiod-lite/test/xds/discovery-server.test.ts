@@ -233,6 +233,7 @@ describe('discovery server', () => {
       message.copy(frame, 5);
       stuck.write(frame);
       await until('the stuck stream’s push is in flight', () => h.service.pushBudget().bytesInFlight > 0);
+      assert.equal(await metricValue(h, 'istiod_lite_xds_push_bytes_in_flight'), h.service.pushBudget().bytesInFlight, 'the gauge reads the budget');
       const client = h.client({ token: () => 'tester', node: { id: 't~ok', type: 'test', nodeName: 'node-a' } });
       client.start();
       await until('the other proxy synced', () => client.resources(ADDRESS).size === 3000, 10_000);
