@@ -106,13 +106,15 @@ function loadRoot(): protobuf.Root {
 /** The protobufjs root of every message and service under api/proto (keepCase false: lowerCamelCase fields). */
 export const protoRoot = loadRoot();
 
+/** protobufjs' Writer.finish() as a Buffer, without a copy (it is one in Node already). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** A message as grpc-js (de)serializes it: fromObject + encode out, decode + toObject (protoConversion) in. */
 function messageCodec(type: protobuf.Type): { serialize: (value: object) => Buffer; deserialize: (bytes: Buffer) => object } {
   return {
-    serialize: (value) => {
-      const bytes = type.encode(type.fromObject(value)).finish();
-      return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    },
+    serialize: (value) => asBuffer(type.encode(type.fromObject(value)).finish()),
     deserialize: (bytes) => type.toObject(type.decode(bytes), protoConversion),
   };
 }
@@ -244,8 +246,7 @@ export function serializeDeltaResponse(response: XdsDeltaDiscoveryResponse): Buf
   for (const r of response.resources ?? []) w.uint32(26).bytes(encodedResource(r));
   for (const name of response.removedResources ?? []) w.uint32(34).string(name);
   if (response.nonce != null) w.uint32(42).string(response.nonce);
-  const out = w.finish();
-  return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  return asBuffer(w.finish());
 }
 
 const typeCache = new Map<string, protobuf.Type>();
