@@ -1,18 +1,23 @@
 // The local cluster's composition root: the embedded API server, the network fabric, one
-// kubelet and node-agent hook per node, and the controllers, started in that order and
-// stopped in reverse.
+// kubelet per node (with the node's CNI configuration), and the controllers, started in that
+// order and stopped in reverse.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { startApiServer, type ApiServer } from './apiserver/index.ts';
-import { checkPrivileges, clusterIdEnv, ClusterNetwork, NodeAgentHook, nodeAgentSocketPath, type NodeNet } from './runtime/index.ts';
+import { checkPrivileges, clusterIdEnv, ClusterNetwork, type NodeNet } from './runtime/index.ts';
 import { assertComponentsBuilt, repoRoot } from './components.ts';
 import { Kubelet } from './kubelet/index.ts';
 import { startControllers, type ClusterContext } from './controllers/index.ts';
 
 export { repoRoot } from './components.ts';
+
+/** The node-agent socket of a node of the cluster at `dataDir` (what /var/run/ztunnel/node-agent.sock is on a real node). */
+export function nodeAgentSocketPath(dataDir: string, nodeName: string): string {
+  return join(dataDir, 'nodes', nodeName, 'node-agent.sock');
+}
 
 /**
  * A control-plane process (istiod-lite, later others) run on the host next to the API server,
@@ -44,9 +49,8 @@ export interface ClusterOptions {
 
 export interface NodeHandle {
   net: NodeNet;
-  hook: NodeAgentHook;
   kubelet: Kubelet;
-  /** Unix socket on which the node agent hook serves pod add/remove events. */
+  /** Where the node's CNI agent (istio-cni-node, once deployed) serves ztunnel pod add/remove events. */
   nodeAgentSocket: string;
 }
 
@@ -111,15 +115,10 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const nodes: NodeHandle[] = [];
     for (let i = 1; i <= opts.nodes; i++) {
       const net = await network.addNode(i, nodeName(i));
-      const hook = new NodeAgentHook();
-      const nodeAgentSocket = nodeAgentSocketPath(dataDir, net.name);
-      mkdirSync(dirname(nodeAgentSocket), { recursive: true });
-      await hook.start(nodeAgentSocket);
-      cleanups.push(() => hook.close());
-      const kubelet = new Kubelet(ctx, net, hook);
+      const kubelet = new Kubelet(ctx, net);
       await kubelet.start();
       cleanups.push(() => kubelet.stop());
-      nodes.push({ net, hook, kubelet, nodeAgentSocket });
+      nodes.push({ net, kubelet, nodeAgentSocket: nodeAgentSocketPath(dataDir, net.name) });
     }
     const controllers = await startControllers(ctx);
     cleanups.push(() => controllers.stop());

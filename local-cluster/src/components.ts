@@ -12,9 +12,9 @@ import { sourceDigest, sourceDigestFile } from './source-digest.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
-/** The workspaces whose processes the cluster runs (istiod-lite, ztunnel, waypoint and sidecar pods) and what they import. */
-export const componentWorkspaces = ['api', 'hbone', 'istiod-lite', 'ztunnel', 'waypoint', 'sidecar'] as const;
-export type Component = 'istiod-lite' | 'ztunnel' | 'waypoint' | 'sidecar';
+/** The workspaces whose processes the cluster runs (istiod-lite, the CNI agent, ztunnel, waypoint and sidecar pods) and what they import. */
+export const componentWorkspaces = ['api', 'hbone', 'istiod-lite', 'cni', 'ztunnel', 'waypoint', 'sidecar'] as const;
+export type Component = 'istiod-lite' | 'cni' | 'ztunnel' | 'waypoint' | 'sidecar';
 
 /** Node flags every compiled component runs with: the compiled imports, stack traces mapped to src/. */
 export const componentNodeFlags = ['--conditions=ambient-dist', '--enable-source-maps'];

@@ -1,6 +1,8 @@
 // The mesh on the local cluster: istiod-lite as a control-plane process on the host (it also
-// listens on a Unix socket, which node processes reach from any netns), and ztunnel as a
-// hostNetwork DaemonSet, as in Kubernetes (deploy/daemonset/): the kubelet runs one per node
+// listens on a Unix socket, which node processes reach from any netns), the CNI node agent
+// (istio-cni-node) and ztunnel as hostNetwork DaemonSets, as in Kubernetes (deploy/daemonset/).
+// The agent chains the mesh's CNI plugin into each node's CNI config, which the kubelet runs for
+// every pod, and serves ztunnel the pods on the node-agent socket. The kubelet runs one ztunnel per node
 // in the node's netns with the pod-bound `istio-ca` ServiceAccount token its projected volume
 // asks for. Waypoint pods (Deployments istiod-lite renders) reach istiod-lite and the root the
 // same way as ztunnel: istiod-lite is told so with its --waypoint-* flags; their token is the
@@ -9,10 +11,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type V1DaemonSet } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import type { Cluster, ControlPlaneProcess } from './cluster.ts';
+import { nodeAgentSocketPath, type Cluster, type ControlPlaneProcess } from './cluster.ts';
 import { componentCommand } from './components.ts';
 import { applyManifests } from './manifests.ts';
-import { execInNetns } from './runtime/index.ts';
+import { execInNetns, nodeCniDirs } from './runtime/index.ts';
 import { apiWaitMs, dataPlaneWaitMs, probeUntil, watchUntil } from './wait.ts';
 
 export const istiodSocket = (dataDir: string): string => join(dataDir, 'istiod.sock');
@@ -82,7 +84,7 @@ export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: numbe
               command: componentCommand('ztunnel'),
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-                { name: 'NODE_AGENT_SOCKET', value: join(dataDir, 'nodes', '$(NODE_NAME)', 'node-agent.sock') },
+                { name: 'NODE_AGENT_SOCKET', value: nodeAgentSocketPath(dataDir, '$(NODE_NAME)') },
                 { name: 'ISTIOD_ADDRESS', value: proxyEnv.ISTIOD_ADDRESS },
                 { name: 'ROOT_CERT_FILE', value: proxyEnv.ROOT_CERT_FILE },
                 // The path it has in Kubernetes: the kubelet maps it to the file it writes.
@@ -103,7 +105,82 @@ export function ztunnelDaemonSet(dataDir: string, opts: { certTtlSeconds?: numbe
   };
 }
 
-/** Deploys ztunnel and waits until every node's ztunnel answers ready. */
+/**
+ * The CNI node agent as deploy/daemonset/istio-cni-node.yaml runs it, with each node's CNI
+ * directories where this cluster keeps them. Pods here cannot reach the API server, so the
+ * agent works from the CNI calls (they carry the pod's uid), its state file and the kubelet's
+ * CNI result cache (pods attached before the agent).
+ */
+export function cniNodeDaemonSet(dataDir: string): V1DaemonSet {
+  const dirs = nodeCniDirs(dataDir, '$(NODE_NAME)');
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: 'istio-cni-node', namespace: 'istio-system', labels: { app: 'istio-cni-node' } },
+    spec: {
+      selector: { matchLabels: { app: 'istio-cni-node' } },
+      template: {
+        metadata: { labels: { app: 'istio-cni-node', 'istio.io/dataplane-mode': 'none' } },
+        spec: {
+          hostNetwork: true,
+          serviceAccountName: 'istio-cni',
+          containers: [
+            {
+              name: 'install-cni',
+              image: 'ambient/cni:local',
+              command: componentCommand('cni'),
+              args: [
+                `--cni-conf-dir=${dirs.confDir}`,
+                `--cni-bin-dir=${dirs.binDir}`,
+                `--run-dir=${dirs.agentRunDir}`,
+                `--node-agent-socket=${nodeAgentSocketPath(dataDir, '$(NODE_NAME)')}`,
+                '--netns-dir=/run/netns',
+                `--cni-cache-dir=${dirs.cacheDir}`,
+              ],
+              env: [
+                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                { name: 'LOG_LEVEL', value: process.env.LOG_LEVEL ?? 'info' },
+              ],
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** Readiness is only visible inside the node (a port on the node's loopback): probed there. */
+async function probeNodes(cluster: Cluster, what: (node: string) => string, url: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  for (const node of cluster.nodes) {
+    await probeUntil({ what: what(node.net.name), timeoutMs, signal }, async () => {
+      const r = await execInNetns(
+        node.net.netns,
+        [process.execPath, '-e', `fetch(${JSON.stringify(url)}).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+        { timeoutMs: 10_000, signal },
+      );
+      return r.code === 0;
+    });
+  }
+}
+
+/** Deploys the CNI node agent and waits until every node's agent has chained its plugin. */
+export async function deployCniAgent(cluster: Cluster, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  const signal = opts.signal ?? new AbortController().signal;
+  await applyManifests(
+    cluster.kubeConfig,
+    [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'istio-cni', namespace: 'istio-system' } }, cniNodeDaemonSet(cluster.dataDir)],
+    'local-cluster',
+  );
+  await probeNodes(
+    cluster,
+    (n) => `the CNI agent on ${n} to answer ready on 8000 (see kubectl logs -n istio-system -l app=istio-cni-node)`,
+    'http://127.0.0.1:8000/readyz',
+    opts.timeoutMs ?? dataPlaneWaitMs,
+    signal,
+  );
+}
+
+/** Deploys the CNI node agent and ztunnel, and waits until every node's ztunnel answers ready. */
 export async function deployZtunnel(
   cluster: Cluster,
   opts: { timeoutMs?: number; certTtlSeconds?: number; signal?: AbortSignal; logger?: Logger } = {},
@@ -125,23 +202,17 @@ export async function deployZtunnel(
     (cms) => cms.some((c) => c.metadata?.name === 'istio-ca-root-cert' && c.data?.['root-cert.pem']),
   );
   writeFileSync(meshRootCertFile(cluster.dataDir), cm!.data!['root-cert.pem']!);
+  await deployCniAgent(cluster, { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), signal });
   await applyManifests(
     cluster.kubeConfig,
     [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ztunnel', namespace: 'istio-system' } }, ztunnelDaemonSet(cluster.dataDir, opts)],
     'local-cluster',
   );
-  // Readiness is only visible inside the node (15021 on the node's loopback): probed.
-  for (const node of cluster.nodes) {
-    await probeUntil(
-      { what: `ztunnel on ${node.net.name} to answer ready on 15021 (see kubectl logs -n istio-system)`, timeoutMs: opts.timeoutMs ?? dataPlaneWaitMs, signal },
-      async () => {
-        const r = await execInNetns(
-          node.net.netns,
-          [process.execPath, '-e', "fetch('http://127.0.0.1:15021/healthz/ready').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"],
-          { timeoutMs: 10_000, signal },
-        );
-        return r.code === 0;
-      },
-    );
-  }
+  await probeNodes(
+    cluster,
+    (n) => `ztunnel on ${n} to answer ready on 15021 (see kubectl logs -n istio-system)`,
+    'http://127.0.0.1:15021/healthz/ready',
+    opts.timeoutMs ?? dataPlaneWaitMs,
+    signal,
+  );
 }

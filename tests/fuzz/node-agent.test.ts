@@ -2,9 +2,9 @@
 // the side that parses untrusted input: ztunnel's NodeAgentClient, inside the real ztunnel
 // process (`ztunnel/src/main.ts`, connected to the real istiod-lite), fed random bytes, random
 // JSON and messages of the right shape with hostile fields, split at random points. And the
-// serving side, the local cluster's NodeAgentHook, fed random bytes by its clients. Alongside,
+// serving side, the CNI agent's NodeAgentServer, fed random bytes by its clients. Alongside,
 // ztunnel's admin and readiness endpoints must keep answering, the agent connection must stay
-// up, no error may be logged, and the hook's healthy client must get every event.
+// up, no error may be logged, and the server's healthy client must get every event.
 //
 // No pod sent here is an enrolled (HBONE) workload, so ztunnel never captures one: a fuzzed
 // netnsPath could name the host's own network namespace.
@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { PodInfo } from '@ambient/api';
-import { NodeAgentHook } from '@ambient/local-cluster/runtime';
+import { NodeAgentServer } from '@ambient/cni';
 import { type ControlPlane, ensureWorkload, type ManagedProcess, startBinary, startControlPlane } from './control-plane.ts';
 import { FuzzFailure, fuzz, fuzzInputs, fuzzTimeoutMs, startHealthyClient, within } from './fuzz-harness.ts';
 import { componentCommand } from '@ambient/local-cluster/components';
@@ -230,19 +230,19 @@ describe('fuzz: the node-agent protocol as ztunnel reads it', function () {
   });
 });
 
-// ---- the local cluster's hook -------------------------------------------------------------------
+// ---- the CNI agent's server ---------------------------------------------------------------------
 
 describe('fuzz: the node-agent protocol as the local cluster serves it', function () {
   this.timeout(fuzzTimeoutMs());
   const inputs = fuzzInputs(700);
   let dir: string;
-  let hook: NodeAgentHook;
+  let hook: NodeAgentServer;
   let socketPath: string;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fuzz-hook-'));
     socketPath = join(dir, 'agent.sock');
-    hook = new NodeAgentHook();
+    hook = new NodeAgentServer();
     await hook.start(socketPath);
   });
   after(async () => {

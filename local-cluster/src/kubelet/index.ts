@@ -1,9 +1,8 @@
 // One kubelet per node: registers the Node, watches the pods bound to it, and runs them as
-// processes in per-pod network namespaces (B1's runtime), writing their status back.
-// The NodeAgentHook is given by the caller, who also starts/closes its socket; the kubelet only
-// reports pods to it (after the pod's netns is ready, before its containers start — like
-// Istio's CNI plugin, so the node proxy can capture a pod's very first connection).
-// hostNetwork pods run in the node's netns, use the node IP, and are not reported to the hook.
+// processes in per-pod network namespaces, writing their status back. A pod's network is set
+// up through the node's CNI plugins (ClusterNetwork.addPod) before its containers start, so a
+// CNI plugin chained there (the mesh's, which tells the node agent) sees the pod before its
+// first connection. hostNetwork pods run in the node's netns and use the node IP.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -15,9 +14,8 @@ import { canonicalJson } from '../controllers/name-suffix.ts';
 import { podRegistryFor, type PodRegistry } from '../controllers/pod-registry.ts';
 import { reconcileLoop, type ReconcileLoop } from '../controllers/reconcile-loop.ts';
 import { recordEvent } from '../controllers/record-event.ts';
-import { spawnInNetns, type NodeAgentHook, type NodeNet, type PodInfo, type PodNet } from '../runtime/index.ts';
+import { spawnInNetns, type NodeNet, type PodNet } from '../runtime/index.ts';
 import { nodeObject, nodeStatus } from './node-object.ts';
-import { allocatePodIp } from './pod-ip-allocator.ts';
 import { computePodStatus, type PodCondition } from './pod-status.ts';
 import { planPodTokens, PodTokens, projectedTokenFiles } from './pod-tokens.ts';
 import { PodWorker, type SpawnFn } from './pod-worker.ts';
@@ -31,7 +29,6 @@ interface RunningPodEntry {
   pod: V1Pod;
   net: PodNet;
   worker: PodWorker;
-  info?: PodInfo;
   lastWritten?: string;
   conditions?: PodCondition[];
   writeTimer?: NodeJS.Timeout;
@@ -47,7 +44,6 @@ export function podLogDir(dataDir: string, pod: { namespace: string; name: strin
 export class Kubelet {
   readonly #ctx: ClusterContext;
   readonly #node: NodeNet;
-  readonly #hook: NodeAgentHook;
   readonly #logger: Logger;
   readonly #core: CoreV1Api;
   readonly #clock: Clock;
@@ -57,15 +53,13 @@ export class Kubelet {
   readonly #registry: PodRegistry;
   readonly #pods = new Map<string, RunningPodEntry>(); // by uid
   readonly #starting = new Set<string>();
-  readonly #reservedIps = new Set<string>();
   readonly #informer: ResilientInformer<V1Pod>;
   readonly #loop: ReconcileLoop;
   #stopped = false;
 
-  constructor(ctx: ClusterContext, node: NodeNet, hook: NodeAgentHook, opts: KubeletOptions = {}) {
+  constructor(ctx: ClusterContext, node: NodeNet, opts: KubeletOptions = {}) {
     this.#ctx = ctx;
     this.#node = node;
-    this.#hook = hook;
     this.#logger = ctx.logger.child({ component: 'kubelet', node: node.name });
     this.#core = ctx.kubeConfig.makeApiClient(CoreV1Api);
     this.#clock = opts.clock ?? realClock;
@@ -145,28 +139,22 @@ export class Kubelet {
     if (failed) throw failed.reason;
   }
 
-  #usedIps(): Set<string> {
-    return new Set([...this.#pods.values()].filter((e) => !e.net.hostNetwork).map((e) => e.net.ip));
-  }
-
   async #startPod(pod: V1Pod): Promise<void> {
     const { uid, name, namespace } = pod.metadata as { uid: string; name: string; namespace: string };
     const log = this.#logger.child({ pod: `${namespace}/${name}` });
     this.#starting.add(uid);
     const hostNetwork = pod.spec?.hostNetwork === true;
-    let ip = this.#node.ip;
-    if (!hostNetwork) {
-      // Pods start concurrently: an address is reserved until its pod is in #pods.
-      const allocated = allocatePodIp(this.#node.podCidr, new Set([...this.#usedIps(), ...this.#reservedIps]), pod.status?.podIP);
-      if (!allocated) {
-        this.#starting.delete(uid);
-        throw new Error(`no free pod ip in ${this.#node.podCidr} on node ${this.#node.name} for pod ${namespace}/${name}`);
-      }
-      ip = allocated;
-      this.#reservedIps.add(ip);
-    }
     try {
-      const net = await this.#ctx.network.addPod(this.#node, { uid, ip, hostNetwork });
+      // A pod that had an address before a restart of the cluster keeps it if it is still free.
+      const preferredIp = pod.status?.podIP;
+      const net = await this.#ctx.network
+        .addPod(this.#node, { uid, namespace, name, hostNetwork, ...(preferredIp ? { preferredIp } : {}) })
+        .catch((err: unknown) => {
+          // As the real kubelet: the pod stays Pending and its sandbox is retried.
+          const message = `Failed to create pod sandbox: ${(err as Error).message}`;
+          void recordEvent(this.#core, log, { kind: 'Pod', name, namespace, uid }, 'Warning', 'FailedCreatePodSandBox', message, 'kubelet', this.#node.name);
+          throw err;
+        });
       if (this.#stopped) return;
       const logDir = podLogDir(this.#ctx.dataDir, { namespace, name, uid });
       const plan = planPodTokens(pod, logDir);
@@ -207,20 +195,6 @@ export class Kubelet {
         }),
       };
       this.#pods.set(uid, entry);
-      if (!hostNetwork) {
-        entry.info = {
-          uid,
-          name,
-          namespace,
-          ip: net.ip,
-          netns: net.netns,
-          netnsPath: net.netnsPath,
-          labels: { ...pod.metadata?.labels },
-          annotations: { ...pod.metadata?.annotations },
-          serviceAccount: pod.spec?.serviceAccountName ?? 'default',
-        };
-        this.#hook.podAdded(entry.info);
-      }
       entry.worker.start();
       log.info({ ip: net.ip, netns: net.netns }, 'pod started');
       void recordEvent(
@@ -235,7 +209,6 @@ export class Kubelet {
       );
     } finally {
       this.#starting.delete(uid);
-      if (!hostNetwork) this.#reservedIps.delete(ip);
     }
   }
 
@@ -248,8 +221,7 @@ export class Kubelet {
     await entry.tokens.stop(); // before the directory goes: a write under way would recreate it
     await entry.worker.stop();
     this.#registry.remove(uid);
-    if (entry.info) this.#hook.podRemoved(entry.info);
-    await this.#ctx.network.removePod(this.#node, uid);
+    await this.#ctx.network.removePod(this.#node, { uid, namespace, name });
     await rm(podLogDir(this.#ctx.dataDir, { namespace, name, uid }), { recursive: true, force: true });
     this.#logger.info({ pod: `${namespace}/${name}` }, 'pod removed');
   }

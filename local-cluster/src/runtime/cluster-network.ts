@@ -1,10 +1,13 @@
 // The cluster's network: a fabric netns with a bridge joining one netns per node; each node has
-// a bridge (cni0) joining one netns per pod. Every step converges (checks, `replace`), so
-// each call is idempotent and a restarted cluster picks up what is already there.
-import { existsSync } from 'node:fs';
+// a bridge (cni0) joining one netns per pod. Pods are wired as on a real node: the node's CNI
+// network list (the reference bridge + host-local plugins, written once as the node's primary
+// CNI, with whatever a CNI agent chains after them) is run by CniRuntime. Every step converges,
+// so each call is idempotent and a restarted cluster picks up what is already there.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { checkPrivileges } from './check-privileges.ts';
+import { CniRuntime, type CniAttachment, type CniResult } from './cni-runtime.ts';
 import { ipBinary, mustRun, runCommand } from './exec.ts';
 import { deleteNetns, ensureNetns, netnsExists } from './netns.ts';
 import {
@@ -21,7 +24,6 @@ import {
   podGateway,
   podKey,
   podNetns,
-  podVeth,
   serviceCidr,
 } from './network-plan.ts';
 import { initNetnsEtc, netnsEtcDir, removeNetnsEtc, writeNetnsHosts, type HostsEntry } from './pod-hosts.ts';
@@ -42,6 +44,49 @@ export interface PodNet {
   ip: string;
   node: NodeNet;
   hostNetwork: boolean;
+}
+
+/** A pod as the runtime tells CNI about it (CNI_ARGS). */
+export interface PodIdentity {
+  uid: string;
+  namespace: string;
+  name: string;
+}
+
+/** Where a node keeps its CNI files, as /etc/cni/net.d, /opt/cni/bin, /var/lib/cni and (the
+ *  CNI agent's) /var/run/ambient-cni on a real node. */
+export function nodeCniDirs(dataDir: string, nodeName: string): { confDir: string; binDir: string; cacheDir: string; ipamDir: string; agentRunDir: string } {
+  const base = join(dataDir, 'nodes', nodeName, 'cni');
+  return {
+    confDir: join(base, 'net.d'),
+    binDir: join(base, 'bin'),
+    cacheDir: join(base, 'results'),
+    ipamDir: join(base, 'networks'),
+    agentRunDir: join(base, 'run'),
+  };
+}
+
+/** The CNI reference plugins (bridge, host-local, loopback) from the distribution's package. */
+export const referencePluginDirs = ['/usr/lib/cni', '/opt/cni/bin'];
+
+/** The node's primary CNI: the reference bridge on cni0 with host-local addresses from the node's pod CIDR. */
+export function primaryNetworkList(node: NodeNet, ipamDir: string): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name: 'local-cluster',
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: 'cni0',
+        isGateway: true,
+        isDefaultGateway: true,
+        // A pod reaches itself through a ClusterIP: the reply goes back out its own port.
+        hairpinMode: true,
+        ipMasq: false,
+        ipam: { type: 'host-local', ranges: [[{ subnet: node.podCidr, gateway: node.gateway }]], dataDir: ipamDir },
+      },
+    ],
+  };
 }
 
 const nodeNameRe = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
@@ -70,12 +115,9 @@ async function ensureNetnsEtc(netns: string): Promise<void> {
 
 /**
  * The fixed, locally administered MAC of an address's interface (02:00 + the IPv4 octets).
- * A bridge gets one because otherwise Linux gives it the lowest MAC among its ports, so
+ * A bridge (the node's cni0, which the CNI bridge plugin then finds and keeps) gets one because otherwise Linux gives it the lowest MAC among its ports, so
  * deleting a pod could change the gateway's MAC under the other pods' ARP caches and cut them
  * off from everything beyond their node (the CNI bridge plugin pins it for the same reason).
- * A pod gets one because pod IPs are reused: a new pod with a deleted pod's IP and a new
- * random MAC went unreached while the node's and neighbours' ARP entries still named the old
- * MAC (5-10 s of lost SYNs; the CNI bridge plugin sends a gratuitous ARP for this).
  */
 export function macFor(ip: string): string {
   return `02:00:${ip
@@ -90,23 +132,19 @@ async function ensureBridge(netns: string, dev: string, cidr: string): Promise<v
   await ip('-n', netns, 'link', 'set', dev, 'up');
 }
 
-/** The IPv4 addresses (with prefix) on a device, from `ip -j`. */
-async function addressesOf(netns: string, dev: string): Promise<string[]> {
-  const out = await mustRun([ipBinary(), '-j', '-4', '-n', netns, 'addr', 'show', 'dev', dev]);
-  const links = JSON.parse(out || '[]') as { addr_info?: { local: string; prefixlen: number }[] }[];
-  return links.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
-}
-
 export class ClusterNetwork {
   readonly clusterId: string;
+  readonly dataDir: string;
   readonly #logger: Logger;
+  readonly #cni = new Map<number, CniRuntime>();
   readonly #nodes = new Map<number, NodeNet>();
   readonly #hostNetworkPods = new Set<string>(); // uids of hostNetwork pods: they own no netns
   readonly #podKeys = new Map<string, string>(); // pod key (netns suffix) -> uid, to catch collisions
   readonly #locks = new Map<string, Promise<unknown>>();
 
-  private constructor(clusterId: string, logger: Logger) {
+  private constructor(clusterId: string, dataDir: string, logger: Logger) {
     this.clusterId = clusterId;
+    this.dataDir = dataDir;
     this.#logger = logger;
   }
 
@@ -115,7 +153,7 @@ export class ClusterNetwork {
     await checkPrivileges();
     const id = clusterIdFor(opts.dataDir);
     const logger = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'cluster-network', clusterId: id });
-    const net = new ClusterNetwork(id, logger);
+    const net = new ClusterNetwork(id, opts.dataDir, logger);
     const fabric = fabricNetns(id);
     await ensureNetnsWithLoopback(fabric);
     await ensureBridge(fabric, 'br0', `${fabricBridgeIp}/24`);
@@ -173,6 +211,7 @@ export class ClusterNetwork {
       const saved = parseIptablesSave(await inNetns(node.netns, ['iptables-save', '-t', 'nat']));
       await inNetns(node.netns, ['iptables-restore', '-w', '5', '--noflush'], renderNodeBaseRules(node.podCidr, saved));
       await ensureNetnsEtc(node.netns);
+      this.#cni.set(index, this.#installPrimaryCni(node));
       for (const peer of this.#nodes.values()) {
         if (peer.index === index) continue;
         await ip('-n', node.netns, 'route', 'replace', peer.podCidr, 'via', peer.ip, 'dev', 'eth0');
@@ -184,14 +223,18 @@ export class ClusterNetwork {
     });
   }
 
-  async addPod(node: NodeNet, pod: { uid: string; ip: string; hostNetwork?: boolean }): Promise<PodNet> {
+  /**
+   * The pod's netns, wired by the node's CNI network list. A pod whose netns is left from an
+   * earlier run is detached (CNI DEL) and attached again, keeping `preferredIp` if it is free.
+   * A failed attach is undone (DEL), so nothing is left half-made.
+   */
+  async addPod(node: NodeNet, pod: PodIdentity & { hostNetwork?: boolean; preferredIp?: string }): Promise<PodNet> {
     this.#checkNode(node);
     if (!pod.uid) throw new TypeError('pod uid is empty');
     if (pod.hostNetwork) {
       this.#hostNetworkPods.add(pod.uid);
       return { netns: node.netns, netnsPath: netnsPath(node.netns), ip: node.ip, node, hostNetwork: true };
     }
-    checkPodIp(pod.ip, node.podCidr);
     const key = podKey(pod.uid);
     const owner = this.#podKeys.get(key);
     if (owner !== undefined && owner !== pod.uid)
@@ -199,46 +242,70 @@ export class ClusterNetwork {
     this.#podKeys.set(key, pod.uid);
     return this.#serial(`pod:${pod.uid}`, async () => {
       const netns = podNetns(this.clusterId, pod.uid);
-      const veth = podVeth(pod.uid);
-      await ensureNetnsWithLoopback(netns);
-      if (!(await linkExists(netns, 'eth0'))) {
-        await runCommand([ipBinary(), '-n', node.netns, 'link', 'del', veth]);
-        await ip('-n', node.netns, 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
+      const cni = this.#cni.get(node.index)!;
+      const fresh = !netnsExists(netns);
+      await ensureNetns(netns);
+      await cni.loopback(netnsPath(netns), pod.uid);
+      const attachment = (ip?: string): CniAttachment => ({ containerId: pod.uid, netnsPath: netnsPath(netns), ifName: 'eth0', args: cniArgs(pod, ip) });
+      if (!fresh) await cni.del(attachment());
+      const preferred = pod.preferredIp && pod.preferredIp !== node.gateway ? pod.preferredIp : undefined;
+      // A failed ADD is undone whole (DEL, then the netns), so a pod deleted before its retry
+      // leaves nothing behind.
+      const undo = async (err: unknown): Promise<never> => {
+        await cni.del(attachment()).catch(() => {});
+        await deleteNetns(netns);
+        await removeNetnsEtc(netns);
+        throw err;
+      };
+      let result: CniResult;
+      try {
+        result = await cni.add(attachment(preferred));
+      } catch (err) {
+        // The address it had may be someone else's now, or not in this node's range: any free one will do.
+        if (!preferred || !/plugin bridge ADD/.test((err as Error).message)) return undo(err);
+        await cni.del(attachment()).catch(() => {});
+        result = await cni.add(attachment()).catch(undo);
       }
-      await ip('-n', node.netns, 'link', 'set', veth, 'master', 'cni0');
-      // Hairpin lets a pod reach itself through a ClusterIP (the reply goes back out its port).
-      await ip('-n', node.netns, 'link', 'set', veth, 'type', 'bridge_slave', 'hairpin', 'on');
-      await ip('-n', node.netns, 'link', 'set', veth, 'up');
-      const want = `${pod.ip}/24`;
-      const have = await addressesOf(netns, 'eth0');
-      if (have.length !== 1 || have[0] !== want) {
-        await ip('-n', netns, 'addr', 'flush', 'dev', 'eth0');
-        await ip('-n', netns, 'addr', 'add', want, 'dev', 'eth0');
-      }
-      await ip('-n', netns, 'link', 'set', 'eth0', 'address', macFor(pod.ip), 'up');
-      await ip('-n', netns, 'route', 'replace', 'default', 'via', node.gateway, 'dev', 'eth0');
+      const podIp = result.ips?.map((i) => i.address.split('/')[0]!).find((a) => a.includes('.'));
+      if (!podIp) throw new Error(`the CNI result for pod ${pod.namespace}/${pod.name} has no IPv4 address: ${JSON.stringify(result.ips)}`);
+      checkPodIp(podIp, node.podCidr);
+      // The bridge plugin gives eth0 a random MAC: pinned instead (see macFor).
+      await ip('-n', netns, 'link', 'set', 'eth0', 'address', macFor(podIp));
       await ensureNetnsEtc(netns);
-      this.#logger.debug({ uid: pod.uid, netns, ip: pod.ip, node: node.name }, 'pod network ready');
-      return { netns, netnsPath: netnsPath(netns), ip: pod.ip, node, hostNetwork: false };
+      this.#logger.debug({ uid: pod.uid, netns, ip: podIp, node: node.name }, 'pod network ready');
+      return { netns, netnsPath: netnsPath(netns), ip: podIp, node, hostNetwork: false };
     });
   }
 
-  /** Kills the pod's processes and deletes its netns, veth and /etc/netns dir. A hostNetwork
-   *  pod shares the node's netns, so nothing is killed or deleted for it: its processes are
-   *  the kubelet's to stop. Idempotent. */
-  async removePod(node: NodeNet, podUid: string): Promise<void> {
+  /** Detaches the pod (CNI DEL), kills its processes and deletes its netns and /etc/netns dir.
+   *  A hostNetwork pod shares the node's netns, so nothing is killed or deleted for it: its
+   *  processes are the kubelet's to stop. Idempotent. */
+  async removePod(node: NodeNet, pod: PodIdentity): Promise<void> {
     this.#checkNode(node);
-    if (this.#hostNetworkPods.delete(podUid)) return;
-    return this.#serial(`pod:${podUid}`, async () => {
-      const netns = podNetns(this.clusterId, podUid);
-      // Delete the veth first: if something still holds the netns open (a socket a node proxy
-      // created in it), deleting the name alone would leave the pod wired to the bridge.
-      if (await linkExists(node.netns, podVeth(podUid))) await ip('-n', node.netns, 'link', 'del', podVeth(podUid));
+    if (this.#hostNetworkPods.delete(pod.uid)) return;
+    return this.#serial(`pod:${pod.uid}`, async () => {
+      const netns = podNetns(this.clusterId, pod.uid);
+      if (netnsExists(netns)) await this.#cni.get(node.index)!.del({ containerId: pod.uid, netnsPath: netnsPath(netns), ifName: 'eth0', args: cniArgs(pod) });
       await deleteNetns(netns);
       await removeNetnsEtc(netns);
-      if (this.#podKeys.get(podKey(podUid)) === podUid) this.#podKeys.delete(podKey(podUid));
-      this.#logger.debug({ uid: podUid, netns }, 'pod network removed');
+      if (this.#podKeys.get(podKey(pod.uid)) === pod.uid) this.#podKeys.delete(podKey(pod.uid));
+      this.#logger.debug({ uid: pod.uid, netns }, 'pod network removed');
     });
+  }
+
+  /** The node's CNI runtime, for running its network list by hand (tests). */
+  cniRuntime(node: NodeNet): CniRuntime {
+    this.#checkNode(node);
+    return this.#cni.get(node.index)!;
+  }
+
+  /** Writes the primary network list once (a CNI agent may have chained itself after it since). */
+  #installPrimaryCni(node: NodeNet): CniRuntime {
+    const dirs = nodeCniDirs(this.dataDir, node.name);
+    for (const d of [dirs.confDir, dirs.binDir]) mkdirSync(d, { recursive: true });
+    const conflist = join(dirs.confDir, '10-local-cluster.conflist');
+    if (!existsSync(conflist)) writeFileSync(conflist, `${JSON.stringify(primaryNetworkList(node, dirs.ipamDir), null, 2)}\n`);
+    return new CniRuntime({ confDir: dirs.confDir, binDirs: [dirs.binDir, ...referencePluginDirs], cacheDir: dirs.cacheDir, netnsPath: netnsPath(node.netns) });
   }
 
   /** Replaces the node's service NAT rules atomically (iptables-restore --noflush on our own
@@ -282,4 +349,16 @@ export class ClusterNetwork {
     });
     return run;
   }
+}
+
+/** CNI_ARGS as the kubelet's runtime passes them (IgnoreUnknown: host-local reads only IP). */
+function cniArgs(pod: PodIdentity, ip?: string): [string, string][] {
+  return [
+    ['IgnoreUnknown', '1'],
+    ['K8S_POD_NAMESPACE', pod.namespace],
+    ['K8S_POD_NAME', pod.name],
+    ['K8S_POD_INFRA_CONTAINER_ID', pod.uid],
+    ['K8S_POD_UID', pod.uid],
+    ...(ip ? [['IP', ip] as [string, string]] : []),
+  ];
 }

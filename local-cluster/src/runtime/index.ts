@@ -1,6 +1,7 @@
 // The local cluster's runtime: nodes and pods as real network namespaces. It knows nothing
 // about the Kubernetes API; the kubelet and controllers drive it.
-export { ClusterNetwork, type NodeNet, type PodNet } from './cluster-network.ts';
+export { ClusterNetwork, nodeCniDirs, referencePluginDirs, type NodeNet, type PodIdentity, type PodNet } from './cluster-network.ts';
+export { CniPluginError, CniRuntime, loadNetworkList, type CniAttachment, type CniResult } from './cni-runtime.ts';
 export { checkPrivileges, privilegesMessage } from './check-privileges.ts';
 export { clusterIdEnv, clusterProcesses, isAlive, processStartTicks, selfIdentity, stopProcesses, type ProcessIdentity } from './cluster-processes.ts';
 export { CommandError, type RunResult } from './exec.ts';
@@ -15,7 +16,6 @@ export {
   podNetns,
   serviceCidr,
 } from './network-plan.ts';
-export { NodeAgentHook, nodeAgentSocketPath, type NodeAgentMessage, type PodInfo } from './node-agent-hook.ts';
 export { renderHostsFile, type HostsEntry } from './pod-hosts.ts';
 export { parseIptablesSave, renderNodeBaseRules, renderServiceRules, type ServiceRule } from './service-rules.ts';
 export { teardownCluster } from './teardown-cluster.ts';

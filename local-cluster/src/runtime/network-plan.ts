@@ -27,10 +27,6 @@ export function podNetns(clusterId: string, uid: string): string {
 export function netnsPath(netns: string): string {
   return `/run/netns/${netns}`;
 }
-/** The pod's veth end in the node netns (interface names are limited to 15 characters). */
-export function podVeth(uid: string): string {
-  return `v${podKey(uid)}`;
-}
 /** The node's veth end in the fabric netns. */
 export function nodeVeth(index: number): string {
   return `n${index}`;

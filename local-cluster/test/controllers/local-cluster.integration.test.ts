@@ -3,7 +3,7 @@
 // another pod, pods are recreated, crash loops show restarts, scale to zero removes the netns;
 // kubectl 1.20 (JSON bodies), 1.32 and 1.34 (protobuf bodies) drive the same workflow.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,10 @@ import { mergePatch } from '@ambient/api/kube';
 import { startApiServer, type ApiServer } from '../../src/apiserver/index.ts';
 import { startControllers, type ClusterContext } from '../../src/controllers/index.ts';
 import { Kubelet } from '../../src/kubelet/index.ts';
-import { ClusterNetwork, execInNetns, listNetns, NodeAgentHook, podNetns, type PodInfo } from '../../src/runtime/index.ts';
+import { CniAgent, type PodInfo } from '@ambient/cni';
+import { nodeAgentSocketPath, repoRoot } from '../../src/cluster.ts';
+import { macFor } from '../../src/runtime/cluster-network.ts';
+import { ClusterNetwork, execInNetns, listNetns, nodeCniDirs, podNetns } from '../../src/runtime/index.ts';
 import { kubectl as kubectlVersion } from '../apiserver/harness.ts';
 
 const NS = 'demo';
@@ -37,6 +40,12 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
+/** The mesh's CNI plugin, compiled as `npm run build` does in cni/. */
+function buildCniPlugin(outDir: string): string {
+  execFileSync('bash', [join(repoRoot, 'cni/plugin/build.sh'), outDir], { stdio: 'inherit' });
+  return join(outDir, 'ambient-cni');
+}
+
 describe('local cluster kubelets and controllers (root, real netns)', function () {
   this.timeout(120_000);
   let dataDir: string;
@@ -48,6 +57,8 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
   let ctx: ClusterContext;
   let apps: AppsV1Api;
   const hookEvents: string[] = [];
+  const agents: CniAgent[] = [];
+  let pluginBinary: string;
 
   const podsOf = async (selector: string) => (await core.listNamespacedPod({ namespace: NS, labelSelector: selector })).items;
   const kubectl = async (...args: string[]) =>
@@ -68,6 +79,7 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     kc.loadFromFile(server.kubeconfigPath);
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
+    pluginBinary = buildCniPlugin(join(dataDir, 'plugin'));
     network = await ClusterNetwork.create({ dataDir, logger });
     ctx = { kubeConfig: kc, network, dataDir, logger, binPath: [] };
     for (const [i, name] of [
@@ -75,10 +87,22 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
       [2, 'node2'],
     ] as const) {
       const node = await network.addNode(i, name);
-      const hook = new NodeAgentHook();
-      hook.on('add', (p: PodInfo) => hookEvents.push(`add ${p.name}`));
-      hook.on('remove', (p: PodInfo) => hookEvents.push(`remove ${p.name}`));
-      const k = new Kubelet(ctx, node, hook);
+      // The mesh's CNI agent, in-process: the kubelet's CNI ADD/DEL reach it through the real plugin.
+      const dirs = nodeCniDirs(dataDir, name);
+      const agent = await CniAgent.start({
+        nodeName: name,
+        confDir: dirs.confDir,
+        binDir: dirs.binDir,
+        runDir: dirs.agentRunDir,
+        nodeAgentSocket: nodeAgentSocketPath(dataDir, name),
+        netnsDir: '/run/netns',
+        pluginBinary,
+        logger,
+      });
+      agents.push(agent);
+      agent.server.on('add', (p: PodInfo) => hookEvents.push(`add ${p.name}`));
+      agent.server.on('remove', (p: PodInfo) => hookEvents.push(`remove ${p.name}`));
+      const k = new Kubelet(ctx, node);
       kubelets.push(k);
       await k.start();
     }
@@ -89,6 +113,7 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
   after(async () => {
     await controllers?.stop();
     for (const k of kubelets) await k.stop();
+    for (const a of agents) await a.stop();
     await network?.destroy();
     await server?.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -246,7 +271,7 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     const echoNetns = podNetns(network!.clusterId, echo.metadata!.uid!);
     const pids = async () => (await promisify(execFile)('ip', ['netns', 'pids', echoNetns])).stdout.trim();
     assert.equal(await pids(), '', 'a stopped kubelet leaves no process behind');
-    const fresh = new Kubelet(ctx, network!.nodes().find((n) => n.name === 'node2')!, new NodeAgentHook());
+    const fresh = new Kubelet(ctx, network!.nodes().find((n) => n.name === 'node2')!);
     kubelets[index] = fresh;
     await fresh.start();
     // Probed from the client pod, after earlier tests deleted pods: a regression test for
@@ -303,7 +328,7 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     assert.deepEqual(review.status?.user?.extra?.['authentication.kubernetes.io/pod-uid'], [pod.metadata!.uid]);
   });
 
-  it("a pod given a deleted pod's IP is reached at once: the node's neighbour entry was not stale", async () => {
+  it("a pod's MAC follows from its IP, so a pod given a deleted pod's IP is reached at once: the node's neighbour entry is not stale", async () => {
     // The node caches the MAC behind each pod IP it forwarded to; a new pod reusing the IP
     // with a new MAC went unreached until the cached entry expired (~5-10 s of lost SYNs).
     const client = await core.readNamespacedPod({ name: 'client', namespace: NS });
@@ -332,8 +357,10 @@ describe('local cluster kubelets and controllers (root, real netns)', function (
     const firstNetns = podNetns(network!.clusterId, first.metadata!.uid!);
     await waitFor('reuse-a netns removed', async () => !(await listNetns()).includes(firstNetns));
     const second = await serve('reuse-b');
-    assert.equal(second.status?.podIP, first.status?.podIP, 'the allocator hands out the lowest free address again');
+    // host-local hands addresses out round-robin, so reuse-b need not get reuse-a's address; what
+    // makes a reused address safe is that its MAC follows from it (macFor), whichever pod has it.
     const mac = (await execInNetns(podNetns(network!.clusterId, second.metadata!.uid!), ['cat', '/sys/class/net/eth0/address'])).stdout.trim();
+    assert.equal(mac, macFor(second.status!.podIP!));
     const neighbour = (await promisify(execFile)('ip', ['-n', node2.netns, 'neigh', 'show', second.status!.podIP!, 'dev', 'cni0'])).stdout;
     assert.match(neighbour, new RegExp(`lladdr ${mac} `), `node2's neighbour entry for ${second.status!.podIP} names reuse-b's MAC ${mac}`);
     await core.deleteNamespacedPod({ name: 'reuse-b', namespace: NS });

@@ -55,6 +55,9 @@ const deadline = Date.now() + 5000;
   });
 })();`;
 
+const identity = (uid: string): { uid: string; namespace: string; name: string } => ({ uid, namespace: 'test', name: `pod-${uid.slice(0, 8)}` });
+const podAt = (uid: string, preferredIp?: string) => ({ ...identity(uid), ...(preferredIp ? { preferredIp } : {}) });
+
 function ask(netns: string, host: string): Promise<string[]> {
   return askPort(netns, host, 8080);
 }
@@ -90,9 +93,9 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
     net = await ClusterNetwork.create({ dataDir });
     node1 = await net.addNode(1, 'node1');
     node2 = await net.addNode(2, 'node2');
-    pods.a = await net.addPod(node1, { uid: uids.a, ip: '10.244.1.2' });
-    pods.b = await net.addPod(node1, { uid: uids.b, ip: '10.244.1.3' });
-    pods.c = await net.addPod(node2, { uid: uids.c, ip: '10.244.2.2' });
+    pods.a = await net.addPod(node1, podAt(uids.a, '10.244.1.2'));
+    pods.b = await net.addPod(node1, podAt(uids.b, '10.244.1.3'));
+    pods.c = await net.addPod(node2, podAt(uids.c, '10.244.2.2'));
     for (const name of ['a', 'b', 'c'] as const) {
       servers.push(spawnInNetns(pods[name].netns, [node, '-e', serverJs, name], { logFile: join(dataDir, 'pods', `${name}.log`) }));
     }
@@ -143,13 +146,14 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
 
     it('is idempotent: adding the same node and pod again changes nothing', async () => {
       assert.deepEqual(await net.addNode(1, 'node1'), node1);
-      assert.deepEqual(await net.addPod(node1, { uid: uids.a, ip: '10.244.1.2' }), pods.a);
+      assert.deepEqual(await net.addPod(node1, podAt(uids.a, '10.244.1.2')), pods.a);
       assert.deepEqual(await ask(pods.c.netns, pods.a.ip), ['a']);
       await assert.rejects(net.addNode(1, 'other'), /node index 1 is already used by node "node1"/);
-      await assert.rejects(
-        net.addPod(node1, { uid: randomUUID(), ip: '10.244.2.9' }),
-        /pod ip "10.244.2.9" is not a usable address of pod cidr 10.244.1.0\/24/,
-      );
+      // An address outside the node's range (a pod that moved nodes) gives way to a free one.
+      const moved = randomUUID();
+      const elsewhere = await net.addPod(node1, podAt(moved, '10.244.2.9'));
+      assert.match(elsewhere.ip, /^10\.244\.1\.\d+$/);
+      await net.removePod(node1, identity(moved));
     });
     it('is picked up again by a new ClusterNetwork on the same data dir (a restart)', async () => {
       await net.setPodHosts(pods.a, [{ ip: '10.96.0.10', names: ['kept'] }]);
@@ -157,7 +161,7 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
       assert.equal(again.clusterId, net.clusterId);
       assert.deepEqual(await again.addNode(2, 'node2'), node2);
       assert.deepEqual(await again.addNode(1, 'node1'), node1);
-      assert.deepEqual(await again.addPod(node1, { uid: uids.a, ip: '10.244.1.2' }), pods.a);
+      assert.deepEqual(await again.addPod(node1, podAt(uids.a, '10.244.1.2')), pods.a);
       assert.deepEqual(await ask(pods.c.netns, pods.a.ip), ['a'], 'the running server kept its netns');
       const r = await execInNetns(pods.a.netns, ['getent', 'hosts', 'kept']);
       assert.match(r.stdout, /^10\.96\.0\.10\s+kept/, 'hosts entries survive');
@@ -247,13 +251,14 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
     it('removePod kills the processes inside and deletes netns, veth and hosts dir', async () => {
       const server = servers[1]!; // pod b
       const exited = new Promise((resolve) => server.once('exit', (_code, signal) => resolve(signal)));
-      await net.removePod(node1, uids.b);
+      await net.removePod(node1, identity(uids.b));
       assert.equal(await exited, 'SIGTERM');
       assert.equal(existsSync(pods.b.netnsPath), false);
       assert.equal(existsSync(`/etc/netns/${pods.b.netns}`), false);
-      const links = await execInNetns(node1.netns, ['ip', '-o', 'link', 'show']);
-      assert.doesNotMatch(links.stdout, new RegExp(`v${uids.b.slice(0, 8)}`));
-      await net.removePod(node1, uids.b); // again: fine
+      const veths = async (): Promise<number> =>
+        ((await execInNetns(node1.netns, ['ip', '-o', 'link', 'show', 'type', 'veth'])).stdout.match(/master cni0/g) ?? []).length;
+      assert.equal(await veths(), 1, 'only pod a is left on cni0');
+      await net.removePod(node1, identity(uids.b)); // again: fine
       assert.deepEqual(await ask(pods.c.netns, pods.a.ip), ['a']);
     });
 
@@ -263,15 +268,15 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
       const mac = async (): Promise<string> => (await execInNetns(node1.netns, ['cat', '/sys/class/net/cni0/address'])).stdout.trim();
       assert.equal(await mac(), macFor(node1.gateway));
       const uid = randomUUID();
-      await net.addPod(node1, { uid, ip: '10.244.1.9' });
-      await net.removePod(node1, uid);
+      await net.addPod(node1, podAt(uid));
+      await net.removePod(node1, identity(uid));
       assert.equal(await mac(), macFor(node1.gateway));
       assert.deepEqual(await ask(pods.a.netns, pods.c.ip), ['c']);
     });
 
     it('removePod SIGKILLs a process that ignores SIGTERM after the grace period', async () => {
       const uid = randomUUID();
-      const pod = await net.addPod(node2, { uid, ip: '10.244.2.3' });
+      const pod = await net.addPod(node2, podAt(uid));
       const stubborn = spawnInNetns(pod.netns, [node, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000); console.log('up')"], {
         logFile: join(dataDir, 'pods', 'stubborn.log'),
       });
@@ -282,13 +287,13 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
         if (Date.now() > deadline) throw new Error('stubborn process did not start');
         await sleep(20);
       }
-      await net.removePod(node2, uid);
+      await net.removePod(node2, identity(uid));
       assert.equal(await exited, 'SIGKILL');
       assert.equal(existsSync(pod.netnsPath), false);
     });
 
     it('runs a hostNetwork pod in the node netns with the node address', async () => {
-      const hostPod = await net.addPod(node2, { uid: randomUUID(), ip: '', hostNetwork: true });
+      const hostPod = await net.addPod(node2, { ...identity(randomUUID()), hostNetwork: true });
       assert.equal(hostPod.netns, node2.netns);
       assert.equal(hostPod.ip, '10.250.0.2');
       assert.equal(hostPod.hostNetwork, true);

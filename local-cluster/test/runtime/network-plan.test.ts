@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { checkNodeIndex, checkPodIp, clusterIdFor, podKey, podNetns, podVeth } from '../../src/runtime/network-plan.ts';
+import { checkNodeIndex, checkPodIp, clusterIdFor, podKey, podNetns } from '../../src/runtime/network-plan.ts';
 import { renderHostsFile } from '../../src/runtime/pod-hosts.ts';
 
 describe('network plan', () => {
@@ -10,11 +10,9 @@ describe('network plan', () => {
     assert.notEqual(id, clusterIdFor('/tmp/data2'));
   });
 
-  it('names a pod netns and veth from the uid prefix, hashing a uid that is not hex', () => {
+  it('names a pod netns from the uid prefix, hashing a uid that is not hex', () => {
     assert.equal(podNetns('abc123', '3f2a9c1e-0000-4000-8000-000000000000'), 'lcabc123-p3f2a9c1e');
-    assert.equal(podVeth('3f2a9c1e-0000-4000-8000-000000000000'), 'v3f2a9c1e');
     assert.match(podKey('my-pod'), /^[0-9a-f]{8}$/);
-    assert.ok(podVeth('anything at all').length <= 15);
   });
 
   it('accepts only usable pod addresses of the node cidr', () => {

@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { NodeAgentHook, nodeAgentSocketPath, type NodeAgentMessage, type PodInfo } from '../../src/runtime/node-agent-hook.ts';
+import { NodeAgentServer, type NodeAgentMessage, type PodInfo } from '../src/node-agent-server.ts';
+
+const socketPath = (dir: string): string => join(dir, 'run', 'node-agent.sock');
 
 function pod(uid: string): PodInfo {
   return {
@@ -48,59 +50,59 @@ function reader(socket: Socket): () => Promise<NodeAgentMessage> {
   };
 }
 
-describe('NodeAgentHook', () => {
+describe('NodeAgentServer', () => {
   let dir: string;
-  let hook: NodeAgentHook;
+  let agent: NodeAgentServer;
   const sockets: Socket[] = [];
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'lc-hook-'));
-    hook = new NodeAgentHook();
+    dir = mkdtempSync(join(tmpdir(), 'cni-agent-'));
+    agent = new NodeAgentServer();
   });
   afterEach(async () => {
     for (const s of sockets.splice(0)) s.destroy();
-    await hook.close();
+    await agent.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('sends a snapshot to a new client, then every add and remove', async () => {
-    const path = nodeAgentSocketPath(dir, 'node1');
-    await hook.start(path);
-    hook.podAdded(pod('aaaa0001'));
+    const path = socketPath(dir);
+    await agent.start(path);
+    agent.podAdded(pod('aaaa0001'));
     const socket = connect(path);
     sockets.push(socket);
     const next = reader(socket);
     assert.deepEqual(await next(), { type: 'snapshot', pods: [pod('aaaa0001')] });
-    hook.podAdded(pod('aaaa0002'));
+    agent.podAdded(pod('aaaa0002'));
     assert.deepEqual(await next(), { type: 'add', pod: pod('aaaa0002') });
-    hook.podRemoved(pod('aaaa0001'));
+    agent.podRemoved(pod('aaaa0001'));
     assert.deepEqual(await next(), { type: 'remove', pod: pod('aaaa0001') });
-    assert.deepEqual(hook.pods(), [pod('aaaa0002')]);
+    assert.deepEqual(agent.pods(), [pod('aaaa0002')]);
   });
 
   it('emits the same events in-process', () => {
     const seen: string[] = [];
-    hook.on('add', (p) => seen.push(`add ${p.uid}`));
-    hook.on('remove', (p) => seen.push(`remove ${p.uid}`));
-    hook.podAdded(pod('bbbb0001'));
-    hook.podRemoved(pod('bbbb0001'));
+    agent.on('add', (p) => seen.push(`add ${p.uid}`));
+    agent.on('remove', (p) => seen.push(`remove ${p.uid}`));
+    agent.podAdded(pod('bbbb0001'));
+    agent.podRemoved(pod('bbbb0001'));
     assert.deepEqual(seen, ['add bbbb0001', 'remove bbbb0001']);
-    assert.deepEqual(hook.pods(), []);
+    assert.deepEqual(agent.pods(), []);
   });
 
   it('replaces a stale socket file from a crashed run and removes it on close', async () => {
-    const path = nodeAgentSocketPath(dir, 'node1');
+    const path = socketPath(dir);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, ''); // what a crashed run leaves behind
-    await hook.start(path);
+    await agent.start(path);
     const socket = connect(path);
     sockets.push(socket);
     assert.deepEqual(await reader(socket)(), { type: 'snapshot', pods: [] });
-    await hook.close();
+    await agent.close();
     assert.equal(existsSync(path), false);
   });
 
   it('refuses a socket path too long for a unix socket', async () => {
-    await assert.rejects(hook.start(join(dir, 'x'.repeat(120), 'node-agent.sock')), /too long for a unix socket/);
+    await assert.rejects(agent.start(join(dir, 'x'.repeat(120), 'node-agent.sock')), /too long for a unix socket/);
   });
 });

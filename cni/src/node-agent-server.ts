@@ -1,17 +1,13 @@
 // How a node's ztunnel learns which pods (and netns) it serves, the way Istio's CNI agent hands
-// pod netns to ztunnel: a Unix socket per node streaming newline-delimited JSON, a snapshot
+// pod netns to ztunnel: the agent's Unix socket streams newline-delimited JSON, a snapshot
 // first and then add/remove events; plus the same events in-process.
 import { EventEmitter } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { NodeAgentMessage, PodInfo } from '@ambient/api';
 
 export type { NodeAgentMessage, PodInfo };
-
-export function nodeAgentSocketPath(dataDir: string, nodeName: string): string {
-  return join(dataDir, 'nodes', nodeName, 'node-agent.sock');
-}
 
 // A client that stops reading is dropped rather than buffered without bound; it reconnects
 // and gets a fresh snapshot, which is all it needs.
@@ -19,12 +15,12 @@ const maxBufferedBytes = 4 * 1024 * 1024;
 // sockaddr_un.sun_path is 108 bytes including the terminating NUL.
 const maxSocketPathBytes = 107;
 
-export interface NodeAgentHookEvents {
+export interface NodeAgentServerEvents {
   add: [PodInfo];
   remove: [PodInfo];
 }
 
-export class NodeAgentHook extends EventEmitter<NodeAgentHookEvents> {
+export class NodeAgentServer extends EventEmitter<NodeAgentServerEvents> {
   readonly #pods = new Map<string, PodInfo>();
   readonly #clients = new Set<Socket>();
   #server: Server | undefined;
@@ -36,7 +32,7 @@ export class NodeAgentHook extends EventEmitter<NodeAgentHookEvents> {
   }
 
   async start(socketPath: string): Promise<void> {
-    if (this.#server) throw new Error(`node agent hook already listening on ${this.#socketPath}`);
+    if (this.#server) throw new Error(`node agent already serving on ${this.#socketPath}`);
     if (Buffer.byteLength(socketPath) > maxSocketPathBytes) {
       throw new Error(`node agent socket path is too long for a unix socket (${Buffer.byteLength(socketPath)} > ${maxSocketPathBytes} bytes): ${socketPath}`);
     }
