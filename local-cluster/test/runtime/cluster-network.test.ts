@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +13,8 @@ import {
   execInNetns,
   listNetns,
   netnsPrefix,
+  nodeCniDirs,
+  podNetns,
   spawnInNetns,
   teardownCluster,
   type NodeNet,
@@ -272,6 +274,32 @@ describe('ClusterNetwork (root, real network namespaces)', function () {
       await net.removePod(node1, identity(uid));
       assert.equal(await mac(), macFor(node1.gateway));
       assert.deepEqual(await ask(pods.a.netns, pods.c.ip), ['c']);
+    });
+
+    it('undoes a failed ADD whole: no netns, no cached result, no address held (a pod deleted before its retry leaks nothing)', async () => {
+      const dirs = nodeCniDirs(dataDir, 'node1');
+      const conflist = join(dirs.confDir, '10-local-cluster.conflist');
+      const original = readFileSync(conflist, 'utf8');
+      const list = JSON.parse(original);
+      writeFileSync(conflist, JSON.stringify({ ...list, plugins: [...list.plugins, { type: 'no-such-plugin' }] }));
+      const uid = randomUUID();
+      try {
+        await assert.rejects(net.addPod(node1, podAt(uid)), /CNI plugin no-such-plugin not found/);
+      } finally {
+        writeFileSync(conflist, original);
+      }
+      assert.deepEqual(
+        (await listNetns()).filter((n) => n === podNetns(net.clusterId, uid)),
+        [],
+      );
+      assert.deepEqual(
+        readdirSync(dirs.cacheDir).filter((f) => f.includes(uid)),
+        [],
+      );
+      const held = readdirSync(join(dirs.ipamDir, 'local-cluster')).filter(
+        (f) => /^\d/.test(f) && readFileSync(join(dirs.ipamDir, 'local-cluster', f), 'utf8').includes(uid),
+      );
+      assert.deepEqual(held, [], 'host-local released the address');
     });
 
     it('removePod SIGKILLs a process that ignores SIGTERM after the grace period', async () => {
