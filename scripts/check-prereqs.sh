@@ -7,9 +7,10 @@ set -u
 mode=${1:-test}
 # redis-server: the demo's and the tests' global rate limits keep their counters in it (a pod).
 commands=(ip iptables iptables-save iptables-restore nsenter g++ make redis-server)
-packages=(iproute2 iptables nftables util-linux g++ make redis-server)
+packages=(iproute2 iptables nftables util-linux g++ make redis-server containernetworking-plugins)
+# containernetworking-plugins: the CNI reference plugins each node's kubelet runs for its pods.
+files=(/usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback)
 # fonts-dejavu-core: the text of the savings report's PNG charts (its smoke test renders them).
-files=()
 if [ "$mode" = test ]; then
   commands+=(openssl python3 apt-get dpkg-deb tcpdump)
   packages+=(openssl python3 tcpdump fonts-dejavu-core)
