@@ -1,15 +1,15 @@
 // Fails on an import cycle between our own source files, on imports that cross workspace
 // boundaries other than through a package's public entry point, and on the edges the
-// architecture forbids: ztunnel, waypoint and istiod-lite never import each other (they share
-// only @ambient/api and, for the two proxies, @ambient/hbone); hbone imports only @ambient/api;
+// architecture forbids: ztunnel, waypoint, istiod-lite and the CNI agent never import each other
+// (they share only @ambient/api and, for the two proxies, @ambient/hbone); hbone imports only @ambient/api;
 // and the per-folder "never" rules below.
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { root, tsFiles, workspaces } from './workspace-files.ts';
 
-const isolated = new Set(['istiod-lite', 'ztunnel', 'waypoint']);
+const isolated = new Set(['istiod-lite', 'ztunnel', 'waypoint', 'cni']);
 /** Workspaces that may import only the listed ones of ours. */
-const allowedImports: Record<string, string[]> = { api: [], hbone: ['api'] };
+const allowedImports: Record<string, string[]> = { api: [], hbone: ['api'], cni: ['api'] };
 /** Folders (or files, without `.ts`) that must never import another, with the reason. */
 const never: { from: string; to: string; why: string }[] = [
   { from: 'ztunnel/src/proxy/inbound', to: 'ztunnel/src/proxy/outbound', why: 'the inbound path stands alone: what both need lives in a module of its own' },
