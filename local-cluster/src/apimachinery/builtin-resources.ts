@@ -74,6 +74,8 @@ export const builtinResources: ResourceInfo[] = [
   }),
   resource({ group: 'discovery.k8s.io', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true }),
   resource({ group: 'coordination.k8s.io', kind: 'Lease', plural: 'leases', namespaced: true }),
+  // Stored and served only (no eviction API here): deploy/overlays/prod ships one for istiod-lite.
+  resource({ group: 'policy', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', namespaced: true, shortNames: ['pdb'], subresources: ['status'] }),
   // RBAC objects: every request is authorized against them (src/apiserver/rbac-authorizer.ts).
   resource({ group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false }),
   resource({ group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false }),

@@ -153,7 +153,8 @@ describe('RBAC authorization (embedded API server over https)', function () {
       [['list', 'pods', '--all-namespaces'], 'yes'],
       [['patch', 'services', '--subresource=status', '-n', 'team-a'], 'yes'],
       [['create', 'tokenreviews.authentication.k8s.io'], 'yes'],
-      [['get', 'secrets', '-n', 'istio-system'], 'yes'],
+      [['get', 'secrets/istio-ca-secret', '-n', 'istio-system'], 'yes'],
+      [['get', 'secrets/some-app-credentials', '-n', 'istio-system'], 'no'], // only the CA's Secrets, by name
       [['get', 'secrets', '-n', 'team-a'], 'no'], // its Role is the root namespace's only
       [['create', 'serviceaccounts/ztunnel', '--subresource=token', '-n', 'istio-system'], 'no'],
       [['delete', 'pods', '-n', 'team-a'], 'no'],
