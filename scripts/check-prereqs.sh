@@ -12,8 +12,9 @@ packages=(iproute2 iptables nftables util-linux g++ make redis-server containern
 files=(/usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback)
 # fonts-dejavu-core: the text of the savings report's PNG charts (its smoke test renders them).
 if [ "$mode" = test ]; then
-  commands+=(openssl python3 apt-get dpkg-deb tcpdump)
-  packages+=(openssl python3 tcpdump fonts-dejavu-core)
+  # mmdebstrap, umoci, strip: the container images' test builds them (scripts/images).
+  commands+=(openssl python3 apt-get dpkg-deb tcpdump mmdebstrap umoci strip)
+  packages+=(openssl python3 tcpdump fonts-dejavu-core mmdebstrap umoci binutils)
   files+=(/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf)
 fi
 
