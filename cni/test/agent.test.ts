@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import pino from 'pino';
 import type { NodeAgentMessage, PodInfo } from '@ambient/api';
 import { CniAgent, type CniAgentOptions } from '../src/agent.ts';
 import { chainPlugin, pluginType, primaryConfFile } from '../src/install.ts';
+import { reader } from './node-agent-reader.ts';
 
 const cniDir = join(import.meta.dirname, '..');
 const primary = { cniVersion: '1.0.0', name: 'k8s-pod-network', plugins: [{ type: 'bridge', bridge: 'cni0', ipam: { type: 'host-local' } }] };
@@ -75,36 +76,10 @@ function runPlugin(
 const k8sArgs = (p: { namespace: string; name: string; uid: string }): string =>
   `IgnoreUnknown=1;K8S_POD_NAMESPACE=${p.namespace};K8S_POD_NAME=${p.name};K8S_POD_INFRA_CONTAINER_ID=x;K8S_POD_UID=${p.uid}`;
 
-/** ztunnel's side: the messages of the node-agent socket, one at a time. */
+/** ztunnel's side of the node-agent socket. */
 function subscribe(path: string): { next: () => Promise<NodeAgentMessage>; close: () => void } {
-  const socket: Socket = connect(path);
-  let buffer = '';
-  const queued: NodeAgentMessage[] = [];
-  const waiting: ((m: NodeAgentMessage) => void)[] = [];
-  socket.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-      const msg = JSON.parse(buffer.slice(0, i)) as NodeAgentMessage;
-      buffer = buffer.slice(i + 1);
-      const w = waiting.shift();
-      if (w) w(msg);
-      else queued.push(msg);
-    }
-  });
-  return {
-    next: () => {
-      const m = queued.shift();
-      if (m) return Promise.resolve(m);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no node-agent message within 5 s')), 5000);
-        waiting.push((msg) => {
-          clearTimeout(timer);
-          resolve(msg);
-        });
-      });
-    },
-    close: () => socket.destroy(),
-  };
+  const socket = connect(path);
+  return { next: reader(socket), close: () => socket.destroy() };
 }
 
 /** Resolves when `check` holds, re-checked on every change in `dir` (bounded: 5 s). */

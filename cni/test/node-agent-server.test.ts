@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { NodeAgentServer, type NodeAgentMessage, type PodInfo } from '../src/node-agent-server.ts';
+import { NodeAgentServer, type PodInfo } from '../src/node-agent-server.ts';
+import { reader } from './node-agent-reader.ts';
 
 const socketPath = (dir: string): string => join(dir, 'run', 'node-agent.sock');
 
@@ -18,35 +19,6 @@ function pod(uid: string): PodInfo {
     labels: { app: 'web' },
     annotations: {},
     serviceAccount: 'default',
-  };
-}
-
-/** Reads newline-delimited JSON messages from a socket, one at a time. */
-function reader(socket: Socket): () => Promise<NodeAgentMessage> {
-  let buffer = '';
-  const queued: NodeAgentMessage[] = [];
-  const waiting: ((m: NodeAgentMessage) => void)[] = [];
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-      const msg = JSON.parse(buffer.slice(0, i)) as NodeAgentMessage;
-      buffer = buffer.slice(i + 1);
-      const w = waiting.shift();
-      if (w) w(msg);
-      else queued.push(msg);
-    }
-  });
-  return () => {
-    const m = queued.shift();
-    if (m) return Promise.resolve(m);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no message within 2 s')), 2000);
-      waiting.push((msg) => {
-        clearTimeout(timer);
-        resolve(msg);
-      });
-    });
   };
 }
 

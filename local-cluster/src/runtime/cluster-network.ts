@@ -224,8 +224,8 @@ export class ClusterNetwork {
   }
 
   /**
-   * The pod's netns, wired by the node's CNI network list. A pod whose netns is left from an
-   * earlier run is detached (CNI DEL) and attached again, keeping `preferredIp` if it is free.
+   * The pod's netns, wired by the node's CNI network list. Anything an earlier run left is
+   * detached first (CNI DEL), and the pod attached again, keeping `preferredIp` if it is free.
    * A failed attach is undone (DEL), so nothing is left half-made.
    */
   async addPod(node: NodeNet, pod: PodIdentity & { hostNetwork?: boolean; preferredIp?: string }): Promise<PodNet> {
@@ -243,11 +243,12 @@ export class ClusterNetwork {
     return this.#serial(`pod:${pod.uid}`, async () => {
       const netns = podNetns(this.clusterId, pod.uid);
       const cni = this.#cni.get(node.index)!;
-      const fresh = !netnsExists(netns);
       await ensureNetns(netns);
       await cni.loopback(netnsPath(netns), pod.uid);
       const attachment = (ip?: string): CniAttachment => ({ containerId: pod.uid, netnsPath: netnsPath(netns), ifName: 'eth0', args: cniArgs(pod, ip) });
-      if (!fresh) await cni.del(attachment());
+      // Whatever an earlier run left (an interface, host-local's hold on the address) goes
+      // first, so the address can be asked for again.
+      await cni.del(attachment());
       const preferred = pod.preferredIp && pod.preferredIp !== node.gateway ? pod.preferredIp : undefined;
       // A failed ADD is undone whole (DEL, then the netns), so a pod deleted before its retry
       // leaves nothing behind.
