@@ -243,12 +243,13 @@ export class ClusterNetwork {
     return this.#serial(`pod:${pod.uid}`, async () => {
       const netns = podNetns(this.clusterId, pod.uid);
       const cni = this.#cni.get(node.index)!;
+      const leftover = netnsExists(netns);
       await ensureNetns(netns);
       await cni.loopback(netnsPath(netns), pod.uid);
       const attachment = (ip?: string): CniAttachment => ({ containerId: pod.uid, netnsPath: netnsPath(netns), ifName: 'eth0', args: cniArgs(pod, ip) });
-      // Whatever an earlier run left (an interface, host-local's hold on the address) goes
-      // first, so the address can be asked for again.
-      await cni.del(attachment());
+      // Whatever an earlier run left (an interface, host-local's hold on the address, known by
+      // its cached result) goes first, so the address can be asked for again.
+      if (leftover || cni.attached(attachment())) await cni.del(attachment());
       const preferred = pod.preferredIp && pod.preferredIp !== node.gateway ? pod.preferredIp : undefined;
       // A failed ADD is undone whole (DEL, then the netns), so a pod deleted before its retry
       // leaves nothing behind.

@@ -127,6 +127,11 @@ export class CniRuntime {
     rmSync(this.#cacheFile(a), { force: true });
   }
 
+  /** Whether an ADD of this attachment left a result that no DEL has removed yet. */
+  attached(a: CniAttachment): boolean {
+    return existsSync(this.#cacheFile(a));
+  }
+
   async check(a: CniAttachment): Promise<void> {
     const list = loadNetworkList(this.#opts.confDir);
     const prev = this.#cached(a);
