@@ -51,7 +51,7 @@ const ISTIOD_CLUSTER_ROLE = {
   'mesh.ambient.dev/faultinjectionpolicies/status': 'patch',
   'mesh.ambient.dev/ratelimitpolicies': READ,
   'mesh.ambient.dev/ratelimitpolicies/status': 'patch',
-  namespaces: `create ${READ}`,
+  namespaces: READ,
   'networking.istio.io/destinationrules': READ,
   'networking.istio.io/destinationrules/status': 'patch',
   nodes: READ,

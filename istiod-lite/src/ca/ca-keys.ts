@@ -153,7 +153,15 @@ function normalizePem(pem: string): string {
   return block === undefined ? pem : `${block}\n`;
 }
 
+/** Read first: a real API server authorizes a create before it looks, so posting an existing
+ *  namespace would need `create namespaces`, which an installed mesh never uses. */
 async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
+  try {
+    await core.readNamespace({ name });
+    return;
+  } catch (err) {
+    if (apiStatusCode(err) !== 404) throw new CaKeysError(`cannot read namespace ${name}: ${apiErrorMessage(err)}`, { cause: err });
+  }
   try {
     await core.createNamespace({ body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
   } catch (err) {

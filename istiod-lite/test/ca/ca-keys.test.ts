@@ -4,6 +4,7 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { createCertificateAuthority, createCsr, signCsr } from '@ambient/api';
 import { CaKeysError, loadOrCreateMeshCa, meshCaFromPluginSecret } from '../../src/ca/ca-keys.ts';
 import { silent, startCaCluster, type CaCluster } from './ca-fixture.ts';
@@ -84,6 +85,47 @@ describe('mesh CA keys', function () {
     const second = await loadOrCreateMeshCa({ kc: cluster.kc, logger: silent, rootNamespace: 'istio-system' });
     assert.equal(fingerprint(second.rootCertPem), fingerprint(first.rootCertPem));
     assert.equal(second.signer.keyPem, first.signer.keyPem);
+  });
+
+  it('does not need create on namespaces when the root namespace exists (a real API server authorizes a create before it looks)', async () => {
+    // istiod-lite's identity with what the CA reads and writes, and no create on namespaces.
+    const ns = 'rbac-system';
+    await cluster.core.createNamespace({ body: { metadata: { name: ns } } });
+    await cluster.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'istiod-lite' } } });
+    const rbac = cluster.kc.makeApiClient(RbacAuthorizationV1Api);
+    await rbac.createClusterRole({
+      body: { metadata: { name: 'ca-keys-test' }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }] },
+    });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: 'ca-keys-test' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ca-keys-test' },
+        subjects: [{ kind: 'ServiceAccount', name: 'istiod-lite', namespace: ns }],
+      },
+    });
+    await rbac.createNamespacedRole({
+      namespace: ns,
+      body: { metadata: { name: 'ca-keys-test' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create'] }] },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns,
+      body: {
+        metadata: { name: 'ca-keys-test' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ca-keys-test' },
+        subjects: [{ kind: 'ServiceAccount', name: 'istiod-lite', namespace: ns }],
+      },
+    });
+    const { status } = await cluster.core.createNamespacedServiceAccountToken({ namespace: ns, name: 'istiod-lite', body: { spec: { audiences: [] } } });
+    const server = cluster.kc.getCurrentCluster()!;
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: server.server, caData: server.caData }],
+      users: [{ name: 'istiod-lite', token: status!.token }],
+      contexts: [{ name: 'c', cluster: 'c', user: 'istiod-lite' }],
+      currentContext: 'c',
+    });
+    const ca = await loadOrCreateMeshCa({ kc, logger: silent, rootNamespace: ns });
+    assert.equal(ca.source, 'istio-ca-secret');
   });
 
   it('lets replicas starting at the same moment agree on one root', async () => {
