@@ -22,6 +22,9 @@ export interface ZtunnelOptions extends ProxyRuntimeOptions {
   podConnectionLimits?: PodConnectionLimits;
   /** Between two memory releases (malloc trim, and a heap shrink after connections closed; memory-release.ts); 0: never (default 10 s). */
   mallocTrimIntervalMs?: number;
+  /** Where metrics and readiness listen when not on `host` (in a cluster: every address, so
+   *  Prometheus reaches 15020); the admin dump stays on `host`. */
+  probeHost?: string;
 }
 
 export interface Ztunnel {
@@ -105,6 +108,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<Ztunnel> {
 
   const admin = await startAdminServers({
     host: opts.host ?? '127.0.0.1',
+    ...(opts.probeHost ? { probeHost: opts.probeHost } : {}),
     ports: { admin: opts.adminPort ?? ports.admin, metrics: opts.metricsPort ?? ports.metrics, readiness: opts.readinessPort ?? ports.readiness },
     registry: metrics.registry,
     notReady: () => (xdsSynced && agentSynced ? undefined : `discovery ${xdsSynced ? 'synced' : 'pending'}, node agent ${agentSynced ? 'synced' : 'pending'}`),
