@@ -338,6 +338,39 @@ describe('ztunnel on the local cluster (2 nodes, real namespaces)', function () 
     await until('calls succeed again', async () => (await call(await pod('mesh', 'client'), `http://${target.status!.podIP}:8080/`)).ok, 30_000);
   });
 
+  it('keeps every pod captured while the CNI agent restarts, and captures a pod created meanwhile once it is back', async () => {
+    const node = 'node-1';
+    const agents = async () =>
+      (await core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istio-cni-node', fieldSelector: `spec.nodeName=${node}` })).items;
+    const before = await capturedUids();
+    const [old] = await agents();
+    assert.ok(old, `no istio-cni-node pod on ${node}`);
+    await core.deleteNamespacedPod({ name: old.metadata!.name!, namespace: 'istio-system' });
+    // Its ADD reaches a stopping or restarting agent: refused (try again later) and retried by
+    // the kubelet, or taken by the new agent; never started without the agent knowing it.
+    await core.createNamespacedPod({
+      namespace: 'mesh',
+      body: {
+        metadata: { name: 'late', labels: { app: 'late' } },
+        spec: { nodeName: node, serviceAccountName: 'client', containers: [container('late', 9000)] },
+      },
+    });
+    await until('a new agent pod on the node', async () =>
+      (await agents()).some((p) => p.metadata!.uid !== old.metadata!.uid && p.status?.phase === 'Running'),
+    );
+    const late = await until('the late pod running', async () => {
+      const p = await pod('mesh', 'late');
+      return p.status?.phase === 'Running' && p;
+    });
+    await until('the late pod captured, and every pod captured before still is', async () => {
+      const now = new Set(await capturedUids());
+      return now.has(late.metadata!.uid!) && before.every((u) => now.has(u));
+    });
+    assert.ok((await call(late, `http://${target.status!.podIP}:8080/`)).ok, 'the late pod calls through the mesh');
+    await core.deleteNamespacedPod({ name: 'late', namespace: 'mesh' });
+    await until('the late pod gone', async () => !(await core.listNamespacedPod({ namespace: 'mesh' })).items.some((p) => p.metadata!.name === 'late'));
+  });
+
   it('returns the pods to plain traffic with no rules left behind when the namespace is un-labelled', async () => {
     await core.patchNamespace({ name: 'mesh', body: { metadata: { labels: { 'istio.io/dataplane-mode': null } } } }, mergePatch);
     await until('nothing captured', async () => (await capturedUids()).length === 0).catch(async (err: Error) => {
