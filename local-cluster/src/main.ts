@@ -20,7 +20,7 @@ const usage = `usage: local-cluster <command> [flags]
 
   up [--nodes N] [--data DIR] [--port P] [--mesh] [--foreground]
                                                           start a cluster (default 2 nodes); --mesh
-                                                          adds istiod-lite and a ztunnel per node
+                                                          adds istiod-lite, the CNI agent and a ztunnel per node
   down [--data DIR] [--purge]                             stop it, remove every namespace/link/rule
   apply -f FILE|DIR [--data DIR]                          server-side apply manifests
   status [--data DIR]                                     nodes and pods
