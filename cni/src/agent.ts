@@ -87,9 +87,12 @@ export class CniAgent {
       agent.#pluginServer = await startPluginServer(pluginSocket, (req) => handler.handle(req), logger);
       if (installPluginBinary(opts.pluginBinary, opts.binDir)) logger.info({ binDir: opts.binDir }, 'plugin installed');
       guard.on('repaired', (file) => {
+        if (!agent.#chained) logger.info({ file }, 'chained into the primary CNI config');
+        else {
+          opts.onRepair?.();
+          logger.warn({ file }, 'the primary CNI config had lost the ambient-cni entry: put back');
+        }
         agent.#chained = true;
-        opts.onRepair?.();
-        logger.warn({ file }, 'the primary CNI config had lost the ambient-cni entry: put back');
       });
       guard.on('error', (err) => logger.error({ err }, 'checking the primary CNI config failed'));
       const outcome = guard.start();

@@ -171,16 +171,19 @@ describe('CNI node agent', function () {
     it('waits for a primary CNI config, not ready until then, and chains itself when one appears', async () => {
       const d = tempDirs();
       rmSync(join(d.confDir, '10-calico.conflist'));
-      const agent = await startAgent(d);
+      let repairs = 0;
+      const agent = await startAgent(d, { onRepair: () => repairs++ });
       assert.match(agent.notReady() ?? '', /not in a primary CNI config/);
       writeFileSync(join(d.confDir, '10-calico.conflist'), JSON.stringify(primary));
       await whenDirSettles(d.confDir, () => agent.notReady() === undefined);
+      assert.equal(repairs, 0, 'a first install is no repair');
       assert.equal(chainPlugin(d.confDir, { type: pluginType, agent_socket: join(d.runDir, 'plugin.sock') }), 'unchanged');
     });
 
     it('puts its entry back when the primary CNI rewrites the conflist, so later pods still reach it', async () => {
       const d = tempDirs();
-      await startAgent(d);
+      let repairs = 0;
+      await startAgent(d, { onRepair: () => repairs++ });
       const file = join(d.confDir, '10-calico.conflist');
       // What a primary CNI's installer does on restart: its own file, written whole.
       writeFileSync(file, JSON.stringify({ ...primary, plugins: [{ ...primary.plugins[0], mtu: 1450 }] }));
@@ -188,6 +191,7 @@ describe('CNI node agent', function () {
       const list = JSON.parse(readFileSync(file, 'utf8'));
       assert.equal(list.plugins[0].mtu, 1450, 'the primary config is kept as rewritten');
       assert.equal(list.plugins.at(-1).type, pluginType);
+      assert.equal(repairs, 1, 'counted (ambient_cni_conflist_repairs_total)');
       const pod = { namespace: 'shop', name: 'after-rewrite', uid: randomUUID() };
       const z = subscribe(d.socket);
       cleanups.push(() => z.close());
