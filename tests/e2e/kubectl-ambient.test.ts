@@ -169,6 +169,8 @@ describe('kubectl ambient against the local cluster with the mesh', function () 
       /^✔ istiod-lite holds the leader lease/m,
       /^✔ ztunnel on node node-1 is ready and answers its admin port$/m,
       /^✔ ztunnel on node node-2 is ready and answers its admin port$/m,
+      /^✔ the CNI node agent on node node-1 is ready/m,
+      /^✔ the CNI node agent on node node-2 is ready/m,
       /^✔ ztunnels' workload certificates are valid — 2 valid; the earliest expires in/m,
       /^✔ HBONE port 15008 is reachable from node-1 to node-2/m,
       /^✔ namespace shop: its pods are captured by ztunnel — 2 of 2$/m,

@@ -22,6 +22,9 @@ export const REQUIRED_CRDS = [
   'backendtrafficpolicies.mesh.ambient.dev',
 ];
 export const LEADER_LEASE = 'istiod-lite-leader';
+/** The CNI node agent's pods (deploy/daemonset/istio-cni-node.yaml) and its readiness port. */
+const CNI_AGENT_APP = 'istio-cni-node';
+const CNI_AGENT_HEALTH_PORT = 8000;
 /** Certificates expiring sooner than this are flagged: rotation should have renewed them. */
 const EXPIRY_WARNING_MS = 60 * 60 * 1000;
 
@@ -41,6 +44,8 @@ export interface Facts {
   ztunnels: NodeDump[];
   /** node → why its ztunnel is not ready ('' = ready). */
   readiness: Map<string, string>;
+  /** node → its CNI node agent (istio-cni-node) pod and why it is not ready ('' = ready); absent: no agent pod. */
+  cniAgents: Map<string, { pod: string; notReady: string }>;
   /** Enrolled namespaces and their pods the mesh should capture. */
   enrolled: { namespace: string; pods: V1Pod[] }[];
   /** HBONE reachability probes: from a node to a captured pod on another node. */
@@ -79,10 +84,29 @@ export function runChecks(f: Facts): CheckResult[] {
         : {}),
     });
   }
+  results.push(...f.nodes.map((node) => cniAgentCheck(f, node)));
   results.push(certificateCheck(f));
   results.push(...hboneChecks(f));
   results.push(...captureChecks(f));
   return results;
+}
+
+/** Without its CNI agent a node hands no new pod to ztunnel: their CNI ADD fails and they stay Pending. */
+function cniAgentCheck(f: Facts, node: string): CheckResult {
+  const title = `the CNI node agent on node ${node} is ready (it hands each new pod to ztunnel)`;
+  const agent = f.cniAgents.get(node);
+  if (!agent) {
+    return {
+      ok: false,
+      title,
+      detail: 'no istio-cni-node pod',
+      hint: `new pods on ${node} stay Pending (their CNI ADD fails until the agent is back): see 'kubectl -n ${ISTIO_NAMESPACE} describe daemonset istio-cni-node'`,
+    };
+  }
+  if (agent.notReady) {
+    return { ok: false, title, detail: agent.notReady, hint: `see 'kubectl -n ${ISTIO_NAMESPACE} logs ${agent.pod}'` };
+  }
+  return { ok: true, title };
 }
 
 function leaderCheck(f: Facts): CheckResult {
@@ -220,6 +244,18 @@ export async function gatherFacts(ctx: KubeContext, opts: { forwardedAdmin?: str
       }
     }),
   );
+  const cniAgents = new Map<string, { pod: string; notReady: string }>();
+  const agentPods = (await ctx.core.listNamespacedPod({ namespace: ISTIO_NAMESPACE, labelSelector: `app=${CNI_AGENT_APP}` })).items;
+  await Promise.all(
+    agentPods.map(async (pod) => {
+      const node = pod.spec?.nodeName ?? '';
+      const notReady = await getFromPod({ pod }, CNI_AGENT_HEALTH_PORT, '/readyz', 3_000).then(
+        () => '',
+        (err: Error) => err.message,
+      );
+      cniAgents.set(node, { pod: pod.metadata?.name ?? '', notReady });
+    }),
+  );
   const namespaces = (await ctx.core.listNamespace({ labelSelector: `${dataplaneModeLabel}=ambient` })).items.map((n) => n.metadata?.name ?? '');
   const enrolled = await Promise.all(
     namespaces.sort().map(async (namespace) => ({
@@ -229,7 +265,7 @@ export async function gatherFacts(ctx: KubeContext, opts: { forwardedAdmin?: str
       ),
     })),
   );
-  return { now, crds, ...(lease ? { lease } : {}), nodes, ztunnels, readiness, enrolled, hbone: await probeHbone(ztunnels) };
+  return { now, crds, ...(lease ? { lease } : {}), nodes, ztunnels, readiness, cniAgents, enrolled, hbone: await probeHbone(ztunnels) };
 }
 
 /** From each node's ztunnel (its netns is the node's), one TCP connect to a captured pod on another node. */

@@ -37,6 +37,10 @@ function healthy(): Facts {
       ['node-1', ''],
       ['node-2', ''],
     ]),
+    cniAgents: new Map([
+      ['node-1', { pod: 'istio-cni-node-a', notReady: '' }],
+      ['node-2', { pod: 'istio-cni-node-b', notReady: '' }],
+    ]),
     enrolled: [{ namespace: 'shop', pods: [pod('a', 'node-1'), pod('b', 'node-2')] }],
     hbone: [{ from: 'node-1', to: 'node-2', address: '10.244.2.2:15008' }],
   };
@@ -50,7 +54,8 @@ describe('kubectl ambient check', () => {
     const text = formatResults(results, paletteFor({ isTTY: false }));
     assert.match(text, /^✔ istiod-lite holds the leader lease \(status, waypoints, webhook\) — istiod-1, renewed 2 s ago$/m);
     assert.match(text, /^✔ ztunnels' workload certificates are valid — 2 valid; the earliest expires in 24h/m);
-    assert.match(text, /^all 7 checks passed$/m);
+    assert.match(text, /^✔ the CNI node agent on node node-2 is ready \(it hands each new pod to ztunnel\)$/m);
+    assert.match(text, /^all 9 checks passed$/m);
   });
 
   const cases: [string, (f: Facts) => void, RegExp][] = [
@@ -65,6 +70,12 @@ describe('kubectl ambient check', () => {
         f.enrolled[0]!.pods.pop();
       },
       /ztunnel runs on node node-2.*no ztunnel pod/,
+    ],
+    ['a node without its CNI agent', (f) => f.cniAgents.delete('node-2'), /CNI node agent on node node-2 .*no istio-cni-node pod.*stay Pending/],
+    [
+      'a CNI agent not ready',
+      (f) => f.cniAgents.set('node-1', { pod: 'istio-cni-node-a', notReady: 'not ready: the plugin is not in a primary CNI config yet' }),
+      /CNI node agent on node node-1 .*primary CNI config.*logs istio-cni-node-a/,
     ],
     ['a ztunnel not ready', (f) => f.readiness.set('node-2', 'not ready: discovery pending'), /ztunnel on node node-2 .*not ready: discovery pending/],
     ['an expired certificate', (f) => (f.ztunnels[1]!.dump = dump(['b'], '2026-12-03T11:00:00Z')), /1 of 2 not valid/],
