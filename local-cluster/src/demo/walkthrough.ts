@@ -209,7 +209,7 @@ interface ModelView {
 }
 
 async function joinMesh(d: Demo, pods: DemoPods, debugUrl: string): Promise<void> {
-  await d.steps.run('mesh', 'deploying ztunnel (DaemonSet, one per node) and joining the mesh:', async () => {
+  await d.steps.run('mesh', 'deploying the CNI node agent and ztunnel (DaemonSets, one per node) and joining the mesh:', async () => {
     d.say(`   kubectl label namespace ${namespace} ${ambientLabel}=ambient`);
     await deployZtunnel(d.cluster, { signal: d.signal, logger: d.logger });
     const core = d.cluster.kubeConfig.makeApiClient(CoreV1Api);
