@@ -72,8 +72,7 @@ export class CniAgent {
     if (problem) logger.warn({ problem }, 'the state file could not be read: starting empty');
     const guard = new ConflistGuard(opts.confDir, { type: pluginType, agent_socket: pluginSocket }, { resyncMs: opts.resyncMs ?? 5_000 });
     const agent = new CniAgent(state, guard, logger);
-    for (const a of await stillPresent(loaded, probe, logger)) state.set(a);
-    state.save();
+    state.restore(await stillPresent(loaded, probe, logger));
     for (const a of state.all()) agent.server.podAdded(a.pod);
     const handler = new PluginHandler({
       state,

@@ -57,6 +57,12 @@ export class PodState {
     return [...this.#byContainer.values()];
   }
 
+  /** Takes these attachments in (a restart's survivors), written once. */
+  restore(list: PodAttachment[]): void {
+    for (const a of list) this.#byContainer.set(a.containerId, a);
+    this.save();
+  }
+
   set(a: PodAttachment): void {
     this.#byContainer.set(a.containerId, a);
     this.save();

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { checkPrivileges } from './check-privileges.ts';
-import { CniRuntime, type CniAttachment, type CniResult } from './cni-runtime.ts';
+import { CniPluginError, CniRuntime, type CniAttachment, type CniResult } from './cni-runtime.ts';
 import { ipBinary, mustRun, runCommand } from './exec.ts';
 import { deleteNetns, ensureNetns, netnsExists } from './netns.ts';
 import {
@@ -263,8 +263,9 @@ export class ClusterNetwork {
       try {
         result = await cni.add(attachment(preferred));
       } catch (err) {
-        // The address it had may be someone else's now, or not in this node's range: any free one will do.
-        if (!preferred || !/plugin bridge ADD/.test((err as Error).message)) return undo(err);
+        // The address it had may be someone else's now, or not in this node's range (the bridge
+        // plugin's IPAM refused it): any free one will do.
+        if (!preferred || !(err instanceof CniPluginError && err.plugin === 'bridge')) return undo(err);
         await cni.del(attachment()).catch(() => {});
         result = await cni.add(attachment()).catch(undo);
       }

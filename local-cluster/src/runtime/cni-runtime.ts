@@ -45,9 +45,12 @@ export interface CniAttachment {
 
 export class CniPluginError extends MeshError<'ERR_CNI_PLUGIN'> {
   readonly cniCode: number | undefined;
-  constructor(message: string, cniCode?: number) {
+  /** The plugin that failed (its type), when one did. */
+  readonly plugin: string | undefined;
+  constructor(message: string, opts: { cniCode?: number; plugin?: string } = {}) {
     super('ERR_CNI_PLUGIN', message);
-    this.cniCode = cniCode;
+    this.cniCode = opts.cniCode;
+    this.plugin = opts.plugin;
   }
 }
 
@@ -111,45 +114,33 @@ export class CniRuntime {
       cniArgs: a.args,
       result: prev,
     };
-    writeFileSync(this.#cacheFile(a), JSON.stringify(cached));
+    writeFileSync(cacheFile(this.#opts.cacheDir, list, a), JSON.stringify(cached));
     return prev;
   }
 
   /** Every plugin in reverse, each tried even if an earlier one failed; idempotent. */
   async del(a: CniAttachment): Promise<void> {
     const list = loadNetworkList(this.#opts.confDir);
-    const prev = this.#cached(a);
+    const file = cacheFile(this.#opts.cacheDir, list, a);
+    const prev = cachedResult(file);
     const errors: string[] = [];
     for (const plugin of [...list.plugins].reverse()) {
       await this.#exec('DEL', list, plugin, a, prev).catch((err: unknown) => errors.push((err as Error).message));
     }
     if (errors.length > 0) throw new CniPluginError(`CNI DEL of ${a.containerId}: ${errors.join('; ')}`);
-    rmSync(this.#cacheFile(a), { force: true });
+    rmSync(file, { force: true });
   }
 
   /** Whether an ADD of this attachment left a result that no DEL has removed yet. */
   attached(a: CniAttachment): boolean {
-    return existsSync(this.#cacheFile(a));
+    return existsSync(cacheFile(this.#opts.cacheDir, loadNetworkList(this.#opts.confDir), a));
   }
 
   async check(a: CniAttachment): Promise<void> {
     const list = loadNetworkList(this.#opts.confDir);
-    const prev = this.#cached(a);
+    const prev = cachedResult(cacheFile(this.#opts.cacheDir, list, a));
     if (!prev) throw new CniPluginError(`no cached result for ${a.containerId}: nothing to check`);
     for (const plugin of list.plugins) await this.#exec('CHECK', list, plugin, a, prev);
-  }
-
-  /** libcni's name for it (`<network>-<container id>-<interface>`); the agent reads these at start. */
-  #cacheFile(a: CniAttachment): string {
-    return join(this.#opts.cacheDir, `${loadNetworkList(this.#opts.confDir).name}-${a.containerId}-${a.ifName}`);
-  }
-
-  #cached(a: CniAttachment): CniResult | undefined {
-    try {
-      return (JSON.parse(readFileSync(this.#cacheFile(a), 'utf8')) as CniCacheEntry).result;
-    } catch {
-      return undefined;
-    }
   }
 
   async #exec(
@@ -187,7 +178,10 @@ export class CniRuntime {
       } catch {
         /* not a CNI error document: report the raw output */
       }
-      throw new CniPluginError(`CNI plugin ${type} ${command} failed (exit ${r.code}): ${detail || 'no output'}`, code);
+      throw new CniPluginError(`CNI plugin ${type} ${command} failed (exit ${r.code}): ${detail || 'no output'}`, {
+        ...(code !== undefined ? { cniCode: code } : {}),
+        plugin: type,
+      });
     }
     if (command !== 'ADD') return undefined;
     try {
@@ -195,5 +189,18 @@ export class CniRuntime {
     } catch {
       throw new CniPluginError(`CNI plugin ${type} ADD printed no JSON result: ${r.stdout.slice(0, 200)}`);
     }
+  }
+}
+
+/** libcni's name for an attachment's cached result (`<network>-<container id>-<interface>`); the agent reads these at start. */
+function cacheFile(cacheDir: string, list: CniNetworkList, a: CniAttachment): string {
+  return join(cacheDir, `${list.name}-${a.containerId}-${a.ifName}`);
+}
+
+function cachedResult(file: string): CniResult | undefined {
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as CniCacheEntry).result;
+  } catch {
+    return undefined;
   }
 }
